@@ -1,0 +1,245 @@
+//! A screen with no window: mpv's software renderer draws each frame into memory.
+//!
+//! Used by `--headless` runs, the benchmark and the tests, where there is no display or GPU.
+//! It renders exactly when mpv asks, like the window does, so mpv's timing (and its
+//! `playback-restart` event, which waits for the first frame to be drawn) behaves as on a screen.
+
+use crate::mpv::render::RenderContext;
+use crate::mpv::{Mpv, MpvError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One rendered picture, 4 bytes per pixel (R, G, B, unused).
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub width: usize,
+    pub height: usize,
+    pub stride_bytes: usize,
+    pub pixels: Vec<u8>,
+    /// How many frames had been rendered when this one was: 0 means nothing yet.
+    pub serial: u64,
+    /// When it was rendered.
+    pub rendered_at: Option<Instant>,
+}
+
+impl Frame {
+    /// The demo show's frame number as drawn in its frame code, if one is visible.
+    pub fn frame_number(&self, video_width: u32, video_height: u32) -> Option<u32> {
+        let view = crate::framecode::ImageView {
+            pixels: &self.pixels,
+            width: self.width,
+            height: self.height,
+            stride_bytes: self.stride_bytes,
+            bytes_per_pixel: 4,
+        };
+        let rect =
+            crate::framecode::VideoRect::fit(video_width, video_height, self.width, self.height);
+        crate::framecode::read_frame_number(&view, &rect)
+    }
+}
+
+struct Shared {
+    frame: Mutex<Frame>,
+    changed: Condvar,
+}
+
+/// A render thread drawing mpv's frames into memory.
+pub struct SoftwareScreen {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SoftwareScreen {
+    /// Starts the render thread at `width` x `height` pixels. Returns once the render context
+    /// exists, so a file loaded afterwards gets a video output.
+    pub fn start(mpv: &Mpv, width: usize, height: usize) -> Result<SoftwareScreen, MpvError> {
+        // mpv wants the stride aligned to 64 bytes.
+        let stride_bytes = (width * 4).div_ceil(64) * 64;
+        let shared = Arc::new(Shared {
+            frame: Mutex::new(Frame {
+                width,
+                height,
+                stride_bytes,
+                pixels: vec![0; stride_bytes * height],
+                serial: 0,
+                rendered_at: None,
+            }),
+            changed: Condvar::new(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let mpv = mpv.clone();
+        let (shared2, stop2) = (shared.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("render-sw".into())
+            .spawn(move || {
+                let mut ctx = match RenderContext::new_sw(&mpv) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
+                ctx.set_update_callback(move || {
+                    let _ = wake_tx.try_send(());
+                });
+                let _ = ready_tx.send(Ok(()));
+                let mut pixels = vec![0u8; stride_bytes * height];
+                while !stop2.load(Ordering::Relaxed) {
+                    if wake_rx.recv_timeout(Duration::from_millis(50)).is_err() {
+                        continue;
+                    }
+                    if !ctx.update() {
+                        continue;
+                    }
+                    if let Err(e) = ctx.render_sw(width, height, stride_bytes, &mut pixels) {
+                        log::error!("{e}");
+                        continue;
+                    }
+                    ctx.report_swap();
+                    let mut f = shared2.frame.lock().unwrap_or_else(|p| p.into_inner());
+                    f.pixels.copy_from_slice(&pixels);
+                    f.serial += 1;
+                    f.rendered_at = Some(Instant::now());
+                    shared2.changed.notify_all();
+                }
+            })
+            .map_err(|e| MpvError {
+                code: -1,
+                context: format!("start the render thread: {e}"),
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(SoftwareScreen {
+                shared,
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(MpvError {
+                code: -1,
+                context: "the render thread ended early".into(),
+            }),
+        }
+    }
+
+    /// The latest rendered frame.
+    pub fn latest(&self) -> Frame {
+        self.shared
+            .frame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until a frame newer than `serial` is rendered and returns it, or `None` after
+    /// `timeout`.
+    pub fn wait_newer(&self, serial: u64, timeout: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + timeout;
+        let mut f = self.shared.frame.lock().unwrap_or_else(|p| p.into_inner());
+        while f.serial <= serial {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            f = self
+                .shared
+                .changed
+                .wait_timeout(f, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Some(f.clone())
+    }
+}
+
+impl Drop for SoftwareScreen {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A whole player with a software screen and no window: what `--headless`, the benchmark and
+/// the tests run. MIDI goes in through [`HeadlessShow::inlet`], exactly as from a port.
+pub struct HeadlessShow {
+    /// The player's input channel.
+    pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
+    /// Everything the player reported, in order.
+    pub notices: crossbeam_channel::Receiver<crate::player::Notice>,
+    /// A handle to the player's mpv core (for reading properties).
+    pub mpv: Mpv,
+    thread: Option<JoinHandle<()>>,
+    // Dropped after the player thread has ended, see Drop.
+    screen: Option<SoftwareScreen>,
+}
+
+impl HeadlessShow {
+    /// Loads `video` paused on its first frame, rendered at `width` x `height`.
+    pub fn start(
+        video: &std::path::Path,
+        options: &crate::player::PlayerOptions,
+        width: usize,
+        height: usize,
+    ) -> Result<HeadlessShow, String> {
+        crate::player::check_video_file(video)?;
+        let (mpv, events) = crate::player::create_mpv(options).map_err(|e| e.to_string())?;
+        let screen = SoftwareScreen::start(&mpv, width, height).map_err(|e| e.to_string())?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (notice_tx, notices) = crossbeam_channel::unbounded();
+        let player =
+            crate::player::Player::new(mpv.clone(), events, video.to_path_buf(), move |n| {
+                let _ = notice_tx.send(n);
+            });
+        let thread = std::thread::Builder::new()
+            .name("player".into())
+            .spawn(move || player.run(rx))
+            .map_err(|e| format!("cannot start the player thread: {e}"))?;
+        Ok(HeadlessShow {
+            tx,
+            notices,
+            mpv,
+            thread: Some(thread),
+            screen: Some(screen),
+        })
+    }
+
+    /// A MIDI inlet into this player, as an OS port or network peer would have.
+    pub fn inlet(&self, source: &str) -> crate::input::MidiInlet {
+        crate::input::MidiInlet::new(source, self.tx.clone())
+    }
+
+    /// The software screen.
+    pub fn screen(&self) -> &SoftwareScreen {
+        // Only None during drop.
+        self.screen.as_ref().expect("screen present until drop")
+    }
+
+    /// Waits for the first frame (`Ready`) or a fatal error, up to `timeout`.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<f64, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or("the video did not show its first frame in time")?;
+            match self.notices.recv_timeout(left) {
+                Ok(crate::player::Notice::Ready { since_start_ms }) => return Ok(since_start_ms),
+                Ok(crate::player::Notice::Fatal(msg)) => return Err(msg),
+                Ok(_) => {}
+                Err(_) => return Err("the video did not show its first frame in time".into()),
+            }
+        }
+    }
+}
+
+impl Drop for HeadlessShow {
+    fn drop(&mut self) {
+        let _ = self.tx.send(crate::player::PlayerInput::Quit);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.screen = None;
+    }
+}

@@ -1,0 +1,334 @@
+//! MIDI input threads: OS MIDI ports (through midir) and raw MIDI device files.
+//!
+//! Every source owns a [`MidiInlet`]: it stamps bytes with their receipt time, parses them and
+//! pushes [`TimedEvent`]s into the player's channel. An inlet never blocks: the channel is
+//! unbounded and the player drains it. Sources come and go; the watchers here reconnect on
+//! their own and log each change once.
+
+use crate::clock;
+use crate::parse::{MidiEvent, Parser};
+use crate::player::PlayerInput;
+use crossbeam_channel::Sender;
+use log::{info, warn};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A parsed MIDI event with the time its bytes arrived and where they came from.
+#[derive(Clone, Debug)]
+pub struct TimedEvent {
+    pub event: MidiEvent,
+    /// When the bytes were received (monotonic clock, see [`crate::clock`]).
+    pub received: Instant,
+    /// The source's name, e.g. the MIDI port's name.
+    pub source: Arc<str>,
+}
+
+/// How often garbage from one source is reported at most.
+const GARBAGE_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The entry point of MIDI bytes into playhead, one per source. OS ports call it from midir's
+/// callback, raw devices from their reader thread, network sessions per peer.
+pub struct MidiInlet {
+    parser: Parser,
+    tx: Sender<PlayerInput>,
+    source: Arc<str>,
+    garbage_reported: u64,
+    last_report: Option<Instant>,
+}
+
+impl MidiInlet {
+    /// An inlet for the source called `source`, feeding the player through `tx`.
+    pub fn new(source: &str, tx: Sender<PlayerInput>) -> Self {
+        MidiInlet {
+            parser: Parser::new(),
+            tx,
+            source: source.into(),
+            garbage_reported: 0,
+            last_report: None,
+        }
+    }
+
+    /// Bytes received at `received`: parse them and pass every event on. Returns false when
+    /// the player has gone (the program is shutting down).
+    pub fn receive(&mut self, bytes: &[u8], received: Instant) -> bool {
+        let mut open = true;
+        let (tx, source) = (&self.tx, &self.source);
+        self.parser.feed(bytes, |event| {
+            open &= tx
+                .send(PlayerInput::Midi(TimedEvent {
+                    event,
+                    received,
+                    source: source.clone(),
+                }))
+                .is_ok();
+        });
+        let garbage = self.parser.stats().garbage_bytes;
+        if garbage > self.garbage_reported
+            && self
+                .last_report
+                .is_none_or(|t| received.saturating_duration_since(t) >= GARBAGE_REPORT_INTERVAL)
+        {
+            warn!(
+                "ignored {} byte(s) that are not valid MIDI from {} ({} in all)",
+                garbage - self.garbage_reported,
+                self.source,
+                garbage
+            );
+            self.garbage_reported = garbage;
+            self.last_report = Some(received);
+        }
+        open
+    }
+
+    /// The parser's counters for this source.
+    pub fn stats(&self) -> crate::parse::ParserStats {
+        self.parser.stats()
+    }
+}
+
+/// The client and virtual port name playhead uses in the OS MIDI system.
+pub const CLIENT_NAME: &str = "playhead";
+
+/// Lists OS MIDI input ports, or says why there are none.
+pub fn list_os_ports() -> Result<Vec<String>, String> {
+    let input = midir::MidiInput::new(CLIENT_NAME).map_err(|e| os_midi_unavailable(&e))?;
+    Ok(input
+        .ports()
+        .iter()
+        .filter_map(|p| input.port_name(p).ok())
+        .collect())
+}
+
+fn os_midi_unavailable(e: &dyn std::fmt::Display) -> String {
+    format!(
+        "no OS MIDI system ({e}); on Linux this means the ALSA sequencer is missing \
+         (load it with 'sudo modprobe snd-seq')"
+    )
+}
+
+fn is_own_port(name: &str) -> bool {
+    name.starts_with(CLIENT_NAME)
+}
+
+/// Starts the thread that keeps playhead connected to OS MIDI input ports whose name contains
+/// `filter` (every port but our own when `None`), and offers a virtual input port called
+/// `playhead` that a DAW or a network-MIDI daemon can connect to.
+pub fn spawn_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("midi-ports".into())
+        .spawn(move || watch_os_ports(filter, tx))
+        .map(|_| ())
+}
+
+fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
+    let mut connections: HashMap<String, midir::MidiInputConnection<MidiInlet>> = HashMap::new();
+    let mut failed: HashMap<String, String> = HashMap::new();
+    let mut said_unavailable = false;
+    let mut said_waiting = false;
+    #[cfg(unix)]
+    let mut virtual_port: Option<midir::MidiInputConnection<MidiInlet>> = None;
+    loop {
+        let lister = match midir::MidiInput::new(CLIENT_NAME) {
+            Ok(l) => l,
+            Err(e) => {
+                if !said_unavailable {
+                    warn!(
+                        "{}; MIDI ports are off, network MIDI, MIDI devices and keys still work",
+                        os_midi_unavailable(&e)
+                    );
+                    said_unavailable = true;
+                }
+                thread::sleep(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if said_unavailable {
+            info!("the OS MIDI system is available now");
+            said_unavailable = false;
+        }
+        #[cfg(unix)]
+        if virtual_port.is_none() {
+            virtual_port = open_virtual_port(&tx);
+        }
+        let names: Vec<String> = lister
+            .ports()
+            .iter()
+            .filter_map(|p| lister.port_name(p).ok())
+            .collect();
+        connections.retain(|name, _| {
+            let present = names.contains(name);
+            if !present {
+                warn!("MIDI port '{name}' disappeared; waiting for it to come back");
+            }
+            present
+        });
+        let wanted: Vec<&String> = names
+            .iter()
+            .filter(|n| !is_own_port(n))
+            .filter(|n| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+            .collect();
+        if wanted.is_empty() && connections.is_empty() && !said_waiting {
+            match &filter {
+                Some(f) => info!("waiting for a MIDI port whose name contains '{f}'"),
+                None => info!("waiting for a MIDI port to appear"),
+            }
+            said_waiting = true;
+        }
+        for name in wanted {
+            if connections.contains_key(name) {
+                continue;
+            }
+            match connect_port(name, &tx) {
+                Ok(conn) => {
+                    info!("connected MIDI port '{name}'");
+                    failed.remove(name);
+                    said_waiting = false;
+                    connections.insert(name.clone(), conn);
+                }
+                Err(e) => {
+                    if failed.get(name) != Some(&e) {
+                        warn!("cannot connect MIDI port '{name}': {e}; retrying");
+                        failed.insert(name.clone(), e);
+                    }
+                }
+            }
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn midi_callback(_stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
+    inlet.receive(bytes, clock::now());
+}
+
+fn connect_port(
+    name: &str,
+    tx: &Sender<PlayerInput>,
+) -> Result<midir::MidiInputConnection<MidiInlet>, String> {
+    let mut input = midir::MidiInput::new(CLIENT_NAME).map_err(|e| e.to_string())?;
+    // Timing clock, active sensing and SysEx are what we need; midir ignores them by default.
+    input.ignore(midir::Ignore::None);
+    let port = input
+        .ports()
+        .into_iter()
+        .find(|p| input.port_name(p).ok().as_deref() == Some(name))
+        .ok_or_else(|| "the port went away".to_string())?;
+    input
+        .connect(
+            &port,
+            CLIENT_NAME,
+            midi_callback,
+            MidiInlet::new(name, tx.clone()),
+        )
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(unix)]
+fn open_virtual_port(tx: &Sender<PlayerInput>) -> Option<midir::MidiInputConnection<MidiInlet>> {
+    use midir::os::unix::VirtualInput;
+    let mut input = midir::MidiInput::new(CLIENT_NAME).ok()?;
+    input.ignore(midir::Ignore::None);
+    let source = format!("virtual port '{CLIENT_NAME}'");
+    match input.create_virtual(
+        CLIENT_NAME,
+        midi_callback,
+        MidiInlet::new(&source, tx.clone()),
+    ) {
+        Ok(conn) => {
+            info!("opened virtual MIDI input port '{CLIENT_NAME}': connect a DAW or a network-MIDI session to it");
+            Some(conn)
+        }
+        Err(e) => {
+            warn!("cannot open a virtual MIDI input port: {e}");
+            None
+        }
+    }
+}
+
+/// Starts a thread that reads raw MIDI bytes from a device file (`/dev/snd/midiC1D0`,
+/// `/dev/midi1`) or a named pipe, reopening it whenever it closes or is not there yet.
+pub fn spawn_raw_device(path: PathBuf, tx: Sender<PlayerInput>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("midi-device".into())
+        .spawn(move || read_raw_device(path, tx))
+        .map(|_| ())
+}
+
+fn read_raw_device(path: PathBuf, tx: Sender<PlayerInput>) {
+    let shown = path.display().to_string();
+    let mut inlet = MidiInlet::new(&shown, tx);
+    let mut last_error: Option<String> = None;
+    let mut buf = [0u8; 512];
+    loop {
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_ref() != Some(&e) {
+                    warn!("waiting for MIDI device {shown}: {e}");
+                    last_error = Some(e);
+                }
+                thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+        };
+        info!("reading MIDI from {shown}");
+        last_error = None;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => {
+                    info!("MIDI device {shown} closed; waiting for it to reopen");
+                    break;
+                }
+                Ok(n) => {
+                    if !inlet.receive(&buf[..n], clock::now()) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("MIDI device {shown} failed: {e}; reopening");
+                    break;
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlet_stamps_and_forwards_every_event() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut inlet = MidiInlet::new("test", tx);
+        let t = clock::now();
+        assert!(inlet.receive(&[0xF2, 0x00, 0xF8, 0x00, 0x13, 0xFA], t));
+        let got: Vec<MidiEvent> = rx
+            .try_iter()
+            .map(|m| match m {
+                PlayerInput::Midi(e) => {
+                    assert_eq!(e.received, t);
+                    assert_eq!(&*e.source, "test");
+                    e.event
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                MidiEvent::Clock,
+                MidiEvent::SongPosition { sixteenths: 0 },
+                MidiEvent::Start
+            ]
+        );
+        assert_eq!(inlet.stats().garbage_bytes, 1);
+    }
+}

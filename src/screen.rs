@@ -1,0 +1,322 @@
+//! The main thread: the winit event loop, the fullscreen window, the operator's keys, and the
+//! OpenGL drawing of mpv's frames.
+//!
+//! Drawing only ever happens here, and transport never waits for it: the player thread has
+//! already told mpv to play before the frame reaches this thread. mpv's render-update callback
+//! wakes the loop through an [`EventLoopProxy`]; the buffer swap does not wait for vsync, so a
+//! compositor that holds back frames (Wayland with the window hidden) cannot stall the loop.
+
+use crate::clock;
+use crate::mpv::render::RenderContext;
+use crate::mpv::Mpv;
+use crate::player::{Notice, PlayerInput};
+use crate::transport::OperatorCommand;
+use crossbeam_channel::Sender;
+use glutin::config::{Config, ConfigTemplateBuilder};
+use glutin::context::{ContextAttributesBuilder, NotCurrentGlContext, PossiblyCurrentContext};
+use glutin::display::{GetGlDisplay, GlDisplay};
+use glutin::surface::{GlSurface, Surface, SwapInterval, WindowSurface};
+use glutin_winit::{DisplayBuilder, GlWindow};
+use log::{error, info, warn};
+use raw_window_handle::HasWindowHandle;
+use std::num::NonZeroU32;
+use winit::application::ApplicationHandler;
+use winit::event::{ElementState, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, EventLoop, EventLoopProxy};
+use winit::keyboard::{Key, NamedKey};
+use winit::monitor::MonitorHandle;
+use winit::window::{Fullscreen, Window, WindowId};
+
+/// What the other threads tell the main thread.
+#[derive(Debug)]
+pub enum ScreenEvent {
+    /// mpv has a new frame to draw.
+    Redraw,
+    /// A notice from the player.
+    Player(Notice),
+}
+
+/// How the window is shown.
+#[derive(Clone, Debug)]
+pub struct ScreenOptions {
+    /// Start fullscreen (the default) or in a window (rehearsal).
+    pub fullscreen: bool,
+    /// The monitor, counted from 1 in the order the system lists them; `None` = primary.
+    pub screen: Option<usize>,
+    /// Stray keys cannot quit or leave fullscreen.
+    pub kiosk: bool,
+    /// The window title.
+    pub title: String,
+}
+
+/// Starts the player thread once the window and its renderer exist.
+pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
+
+struct Gl {
+    // Field order matters: the renderer is freed first, with the GL context still current.
+    render: RenderContext,
+    surface: Surface<WindowSurface>,
+    context: PossiblyCurrentContext,
+    window: Window,
+}
+
+/// The application state driven by winit.
+struct App {
+    mpv: Mpv,
+    options: ScreenOptions,
+    player_tx: Sender<PlayerInput>,
+    proxy: EventLoopProxy<ScreenEvent>,
+    start_player: Option<StartPlayer>,
+    gl: Option<Gl>,
+    fatal: Option<String>,
+}
+
+/// Opens the window and runs the event loop until the operator quits or the player fails.
+/// Returns the fatal error, if any, for `main` to print.
+pub fn run(
+    mpv: Mpv,
+    options: ScreenOptions,
+    player_tx: Sender<PlayerInput>,
+    start_player: StartPlayer,
+) -> Result<(), String> {
+    let event_loop = EventLoop::<ScreenEvent>::with_user_event()
+        .build()
+        .map_err(|e| {
+            format!(
+                "cannot open a window: {e}; playhead needs a graphical session (X11 or Wayland): \
+                 run it from the desktop, or set DISPLAY (X11) or WAYLAND_DISPLAY"
+            )
+        })?;
+    let proxy = event_loop.create_proxy();
+    let mut app = App {
+        mpv,
+        options,
+        player_tx,
+        proxy,
+        start_player: Some(start_player),
+        gl: None,
+        fatal: None,
+    };
+    event_loop
+        .run_app(&mut app)
+        .map_err(|e| format!("the window system failed: {e}"))?;
+    match app.fatal.take() {
+        Some(msg) => Err(msg),
+        None => Ok(()),
+    }
+}
+
+fn pick_monitor(event_loop: &ActiveEventLoop, screen: Option<usize>) -> Option<MonitorHandle> {
+    let monitors: Vec<MonitorHandle> = event_loop.available_monitors().collect();
+    for (i, m) in monitors.iter().enumerate() {
+        let size = m.size();
+        info!(
+            "screen {}: {} {}x{}",
+            i + 1,
+            m.name().unwrap_or_else(|| "(unnamed)".into()),
+            size.width,
+            size.height
+        );
+    }
+    match screen {
+        Some(n) if n >= 1 && n <= monitors.len() => Some(monitors[n - 1].clone()),
+        Some(n) => {
+            warn!(
+                "there is no screen {n} ({} found); using the primary screen",
+                monitors.len()
+            );
+            event_loop.primary_monitor()
+        }
+        None => event_loop.primary_monitor(),
+    }
+}
+
+fn choose_config(configs: Box<dyn Iterator<Item = Config> + '_>) -> Config {
+    // Any config will do for video; prefer no multisampling (mpv scales the picture itself).
+    let mut best: Option<Config> = None;
+    for c in configs {
+        use glutin::config::GlConfig;
+        if best
+            .as_ref()
+            .is_none_or(|b| c.num_samples() < b.num_samples())
+        {
+            best = Some(c);
+        }
+    }
+    // glutin only calls this with at least one config.
+    best.expect("glutin offered no GL config")
+}
+
+impl App {
+    fn create_gl(&mut self, event_loop: &ActiveEventLoop) -> Result<Gl, String> {
+        let monitor = pick_monitor(event_loop, self.options.screen);
+        let mut attributes = Window::default_attributes()
+            .with_title(self.options.title.clone())
+            .with_inner_size(winit::dpi::LogicalSize::new(1280.0, 720.0));
+        if self.options.fullscreen {
+            attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)));
+        }
+        let template = ConfigTemplateBuilder::new();
+        let (window, config) = DisplayBuilder::new()
+            .with_window_attributes(Some(attributes))
+            .build(event_loop, template, choose_config)
+            .map_err(|e| format!("cannot set up OpenGL: {e}"))?;
+        let window = window.ok_or("the window could not be created")?;
+        window.set_cursor_visible(false);
+        let raw = window.window_handle().ok().map(|h| h.as_raw());
+        let display = config.display();
+        let context_attributes = ContextAttributesBuilder::new().build(raw);
+        // SAFETY: the raw window handle belongs to `window`, which outlives the context (Gl
+        // drops the context before the window).
+        let context = unsafe { display.create_context(&config, &context_attributes) }
+            .map_err(|e| format!("cannot create an OpenGL context: {e}"))?;
+        let surface_attributes = window
+            .build_surface_attributes(Default::default())
+            .map_err(|e| format!("cannot describe the window surface: {e}"))?;
+        // SAFETY: as above, the window outlives the surface.
+        let surface = unsafe { display.create_window_surface(&config, &surface_attributes) }
+            .map_err(|e| format!("cannot create the window surface: {e}"))?;
+        let context = context
+            .make_current(&surface)
+            .map_err(|e| format!("cannot use the OpenGL context: {e}"))?;
+        if let Err(e) = surface.set_swap_interval(&context, SwapInterval::DontWait) {
+            warn!("cannot turn off waiting for vsync: {e}");
+        }
+        let gl_display = display.clone();
+        let mut render = RenderContext::new_gl(&self.mpv, move |name| {
+            gl_display.get_proc_address(name) as *const _
+        })
+        .map_err(|e| e.to_string())?;
+        let proxy = self.proxy.clone();
+        render.set_update_callback(move || {
+            let _ = proxy.send_event(ScreenEvent::Redraw);
+        });
+        Ok(Gl {
+            render,
+            surface,
+            context,
+            window,
+        })
+    }
+
+    fn draw(&mut self) {
+        let Some(gl) = self.gl.as_ref() else { return };
+        gl.render.update();
+        let size = gl.window.inner_size();
+        let (w, h) = (size.width.max(1), size.height.max(1));
+        if let Err(e) = gl.render.render_gl(0, w as i32, h as i32, true) {
+            error!("{e}");
+            return;
+        }
+        if let Err(e) = gl.surface.swap_buffers(&gl.context) {
+            warn!("cannot show the frame: {e}");
+        }
+        gl.render.report_swap();
+    }
+
+    fn key(&mut self, event_loop: &ActiveEventLoop, key: &Key) {
+        let command = match key {
+            Key::Named(NamedKey::Space) => Some(OperatorCommand::TogglePlay),
+            Key::Named(NamedKey::Home) => Some(OperatorCommand::Rewind),
+            Key::Character(c) if c.eq_ignore_ascii_case("f") && !self.options.kiosk => {
+                if let Some(gl) = &self.gl {
+                    let full = gl.window.fullscreen().is_some();
+                    gl.window.set_fullscreen(if full {
+                        None
+                    } else {
+                        Some(Fullscreen::Borderless(gl.window.current_monitor()))
+                    });
+                }
+                None
+            }
+            Key::Character(c) if c.eq_ignore_ascii_case("q") && !self.options.kiosk => {
+                info!("quit by the operator (q)");
+                self.quit(event_loop);
+                None
+            }
+            Key::Named(NamedKey::Escape) if !self.options.kiosk => {
+                info!("quit by the operator (Esc)");
+                self.quit(event_loop);
+                None
+            }
+            _ => None,
+        };
+        if let Some(command) = command {
+            let _ = self
+                .player_tx
+                .send(PlayerInput::Operator(command, clock::now()));
+        }
+    }
+
+    fn quit(&mut self, event_loop: &ActiveEventLoop) {
+        let _ = self.player_tx.send(PlayerInput::Quit);
+        event_loop.exit();
+    }
+}
+
+impl ApplicationHandler<ScreenEvent> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gl.is_some() {
+            return;
+        }
+        match self.create_gl(event_loop) {
+            Ok(gl) => {
+                self.gl = Some(gl);
+                if let Some(start) = self.start_player.take() {
+                    start(self.proxy.clone());
+                }
+            }
+            Err(e) => {
+                self.fatal = Some(e);
+                self.quit(event_loop);
+            }
+        }
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: ScreenEvent) {
+        match event {
+            ScreenEvent::Redraw => {
+                if let Some(gl) = &self.gl {
+                    gl.window.request_redraw();
+                }
+            }
+            ScreenEvent::Player(Notice::Fatal(msg)) => {
+                self.fatal = Some(msg);
+                self.quit(event_loop);
+            }
+            ScreenEvent::Player(_) => {}
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        match event {
+            WindowEvent::RedrawRequested => self.draw(),
+            WindowEvent::Resized(size) => {
+                if let (Some(gl), Some(w), Some(h)) = (
+                    self.gl.as_ref(),
+                    NonZeroU32::new(size.width),
+                    NonZeroU32::new(size.height),
+                ) {
+                    gl.surface.resize(&gl.context, w, h);
+                    gl.window.request_redraw();
+                }
+            }
+            WindowEvent::CloseRequested => {
+                info!("window closed");
+                self.quit(event_loop);
+            }
+            WindowEvent::KeyboardInput { event, .. }
+                if event.state == ElementState::Pressed && !event.repeat =>
+            {
+                self.key(event_loop, &event.logical_key);
+            }
+            _ => {}
+        }
+    }
+
+    fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        let _ = self.player_tx.send(PlayerInput::Quit);
+        // Free mpv's renderer while its GL context is still current.
+        self.gl = None;
+    }
+}
