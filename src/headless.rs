@@ -225,7 +225,15 @@ impl HeadlessShow {
                 .checked_duration_since(Instant::now())
                 .ok_or("the video did not show its first frame in time")?;
             match self.notices.recv_timeout(left) {
-                Ok(crate::player::Notice::Ready { since_start_ms }) => return Ok(since_start_ms),
+                Ok(crate::player::Notice::Ready { since_start_ms }) => {
+                    // mpv reports the restart once it has asked for the first frame; wait
+                    // until that frame is in memory too.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.screen()
+                        .wait_newer(0, left)
+                        .ok_or("the first frame was never drawn")?;
+                    return Ok(since_start_ms);
+                }
                 Ok(crate::player::Notice::Fatal(msg)) => return Err(msg),
                 Ok(_) => {}
                 Err(_) => return Err("the video did not show its first frame in time".into()),

@@ -93,8 +93,18 @@ impl MidiInlet {
 /// The client and virtual port name playhead uses in the OS MIDI system.
 pub const CLIENT_NAME: &str = "playhead";
 
+/// The ALSA sequencer device that OS MIDI ports need on Linux.
+const ALSA_SEQUENCER: &str = "/dev/snd/seq";
+
 /// Lists OS MIDI input ports, or says why there are none.
 pub fn list_os_ports() -> Result<Vec<String>, String> {
+    if cfg!(all(target_os = "linux", not(feature = "jack")))
+        && !std::path::Path::new(ALSA_SEQUENCER).exists()
+    {
+        return Err(os_midi_unavailable(&format!(
+            "{ALSA_SEQUENCER} does not exist"
+        )));
+    }
     let input = midir::MidiInput::new(CLIENT_NAME).map_err(|e| os_midi_unavailable(&e))?;
     Ok(input
         .ports()
@@ -132,6 +142,20 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
     #[cfg(unix)]
     let mut virtual_port: Option<midir::MidiInputConnection<MidiInlet>> = None;
     loop {
+        // Without the sequencer device, ALSA would print its own error on every attempt.
+        if cfg!(all(target_os = "linux", not(feature = "jack")))
+            && !std::path::Path::new(ALSA_SEQUENCER).exists()
+        {
+            if !said_unavailable {
+                warn!(
+                    "{}; MIDI ports are off, network MIDI, MIDI devices and keys still work",
+                    os_midi_unavailable(&format!("{ALSA_SEQUENCER} does not exist"))
+                );
+                said_unavailable = true;
+            }
+            thread::sleep(Duration::from_secs(5));
+            continue;
+        }
         let lister = match midir::MidiInput::new(CLIENT_NAME) {
             Ok(l) => l,
             Err(e) => {

@@ -117,6 +117,7 @@ pub struct Player {
     notify: Box<dyn Fn(Notice) + Send>,
     loaded: bool,
     ready: bool,
+    failed: bool,
 }
 
 impl Player {
@@ -135,6 +136,7 @@ impl Player {
             notify: Box::new(notify),
             loaded: false,
             ready: false,
+            failed: false,
         }
     }
 
@@ -151,7 +153,7 @@ impl Player {
         }
         let path = self.video.to_string_lossy().into_owned();
         if let Err(e) = self.mpv.command(&["loadfile", &path, "replace"]) {
-            (self.notify)(Notice::Fatal(format!("cannot load video '{path}': {e}")));
+            self.fatal(format!("cannot load video '{path}': {e}"));
             return;
         }
         self.drain_mpv_events();
@@ -225,6 +227,22 @@ impl Player {
         }
     }
 
+    fn no_video_track(&self) -> String {
+        format!(
+            "video '{}' has no video track: give a video file (H.264 or similar in .mp4, .mkv or .mov)",
+            self.video.display()
+        )
+    }
+
+    /// Reports a fatal error once: the first cause is the one the operator needs.
+    fn fatal(&mut self, msg: String) {
+        if !self.failed {
+            self.failed = true;
+            error!("{msg}");
+            (self.notify)(Notice::Fatal(msg));
+        }
+    }
+
     /// Handles every queued mpv event; false when mpv shut down.
     fn drain_mpv_events(&mut self) -> bool {
         while let Some(ev) = self.events.wait(0.0) {
@@ -242,22 +260,20 @@ impl Player {
                     self.loaded = true;
                     match self.mpv.get_string("vid") {
                         Ok(v) if v != "no" && !v.is_empty() => {}
-                        _ => {
-                            (self.notify)(Notice::Fatal(format!(
-                                "video '{}' has no video track: give a video file (H.264 or similar in .mp4/.mkv/.mov)",
-                                self.video.display()
-                            )));
-                        }
+                        _ => self.fatal(self.no_video_track()),
                     }
                 }
                 Event::EndFile(EndReason::Error(code)) => {
-                    let msg = format!(
-                        "cannot play video '{}': {}; is it a video file mpv can decode? Try it with 'mpv {}'",
-                        self.video.display(),
-                        crate::mpv::error_string(code),
-                        self.video.display()
-                    );
-                    (self.notify)(Notice::Fatal(msg));
+                    let msg = match code {
+                        MPV_ERROR_NOTHING_TO_PLAY => self.no_video_track(),
+                        _ => format!(
+                            "cannot play video '{}': {}; is it a video file mpv can decode? Try it with 'mpv {}'",
+                            self.video.display(),
+                            crate::mpv::error_string(code),
+                            self.video.display()
+                        ),
+                    };
+                    self.fatal(msg);
                 }
                 Event::PlaybackRestart if self.loaded && !self.ready => {
                     self.ready = true;
@@ -281,6 +297,9 @@ impl Player {
         true
     }
 }
+
+/// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
+const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
 
 fn describe(cue: Cue) -> &'static str {
     match cue {

@@ -1,0 +1,232 @@
+//! The player against the real libmpv, headless: mpv's software renderer draws every frame
+//! into memory and the test reads the demo show's frame code from those pixels, so each
+//! assertion is about the frame that would be on screen.
+//!
+//! MIDI bytes go in through `MidiInlet::receive`, the entry point midir's callback uses: it
+//! stands in for an OS MIDI port, which this machine does not have.
+
+use playhead::headless::{Frame, HeadlessShow};
+use playhead::player::{Notice, PlayerOptions};
+use playhead::transport::Cue;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const W: usize = 640;
+const H: usize = 360;
+
+fn demo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/demo.mp4"))
+}
+
+fn start() -> HeadlessShow {
+    let show = HeadlessShow::start(&demo(), &PlayerOptions::default(), W, H).expect("start");
+    show.wait_ready(Duration::from_secs(20)).expect("ready");
+    show
+}
+
+fn frame_number(f: &Frame) -> Option<u32> {
+    f.frame_number(640, 360)
+}
+
+/// Waits until the frame on screen satisfies `ok`, returning it.
+fn wait_for_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    loop {
+        let f = show.screen().latest();
+        last = frame_number(&f).or(last);
+        if let Some(n) = frame_number(&f) {
+            if ok(n) {
+                return n;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last frame on screen: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The frame on screen, checked to stay the same for `hold`.
+fn steady_frame(show: &HeadlessShow, hold: Duration) -> u32 {
+    let first = frame_number(&show.screen().latest()).expect("a frame code on screen");
+    let end = Instant::now() + hold;
+    while Instant::now() < end {
+        let n = frame_number(&show.screen().latest()).expect("a frame code on screen");
+        assert_eq!(n, first, "the picture moved while it should hold");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first
+}
+
+fn wait_cue(show: &HeadlessShow, want: Cue) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match show.notices.recv_timeout(left) {
+            Ok(Notice::Cued { cue, .. }) if cue == want => return,
+            Ok(Notice::Fatal(m)) => panic!("fatal: {m}"),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no {want:?} cue");
+}
+
+#[test]
+fn loads_paused_on_frame_zero() {
+    let show = start();
+    assert_eq!(steady_frame(&show, Duration::from_millis(400)), 0);
+    assert!(show.mpv.get_flag("pause").unwrap());
+}
+
+#[test]
+fn start_plays_stop_holds_spp_zero_rearms() {
+    let show = start();
+    let mut midi = show.inlet("test port");
+    assert_eq!(steady_frame(&show, Duration::from_millis(200)), 0);
+
+    // Ableton: SPP 0 then Start.
+    let t0 = Instant::now();
+    midi.receive(&[0xF2, 0x00, 0x00, 0xFA], Instant::now());
+    wait_cue(&show, Cue::Play);
+    let n = wait_for_frame(&show, "playback to pass frame 12", |n| n >= 12);
+    let elapsed_s = t0.elapsed().as_secs_f64();
+    // 25 fps: frame 12 is 0.48 s into the video; it cannot be on screen much earlier.
+    assert!(
+        elapsed_s > 0.40,
+        "frame {n} after only {elapsed_s:.3} s: playback did not start at frame 0"
+    );
+
+    midi.receive(&[0xFC], Instant::now());
+    wait_cue(&show, Cue::Hold);
+    std::thread::sleep(Duration::from_millis(150));
+    let held = steady_frame(&show, Duration::from_millis(500));
+    assert!(held >= 12, "held frame {held}");
+    assert!(show.mpv.get_flag("pause").unwrap());
+
+    // Continue does not move the video in this mode.
+    midi.receive(&[0xFB], Instant::now());
+    assert_eq!(steady_frame(&show, Duration::from_millis(300)), held);
+    midi.receive(&[0xFC], Instant::now());
+
+    // SPP 0 re-arms: back to frame 0, paused.
+    midi.receive(&[0xF2, 0x00, 0x00], Instant::now());
+    wait_cue(&show, Cue::Arm);
+    wait_for_frame(&show, "frame 0 after re-arming", |n| n == 0);
+    assert_eq!(steady_frame(&show, Duration::from_millis(300)), 0);
+
+    // And plays from there again.
+    midi.receive(&[0xFA], Instant::now());
+    wait_for_frame(&show, "playback after the second Start", |n| n >= 5);
+}
+
+#[test]
+fn start_without_spp_plays_from_the_top_even_after_a_locate() {
+    let show = start();
+    let mut midi = show.inlet("reaper");
+    midi.receive(&[0xFA], Instant::now());
+    wait_for_frame(&show, "playback to pass frame 30", |n| n >= 30);
+    // Reaper pause at bar 9 (SPP 128 sixteenths): Stop, then SPP to where play began.
+    midi.receive(&[0xFC, 0xF2, 0x00, 0x01], Instant::now());
+    wait_cue(&show, Cue::Hold);
+    std::thread::sleep(Duration::from_millis(150));
+    let held = steady_frame(&show, Duration::from_millis(300));
+    assert!(held >= 30);
+
+    // Start means from the beginning: the video locates to frame 0 and plays.
+    let serial = show.screen().latest().serial;
+    midi.receive(&[0xFA], Instant::now());
+    wait_cue(&show, Cue::PlayFromTop);
+    let next = show
+        .screen()
+        .wait_newer(serial, Duration::from_secs(5))
+        .expect("a new frame after Start");
+    let first = frame_number(&next).expect("frame code");
+    assert!(
+        first < 10,
+        "first frame after Start was {first}, not the top"
+    );
+    wait_for_frame(&show, "playback from the top", |n| n >= 10 && n < held);
+}
+
+#[test]
+fn garbage_between_messages_does_not_lose_start() {
+    let show = start();
+    let mut midi = show.inlet("noisy cable");
+    // Note-ons with running status, an unterminated SysEx, stray data, undefined status
+    // bytes, and Start in the middle of an SPP.
+    midi.receive(
+        &[
+            0x90, 0x3C, 0x40, 0x3E, 0x40, 0xF0, 0x01, 0x02, 0x33, 0xF4, 0x12, 0xF9, 0xF2, 0x00,
+            0xFA, 0x00,
+        ],
+        Instant::now(),
+    );
+    wait_cue(&show, Cue::Play);
+    wait_for_frame(&show, "playback after a noisy Start", |n| n >= 5);
+    assert!(midi.stats().garbage_bytes >= 5);
+}
+
+fn expect_start_error(path: &std::path::Path) -> String {
+    match HeadlessShow::start(path, &PlayerOptions::default(), W, H) {
+        Err(e) => e,
+        Ok(show) => show
+            .wait_ready(Duration::from_secs(20))
+            .expect_err("a bad video must not become ready"),
+    }
+}
+
+#[test]
+fn missing_video_is_named_in_the_error() {
+    let e = expect_start_error(std::path::Path::new("/nonexistent/show.mp4"));
+    assert!(e.contains("/nonexistent/show.mp4"), "{e}");
+    assert!(e.contains("No such file"), "{e}");
+}
+
+#[test]
+fn corrupt_video_is_named_in_the_error() {
+    let dir = std::env::temp_dir().join(format!("playhead-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("corrupt.mp4");
+    let mut junk = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        junk.push(x as u8);
+    }
+    std::fs::write(&path, junk).unwrap();
+    let e = expect_start_error(&path);
+    assert!(e.contains("corrupt.mp4"), "{e}");
+    assert!(e.contains("cannot play video"), "{e}");
+}
+
+#[test]
+fn audio_only_file_is_refused() {
+    // A valid one-second WAV file: mpv opens it, but there is no picture to show.
+    let dir = std::env::temp_dir().join(format!("playhead-test-wav-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("click.wav");
+    let rate: u32 = 8000;
+    let data: Vec<u8> = (0..rate).map(|i| ((i % 40) * 6) as u8).collect();
+    let mut wav = Vec::new();
+    wav.extend(b"RIFF");
+    wav.extend((36 + data.len() as u32).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes()); // PCM
+    wav.extend(1u16.to_le_bytes()); // mono
+    wav.extend(rate.to_le_bytes());
+    wav.extend(rate.to_le_bytes()); // bytes per second
+    wav.extend(1u16.to_le_bytes()); // block align
+    wav.extend(8u16.to_le_bytes()); // bits
+    wav.extend(b"data");
+    wav.extend((data.len() as u32).to_le_bytes());
+    wav.extend(&data);
+    std::fs::write(&path, wav).unwrap();
+    let e = expect_start_error(&path);
+    assert!(e.contains("click.wav"), "{e}");
+    assert!(e.contains("no video track"), "{e}");
+}
