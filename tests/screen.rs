@@ -1,0 +1,177 @@
+//! The whole program on a virtual X desktop (Xvfb + matchbox window manager): what the audience
+//! would see, read from screenshots through the demo show's frame code.
+//!
+//! MIDI reaches playhead through a named pipe given as `--midi-device`, read by the same code
+//! that reads a raw MIDI device; it stands in for a DAW's cable, since this machine has no MIDI
+//! hardware and no ALSA sequencer.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn first_frame_before_start_later_frames_after_it() {
+    let desktop = Desktop::start(1280, 720);
+    let dir = temp_dir("screen");
+    let pipe = fifo(&dir);
+    let mut cmd = Playhead::command();
+    cmd.env("DISPLAY", &desktop.display)
+        .arg("--midi-device")
+        .arg(&pipe)
+        .arg(demo());
+    let mut ph = Playhead::spawn(cmd);
+    ph.wait_log("armed:", 20 * SECOND);
+    let mut midi = MidiPipe::open(&pipe);
+
+    // Fullscreen, paused on frame 0, and staying there.
+    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        desktop.frame_on_screen(),
+        Some(0),
+        "frame 0 must hold before Start"
+    );
+
+    // The DAW presses play from the top.
+    midi.send(&[0xF2, 0x00, 0x00, 0xFA]);
+    let line = ph.wait_log("Start from", 5 * SECOND);
+    assert!(line.contains("-> playing"), "{line}");
+    assert!(line.contains("µs to mpv"), "{line}");
+    let n = desktop.wait_frame("playback", 10 * SECOND, |n| n >= 25);
+    assert!(n < 3000);
+
+    // Stop holds the frame.
+    midi.send(&[0xFC]);
+    ph.wait_log("-> holding the frame", 5 * SECOND);
+    std::thread::sleep(Duration::from_millis(300));
+    let held = desktop.frame_on_screen().expect("frame code");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        desktop.frame_on_screen(),
+        Some(held),
+        "Stop must hold the frame"
+    );
+
+    // SPP 0 re-arms on frame 0.
+    midi.send(&[0xF2, 0x00, 0x00]);
+    desktop.wait_frame("frame 0 after re-arming", 5 * SECOND, |n| n == 0);
+}
+
+#[test]
+fn operator_keys_play_rewind_and_quit() {
+    let desktop = Desktop::start(1280, 720);
+    let mut ph = Playhead::spawn({
+        let mut c = Playhead::command();
+        c.env("DISPLAY", &desktop.display).arg(demo());
+        c
+    });
+    ph.wait_log("armed:", 20 * SECOND);
+    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+
+    desktop.key("space");
+    desktop.wait_frame("playback after space", 10 * SECOND, |n| n >= 20);
+    desktop.key("Home");
+    desktop.wait_frame("frame 0 after Home", 5 * SECOND, |n| n == 0);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(desktop.frame_on_screen(), Some(0), "Home must arm paused");
+
+    desktop.key("q");
+    let st = ph.wait_exit(10 * SECOND).expect("q must quit");
+    assert!(st.success(), "exit status {st}");
+    assert!(ph.log().iter().any(|l| l.contains("quit by the operator")));
+}
+
+#[test]
+fn kiosk_mode_ignores_quit_keys() {
+    let desktop = Desktop::start(1280, 720);
+    let mut ph = Playhead::spawn({
+        let mut c = Playhead::command();
+        c.env("DISPLAY", &desktop.display)
+            .arg("--kiosk")
+            .arg(demo());
+        c
+    });
+    ph.wait_log("armed:", 20 * SECOND);
+    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    for key in ["q", "Escape", "f"] {
+        desktop.key(key);
+    }
+    std::thread::sleep(SECOND);
+    assert!(ph.is_running(), "kiosk mode must not quit on keys");
+    // Still fullscreen: the frame code is found where a fullscreen picture puts it.
+    assert_eq!(desktop.frame_on_screen(), Some(0));
+    // The operator's play key still works.
+    desktop.key("space");
+    desktop.wait_frame("playback after space", 10 * SECOND, |n| n >= 10);
+}
+
+fn run_to_exit(mut cmd: std::process::Command) -> (i32, String) {
+    cmd.stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run playhead");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("playhead: error:"))
+        .unwrap_or_else(|| panic!("no 'playhead: error:' line in:\n{stderr}"))
+        .to_string()
+}
+
+#[test]
+fn missing_video_gives_one_line_and_exit_1() {
+    let mut cmd = Playhead::command();
+    cmd.arg("/no/such/show.mp4");
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    let line = error_line(&stderr);
+    assert!(line.contains("'/no/such/show.mp4'"), "{line}");
+    assert!(line.contains("check the path"), "{line}");
+}
+
+#[test]
+fn corrupt_video_gives_one_line_and_exit_1() {
+    let desktop = Desktop::start(640, 360);
+    let dir = temp_dir("corrupt");
+    let path = dir.join("broken.mov");
+    std::fs::write(
+        &path,
+        b"this is not a video, just text in a .mov file\n".repeat(500),
+    )
+    .unwrap();
+    let mut cmd = Playhead::command();
+    cmd.env("DISPLAY", &desktop.display).arg(&path);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    let line = error_line(&stderr);
+    assert!(line.contains("broken.mov"), "{line}");
+    assert!(line.contains("cannot play video"), "{line}");
+}
+
+#[test]
+fn unknown_option_is_named() {
+    let mut cmd = Playhead::command();
+    cmd.arg("--frobnicate");
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("'--frobnicate'"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn no_display_says_what_to_do() {
+    let mut cmd = Playhead::command();
+    cmd.env_remove("DISPLAY").arg(demo());
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    let line = error_line(&stderr);
+    assert!(line.contains("graphical session"), "{line}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
