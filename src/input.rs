@@ -93,6 +93,14 @@ impl MidiInlet {
 /// The client and virtual port name playhead uses in the OS MIDI system.
 pub const CLIENT_NAME: &str = "playhead";
 
+/// The client that only watches which ports exist; named apart so that the virtual port's
+/// client can have the plain name and be found as `playhead:playhead`.
+const LISTER_NAME: &str = "playhead-watch";
+
+/// Our end of a connection to someone else's port; named apart from the virtual port so a
+/// DAW's port list shows one obvious `playhead` destination.
+const LISTENER_PORT_NAME: &str = "listener";
+
 /// The ALSA sequencer device that OS MIDI ports need on Linux.
 const ALSA_SEQUENCER: &str = "/dev/snd/seq";
 
@@ -114,10 +122,14 @@ pub fn list_os_ports() -> Result<Vec<String>, String> {
 }
 
 fn os_midi_unavailable(e: &dyn std::fmt::Display) -> String {
-    format!(
-        "no OS MIDI system ({e}); on Linux this means the ALSA sequencer is missing \
-         (load it with 'sudo modprobe snd-seq')"
-    )
+    if cfg!(feature = "jack") {
+        format!("no OS MIDI system ({e}); this build uses JACK: is the JACK server running?")
+    } else {
+        format!(
+            "no OS MIDI system ({e}); on Linux this means the ALSA sequencer is missing \
+             (load it with 'sudo modprobe snd-seq')"
+        )
+    }
 }
 
 fn is_own_port(name: &str) -> bool {
@@ -139,6 +151,7 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
     let mut failed: HashMap<String, String> = HashMap::new();
     let mut said_unavailable = false;
     let mut said_waiting = false;
+    let mut lister: Option<midir::MidiInput> = None;
     #[cfg(unix)]
     let mut virtual_port: Option<midir::MidiInputConnection<MidiInlet>> = None;
     loop {
@@ -156,7 +169,10 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
             thread::sleep(Duration::from_secs(5));
             continue;
         }
-        let lister = match midir::MidiInput::new(CLIENT_NAME) {
+        let lister_now = match lister
+            .take()
+            .map_or_else(|| midir::MidiInput::new(CLIENT_NAME), Ok)
+        {
             Ok(l) => l,
             Err(e) => {
                 if !said_unavailable {
@@ -178,10 +194,10 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
         if virtual_port.is_none() {
             virtual_port = open_virtual_port(&tx);
         }
-        let names: Vec<String> = lister
+        let names: Vec<String> = lister_now
             .ports()
             .iter()
-            .filter_map(|p| lister.port_name(p).ok())
+            .filter_map(|p| lister_now.port_name(p).ok())
             .collect();
         connections.retain(|name, _| {
             let present = names.contains(name);
@@ -222,6 +238,8 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
             }
         }
         thread::sleep(Duration::from_secs(1));
+        // Kept: opening a client every second would churn the MIDI system.
+        lister = Some(lister_now);
     }
 }
 
@@ -244,7 +262,7 @@ fn connect_port(
     input
         .connect(
             &port,
-            CLIENT_NAME,
+            LISTENER_PORT_NAME,
             midi_callback,
             MidiInlet::new(name, tx.clone()),
         )

@@ -79,6 +79,18 @@ pub fn run(
     player_tx: Sender<PlayerInput>,
     start_player: StartPlayer,
 ) -> Result<(), String> {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
+    {
+        return Err(
+            "no display: DISPLAY and WAYLAND_DISPLAY are not set; playhead needs a \
+             graphical session (X11 or Wayland): run it from the desktop, or from a console \
+             on the show machine with DISPLAY=:0"
+                .into(),
+        );
+    }
     let event_loop = EventLoop::<ScreenEvent>::with_user_event()
         .build()
         .map_err(|e| {

@@ -1,0 +1,153 @@
+//! OS MIDI ports for real, through midir, with JACK as the MIDI system (this machine has no
+//! ALSA sequencer; midir's backend is chosen at build time, so this file runs only with
+//! `cargo test --features jack`). The test starts its own JACK server with the dummy driver,
+//! plays a DAW by opening output ports, and watches what playhead does in its log.
+#![cfg(feature = "jack")]
+
+mod common;
+
+use common::{demo, Playhead};
+use midir::os::unix::VirtualOutput;
+use midir::{MidiOutput, MidiOutputConnection};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+struct Jack(Child);
+
+impl Jack {
+    fn start(name: &str) -> Jack {
+        let child = Command::new("jackd")
+            .args(["-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start jackd (Debian package jackd2)");
+        // SAFETY: set before any other thread of this test process talks to JACK.
+        std::env::set_var("JACK_DEFAULT_SERVER", name);
+        let deadline = Instant::now() + 10 * SECOND;
+        while MidiOutput::new("probe").is_err() {
+            assert!(Instant::now() < deadline, "jackd did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Jack(child)
+    }
+}
+
+impl Drop for Jack {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daw_port(client: &str, port: &str) -> MidiOutputConnection {
+    MidiOutput::new(client)
+        .unwrap()
+        .create_virtual(port)
+        .expect("create a JACK MIDI output port")
+}
+
+fn count(ph: &Playhead, needle: &str) -> usize {
+    ph.log().iter().filter(|l| l.contains(needle)).count()
+}
+
+fn wait_count(ph: &Playhead, needle: &str, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while count(ph, needle) < n {
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} log line(s) with '{needle}':\n{}",
+            ph.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn playhead(args: &[&str]) -> Playhead {
+    let mut c = Playhead::command();
+    c.arg("--headless").args(args).arg(demo());
+    Playhead::spawn(c)
+}
+
+#[test]
+fn ports_connect_reconnect_and_filter() {
+    let _jack = Jack::start(&format!("playhead-test-{}", std::process::id()));
+
+    // --- --list-midi-ports ------------------------------------------------------------------
+    let mut daw = daw_port("daw", "sync");
+    let out = Playhead::command()
+        .arg("--list-midi-ports")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l == "daw:sync"), "{text}");
+
+    // --- every port, reconnecting when it comes back -------------------------------------
+    let mut ph = playhead(&[]);
+    ph.wait_log("armed:", 20 * SECOND);
+    ph.wait_log("connected MIDI port 'daw:sync'", 10 * SECOND);
+
+    daw.send(&[0xF2, 0x00, 0x00]).unwrap();
+    daw.send(&[0xFA]).unwrap();
+    let line = ph.wait_log("Start from daw:sync", 5 * SECOND);
+    assert!(line.contains("-> playing"), "{line}");
+
+    // The cable is pulled: the port disappears, then comes back under the same name.
+    drop(daw);
+    ph.wait_log("MIDI port 'daw:sync' disappeared", 10 * SECOND);
+    let mut daw = daw_port("daw", "sync");
+    wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 10 * SECOND);
+    daw.send(&[0xFC]).unwrap();
+    let line = ph.wait_log("Stop from daw:sync", 5 * SECOND);
+    assert!(line.contains("-> holding the frame"), "{line}");
+
+    // playhead's own virtual input port: a DAW (or a network-MIDI daemon) connects to it.
+    let out = MidiOutput::new("rtp-daemon").unwrap();
+    let port = out
+        .ports()
+        .into_iter()
+        .find(|p| {
+            let name = out.port_name(p).unwrap_or_default();
+            // JACK renames a second client called "playhead" to "playhead-01".
+            name.starts_with("playhead") && name.ends_with(":playhead")
+        })
+        .unwrap_or_else(|| {
+            let names: Vec<String> = out
+                .ports()
+                .iter()
+                .filter_map(|p| out.port_name(p).ok())
+                .collect();
+            panic!("no 'playhead:playhead' port among {names:?}")
+        });
+    let mut conn = out.connect(&port, "to-playhead").unwrap();
+    conn.send(&[0xF2, 0x00, 0x00]).unwrap();
+    conn.send(&[0xFA]).unwrap();
+    let line = ph.wait_log("Start from virtual port 'playhead'", 5 * SECOND);
+    assert!(line.contains("-> playing"), "{line}");
+    // Our own ports are never connected back to ourselves.
+    assert_eq!(count(&ph, "connected MIDI port 'playhead"), 0);
+    drop(ph);
+
+    // --- --midi-port picks by name ---------------------------------------------------------
+    let _synth = daw_port("synth", "out");
+    let mut ph = playhead(&["--midi-port", "synth"]);
+    ph.wait_log("connected MIDI port 'synth:out'", 10 * SECOND);
+    std::thread::sleep(2 * SECOND);
+    assert_eq!(
+        count(&ph, "connected MIDI port 'daw:sync'"),
+        0,
+        "{:?}",
+        ph.log()
+    );
+    daw.send(&[0xFA]).unwrap();
+    std::thread::sleep(SECOND / 2);
+    assert_eq!(
+        count(&ph, "Start from daw:sync"),
+        0,
+        "filtered port reached the player"
+    );
+}
