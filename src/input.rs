@@ -171,7 +171,7 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
         }
         let lister_now = match lister
             .take()
-            .map_or_else(|| midir::MidiInput::new(CLIENT_NAME), Ok)
+            .map_or_else(|| midir::MidiInput::new(LISTER_NAME), Ok)
         {
             Ok(l) => l,
             Err(e) => {
