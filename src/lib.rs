@@ -12,6 +12,7 @@ pub mod framecode;
 pub mod headless;
 pub mod input;
 pub mod mpv;
+pub mod network;
 pub mod parse;
 pub mod player;
 pub mod screen;
