@@ -6,6 +6,7 @@
 //! [`headless`] draws them in memory). [`clock`] is the one clock every timestamp comes from.
 
 pub mod bench;
+pub mod chase;
 pub mod cli;
 pub mod clock;
 pub mod framecode;
