@@ -1,5 +1,10 @@
 //! The command line.
 
+use crate::chase::drift::DriftConfig;
+use crate::chase::position::TimeSignature;
+use crate::chase::tempo::{TempoChange, TempoMap};
+use crate::chase::timecode::{FrameRate, Timecode};
+use crate::transport::{ChaseSettings, FollowMode};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -48,12 +53,137 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", default_value = "no")]
     pub hwdec: String,
 
+    /// How the video follows the DAW: "chase" follows it anywhere in the song (SPP, clock,
+    /// MIDI Time Code, with drift correction); "start" plays only when the DAW starts from the
+    /// top.
+    #[arg(long, value_enum, default_value_t = FollowMode::Chase)]
+    pub follow: FollowMode,
+
+    /// The song's fixed tempo in BPM, to turn song positions into video time (default: the
+    /// tempo measured from the DAW's MIDI clock).
+    #[arg(long, value_name = "BPM", conflicts_with = "tempo_map")]
+    pub bpm: Option<f64>,
+
+    /// The song's tempo map: "BAR=BPM[ N/D], ...", e.g. "1=120, 33=90 3/4, 49=120 4/4".
+    #[arg(long, value_name = "MAP")]
+    pub tempo_map: Option<String>,
+
+    /// Latency offset in milliseconds: positive shows the video earlier (to make up for a
+    /// projector's or LED processor's delay), negative later.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub offset_ms: f64,
+
+    /// The MIDI Time Code at which the video's first frame plays, e.g. 01:00:00:00.
+    #[arg(long, value_name = "HH:MM:SS:FF", default_value = "00:00:00:00")]
+    pub timecode_start: String,
+
+    /// Drift left alone, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    pub drift_dead_band_ms: f64,
+
+    /// Drift beyond which playhead seeks instead of adjusting the speed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250.0)]
+    pub drift_seek_ms: f64,
+
+    /// Largest playback-speed change used to pull drift in, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 2.0)]
+    pub drift_max_speed_percent: f64,
+
+    /// Time without clock or timecode after which the video plays on freely, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500.0)]
+    pub clock_lost_ms: f64,
+
     /// Draw in memory with no window (benchmarks and tests).
     #[arg(long, hide = true)]
     pub headless: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The chase settings from the options, or a message naming the option that is wrong.
+    pub fn chase_settings(&self) -> Result<ChaseSettings, String> {
+        let tempo_map = match (&self.tempo_map, self.bpm) {
+            (Some(text), _) => Some(parse_tempo_map(text).map_err(|e| format!("--tempo-map: {e}"))?),
+            (None, Some(bpm)) => Some(
+                TempoMap::fixed(bpm, TimeSignature::FOUR_FOUR)
+                    .map_err(|e| format!("--bpm {bpm}: {e}"))?,
+            ),
+            (None, None) => None,
+        };
+        let rate = if self.timecode_start.contains(';') {
+            FrameRate::Fps2997Drop
+        } else {
+            FrameRate::Fps30
+        };
+        let video_start = Timecode::parse(&self.timecode_start, rate).map_err(|e| {
+            format!(
+                "--timecode-start {}: {e} (write it as HH:MM:SS:FF, e.g. 01:00:00:00)",
+                self.timecode_start
+            )
+        })?;
+        if !self.offset_ms.is_finite() || self.offset_ms.abs() > 10_000.0 {
+            return Err(format!(
+                "--offset-ms {}: give a number of milliseconds between -10000 and 10000",
+                self.offset_ms
+            ));
+        }
+        let drift = DriftConfig {
+            dead_band_s: self.drift_dead_band_ms / 1000.0,
+            seek_threshold_s: self.drift_seek_ms / 1000.0,
+            max_speed_adjust: self.drift_max_speed_percent / 100.0,
+            lost_after_s: self.clock_lost_ms / 1000.0,
+            ..DriftConfig::default()
+        };
+        drift.validate().map_err(|e| format!("drift settings: {e}"))?;
+        Ok(ChaseSettings {
+            tempo_map,
+            offset_s: self.offset_ms / 1000.0,
+            video_start,
+            drift,
+        })
+    }
+}
+
+/// Parses "BAR=BPM[ N/D], ...": the time signature carries over until changed (4/4 at first).
+pub fn parse_tempo_map(text: &str) -> Result<TempoMap, String> {
+    let mut changes = Vec::new();
+    let mut signature = TimeSignature::FOUR_FOUR;
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (bar, rest) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("'{entry}' is not BAR=BPM (e.g. 33=90 or 33=90 3/4)"))?;
+        let bar: u32 = bar
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{}' in '{entry}' is not a bar number", bar.trim()))?;
+        let mut words = rest.split_whitespace();
+        let bpm_text = words.next().unwrap_or("");
+        let bpm: f64 = bpm_text
+            .parse()
+            .map_err(|_| format!("'{bpm_text}' in '{entry}' is not a tempo in BPM"))?;
+        if let Some(sig) = words.next() {
+            let (n, d) = sig
+                .split_once('/')
+                .ok_or_else(|| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))?;
+            let parse = |x: &str| {
+                x.parse::<u8>()
+                    .map_err(|_| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))
+            };
+            signature = TimeSignature::new(parse(n)?, parse(d)?).map_err(|e| e.to_string())?;
+        }
+        if let Some(extra) = words.next() {
+            return Err(format!("unexpected '{extra}' in '{entry}'"));
+        }
+        changes.push(TempoChange::new(bar, bpm, signature));
+    }
+    TempoMap::new(&changes).map_err(|e| e.to_string())
 }
 
 /// Subcommands.

@@ -185,12 +185,13 @@ impl HeadlessShow {
         height: usize,
     ) -> Result<HeadlessShow, String> {
         crate::player::check_video_file(video)?;
+        let transport = options.transport()?;
         let (mpv, events) = crate::player::create_mpv(options).map_err(|e| e.to_string())?;
         let screen = SoftwareScreen::start(&mpv, width, height).map_err(|e| e.to_string())?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
         let player =
-            crate::player::Player::new(mpv.clone(), events, video.to_path_buf(), move |n| {
+            crate::player::Player::new(mpv.clone(), events, video.to_path_buf(), transport, move |n| {
                 let _ = notice_tx.send(n);
             });
         let thread = std::thread::Builder::new()

@@ -49,6 +49,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let options = PlayerOptions {
         audio: cli.audio,
         hwdec: cli.hwdec.clone(),
+        follow: cli.follow,
+        chase: cli.chase_settings()?,
     };
 
     if cli.headless {
@@ -67,10 +69,11 @@ fn run(cli: Cli) -> Result<(), String> {
             video.file_name().unwrap_or_default().to_string_lossy()
         ),
     };
+    let transport = options.transport()?;
     let player_mpv = mpv.clone();
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
-        let player = Player::new(player_mpv, events, video, move |notice| {
+        let player = Player::new(player_mpv, events, video, transport, move |notice| {
             let _ = proxy.send_event(ScreenEvent::Player(notice));
         });
         match std::thread::Builder::new()

@@ -6,8 +6,9 @@
 
 use crate::clock;
 use crate::input::TimedEvent;
+use crate::chase::drift::LockState;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
-use crate::transport::{Cue, OperatorCommand, State, Transport};
+use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crossbeam_channel::{select, Receiver};
 use log::{debug, error, info, warn};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ pub struct PlayerOptions {
     pub audio: bool,
     /// mpv's hardware decoding mode (`no`, `auto-safe`, ...).
     pub hwdec: String,
+    /// How the video follows the DAW.
+    pub follow: FollowMode,
+    /// Tempo, offset, timecode start and drift thresholds for [`FollowMode::Chase`].
+    pub chase: ChaseSettings,
 }
 
 impl Default for PlayerOptions {
@@ -56,7 +61,16 @@ impl Default for PlayerOptions {
         PlayerOptions {
             audio: false,
             hwdec: "no".into(),
+            follow: FollowMode::Chase,
+            chase: ChaseSettings::default(),
         }
+    }
+}
+
+impl PlayerOptions {
+    /// The transport these options describe; fails with a message when a setting is invalid.
+    pub fn transport(&self) -> Result<Transport, String> {
+        Transport::with_mode(self.follow, self.chase.clone()).map_err(|e| e.to_string())
     }
 }
 
@@ -107,6 +121,10 @@ pub fn check_video_file(path: &Path) -> Result<(), String> {
 }
 
 const OBSERVE_EOF: u64 = 1;
+const OBSERVE_TIME_POS: u64 = 2;
+/// How often the player looks at the transport when nothing arrives: timecode that stopped,
+/// a parked video whose start the DAW reaches.
+const TICK: Duration = Duration::from_millis(20);
 
 /// The player: transport + mpv, run on its own thread by [`Player::run`].
 pub struct Player {
@@ -118,6 +136,7 @@ pub struct Player {
     loaded: bool,
     ready: bool,
     failed: bool,
+    lock_state: Option<LockState>,
 }
 
 impl Player {
@@ -126,17 +145,19 @@ impl Player {
         mpv: Mpv,
         events: Events,
         video: PathBuf,
+        transport: Transport,
         notify: impl Fn(Notice) + Send + 'static,
     ) -> Player {
         Player {
             mpv,
             events,
             video,
-            transport: Transport::new(),
+            transport,
             notify: Box::new(notify),
             loaded: false,
             ready: false,
             failed: false,
+            lock_state: None,
         }
     }
 
@@ -150,6 +171,11 @@ impl Player {
         });
         if let Err(e) = self.mpv.observe(OBSERVE_EOF, "eof-reached", Format::Flag) {
             warn!("{e}");
+        }
+        if self.transport.mode() == FollowMode::Chase {
+            if let Err(e) = self.mpv.observe(OBSERVE_TIME_POS, "time-pos", Format::Double) {
+                warn!("{e}");
+            }
         }
         let path = self.video.to_string_lossy().into_owned();
         if let Err(e) = self.mpv.command(&["loadfile", &path, "replace"]) {
@@ -174,14 +200,22 @@ impl Player {
                         break;
                     }
                 }
+                default(TICK) => {}
             }
+            let now = clock::now();
+            if let Some(cue) = self.transport.on_tick(clock::seconds_since_start(now)) {
+                self.apply(cue, now, "transport");
+            }
+            self.report_sync_changes();
         }
         debug!("player thread ends");
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
         let before = self.transport.state();
-        let cue = self.transport.on_midi(ev.event);
+        let cue = self
+            .transport
+            .on_midi(ev.event, clock::seconds_since_start(ev.received));
         if ev.event.is_transport() {
             let what = format!("{:?} from {}", ev.event, ev.source);
             match cue {
@@ -211,9 +245,25 @@ impl Player {
                 .mpv
                 .set_flag("pause", true)
                 .and_then(|_| self.mpv.command(&["seek", "0", "absolute+exact"])),
+            Cue::Locate { position_s, play } => {
+                let target = format!("{position_s:.6}");
+                if play {
+                    self.mpv
+                        .command(&["seek", &target, "absolute+exact"])
+                        .and_then(|_| self.mpv.set_flag("pause", false))
+                } else {
+                    self.mpv
+                        .set_flag("pause", true)
+                        .and_then(|_| self.mpv.command(&["seek", &target, "absolute+exact"]))
+                }
+            }
+            Cue::Speed { speed } => self.mpv.set_double("speed", speed),
         };
         let latency = clock::now().saturating_duration_since(received);
         match result {
+            Ok(()) if matches!(cue, Cue::Speed { .. }) => {
+                debug!("{what} -> {}", describe(cue));
+            }
             Ok(()) => {
                 info!(
                     "{what} received at t={:.6}s -> {} ({} µs to mpv)",
@@ -225,6 +275,35 @@ impl Player {
             }
             Err(e) => error!("{what}: could not {}: {e}", describe(cue)),
         }
+    }
+
+    /// Tells the operator when the sync changes: locked, correcting, clock lost, relocked.
+    fn report_sync_changes(&mut self) {
+        let now = self.transport.lock_state();
+        if now == self.lock_state {
+            return;
+        }
+        if let Some(state) = now {
+            let error = self
+                .transport
+                .sync_error_s()
+                .map(|e| format!(", error {:+.1} ms", e * 1000.0))
+                .unwrap_or_default();
+            let tempo = self
+                .transport
+                .tempo_bpm()
+                .map(|b| format!(", {b:.2} BPM"))
+                .unwrap_or_default();
+            match state {
+                LockState::FreeRunning => warn!(
+                    "sync: {}: no clock or timecode from the DAW; the video plays on and locks again when it returns",
+                    state.label()
+                ),
+                LockState::Waiting | LockState::Seeking => debug!("sync: {}", state.label()),
+                _ => info!("sync: {}{tempo}{error}", state.label()),
+            }
+        }
+        self.lock_state = now;
     }
 
     fn no_video_track(&self) -> String {
@@ -285,6 +364,19 @@ impl Player {
                     (self.notify)(Notice::Ready { since_start_ms });
                 }
                 Event::PropertyChange {
+                    id: OBSERVE_TIME_POS,
+                    value: PropertyValue::Double(position_s),
+                    ..
+                } => {
+                    let now = clock::now();
+                    let cue = self
+                        .transport
+                        .on_video_position(clock::seconds_since_start(now), position_s);
+                    if let Some(cue) = cue {
+                        self.apply(cue, now, "drift correction");
+                    }
+                }
+                Event::PropertyChange {
                     id: OBSERVE_EOF,
                     value: PropertyValue::Flag(true),
                     ..
@@ -301,11 +393,20 @@ impl Player {
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
 const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
 
-fn describe(cue: Cue) -> &'static str {
+fn describe(cue: Cue) -> String {
     match cue {
-        Cue::Arm => "armed on frame 0",
-        Cue::Play => "playing",
-        Cue::PlayFromTop => "playing from frame 0",
-        Cue::Hold => "holding the frame",
+        Cue::Arm => "armed on frame 0".into(),
+        Cue::Play => "playing".into(),
+        Cue::PlayFromTop => "playing from frame 0".into(),
+        Cue::Hold => "holding the frame".into(),
+        Cue::Locate {
+            position_s,
+            play: true,
+        } => format!("playing from {position_s:.3} s"),
+        Cue::Locate {
+            position_s,
+            play: false,
+        } => format!("showing {position_s:.3} s, paused"),
+        Cue::Speed { speed } => format!("speed {speed:.4}"),
     }
 }

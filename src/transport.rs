@@ -1,9 +1,12 @@
 //! The transport state machine: what the video should do, given what the DAW said.
 //!
-//! Pure logic: MIDI events and operator commands in, [`Cue`]s for the player out. No libmpv,
-//! no clocks read here.
+//! Pure logic: MIDI events, operator commands and the player's position reports in, [`Cue`]s
+//! for the player out. No libmpv, no clocks read here: every input carries its time in seconds
+//! on the one clock ([`crate::clock`]).
 //!
-//! # States and transitions ("start" follow mode, the rule of a DAW that plays from the top)
+//! There are two follow modes.
+//!
+//! # "start": play only from the top (the rule of the original rtpmidid + mpv set-up)
 //!
 //! ```text
 //!                SPP 0 / Home key                      Start / space
@@ -23,33 +26,103 @@
 //! | Playing | Stop                | Stopped | `Hold` (pause, keep the frame) |
 //! | Stopped | SPP 0               | Armed   | `Arm` (locate to frame 0, paused) |
 //! | Armed   | SPP n > 0           | Stopped | none: the video stays, Start will locate |
-//! | Playing | SPP n               | Playing | none: a locate while playing is not followed in this mode |
+//! | Playing | SPP n               | Playing | none: a locate while playing is not followed |
 //! | any     | Continue            | same    | none: this mode plays only from the top |
 //! | any     | Clock               | same    | none: counted, moves the song position while running |
 //!
 //! Start means "from the beginning" in the MIDI specification, and Reaper sends it with no SPP
 //! before it, so a Start always plays from frame 0. Being armed only makes it instant.
 //!
-//! Operator keys: space plays from the frame on screen (or holds, when playing); Home arms.
+//! # "chase": follow the DAW anywhere in the song (the default)
+//!
+//! The song position (from SPP and clock, or from MIDI Time Code) is turned into a video time:
+//! song position → seconds through the tempo (a tempo map, a fixed BPM, or the tempo measured
+//! from the clock), plus the latency offset; or timecode − the video's start timecode, plus
+//! the offset.
+//!
+//! | state   | event                  | next    | cue |
+//! |---------|------------------------|---------|-----|
+//! | stopped | SPP n                  | Stopped (Armed when n = 0) | `Locate` paused: the operator sees where the song will start |
+//! | any     | Start                  | Playing | `Play` when already cued at the top, else `Locate` to the top, playing |
+//! | any     | Continue               | Playing | `Play` when already cued at the song position, else `Locate` there, playing |
+//! | Playing | SPP n (loop jump)      | Playing | `Locate` to n, playing |
+//! | Playing | Stop                   | Stopped | `Hold` |
+//! | stopped | MTC full frame         | Stopped | `Locate` paused |
+//! | stopped | MTC running forward    | Playing | `Locate` to the timecode, playing |
+//! | Playing | MTC stops (no quarter frame for [`TIMECODE_STOPPED_S`]) | Stopped | `Hold` |
+//! | Playing | clock / timecode, video position reports | Playing | drift correction: `Speed`, `Locate`, `Hold`/`Play` (before the video start), see [`crate::chase::drift`] |
+//!
+//! When timecode is arriving it is the reference (it needs no tempo); otherwise the clock is.
+//! When the reference stops arriving while playing, the video plays on freely ("clock lost:
+//! free-running") and locks again when it returns.
+//!
+//! Operator keys: space plays from the frame on screen (or holds, when playing); Home arms at
+//! the top.
 
+use crate::chase::drift::{Correction, DawReference, DriftConfig, DriftController, LockState};
+use crate::chase::position::SongPosition;
+use crate::chase::tempo::{ClockTempoConfig, ClockTempoEstimator, TempoMap};
+use crate::chase::timecode::{Direction, QuarterFrameAssembler, Timecode, VideoStart};
 use crate::parse::MidiEvent;
 
 /// MIDI clocks per sixteenth note (24 per quarter note).
 pub const CLOCKS_PER_SIXTEENTH: u32 = 6;
 
+/// With timecode as the reference, this long without a quarter frame means the DAW stopped
+/// (MTC sends 96 to 120 quarter frames a second while running).
+pub const TIMECODE_STOPPED_S: f64 = 0.25;
+
+/// Tempo assumed for a mid-song start when neither a tempo map, a fixed BPM nor the clock has
+/// given one yet; corrected as soon as the clock tells.
+pub const FALLBACK_BPM: f64 = 120.0;
+
+/// How the video follows the DAW.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FollowMode {
+    /// Play only when the DAW starts from the top (SPP 0 arms, Start plays).
+    Start,
+    /// Follow the DAW's position anywhere in the song, with drift correction.
+    Chase,
+}
+
+/// Settings of the chase mode.
+#[derive(Clone, Debug)]
+pub struct ChaseSettings {
+    /// Tempo for song position → seconds; `None` to measure it from the MIDI clock.
+    pub tempo_map: Option<TempoMap>,
+    /// Shifts the video against the DAW, in seconds: positive shows the video earlier (to make
+    /// up for a projector's latency), negative later.
+    pub offset_s: f64,
+    /// The timecode at which the video's first frame plays.
+    pub video_start: Timecode,
+    /// Drift-correction thresholds.
+    pub drift: DriftConfig,
+}
+
+impl Default for ChaseSettings {
+    fn default() -> Self {
+        ChaseSettings {
+            tempo_map: None,
+            offset_s: 0.0,
+            video_start: Timecode::from_frame_count(0, crate::chase::timecode::FrameRate::Fps30),
+            drift: DriftConfig::default(),
+        }
+    }
+}
+
 /// Where the video stands relative to the DAW.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
-    /// Paused on frame 0, ready: Start plays at once.
+    /// Paused on the song's start, ready: Start plays at once.
     Armed,
-    /// Running.
+    /// Running (or, in chase mode, waiting paused for the DAW to reach the video's start).
     Playing,
     /// Paused on some frame (after Stop, or a locate away from the top).
     Stopped,
 }
 
 /// What the player must do now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cue {
     /// Show frame 0 and stay paused.
     Arm,
@@ -59,6 +132,10 @@ pub enum Cue {
     PlayFromTop,
     /// Pause and keep the frame on screen.
     Hold,
+    /// Show the frame at `position_s` (video seconds, never negative), then play or stay paused.
+    Locate { position_s: f64, play: bool },
+    /// Set the playback speed (1.0 = normal).
+    Speed { speed: f64 },
 }
 
 /// A command from the operator at the video machine.
@@ -66,19 +143,51 @@ pub enum Cue {
 pub enum OperatorCommand {
     /// Space: play from the frame on screen, or hold when playing.
     TogglePlay,
-    /// Home: back to frame 0 and arm.
+    /// Home: back to the top and arm.
     Rewind,
+}
+
+/// Which DAW signal gives the position while playing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// MIDI clock counted from SPP / Start.
+    Clock,
+    /// MIDI Time Code.
+    Timecode,
+}
+
+/// The chase mode's state: tempo, timecode and the drift controller.
+#[derive(Clone, Debug)]
+struct Chaser {
+    settings: ChaseSettings,
+    video_start: VideoStart,
+    estimator: ClockTempoEstimator,
+    /// The last tempo the clock gave, kept across stops for the next mid-song start.
+    measured_bpm: Option<f64>,
+    quarter_frames: QuarterFrameAssembler,
+    last_quarter_frame_s: Option<f64>,
+    drift: DriftController,
+    reference: Option<DawReference>,
+    reference_kind: Option<Reference>,
+    /// Clocks received since Start/Continue: the first one marks the position itself.
+    clocks_since_start: u64,
+    /// Where the video is cued while stopped, in video seconds.
+    cued_s: Option<f64>,
+    /// Parked (paused) position while waiting for the DAW to reach the video start.
+    parked_s: Option<f64>,
 }
 
 /// The transport: the state, the DAW's song position, and counters for the operator.
 #[derive(Clone, Debug)]
 pub struct Transport {
+    mode: FollowMode,
     state: State,
     /// True between the DAW's Start/Continue and its Stop, whatever the video does.
     daw_running: bool,
     /// The DAW's song position in MIDI clocks, when known.
     song_position_clocks: Option<u32>,
     clocks_received: u64,
+    chase: Option<Box<Chaser>>,
 }
 
 impl Default for Transport {
@@ -87,15 +196,61 @@ impl Default for Transport {
     }
 }
 
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.0005
+}
+
 impl Transport {
-    /// A transport armed on frame 0: the video is loaded paused on its first frame at start.
+    /// A "start"-mode transport armed on frame 0: the video is loaded paused on its first frame.
     pub fn new() -> Self {
         Transport {
+            mode: FollowMode::Start,
             state: State::Armed,
             daw_running: false,
             song_position_clocks: None,
             clocks_received: 0,
+            chase: None,
         }
+    }
+
+    /// A transport in `mode`; `settings` are used in chase mode. Fails when the drift
+    /// thresholds are invalid.
+    pub fn with_mode(
+        mode: FollowMode,
+        settings: ChaseSettings,
+    ) -> Result<Self, crate::chase::ChaseError> {
+        let mut t = Transport::new();
+        t.mode = mode;
+        if mode == FollowMode::Chase {
+            let drift = DriftController::new(settings.drift)?;
+            let estimator = ClockTempoEstimator::new(ClockTempoConfig::default())?;
+            let mut chaser = Chaser {
+                video_start: VideoStart::new(settings.video_start),
+                settings,
+                estimator,
+                measured_bpm: None,
+                quarter_frames: QuarterFrameAssembler::new(),
+                last_quarter_frame_s: None,
+                drift,
+                reference: None,
+                reference_kind: None,
+                clocks_since_start: 0,
+                cued_s: None,
+                parked_s: None,
+            };
+            // Loaded on frame 0: that is the top only without a positive offset.
+            chaser.cued_s = Some(0.0);
+            if chaser.video_s_at_clocks(0) > 0.0005 {
+                t.state = State::Stopped;
+            }
+            t.chase = Some(Box::new(chaser));
+        }
+        Ok(t)
+    }
+
+    /// The follow mode.
+    pub fn mode(&self) -> FollowMode {
+        self.mode
     }
 
     /// The current state.
@@ -118,8 +273,41 @@ impl Transport {
         self.clocks_received
     }
 
-    /// Applies a MIDI event; returns the cue for the player, if the video must change.
-    pub fn on_midi(&mut self, event: MidiEvent) -> Option<Cue> {
+    /// What the drift controller is doing (chase mode only).
+    pub fn lock_state(&self) -> Option<LockState> {
+        self.chase.as_ref().map(|c| c.drift.state())
+    }
+
+    /// The tempo in use for song positions, in BPM, when known (chase mode only).
+    pub fn tempo_bpm(&self) -> Option<f64> {
+        let c = self.chase.as_ref()?;
+        match &c.settings.tempo_map {
+            Some(map) => Some(map.bpm_at(SongPosition::from_clocks(
+                u64::from(self.song_position_clocks.unwrap_or(0)),
+            ))),
+            None => c.estimator.bpm().or(c.measured_bpm),
+        }
+    }
+
+    /// The filtered sync error (DAW − video) in seconds, when the controller has one.
+    pub fn sync_error_s(&self) -> Option<f64> {
+        self.chase.as_ref()?.drift.filtered_error_s()
+    }
+
+    /// Which DAW signal is the position reference now.
+    pub fn reference(&self) -> Option<Reference> {
+        self.chase.as_ref()?.reference_kind
+    }
+
+    /// Applies a MIDI event received at `at_s`; returns the cue for the player, if any.
+    pub fn on_midi(&mut self, event: MidiEvent, at_s: f64) -> Option<Cue> {
+        if self.chase.is_some() {
+            return self.chase_midi(event, at_s);
+        }
+        self.start_mode_midi(event)
+    }
+
+    fn start_mode_midi(&mut self, event: MidiEvent) -> Option<Cue> {
         match event {
             MidiEvent::Start => {
                 self.daw_running = true;
@@ -132,7 +320,7 @@ impl Transport {
                 self.state = State::Playing;
                 Some(cue)
             }
-            MidiEvent::Stop => {
+            MidiEvent::Stop | MidiEvent::Reset => {
                 self.daw_running = false;
                 if self.state == State::Playing {
                     self.state = State::Stopped;
@@ -148,36 +336,20 @@ impl Transport {
             MidiEvent::SongPosition { sixteenths } => {
                 self.song_position_clocks = Some(u32::from(sixteenths) * CLOCKS_PER_SIXTEENTH);
                 match (self.state, sixteenths) {
-                    (State::Playing, _) => None,
-                    (State::Armed, 0) => None,
                     (State::Stopped, 0) => {
                         self.state = State::Armed;
                         Some(Cue::Arm)
                     }
-                    (State::Armed, _) => {
+                    (State::Armed, 1..) => {
                         self.state = State::Stopped;
                         None
                     }
-                    (State::Stopped, _) => None,
+                    _ => None,
                 }
             }
             MidiEvent::Clock => {
-                self.clocks_received += 1;
-                if self.daw_running {
-                    if let Some(p) = self.song_position_clocks.as_mut() {
-                        *p = p.saturating_add(1);
-                    }
-                }
+                self.count_clock();
                 None
-            }
-            MidiEvent::Reset => {
-                self.daw_running = false;
-                if self.state == State::Playing {
-                    self.state = State::Stopped;
-                    Some(Cue::Hold)
-                } else {
-                    None
-                }
             }
             MidiEvent::SongSelect { .. }
             | MidiEvent::ProgramChange { .. }
@@ -186,8 +358,267 @@ impl Transport {
         }
     }
 
+    fn count_clock(&mut self) {
+        self.clocks_received += 1;
+        if self.daw_running {
+            if let Some(p) = self.song_position_clocks.as_mut() {
+                *p = p.saturating_add(1);
+            }
+        }
+    }
+
+    fn chaser(&mut self) -> &mut Chaser {
+        // Only called in chase mode, where `chase` is always set.
+        self.chase
+            .as_mut()
+            .expect("chase state exists in chase mode")
+    }
+
+    /// Locate (or play in place, when the video is already cued there) at `video_s`.
+    fn go(&mut self, video_s: f64, play: bool, at_s: f64) -> Option<Cue> {
+        let was_cued = {
+            let c = self.chaser();
+            let cued = c.cued_s.is_some_and(|s| close(s, video_s.max(0.0)));
+            c.drift.reset();
+            c.parked_s = None;
+            c.cued_s = if play { None } else { Some(video_s.max(0.0)) };
+            if play {
+                c.reference = Some(DawReference {
+                    position_s: video_s,
+                    received_at_s: at_s,
+                });
+            }
+            cued
+        };
+        if play {
+            self.state = State::Playing;
+            if video_s < 0.0 {
+                // The DAW starts before the video does: wait on frame 0 until it gets there.
+                self.chaser().parked_s = Some(0.0);
+                return Some(Cue::Locate {
+                    position_s: 0.0,
+                    play: false,
+                });
+            }
+            if was_cued {
+                return Some(Cue::Play);
+            }
+        } else {
+            self.state = if self.song_position_clocks == Some(0) {
+                State::Armed
+            } else {
+                State::Stopped
+            };
+            if was_cued {
+                return None;
+            }
+        }
+        Some(Cue::Locate {
+            position_s: video_s.max(0.0),
+            play,
+        })
+    }
+
+    fn hold(&mut self) -> Option<Cue> {
+        let c = self.chaser();
+        c.drift.reset();
+        c.reference = None;
+        c.reference_kind = None;
+        c.parked_s = None;
+        c.cued_s = None;
+        if self.state == State::Playing {
+            self.state = State::Stopped;
+            Some(Cue::Hold)
+        } else {
+            None
+        }
+    }
+
+    fn chase_midi(&mut self, event: MidiEvent, at_s: f64) -> Option<Cue> {
+        match event {
+            MidiEvent::Start => {
+                self.daw_running = true;
+                self.song_position_clocks = Some(0);
+                let c = self.chaser();
+                c.estimator.reset();
+                c.clocks_since_start = 0;
+                c.reference_kind.get_or_insert(Reference::Clock);
+                let v = c.video_s_at_clocks(0);
+                self.go(v, true, at_s)
+            }
+            MidiEvent::Continue => {
+                self.daw_running = true;
+                let clocks = self.song_position_clocks.unwrap_or(0);
+                let c = self.chaser();
+                c.estimator.reset();
+                c.clocks_since_start = 0;
+                c.reference_kind.get_or_insert(Reference::Clock);
+                let v = c.video_s_at_clocks(clocks);
+                self.go(v, true, at_s)
+            }
+            MidiEvent::Stop | MidiEvent::Reset => {
+                self.daw_running = false;
+                self.chaser().estimator.reset();
+                self.hold()
+            }
+            MidiEvent::SongPosition { sixteenths } => {
+                let clocks = u32::from(sixteenths) * CLOCKS_PER_SIXTEENTH;
+                self.song_position_clocks = Some(clocks);
+                let v = self.chaser().video_s_at_clocks(clocks);
+                if self.state == State::Playing {
+                    if self.chaser().timecode_running(at_s) {
+                        // Timecode leads; a song position while it runs is only noted.
+                        return None;
+                    }
+                    // A loop jump or a locate while running: the next clock is at this position.
+                    self.chaser().clocks_since_start = 0;
+                    self.go(v, true, at_s)
+                } else {
+                    self.go(v, false, at_s)
+                }
+            }
+            MidiEvent::Clock => {
+                self.clocks_received += 1;
+                if !self.daw_running {
+                    return None;
+                }
+                let c = self.chase.as_mut()?;
+                // The first clock after Start/Continue/SPP is the position itself; each later
+                // one is one clock further.
+                if c.clocks_since_start > 0 {
+                    if let Some(p) = self.song_position_clocks.as_mut() {
+                        *p = p.saturating_add(1);
+                    }
+                }
+                c.clocks_since_start += 1;
+                if let Some(bpm) = c.estimator.tick(at_s) {
+                    c.measured_bpm = Some(bpm);
+                }
+                if self.state == State::Playing && !c.timecode_running(at_s) {
+                    let clocks = self.song_position_clocks.unwrap_or(0);
+                    let received_at_s = c.estimator.latest_tick_fitted_s().unwrap_or(at_s);
+                    c.reference = Some(DawReference {
+                        position_s: c.video_s_at_clocks(clocks),
+                        received_at_s,
+                    });
+                    c.reference_kind = Some(Reference::Clock);
+                }
+                None
+            }
+            MidiEvent::TimecodeFull {
+                rate_code,
+                hours,
+                minutes,
+                seconds,
+                frames,
+            } => {
+                let tc = Timecode::from_full_frame(rate_code, hours, minutes, seconds, frames)
+                    .ok()?;
+                let c = self.chaser();
+                c.quarter_frames.reset();
+                let v = c.video_start.video_position_s(tc) + c.settings.offset_s;
+                let playing = self.state == State::Playing;
+                self.go(v, playing, at_s)
+            }
+            MidiEvent::TimecodeQuarterFrame { data } => {
+                let c = self.chaser();
+                let time = c.quarter_frames.push(data, at_s).ok()??;
+                c.last_quarter_frame_s = Some(at_s);
+                if time.direction != Direction::Forward {
+                    return None;
+                }
+                let v = c.video_start.video_position_s(time.timecode)
+                    + c.settings.offset_s
+                    + (time.real_time_at_receipt_s() - time.timecode.real_time_s());
+                c.reference_kind = Some(Reference::Timecode);
+                if self.state == State::Playing {
+                    let c = self.chaser();
+                    c.reference = Some(DawReference {
+                        position_s: v,
+                        received_at_s: at_s,
+                    });
+                    None
+                } else {
+                    // Timecode running forward while the video stands: the DAW rolls.
+                    self.daw_running = true;
+                    self.go(v, true, at_s)
+                }
+            }
+            MidiEvent::SongSelect { .. } | MidiEvent::ProgramChange { .. } => None,
+        }
+    }
+
+    /// The player's position report while playing: `video_s` was on screen at `now_s`.
+    /// Returns the drift correction, if the video must change.
+    pub fn on_video_position(&mut self, now_s: f64, video_s: f64) -> Option<Cue> {
+        if self.state != State::Playing {
+            return None;
+        }
+        let c = self.chase.as_mut()?;
+        if c.parked_s.is_some() {
+            // While parked the video stands still; `on_tick` reports for it.
+            return None;
+        }
+        let correction = c.drift.update(now_s, video_s, c.reference);
+        self.apply_correction(correction)
+    }
+
+    /// Called regularly (every few tens of milliseconds) by the player: detects timecode that
+    /// stopped, and lets a parked video start when the DAW reaches it.
+    pub fn on_tick(&mut self, now_s: f64) -> Option<Cue> {
+        if self.state != State::Playing {
+            return None;
+        }
+        let c = self.chase.as_mut()?;
+        if c.reference_kind == Some(Reference::Timecode)
+            && c.last_quarter_frame_s
+                .is_some_and(|t| now_s - t > TIMECODE_STOPPED_S)
+        {
+            self.daw_running = false;
+            return self.hold();
+        }
+        let parked_s = c.parked_s?;
+        let correction = c.drift.update(now_s, parked_s, c.reference);
+        self.apply_correction(correction)
+    }
+
+    fn apply_correction(&mut self, correction: Correction) -> Option<Cue> {
+        let c = self.chaser();
+        match correction {
+            Correction::Keep => None,
+            Correction::SetSpeed { speed } | Correction::FreeRun { speed } => {
+                Some(Cue::Speed { speed })
+            }
+            Correction::Seek { position_s, .. } => {
+                c.parked_s = None;
+                Some(Cue::Locate {
+                    position_s,
+                    play: true,
+                })
+            }
+            Correction::Park { position_s } if c.parked_s == Some(position_s) => None,
+            Correction::Park { position_s } => {
+                c.parked_s = Some(position_s);
+                Some(Cue::Locate {
+                    position_s,
+                    play: false,
+                })
+            }
+            Correction::Play { .. } => {
+                c.parked_s = None;
+                Some(Cue::Play)
+            }
+        }
+    }
+
     /// Applies an operator command.
     pub fn on_operator(&mut self, command: OperatorCommand) -> Option<Cue> {
+        if let Some(c) = self.chase.as_mut() {
+            c.drift.reset();
+            c.reference = None;
+            c.parked_s = None;
+            c.cued_s = None;
+        }
         match (command, self.state) {
             (OperatorCommand::TogglePlay, State::Playing) => {
                 self.state = State::Stopped;
@@ -199,50 +630,80 @@ impl Transport {
             }
             (OperatorCommand::Rewind, _) => {
                 self.state = State::Armed;
+                if let Some(c) = self.chase.as_mut() {
+                    c.cued_s = Some(0.0);
+                }
                 Some(Cue::Arm)
             }
         }
     }
 }
 
+impl Chaser {
+    /// Video seconds at a song position in MIDI clocks, with the offset.
+    fn video_s_at_clocks(&self, clocks: u32) -> f64 {
+        let song_s = match &self.settings.tempo_map {
+            Some(map) => map.seconds_at_clocks(f64::from(clocks)),
+            None => {
+                let bpm = self
+                    .estimator
+                    .bpm()
+                    .or(self.measured_bpm)
+                    .unwrap_or(FALLBACK_BPM);
+                f64::from(clocks) * 60.0 / (bpm * 24.0)
+            }
+        };
+        song_s + self.settings.offset_s
+    }
+
+    fn timecode_running(&self, now_s: f64) -> bool {
+        self.last_quarter_frame_s
+            .is_some_and(|t| now_s - t <= TIMECODE_STOPPED_S)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chase::position::TimeSignature;
 
     #[test]
     fn starts_armed_and_plays_instantly() {
         let mut t = Transport::new();
         assert_eq!(t.state(), State::Armed);
-        assert_eq!(t.on_midi(MidiEvent::Start), Some(Cue::Play));
-        assert_eq!(t.on_midi(MidiEvent::Stop), Some(Cue::Hold));
+        assert_eq!(t.on_midi(MidiEvent::Start, 0.0), Some(Cue::Play));
+        assert_eq!(t.on_midi(MidiEvent::Stop, 0.0), Some(Cue::Hold));
         assert_eq!(t.state(), State::Stopped);
-        assert_eq!(t.on_midi(MidiEvent::Stop), None);
+        assert_eq!(t.on_midi(MidiEvent::Stop, 0.0), None);
     }
 
     #[test]
     fn spp_arms_and_disarms() {
         let mut t = Transport::new();
-        t.on_midi(MidiEvent::Start);
-        t.on_midi(MidiEvent::Stop);
+        t.on_midi(MidiEvent::Start, 0.0);
+        t.on_midi(MidiEvent::Stop, 0.0);
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }),
+            t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, 0.0),
             Some(Cue::Arm)
         );
-        assert_eq!(t.on_midi(MidiEvent::SongPosition { sixteenths: 64 }), None);
+        assert_eq!(
+            t.on_midi(MidiEvent::SongPosition { sixteenths: 64 }, 0.0),
+            None
+        );
         assert_eq!(t.state(), State::Stopped);
-        assert_eq!(t.on_midi(MidiEvent::Continue), None);
-        assert_eq!(t.on_midi(MidiEvent::Start), Some(Cue::PlayFromTop));
+        assert_eq!(t.on_midi(MidiEvent::Continue, 0.0), None);
+        assert_eq!(t.on_midi(MidiEvent::Start, 0.0), Some(Cue::PlayFromTop));
     }
 
     #[test]
     fn clock_moves_position_only_while_running() {
         let mut t = Transport::new();
-        t.on_midi(MidiEvent::SongPosition { sixteenths: 4 });
-        t.on_midi(MidiEvent::Clock);
+        t.on_midi(MidiEvent::SongPosition { sixteenths: 4 }, 0.0);
+        t.on_midi(MidiEvent::Clock, 0.0);
         assert_eq!(t.song_position_clocks(), Some(24));
-        t.on_midi(MidiEvent::Continue);
+        t.on_midi(MidiEvent::Continue, 0.0);
         for _ in 0..6 {
-            t.on_midi(MidiEvent::Clock);
+            t.on_midi(MidiEvent::Clock, 0.0);
         }
         assert_eq!(t.song_position_clocks(), Some(30));
         assert_eq!(t.clocks_received(), 7);
@@ -257,5 +718,160 @@ mod tests {
         assert_eq!(t.on_operator(OperatorCommand::TogglePlay), Some(Cue::Play));
         assert_eq!(t.on_operator(OperatorCommand::Rewind), Some(Cue::Arm));
         assert_eq!(t.state(), State::Armed);
+    }
+
+    fn chase(bpm: Option<f64>, offset_s: f64) -> Transport {
+        Transport::with_mode(
+            FollowMode::Chase,
+            ChaseSettings {
+                tempo_map: bpm.map(|b| TempoMap::fixed(b, TimeSignature::FOUR_FOUR).unwrap()),
+                offset_s,
+                ..ChaseSettings::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn chase_cues_on_spp_and_plays_in_place_on_continue() {
+        let mut t = chase(Some(120.0), 0.0);
+        // Bar 17 at 120 BPM 4/4: 16 bars of 2 s.
+        assert_eq!(
+            t.on_midi(MidiEvent::SongPosition { sixteenths: 256 }, 1.0),
+            Some(Cue::Locate {
+                position_s: 32.0,
+                play: false
+            })
+        );
+        assert_eq!(t.state(), State::Stopped);
+        assert_eq!(t.on_midi(MidiEvent::Continue, 2.0), Some(Cue::Play));
+        assert_eq!(t.state(), State::Playing);
+        // A loop jump back to bar 9 while playing relocates and keeps playing.
+        assert_eq!(
+            t.on_midi(MidiEvent::SongPosition { sixteenths: 128 }, 3.0),
+            Some(Cue::Locate {
+                position_s: 16.0,
+                play: true
+            })
+        );
+        assert_eq!(t.on_midi(MidiEvent::Stop, 4.0), Some(Cue::Hold));
+        // Start is the top; SPP 0 arms it, so Start plays in place.
+        assert_eq!(
+            t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, 5.0),
+            Some(Cue::Locate {
+                position_s: 0.0,
+                play: false
+            })
+        );
+        assert_eq!(t.state(), State::Armed);
+        assert_eq!(t.on_midi(MidiEvent::Start, 6.0), Some(Cue::Play));
+    }
+
+    #[test]
+    fn chase_continue_without_cue_locates_and_offset_shifts() {
+        let mut t = chase(Some(120.0), 0.1);
+        t.on_midi(MidiEvent::Start, 0.0);
+        t.on_midi(MidiEvent::Stop, 1.0);
+        // Song position 8 beats = 4 s, +0.1 s offset, with no SPP cue before Continue.
+        t.song_position_clocks = Some(8 * 24);
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, 2.0),
+            Some(Cue::Locate {
+                position_s: 4.1,
+                play: true
+            })
+        );
+    }
+
+    #[test]
+    fn negative_offset_parks_then_plays() {
+        let mut t = chase(Some(120.0), -0.2);
+        assert_eq!(
+            t.on_midi(MidiEvent::Start, 10.0),
+            Some(Cue::Locate {
+                position_s: 0.0,
+                play: false
+            })
+        );
+        assert_eq!(t.on_tick(10.05), None);
+        let mut cue = None;
+        let mut now = 10.05;
+        while cue.is_none() && now < 11.0 {
+            now += 0.02;
+            cue = t.on_tick(now);
+        }
+        assert_eq!(cue, Some(Cue::Play));
+        assert!((now - 10.2).abs() < 0.05, "played at {now}");
+    }
+
+    #[test]
+    fn measured_tempo_drives_mid_song_starts() {
+        let mut t = chase(None, 0.0);
+        // One run at 100 BPM teaches the tempo.
+        t.on_midi(MidiEvent::Start, 0.0);
+        let tick_s = 60.0 / (100.0 * 24.0);
+        for i in 0..200 {
+            t.on_midi(MidiEvent::Clock, f64::from(i) * tick_s);
+        }
+        let bpm = t.tempo_bpm().unwrap();
+        assert!((bpm - 100.0).abs() < 0.1, "{bpm}");
+        t.on_midi(MidiEvent::Stop, 10.0);
+        // Bar 5 at 100 BPM: 16 beats = 9.6 s.
+        match t.on_midi(MidiEvent::SongPosition { sixteenths: 64 }, 11.0) {
+            Some(Cue::Locate { position_s, play }) => {
+                assert!(!play);
+                assert!((position_s - 9.6).abs() < 0.01, "{position_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn timecode_rolls_and_stops_the_video() {
+        let mut t = chase(None, 0.0);
+        // 25 fps quarter frames for 00:00:10:00, forward, 100 a second.
+        let mut cues = Vec::new();
+        let mut now = 0.0;
+        for frame_pair in 0..10u32 {
+            let frames = 250 + frame_pair * 2;
+            let tc = Timecode::from_frame_count(
+                u64::from(frames),
+                crate::chase::timecode::FrameRate::Fps25,
+            );
+            let pieces = [
+                tc.frames() & 0x0F,
+                tc.frames() >> 4,
+                tc.seconds() & 0x0F,
+                tc.seconds() >> 4,
+                tc.minutes() & 0x0F,
+                tc.minutes() >> 4,
+                tc.hours() & 0x0F,
+                (tc.hours() >> 4) | (1 << 1),
+            ];
+            for (i, nibble) in pieces.iter().enumerate() {
+                if let Some(c) = t.on_midi(
+                    MidiEvent::TimecodeQuarterFrame {
+                        data: ((i as u8) << 4) | nibble,
+                    },
+                    now,
+                ) {
+                    cues.push(c);
+                }
+                now += 0.01;
+            }
+        }
+        match cues.first() {
+            Some(Cue::Locate { position_s, play }) => {
+                assert!(*play);
+                // Assembled after the 8th piece: frame 250 + 2 frames of MTC delay, minus the
+                // quarter frame that was being sent.
+                assert!((position_s - 10.08).abs() < 0.02, "{position_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.reference(), Some(Reference::Timecode));
+        assert_eq!(t.on_tick(now + 0.1), None);
+        assert_eq!(t.on_tick(now + 0.5), Some(Cue::Hold));
+        assert_eq!(t.state(), State::Stopped);
     }
 }

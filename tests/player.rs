@@ -7,7 +7,7 @@
 
 use playhead::headless::{Frame, HeadlessShow};
 use playhead::player::{Notice, PlayerOptions};
-use playhead::transport::Cue;
+use playhead::transport::{Cue, FollowMode};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,16 @@ fn demo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/demo.mp4"))
 }
 
+fn start_mode() -> PlayerOptions {
+    PlayerOptions {
+        follow: FollowMode::Start,
+        ..PlayerOptions::default()
+    }
+}
+
+/// A player in the "start" follow mode (the rule of playing only from the top).
 fn start() -> HeadlessShow {
-    let show = HeadlessShow::start(&demo(), &PlayerOptions::default(), W, H).expect("start");
+    let show = HeadlessShow::start(&demo(), &start_mode(), W, H).expect("start");
     show.wait_ready(Duration::from_secs(20)).expect("ready");
     show
 }

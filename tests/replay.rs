@@ -2,11 +2,15 @@
 //! transport state machine, and compares the transport trace with the one recorded beside the
 //! bytes. The format is described in `tests/recordings/README.md`.
 
+use playhead::chase::position::TimeSignature;
+use playhead::chase::tempo::TempoMap;
 use playhead::parse::{MidiEvent, Parser};
-use playhead::transport::Transport;
+use playhead::transport::{ChaseSettings, FollowMode, Transport};
 use std::path::Path;
 
 struct Recording {
+    follow: FollowMode,
+    bpm: Option<f64>,
     chunks: Vec<Vec<u8>>,
     expected: Vec<String>,
     clocks: Option<u64>,
@@ -26,6 +30,8 @@ fn parse_hex(token: &str, line_no: usize) -> Vec<u8> {
 fn load(path: &Path) -> Recording {
     let text = std::fs::read_to_string(path).unwrap();
     let mut r = Recording {
+        follow: FollowMode::Start,
+        bpm: None,
         chunks: Vec::new(),
         expected: Vec::new(),
         clocks: None,
@@ -44,6 +50,14 @@ fn load(path: &Path) -> Recording {
                     .collect(),
             ),
             "expect" => r.expected.push(rest.trim().to_string()),
+            "follow" => {
+                r.follow = match rest.trim() {
+                    "start" => FollowMode::Start,
+                    "chase" => FollowMode::Chase,
+                    other => panic!("{}:{}: unknown follow mode '{other}'", path.display(), i + 1),
+                }
+            }
+            "bpm" => r.bpm = Some(rest.trim().parse().unwrap()),
             "clocks" => r.clocks = Some(rest.trim().parse().unwrap()),
             "garbage" => r.garbage = Some(rest.trim().parse().unwrap()),
             other => panic!("{}:{}: unknown item '{other}'", path.display(), i + 1),
@@ -54,11 +68,19 @@ fn load(path: &Path) -> Recording {
 
 fn replay(r: &Recording) -> (Vec<String>, u64, u64) {
     let mut parser = Parser::new();
-    let mut transport = Transport::new();
+    let settings = ChaseSettings {
+        tempo_map: r
+            .bpm
+            .map(|b| TempoMap::fixed(b, TimeSignature::FOUR_FOUR).unwrap()),
+        ..ChaseSettings::default()
+    };
+    let mut transport = Transport::with_mode(r.follow, settings).unwrap();
     let mut trace = Vec::new();
-    for chunk in &r.chunks {
+    // Each chunk arrives 10 ms after the one before: the recordings hold no timing.
+    for (i, chunk) in r.chunks.iter().enumerate() {
+        let at_s = i as f64 * 0.010;
         parser.feed(chunk, |event| {
-            let cue = transport.on_midi(event);
+            let cue = transport.on_midi(event, at_s);
             if event != MidiEvent::Clock {
                 let cue = cue.map(|c| format!(" {c:?}")).unwrap_or_default();
                 trace.push(format!("{event:?} -> {:?}{cue}", transport.state()));
@@ -126,6 +148,8 @@ fn delivery_in_single_bytes_gives_the_same_trace() {
         }
         let rec = load(&path);
         let split = Recording {
+            follow: rec.follow,
+            bpm: rec.bpm,
             chunks: rec.chunks.concat().into_iter().map(|b| vec![b]).collect(),
             expected: Vec::new(),
             clocks: None,
