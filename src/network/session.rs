@@ -195,6 +195,9 @@ pub enum Allow {
     Everyone,
     /// Only these hosts (any port).
     Addresses(Vec<IpAddr>),
+    /// Only hosts inside these networks, each an address and a prefix length in bits
+    /// (`192.168.1.0/24` is `(192.168.1.0, 24)`; a single host has 32, or 128 for IPv6).
+    Networks(Vec<(IpAddr, u8)>),
     /// A caller's rule.
     Check(fn(SocketAddr) -> bool),
 }
@@ -209,7 +212,30 @@ impl Allow {
                 hosts.iter().any(|h| canonical(*h) == ip)
             }
             Allow::Check(rule) => rule(address),
+            Allow::Networks(networks) => {
+                let ip = canonical(address.ip());
+                networks
+                    .iter()
+                    .any(|&(net, prefix_bits)| in_network(ip, canonical(net), prefix_bits))
+            }
         }
+    }
+}
+
+/// True when `ip` lies in the network `net`/`prefix_bits` (same address family only).
+fn in_network(ip: IpAddr, net: IpAddr, prefix_bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let bits = u32::from(prefix_bits.min(32));
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let bits = u32::from(prefix_bits.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
     }
 }
 
@@ -443,6 +469,14 @@ impl Session {
     /// Our synchronisation source.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// Replaces who may join from now on (host names in an allow-list resolve late, or change).
+    /// Peers already in the session stay.
+    pub fn set_allow(&mut self, allow: Allow) {
+        self.options.allow = allow;
+        // An address refused before may be allowed now; report it afresh if it is refused again.
+        self.refused.clear();
     }
 
     /// A snapshot of every peer, joined or half-way through its invitation.
@@ -973,7 +1007,9 @@ impl Session {
         let Some(p) = self
             .peers
             .iter_mut()
-            .find(|p| p.id.0 == ssrc && p.data.is_some_and(|d| same_host(d, from)))
+            // The exact address the peer joined from: another program on the same host (or a
+            // spoofer) naming its SSRC must not be able to disturb its sequence.
+            .find(|p| p.id.0 == ssrc && p.data == Some(from))
         else {
             log(
                 out,
@@ -1404,6 +1440,52 @@ mod tests {
         }
         assert_eq!(joined, 1);
         assert_eq!(s.peers().len(), 1);
+    }
+
+    #[test]
+    fn network_rules_admit_hosts_inside_and_refuse_the_rest() {
+        let allow = Allow::Networks(vec![
+            (IpAddr::from([192, 0, 2, 0]), 24),
+            (IpAddr::from([198, 51, 100, 7]), 32),
+            (IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32),
+        ]);
+        let permits = |ip: IpAddr| allow.permits(SocketAddr::new(ip, 5004));
+        assert!(permits(IpAddr::from([192, 0, 2, 200])));
+        assert!(permits(IpAddr::from([198, 51, 100, 7])));
+        assert!(!permits(IpAddr::from([198, 51, 100, 8])));
+        assert!(!permits(IpAddr::from([192, 0, 3, 1])));
+        assert!(permits(IpAddr::from([0x2001, 0xdb8, 1, 2, 3, 4, 5, 6])));
+        assert!(!permits(IpAddr::from([0x2001, 0xdb9, 0, 0, 0, 0, 0, 1])));
+        // IPv4 seen through a dual-stack socket is still IPv4.
+        assert!(permits(IpAddr::from([192, 0, 2, 9]).to_canonical()));
+        assert!(permits(
+            std::net::Ipv4Addr::new(192, 0, 2, 9)
+                .to_ipv6_mapped()
+                .into()
+        ));
+        // Prefix 0 admits everyone of the family; out-of-range prefixes are clamped.
+        let everyone = Allow::Networks(vec![(IpAddr::from([10, 0, 0, 0]), 0)]);
+        assert!(everyone.permits(addr(1, 1)));
+        let clamped = Allow::Networks(vec![(IpAddr::from([192, 0, 2, 1]), 99)]);
+        assert!(clamped.permits(addr(1, 1)) && !clamped.permits(addr(2, 1)));
+
+        // A session refuses outsiders with NO, and admits them once the rules change.
+        let mut s = Session::new(
+            "playhead",
+            OUR_SSRC,
+            Options {
+                allow: Allow::Networks(vec![(IpAddr::from([10, 0, 0, 0]), 8)]),
+                ..Options::default()
+            },
+        );
+        let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac"), 0);
+        assert!(matches!(
+            sent(&out)[..],
+            [(Port::Control, _, SessionCommand::Rejected(_))]
+        ));
+        s.set_allow(Allow::Everyone);
+        let out = join(&mut s, mac_control(), MAC_SSRC, 1);
+        assert_eq!(notices(&out).len(), 1);
     }
 
     #[test]

@@ -1,0 +1,597 @@
+//! The network-MIDI sockets: a control and a data UDP port, and the threads that feed their
+//! datagrams to the [`Session`] and carry its outputs out.
+//!
+//! Two threads, one per socket, so a flood on the data port never delays an invitation and a
+//! burst of invitations never delays a Start. Each datagram is stamped with the time
+//! `recv_from` returned it, before anything else is done, and every MIDI message it carries goes
+//! into that peer's own [`MidiInlet`] with that time: the player sees the network receipt time,
+//! as it sees an OS port's. The session is shared behind a mutex held only while one datagram
+//! is handled (microseconds); the player's channel is unbounded, so nothing here waits for it.
+//! The control thread also runs the session's timers (invitations, clock sync, feedback,
+//! timeouts).
+
+use super::discovery::Discovery;
+use super::session::{
+    Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, Port, Session,
+};
+use super::{parse_allow, parse_connect, resolve_ipv4, AllowRule, NetworkOptions};
+use crate::clock;
+use crate::input::MidiInlet;
+use crate::player::PlayerInput;
+use crossbeam_channel::Sender;
+use log::{debug, info, warn};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Longest wait in a socket read, so the threads notice a stop request and timers run on time.
+const READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Shortest gap between two "packets lost" lines for one peer; the counts add up meanwhile.
+const GAP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often host names in `--allow` and `--rtp-connect` are looked up again.
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Largest UDP payload; any datagram fits, so none is cut short and misread.
+const MAX_DATAGRAM_BYTES: usize = 65_536;
+
+/// Microseconds from process start to `t`: the session's clock.
+fn micros(t: Instant) -> u64 {
+    u64::try_from(
+        t.saturating_duration_since(clock::process_start())
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+/// A random SSRC, different in every run (the standard library's hasher keys are random).
+fn random_ssrc() -> u32 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(micros(clock::now()));
+    h.write_u32(std::process::id());
+    let v = h.finish();
+    // Zero is legal but some implementations treat it as "unset".
+    ((v >> 32) as u32 ^ v as u32).max(1)
+}
+
+/// One joined peer's way into the player, with its reporting state.
+struct PeerInlet {
+    inlet: MidiInlet,
+    label: String,
+    lost_unreported: u64,
+    gaps_unreported: u64,
+    lost_total: u64,
+    last_gap_report: Option<Instant>,
+}
+
+/// Everything the socket threads share, behind one mutex.
+struct Core {
+    session: Session,
+    inlets: HashMap<PeerId, PeerInlet>,
+    tx: Sender<PlayerInput>,
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    control: UdpSocket,
+    data: UdpSocket,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn core(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock would be a bug; keep serving rather than cascade.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one datagram received at `received` on `port`.
+    fn receive(&self, port: Port, from: SocketAddr, bytes: &[u8], received: Instant) {
+        let mut core = self.core();
+        let now_us = micros(received);
+        let out = match port {
+            Port::Control => core.session.handle_control(from, bytes, now_us),
+            Port::Data => core.session.handle_data(from, bytes, now_us),
+        };
+        core.apply(out, received, self);
+    }
+
+    /// Runs the session's timers if one is due; returns how long the control thread may wait.
+    fn run_timers(&self) -> Duration {
+        let now = clock::now();
+        let now_us = micros(now);
+        let mut core = self.core();
+        if core.session.next_deadline_us().is_some_and(|d| d <= now_us) {
+            let out = core.session.poll(now_us);
+            core.apply(out, now, self);
+        }
+        match core.session.next_deadline_us() {
+            Some(d) => Duration::from_micros(d.saturating_sub(now_us))
+                .clamp(Duration::from_millis(1), READ_TIMEOUT),
+            None => READ_TIMEOUT,
+        }
+    }
+
+    fn send(&self, port: Port, to: SocketAddr, bytes: &[u8]) {
+        let socket = match port {
+            Port::Control => &self.control,
+            Port::Data => &self.data,
+        };
+        if let Err(e) = socket.send_to(bytes, to) {
+            // The peer's network may be down for a moment; the session retries on its own.
+            debug!(
+                "network MIDI: cannot send {} bytes to {to}: {e}",
+                bytes.len()
+            );
+        }
+    }
+}
+
+fn peer_label(name: &str, address: SocketAddr) -> String {
+    format!("'{name}' ({address})")
+}
+
+/// A peer's own parser into the player, named as the log shows it.
+fn new_inlet(tx: &Sender<PlayerInput>, name: &str, address: SocketAddr) -> PeerInlet {
+    let source = format!("network peer \"{name}\" ({})", address.ip().to_canonical());
+    PeerInlet {
+        inlet: MidiInlet::new(&source, tx.clone()),
+        label: peer_label(name, address),
+        lost_unreported: 0,
+        gaps_unreported: 0,
+        lost_total: 0,
+        last_gap_report: None,
+    }
+}
+
+impl Core {
+    /// Carries out what the session asked for. `at` is the receipt time of the datagram that
+    /// caused it (or now, for timers): the MIDI inside carries it to the player.
+    fn apply(&mut self, outputs: Vec<Output>, at: Instant, shared: &Shared) {
+        for output in outputs {
+            match output {
+                Output::Send { port, to, bytes } => shared.send(port, to, &bytes),
+                Output::Midi { peer, bytes, .. } => {
+                    let inlet = self.inlet(peer);
+                    inlet.inlet.receive(&bytes, at);
+                }
+                Output::Notice(notice) => self.on_notice(notice, at),
+                Output::Log { level, message } => match level {
+                    Level::Debug => debug!("network MIDI: {message}"),
+                    Level::Info => info!("network MIDI: {message}"),
+                    Level::Warn => warn!("network MIDI: {message}"),
+                },
+            }
+        }
+    }
+
+    /// The inlet of `peer`, made on first use (a peer always joins before it sends MIDI, but
+    /// a missing inlet must never lose a Start).
+    fn inlet(&mut self, peer: PeerId) -> &mut PeerInlet {
+        let (session, tx) = (&self.session, &self.tx);
+        self.inlets.entry(peer).or_insert_with(|| {
+            let (name, address) = session
+                .peers()
+                .into_iter()
+                .find(|p| p.id == peer)
+                .map(|p| (p.name, p.control_address))
+                .unwrap_or_else(|| (peer.to_string(), SocketAddr::from(([0, 0, 0, 0], 0))));
+            new_inlet(tx, &name, address)
+        })
+    }
+
+    fn add_inlet(&mut self, peer: PeerId, name: &str, address: SocketAddr) {
+        self.inlets.insert(peer, new_inlet(&self.tx, name, address));
+    }
+
+    fn on_notice(&mut self, notice: Notice, at: Instant) {
+        match notice {
+            Notice::PeerJoined {
+                peer,
+                name,
+                address,
+            } => {
+                info!(
+                    "network MIDI: {} joined the session",
+                    peer_label(&name, address)
+                );
+                self.add_inlet(peer, &name, address);
+            }
+            Notice::PeerLeft { peer, name, reason } => {
+                let label = self
+                    .inlets
+                    .remove(&peer)
+                    .map_or_else(|| format!("'{name}'"), |p| p.label);
+                let why = match reason {
+                    LeaveReason::Bye => "it said goodbye",
+                    LeaveReason::Timeout => "nothing heard from it for 61 s",
+                    LeaveReason::Replaced => "it restarted and joined again",
+                };
+                info!("network MIDI: {label} left the session ({why})");
+            }
+            Notice::Refused { address, name } => warn!(
+                "network MIDI: refused {}: not allowed by --allow (it was told NO)",
+                peer_label(&name, address)
+            ),
+            Notice::InvitationRejected { address, name } => {
+                let who = if name.is_empty() {
+                    address.to_string()
+                } else {
+                    peer_label(&name, address)
+                };
+                warn!("network MIDI: {who} refused our invitation; asking again every 5 s")
+            }
+            Notice::SequenceGap { peer, lost_packets } => {
+                let p = self.inlet(peer);
+                p.lost_unreported += u64::from(lost_packets);
+                p.gaps_unreported += 1;
+                p.lost_total += u64::from(lost_packets);
+                if p.last_gap_report
+                    .is_none_or(|t| at.saturating_duration_since(t) >= GAP_REPORT_INTERVAL)
+                {
+                    warn!(
+                        "network MIDI: {} packet(s) lost from {} in {} gap(s) ({} lost in all)",
+                        p.lost_unreported, p.label, p.gaps_unreported, p.lost_total
+                    );
+                    p.lost_unreported = 0;
+                    p.gaps_unreported = 0;
+                    p.last_gap_report = Some(at);
+                }
+            }
+            Notice::TransportRecovered {
+                peer,
+                running,
+                song_position_clocks,
+            } => {
+                let p = self.inlet(peer);
+                let what = if running { "Start" } else { "Stop" };
+                let position = song_position_clocks
+                    .map(|c| format!(", song position {c} MIDI clocks"))
+                    .unwrap_or_default();
+                warn!(
+                    "network MIDI: a {what} from {} was lost; recovered it from the recovery journal{position}",
+                    p.label
+                );
+            }
+        }
+    }
+}
+
+/// A running network-MIDI session: its sockets, threads and DNS-SD advertisement. Dropping it
+/// says goodbye to every peer and stops the threads.
+pub struct Network {
+    shared: Arc<Shared>,
+    control_port: u16,
+    name: String,
+    threads: Vec<JoinHandle<()>>,
+    discovery: Option<Discovery>,
+}
+
+/// Binds the control and data sockets on all IPv4 interfaces: `port` and `port + 1`, or with
+/// port 0 the first free pair with an even control port (some implementations tell the two
+/// ports apart by parity).
+fn bind_pair(port: u16) -> Result<(UdpSocket, UdpSocket), String> {
+    let any = |p: u16| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));
+    if port == 0 {
+        for _ in 0..200 {
+            let control =
+                UdpSocket::bind(any(0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+            let p = control.local_addr().map(|a| a.port()).unwrap_or(1);
+            if p % 2 == 1 || p == u16::MAX {
+                continue;
+            }
+            if let Ok(data) = UdpSocket::bind(any(p + 1)) {
+                return Ok((control, data));
+            }
+        }
+        return Err("cannot find two free neighbouring UDP ports for network MIDI".into());
+    }
+    let data_port = port
+        .checked_add(1)
+        .ok_or("--rtp-port must be below 65535: the data port is the next one")?;
+    let explain = |p: u16, e: std::io::Error| {
+        if e.kind() == ErrorKind::AddrInUse {
+            format!(
+                "cannot open network MIDI: UDP port {p} is in use (is rtpmidid or another playhead \
+                 running? stop it, or give playhead other ports with --rtp-port N)"
+            )
+        } else {
+            format!("cannot open network MIDI on UDP port {p}: {e}")
+        }
+    };
+    let control = UdpSocket::bind(any(port)).map_err(|e| explain(port, e))?;
+    let data = UdpSocket::bind(any(data_port)).map_err(|e| explain(data_port, e))?;
+    Ok((control, data))
+}
+
+/// The allow-list as the session wants it, from the rules and the addresses names resolved to.
+fn allow_from(rules: &[AllowRule], resolved: &HashMap<String, Vec<IpAddr>>) -> Allow {
+    if rules.is_empty() {
+        return Allow::Everyone;
+    }
+    let mut networks = Vec::new();
+    for rule in rules {
+        match rule {
+            AllowRule::Network(ip, bits) => networks.push((*ip, *bits)),
+            AllowRule::Name(name) => {
+                for ip in resolved.get(name).into_iter().flatten() {
+                    networks.push((*ip, if ip.is_ipv4() { 32 } else { 128 }));
+                }
+            }
+        }
+    }
+    Allow::Networks(networks)
+}
+
+impl Network {
+    /// Opens the session's sockets, starts its threads, invites the `--rtp-connect` targets
+    /// and advertises it over mDNS unless told not to.
+    pub fn start(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Network, String> {
+        let rules = options
+            .allow
+            .iter()
+            .map(|a| parse_allow(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let targets = options
+            .rtp_connect
+            .iter()
+            .map(|c| parse_connect(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = options
+            .session_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(super::host_name);
+        let (control, data) = bind_pair(options.rtp_port)?;
+        let control_port = control
+            .local_addr()
+            .map_err(|e| format!("network MIDI socket: {e}"))?
+            .port();
+        for s in [&control, &data] {
+            s.set_read_timeout(Some(READ_TIMEOUT))
+                .map_err(|e| format!("network MIDI socket: {e}"))?;
+        }
+        let session = Session::new(
+            name.clone(),
+            random_ssrc(),
+            Options {
+                allow: allow_from(&rules, &HashMap::new()),
+                ..Options::default()
+            },
+        );
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                session,
+                inlets: HashMap::new(),
+                tx,
+            }),
+            control,
+            data,
+            stop: AtomicBool::new(false),
+        });
+        let who = if rules.is_empty() {
+            "anyone who can reach it may join".to_string()
+        } else {
+            format!("only {} may join", options.allow.join(", "))
+        };
+        info!(
+            "network MIDI session '{name}' on UDP ports {control_port} (control) and {} (data); {who}",
+            control_port + 1
+        );
+
+        let mut threads = Vec::new();
+        for port in [Port::Control, Port::Data] {
+            let shared = shared.clone();
+            let thread_name = match port {
+                Port::Control => "rtp-control",
+                Port::Data => "rtp-data",
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(thread_name.into())
+                    .spawn(move || serve(&shared, port))
+                    .map_err(|e| format!("cannot start the network MIDI thread: {e}"))?,
+            );
+        }
+        let names_to_resolve = rules.iter().any(|r| matches!(r, AllowRule::Name(_)))
+            || targets.iter().any(|(h, _)| h.parse::<IpAddr>().is_err());
+        {
+            // Addresses given as numbers are invited at once; names wait for the resolver.
+            let mut core = shared.core();
+            let now = clock::now();
+            for (host, port) in &targets {
+                if let Ok(ip) = host.parse::<IpAddr>() {
+                    let out = core
+                        .session
+                        .connect(SocketAddr::new(ip, *port), micros(now));
+                    info!("network MIDI: inviting {}", SocketAddr::new(ip, *port));
+                    core.apply(out, now, &shared);
+                }
+            }
+        }
+        if names_to_resolve {
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("rtp-names".into())
+                    .spawn(move || resolve_names(&shared, &rules, &targets))
+                    .map_err(|e| format!("cannot start the network MIDI thread: {e}"))?,
+            );
+        }
+        let discovery = if options.no_mdns {
+            info!(
+                "network MIDI: not advertised over mDNS (--no-mdns); peers must add it by address"
+            );
+            None
+        } else {
+            match Discovery::start(&name, control_port) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    warn!("network MIDI: {e}; the session works but other machines will not list it, add it by address");
+                    None
+                }
+            }
+        };
+        Ok(Network {
+            shared,
+            control_port,
+            name,
+            threads,
+            discovery,
+        })
+    }
+
+    /// The control port (the data port is the next one).
+    pub fn control_port(&self) -> u16 {
+        self.control_port
+    }
+
+    /// The session name peers see.
+    pub fn session_name(&self) -> &str {
+        &self.name
+    }
+
+    /// A snapshot of the peers, joined or half-way through their invitation.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.shared.core().session.peers()
+    }
+
+    /// Lets the session run until the process ends (the program's own session).
+    pub fn detach(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        {
+            let mut core = self.shared.core();
+            let out = core.session.close();
+            core.apply(out, clock::now(), &self.shared);
+        }
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.discovery = None;
+    }
+}
+
+/// One socket's thread: receive, stamp, hand to the session; the control thread runs the
+/// timers too.
+fn serve(shared: &Shared, port: Port) {
+    let socket = match port {
+        Port::Control => &shared.control,
+        Port::Data => &shared.data,
+    };
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+    let mut last_error: Option<ErrorKind> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        if port == Port::Control {
+            let wait = shared.run_timers();
+            // Only fails for a zero duration, which run_timers never returns.
+            let _ = socket.set_read_timeout(Some(wait));
+        }
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let received = clock::now();
+                last_error = None;
+                shared.receive(port, from, &buf[..n], received);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            // An ICMP "port unreachable" for something we sent; the session retries anyway.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                if last_error != Some(e.kind()) {
+                    warn!("network MIDI: receiving failed: {e}; retrying");
+                    last_error = Some(e.kind());
+                }
+                std::thread::sleep(READ_TIMEOUT);
+            }
+        }
+    }
+}
+
+/// Looks up the host names of `--allow` and `--rtp-connect` now and every 30 s: a name may not
+/// resolve yet when the show machine boots, and addresses from DHCP change.
+fn resolve_names(shared: &Shared, rules: &[AllowRule], targets: &[(String, u16)]) {
+    let mut resolved: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    let mut failures: HashMap<String, String> = HashMap::new();
+    let mut invited: Vec<SocketAddr> = Vec::new();
+    let mut last_allow: Option<String> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        for rule in rules {
+            let AllowRule::Name(name) = rule else {
+                continue;
+            };
+            match resolve_all(name) {
+                Ok(ips) => {
+                    failures.remove(name);
+                    resolved.insert(name.clone(), ips);
+                }
+                Err(e) => {
+                    if failures.get(name) != Some(&e) {
+                        warn!("network MIDI: --allow {name}: {e}; trying again every 30 s");
+                        failures.insert(name.clone(), e);
+                    }
+                }
+            }
+        }
+        if rules.iter().any(|r| matches!(r, AllowRule::Name(_))) {
+            let allow = allow_from(rules, &resolved);
+            let shown = format!("{allow:?}");
+            if last_allow.as_ref() != Some(&shown) {
+                debug!("network MIDI: allow-list now {shown}");
+                shared.core().session.set_allow(allow);
+                last_allow = Some(shown);
+            }
+        }
+        for (host, port) in targets {
+            if host.parse::<IpAddr>().is_ok() {
+                continue;
+            }
+            match resolve_ipv4(host, *port) {
+                Ok(addr) if !invited.contains(&addr) => {
+                    failures.remove(host);
+                    invited.push(addr);
+                    info!("network MIDI: inviting '{host}' at {addr}");
+                    let now = clock::now();
+                    let mut core = shared.core();
+                    let out = core.session.connect(addr, micros(now));
+                    core.apply(out, now, shared);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if failures.get(host) != Some(&e) {
+                        warn!("network MIDI: --rtp-connect {host}: {e}; trying again every 30 s");
+                        failures.insert(host.clone(), e);
+                    }
+                }
+            }
+        }
+        let until = Instant::now() + RESOLVE_INTERVAL;
+        while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(READ_TIMEOUT);
+        }
+    }
+}
+
+/// Every address `host` resolves to, or why none.
+fn resolve_all(host: &str) -> Result<Vec<IpAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let ips: Vec<IpAddr> = (host, 0u16)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+        .map(|a| a.ip())
+        .collect();
+    if ips.is_empty() {
+        return Err(format!("'{host}' has no address"));
+    }
+    Ok(ips)
+}

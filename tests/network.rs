@@ -1,0 +1,511 @@
+//! Network MIDI through real UDP sockets on loopback: a scripted participant plays the DAW
+//! machine (invites, sends RTP-MIDI, loses packets, says goodbye, sends rubbish) and every
+//! assertion is about what the audience would see, read from the demo show's frame code in
+//! the headless player's frames, or about what the other machine would be told.
+//!
+//! Nothing here leaves the machine: sessions run with mDNS off and peers live on 127.0.0.0/8.
+//! The last test runs the whole program on a virtual X desktop and reads the screen.
+
+mod common;
+
+use playhead::headless::HeadlessShow;
+use playhead::network::packet::SessionCommand;
+use playhead::network::remote::{Answer, JournalState, ScriptedPeer};
+use playhead::network::{Network, NetworkOptions};
+use playhead::player::{Notice, PlayerOptions};
+use playhead::transport::{Cue, FollowMode};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+const SPP_0: &[u8] = &[0xF2, 0x00, 0x00];
+const START: &[u8] = &[0xFA];
+const STOP: &[u8] = &[0xFC];
+
+/// A headless player in the "start" follow mode (SPP 0 arms, Start plays, Stop holds).
+fn show() -> HeadlessShow {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let options = PlayerOptions {
+        follow: FollowMode::Start,
+        ..PlayerOptions::default()
+    };
+    let show = HeadlessShow::start(&common::demo(), &options, 640, 360).expect("start the player");
+    show.wait_ready(20 * SECOND).expect("first frame");
+    show
+}
+
+fn options(configure: impl FnOnce(&mut NetworkOptions)) -> NetworkOptions {
+    let mut o = NetworkOptions {
+        rtp_port: 0,
+        no_mdns: true,
+        session_name: Some("playhead under test".into()),
+        ..NetworkOptions::default()
+    };
+    configure(&mut o);
+    o
+}
+
+fn network(show: &HeadlessShow) -> Network {
+    Network::start(&options(|_| {}), show.tx.clone()).expect("start network MIDI")
+}
+
+fn address(net: &Network) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], net.control_port()))
+}
+
+fn frame(show: &HeadlessShow) -> Option<u32> {
+    show.screen().latest().frame_number(640, 360)
+}
+
+fn wait_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
+    let deadline = Instant::now() + 10 * SECOND;
+    let mut last = None;
+    loop {
+        if let Some(n) = frame(show) {
+            if ok(n) {
+                return n;
+            }
+            last = Some(n);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last frame {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits for a cue matching `want`; returns the latency the player measured from the
+/// datagram's receipt.
+fn wait_cue(show: &HeadlessShow, want: impl Fn(&Cue) -> bool) -> Duration {
+    let deadline = Instant::now() + 5 * SECOND;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("the cue never came");
+        match show.notices.recv_timeout(left) {
+            Ok(Notice::Cued { cue, latency }) if want(&cue) => return latency,
+            Ok(Notice::Fatal(m)) => panic!("{m}"),
+            Ok(_) => {}
+            Err(_) => panic!("the cue never came"),
+        }
+    }
+}
+
+fn is_play(c: &Cue) -> bool {
+    matches!(c, Cue::Play | Cue::PlayFromTop)
+}
+
+fn joined(peer: &mut ScriptedPeer, net: &Network) -> String {
+    match peer.invite(address(net), 2 * SECOND).expect("an answer") {
+        Answer::Accepted { name, .. } => name,
+        other => panic!("invitation not accepted: {other:?}"),
+    }
+}
+
+fn wait_peers(net: &Network, n: usize) {
+    let deadline = Instant::now() + 5 * SECOND;
+    while net
+        .peers()
+        .iter()
+        .filter(|p| p.data_address.is_some())
+        .count()
+        != n
+    {
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} joined peers, have {:?}",
+            net.peers()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn invited_by_a_daw_the_video_plays_on_start_and_holds_on_stop() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x1111_0001).unwrap();
+    assert_eq!(joined(&mut daw, &net), "playhead under test");
+    wait_peers(&net, 1);
+    assert_eq!(net.peers()[0].name, "Live");
+
+    // The DAW presses play from the top: SPP 0 and Start in one packet.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(frame(&show), Some(0), "frame 0 before Start");
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    let latency = wait_cue(&show, is_play);
+    // Measured from the datagram's receipt: the player was told within milliseconds.
+    assert!(latency < Duration::from_millis(250), "{latency:?}");
+    wait_frame(&show, "playback", |n| n >= 10);
+
+    // Stop holds the frame.
+    daw.send_midi(&[STOP]).unwrap();
+    wait_cue(&show, |c| *c == Cue::Hold);
+    std::thread::sleep(Duration::from_millis(200));
+    let held = frame(&show).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(frame(&show), Some(held), "Stop must hold the frame");
+
+    // Back to the top re-arms on frame 0.
+    daw.send_midi(&[SPP_0]).unwrap();
+    wait_frame(&show, "frame 0 after SPP 0", |n| n == 0);
+}
+
+#[test]
+fn clock_sync_is_answered_and_receiver_feedback_sent() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x1111_0002).unwrap();
+    joined(&mut daw, &net);
+    let round_trip = daw.clock_sync(2 * SECOND).expect("CK1");
+    assert!(round_trip < Duration::from_millis(100), "{round_trip:?}");
+    // Our CK2 closes the exchange: the session then knows the latency.
+    let deadline = Instant::now() + 2 * SECOND;
+    while net.peers()[0].latency_us.is_none() {
+        assert!(Instant::now() < deadline, "CK2 not taken");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    for _ in 0..5 {
+        daw.send_midi(&[&[0xF8]]).unwrap();
+    }
+    // RS names the last sequence number received (the peer started at 1).
+    let deadline = Instant::now() + 3 * SECOND;
+    loop {
+        match daw.recv_control(deadline.saturating_duration_since(Instant::now())) {
+            Some(SessionCommand::ReceiverFeedback(rs)) if rs.sequence_number == 5 => break,
+            Some(_) => {}
+            None => panic!("no receiver feedback for sequence number 5"),
+        }
+    }
+}
+
+#[test]
+fn repeated_invitations_are_answered_again_and_make_one_peer() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Mac", 0x1111_0003).unwrap();
+    for _ in 0..4 {
+        // A Mac resends IN every second until it hears back: each gets its OK.
+        joined(&mut daw, &net);
+    }
+    wait_peers(&net, 1);
+    assert_eq!(net.peers().len(), 1);
+    daw.send_midi(&[START]).unwrap();
+    wait_frame(&show, "playback", |n| n >= 5);
+}
+
+#[test]
+fn a_refused_peer_gets_no_and_an_allowed_one_still_joins() {
+    let show = show();
+    let net = Network::start(
+        &options(|o| o.allow = vec!["127.0.0.2/32".into(), "10.0.0.0/8".into()]),
+        show.tx.clone(),
+    )
+    .unwrap();
+    let mut stranger = ScriptedPeer::new("Stranger", 0x2222_0001).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            stranger.invite(address(&net), 2 * SECOND).unwrap(),
+            Answer::Rejected {
+                on_data_port: false
+            }
+        );
+    }
+    // MIDI from a refused peer goes nowhere.
+    stranger.send_midi(&[START]).unwrap();
+
+    let mut friend =
+        ScriptedPeer::bind("Friend", 0x2222_0002, IpAddr::from([127, 0, 0, 2])).unwrap();
+    joined(&mut friend, &net);
+    wait_peers(&net, 1);
+    assert_eq!(net.peers()[0].name, "Friend");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(frame(&show), Some(0), "the stranger's Start must not play");
+    friend.send_midi(&[START]).unwrap();
+    wait_frame(&show, "playback", |n| n >= 5);
+}
+
+#[test]
+fn an_allowed_host_name_is_resolved_and_admitted() {
+    let show = show();
+    let net = Network::start(
+        &options(|o| o.allow = vec!["localhost".into()]),
+        show.tx.clone(),
+    )
+    .unwrap();
+    // The name is looked up in the background: until then nobody is admitted, so ask again
+    // as a Mac would.
+    let mut daw = ScriptedPeer::new("Live", 0x2222_0003).unwrap();
+    let deadline = Instant::now() + 5 * SECOND;
+    while let Answer::Rejected { .. } = daw.invite(address(&net), SECOND).unwrap() {
+        assert!(Instant::now() < deadline, "localhost never admitted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_peers(&net, 1);
+    let mut other = ScriptedPeer::bind("Other", 0x2222_0004, IpAddr::from([127, 0, 0, 9])).unwrap();
+    assert_eq!(
+        other.invite(address(&net), 2 * SECOND).unwrap(),
+        Answer::Rejected {
+            on_data_port: false
+        }
+    );
+}
+
+/// A small deterministic generator for rubbish.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn rubbish_from_one_peer_does_not_disturb_another() {
+    let show = show();
+    let net = network(&show);
+    let mut vandal = ScriptedPeer::new("Vandal", 0x3333_0001).unwrap();
+    let mut daw = ScriptedPeer::new("Live", 0x3333_0002).unwrap();
+    joined(&mut vandal, &net);
+    joined(&mut daw, &net);
+    wait_peers(&net, 2);
+
+    let vandal_thread = std::thread::spawn(move || {
+        let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+        let sizes = [0usize, 1, 2, 3, 4, 12, 13, 16, 36, 100, 1500, 9000, 65_507];
+        for i in 0..4_000u32 {
+            let len = sizes[i as usize % sizes.len()];
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            match i % 4 {
+                // RTP-MIDI from the vandal, a joined peer, with a random body. Whatever of it
+                // decodes is MIDI from a member of the session and is passed on, so it carries
+                // no system messages (transport, time code, reset) but clock: this test is about the rubbish, not about two DAWs
+                // fighting over the transport.
+                0 if len >= 13 => {
+                    for b in &mut bytes {
+                        if *b >= 0xF0 {
+                            *b = 0xF8;
+                        }
+                    }
+                    bytes[..2].copy_from_slice(&[0x80, 0x61]);
+                    bytes[8..12].copy_from_slice(&0x3333_0001u32.to_be_bytes());
+                    // No recovery journal either: a random one may well say "Start".
+                    bytes[12] &= !0x40;
+                }
+                // Looks like a session command.
+                1 if len >= 4 => bytes[..2].copy_from_slice(&[0xFF, 0xFF]),
+                // Claims to be the DAW on the data port (another SSRC's packets from the
+                // wrong address must not count as the DAW's).
+                2 if len >= 13 => {
+                    bytes[..2].copy_from_slice(&[0x80, 0x61]);
+                    bytes[8..12].copy_from_slice(&0x3333_0002u32.to_be_bytes());
+                    bytes[2..4].copy_from_slice(&[0xFF, 0xF0]);
+                }
+                _ => {}
+            }
+            if i % 2 == 0 {
+                let _ = vandal.send_data(&bytes);
+            } else {
+                let _ = vandal.send_control(&bytes);
+            }
+        }
+    });
+
+    // Meanwhile the DAW plays, stops and plays again; every transport message arrives.
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_cue(&show, is_play);
+    wait_frame(&show, "playback", |n| n >= 5);
+    daw.send_midi(&[STOP]).unwrap();
+    wait_cue(&show, |c| *c == Cue::Hold);
+    daw.send_midi(&[SPP_0]).unwrap();
+    wait_frame(&show, "frame 0", |n| n == 0);
+    daw.send_midi(&[START]).unwrap();
+    wait_cue(&show, is_play);
+    vandal_thread.join().unwrap();
+
+    let peers = net.peers();
+    let live = peers
+        .iter()
+        .find(|p| p.name == "Live")
+        .expect("DAW still there");
+    assert_eq!(live.packets_received, 4);
+    assert_eq!((live.packets_lost, live.late_packets), (0, 0));
+    // The session still takes newcomers.
+    let mut late = ScriptedPeer::new("Late", 0x3333_0003).unwrap();
+    joined(&mut late, &net);
+}
+
+#[test]
+fn a_lost_stop_and_a_lost_start_are_recovered_from_the_journal() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x4444_0001).unwrap();
+    joined(&mut daw, &net);
+    daw.send_midi_with_journal(
+        &[SPP_0, START],
+        Some(JournalState {
+            running: false,
+            song_position_clocks: Some(0),
+        }),
+    )
+    .unwrap();
+    wait_cue(&show, is_play);
+    wait_frame(&show, "playback", |n| n >= 10);
+
+    // The packet with Stop is lost; the next one (a clock) carries a journal saying the
+    // sequencer is stopped. The video must stop.
+    daw.lose_packets(1);
+    daw.send_midi_with_journal(
+        &[&[0xF8]],
+        Some(JournalState {
+            running: false,
+            song_position_clocks: Some(96),
+        }),
+    )
+    .unwrap();
+    wait_cue(&show, |c| *c == Cue::Hold);
+    std::thread::sleep(Duration::from_millis(200));
+    let held = frame(&show).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        frame(&show),
+        Some(held),
+        "the recovered Stop holds the frame"
+    );
+
+    // Now SPP 0 + Start is lost; the journal of the next packet says running from the top.
+    daw.lose_packets(1);
+    daw.send_midi_with_journal(
+        &[&[0xF8]],
+        Some(JournalState {
+            running: true,
+            song_position_clocks: Some(0),
+        }),
+    )
+    .unwrap();
+    wait_cue(&show, is_play);
+    wait_frame(&show, "playback from the top again", |n| n < held && n >= 3);
+    let live = &net.peers()[0];
+    assert_eq!((live.packets_lost, live.sequence_gaps), (2, 2));
+}
+
+#[test]
+fn a_peer_leaves_and_comes_back_and_a_restarted_peer_is_taken_at_once() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x5555_0001).unwrap();
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+    daw.bye().unwrap();
+    wait_peers(&net, 0);
+    assert!(net.peers().is_empty());
+
+    // Back again, same SSRC.
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+
+    // The DAW machine's program restarts: same address, new SSRC, no BY. It replaces its
+    // old self at once, and its Start plays.
+    daw.restart_as(0x5555_0002);
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+    assert_eq!(net.peers()[0].id.0, 0x5555_0002);
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_frame(&show, "playback", |n| n >= 5);
+}
+
+#[test]
+fn as_initiator_it_joins_another_playhead_session() {
+    // Two sessions in one process: the first invites the second, which is started later on
+    // purpose, so the first must keep inviting until it answers.
+    let port = {
+        let probe = Network::start(&options(|_| {}), crossbeam_channel::unbounded().0).unwrap();
+        probe.control_port()
+    };
+    let (tx_a, _rx_a) = crossbeam_channel::unbounded();
+    let a = Network::start(
+        &options(|o| {
+            o.session_name = Some("front of house".into());
+            o.rtp_connect = vec![format!("127.0.0.1:{port}")];
+        }),
+        tx_a,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (tx_b, _rx_b) = crossbeam_channel::unbounded();
+    let b = Network::start(
+        &options(|o| {
+            o.rtp_port = port;
+            o.session_name = Some("video".into());
+        }),
+        tx_b,
+    )
+    .expect("the probe's ports are free again");
+    let deadline = Instant::now() + 5 * SECOND;
+    loop {
+        let (pa, pb) = (a.peers(), b.peers());
+        if pa
+            .iter()
+            .any(|p| p.name == "video" && p.data_address.is_some() && p.initiated_by_us)
+            && pb
+                .iter()
+                .any(|p| p.name == "front of house" && p.data_address.is_some())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not connected: {pa:?} / {pb:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The initiator keeps the clock: its burst of CK exchanges measures the latency.
+    let deadline = Instant::now() + 5 * SECOND;
+    while a.peers()[0].latency_us.is_none() {
+        assert!(Instant::now() < deadline, "no clock synchronisation");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // B closing says goodbye; A invites it again when it comes back.
+    drop(b);
+    let deadline = Instant::now() + 5 * SECOND;
+    while !a.peers().is_empty() {
+        assert!(Instant::now() < deadline, "BY not seen: {:?}", a.peers());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn on_screen_network_midi_start_moves_the_frames() {
+    let desktop = common::Desktop::start(1280, 720);
+    let mut cmd = common::Playhead::command_with_network();
+    cmd.env("DISPLAY", &desktop.display)
+        .args(["--follow", "start", "--session-name", "stage left"])
+        .arg(common::demo());
+    let mut ph = common::Playhead::spawn(cmd);
+    ph.wait_log("armed:", 20 * SECOND);
+    let port = ph.network_port();
+    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+
+    let mut daw = ScriptedPeer::new("Live", 0x6666_0001).unwrap();
+    let answer = daw
+        .invite(SocketAddr::from(([127, 0, 0, 1], port)), 2 * SECOND)
+        .unwrap();
+    assert!(
+        matches!(&answer, Answer::Accepted { name, .. } if name == "stage left"),
+        "{answer:?}"
+    );
+    ph.wait_log("'Live' (127.0.0.1:", 5 * SECOND);
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    let line = ph.wait_log("Start from network peer \"Live\" (127.0.0.1)", 5 * SECOND);
+    assert!(line.contains("-> playing"), "{line}");
+    let n = desktop.wait_frame("playback", 10 * SECOND, |n| n >= 25);
+    assert!(n < 3000);
+    daw.send_midi(&[STOP]).unwrap();
+    ph.wait_log("-> holding the frame", 5 * SECOND);
+    std::thread::sleep(Duration::from_millis(300));
+    let held = desktop.frame_on_screen().expect("frame code");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(desktop.frame_on_screen(), Some(held), "Stop holds");
+}
