@@ -1,0 +1,435 @@
+//! Probing a video before the show: does it open, how fast is its first frame, how fast does
+//! it locate. Runs a separate mpv core with no video output, so it never touches the picture on
+//! screen.
+
+use crate::mpv::{EndReason, Event, Mpv};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A locate slower than this makes a mid-song start or a drift seek visibly late.
+pub const SLOW_LOCATE: Duration = Duration::from_millis(250);
+
+/// What a probe found out about a video.
+#[derive(Clone, Debug)]
+pub struct VideoProbe {
+    /// Length in seconds.
+    pub duration_s: f64,
+    /// Picture size in pixels.
+    pub width_px: i64,
+    pub height_px: i64,
+    /// Frames per second, as the container says.
+    pub fps: f64,
+    /// Time to open the file and decode its first frame.
+    pub first_frame: Duration,
+    /// The slowest of a few exact seeks to places between keyframes.
+    pub slowest_locate: Duration,
+    /// The mean of those seeks.
+    pub mean_locate: Duration,
+}
+
+impl VideoProbe {
+    /// True when locating is slow enough to show in a show.
+    pub fn locates_slowly(&self) -> bool {
+        self.slowest_locate > SLOW_LOCATE
+    }
+}
+
+fn wait_for(
+    events: &mut crate::mpv::Events,
+    video: &Path,
+    timeout: Duration,
+    want: impl Fn(&Event) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .ok_or_else(|| {
+                format!(
+                    "'{}' took longer than {timeout:?} to respond",
+                    video.display()
+                )
+            })?;
+        match events.wait(left.as_secs_f64().min(0.5)) {
+            Some(Event::EndFile(EndReason::Error(code))) => {
+                return Err(format!(
+                    "cannot play video '{}': {}",
+                    video.display(),
+                    crate::mpv::error_string(code)
+                ))
+            }
+            Some(ev) if want(&ev) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Opens `video` in a core of its own, decodes its first frame and times `seeks` exact seeks
+/// spread over the file (at positions between keyframes, where a long keyframe interval hurts).
+pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
+    crate::player::check_video_file(video)?;
+    let started = Instant::now();
+    let (mpv, mut events) = Mpv::new(&[
+        ("config", "no"),
+        ("terminal", "no"),
+        ("load-scripts", "no"),
+        ("osc", "no"),
+        ("ytdl", "no"),
+        ("vo", "null"),
+        ("audio", "no"),
+        ("sub", "no"),
+        ("pause", "yes"),
+        ("hr-seek", "yes"),
+        ("keep-open", "yes"),
+        ("idle", "yes"),
+    ])
+    .map_err(|e| e.to_string())?;
+    let path = video.to_string_lossy();
+    mpv.command(&["loadfile", &path, "replace"])
+        .map_err(|e| format!("cannot load video '{path}': {e}"))?;
+    let timeout = Duration::from_secs(10);
+    wait_for(&mut events, video, timeout, |e| *e == Event::FileLoaded)?;
+    match mpv.get_string("vid") {
+        Ok(v) if v != "no" && !v.is_empty() => {}
+        _ => return Err(format!("video '{path}' has no video track")),
+    }
+    wait_for(&mut events, video, timeout, |e| {
+        *e == Event::PlaybackRestart
+    })?;
+    let first_frame = started.elapsed();
+    let duration_s = mpv.get_double("duration").unwrap_or(0.0);
+    let fps = mpv.get_double("container-fps").unwrap_or(0.0);
+    let width_px = mpv.get_int("width").unwrap_or(0);
+    let height_px = mpv.get_int("height").unwrap_or(0);
+
+    let mut times = Vec::new();
+    for i in 0..seeks {
+        // Spread over the file, each just before a whole second: the farthest from a keyframe
+        // in files with one keyframe a second, and anywhere in longer groups of pictures.
+        let target_s = (duration_s * (i as f64 + 0.5) / seeks as f64).floor() + 0.96;
+        if duration_s <= 0.0 || target_s >= duration_s {
+            continue;
+        }
+        let t = Instant::now();
+        mpv.command(&["seek", &format!("{target_s:.3}"), "absolute+exact"])
+            .map_err(|e| format!("cannot seek in '{path}': {e}"))?;
+        wait_for(&mut events, video, timeout, |e| {
+            *e == Event::PlaybackRestart
+        })?;
+        times.push(t.elapsed());
+    }
+    let slowest_locate = times.iter().max().copied().unwrap_or_default();
+    let mean_locate = if times.is_empty() {
+        Duration::ZERO
+    } else {
+        times.iter().sum::<Duration>() / times.len() as u32
+    };
+    Ok(VideoProbe {
+        duration_s,
+        width_px,
+        height_px,
+        fps,
+        first_frame,
+        slowest_locate,
+        mean_locate,
+    })
+}
+
+/// The advice for a file that locates slowly.
+pub fn slow_locate_advice(video: &Path, probe: &VideoProbe) -> String {
+    format!(
+        "locating in '{}' takes up to {} ms: starts away from the top and drift seeks will be late. \
+         Re-encode it with a keyframe every second, e.g. \
+         ffmpeg -i IN -c:v libx264 -crf 18 -g {} -bf 0 -movflags +faststart OUT.mp4",
+        video.display(),
+        probe.slowest_locate.as_millis(),
+        probe.fps.round().max(1.0)
+    )
+}
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    /// Worth knowing; the show would still run.
+    Warn,
+    /// The show would fail.
+    Fail,
+}
+
+/// The preflight report: one line per finding.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub findings: Vec<(Level, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, level: Level, topic: &str, text: impl Into<String>) {
+        self.findings.push((level, topic.to_string(), text.into()));
+    }
+
+    /// True when anything would fail in the show.
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|(l, _, _)| *l == Level::Fail)
+    }
+
+    /// A report of a show file that could not be read.
+    pub fn show_file_error(message: String) -> Report {
+        let mut r = Report::default();
+        r.add(Level::Fail, "show file", message);
+        r
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "playhead check")?;
+        for (level, topic, text) in &self.findings {
+            let tag = match level {
+                Level::Ok => "ok  ",
+                Level::Warn => "warn",
+                Level::Fail => "FAIL",
+            };
+            writeln!(f, "  {tag}  {topic:<12} {text}")?;
+        }
+        let fails = self
+            .findings
+            .iter()
+            .filter(|(l, _, _)| *l == Level::Fail)
+            .count();
+        let warns = self
+            .findings
+            .iter()
+            .filter(|(l, _, _)| *l == Level::Warn)
+            .count();
+        if fails > 0 {
+            writeln!(
+                f,
+                "NOT READY: {fails} problem{} would stop the show{}.",
+                if fails == 1 { "" } else { "s" },
+                if warns > 0 {
+                    format!(", and {warns} warning{}", if warns == 1 { "" } else { "s" })
+                } else {
+                    String::new()
+                }
+            )
+        } else if warns > 0 {
+            writeln!(
+                f,
+                "READY, with {warns} warning{} to read.",
+                if warns == 1 { "" } else { "s" }
+            )
+        } else {
+            writeln!(f, "READY for the show.")
+        }
+    }
+}
+
+/// The screens the window system offers, as (name, width, height), or why there are none.
+pub fn list_screens() -> Result<Vec<(String, u32, u32)>, String> {
+    use winit::application::ApplicationHandler;
+    use winit::event_loop::{ActiveEventLoop, EventLoop};
+    struct Lister(Vec<(String, u32, u32)>);
+    impl ApplicationHandler for Lister {
+        fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+            self.0 = event_loop
+                .available_monitors()
+                .map(|m| {
+                    let size = m.size();
+                    (
+                        m.name().unwrap_or_else(|| "(unnamed)".into()),
+                        size.width,
+                        size.height,
+                    )
+                })
+                .collect();
+            event_loop.exit();
+        }
+        fn window_event(
+            &mut self,
+            _: &ActiveEventLoop,
+            _: winit::window::WindowId,
+            _: winit::event::WindowEvent,
+        ) {
+        }
+    }
+    if ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
+    {
+        return Err("no display (DISPLAY and WAYLAND_DISPLAY are not set)".into());
+    }
+    let event_loop = EventLoop::new().map_err(|e| format!("cannot reach the display: {e}"))?;
+    let mut lister = Lister(Vec::new());
+    event_loop
+        .run_app(&mut lister)
+        .map_err(|e| format!("the window system failed: {e}"))?;
+    Ok(lister.0)
+}
+
+/// Checks everything a show needs, as far as it can be checked before the show.
+pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[String]) -> Report {
+    let mut r = Report::default();
+    match &show.file {
+        Some(file) => r.add(
+            Level::Ok,
+            "show file",
+            format!(
+                "{} is valid: '{}', {} song{}",
+                file.display(),
+                show.name,
+                show.songs.len(),
+                if show.songs.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        None => r.add(
+            Level::Ok,
+            "show",
+            format!("a single video: '{}'", show.name),
+        ),
+    }
+    if let Err(e) = cli.chase_settings() {
+        r.add(Level::Fail, "options", e);
+    }
+
+    for (i, song) in show.songs.iter().enumerate() {
+        let topic = format!("video {}", i + 1);
+        match probe_video(&song.video, 3) {
+            Ok(p) => {
+                r.add(
+                    Level::Ok,
+                    &topic,
+                    format!(
+                        "'{}' {}: {}x{}, {:.2} fps, {}:{:02}, first frame in {} ms, locates in {} ms at most",
+                        song.title,
+                        song.video.display(),
+                        p.width_px,
+                        p.height_px,
+                        p.fps,
+                        (p.duration_s / 60.0).floor(),
+                        (p.duration_s % 60.0).floor(),
+                        p.first_frame.as_millis(),
+                        p.slowest_locate.as_millis()
+                    ),
+                );
+                if p.locates_slowly() {
+                    r.add(Level::Warn, &topic, slow_locate_advice(&song.video, &p));
+                }
+            }
+            Err(e) => r.add(Level::Fail, &topic, format!("'{}': {e}", song.title)),
+        }
+    }
+
+    match list_screens() {
+        Ok(screens) if screens.is_empty() => {
+            r.add(Level::Fail, "screens", "the display reports no screen")
+        }
+        Ok(screens) => {
+            let listed: Vec<String> = screens
+                .iter()
+                .enumerate()
+                .map(|(i, (name, w, h))| format!("{} {name} {w}x{h}", i + 1))
+                .collect();
+            r.add(Level::Ok, "screens", listed.join(", "));
+            if let Some(n) = cli.screen {
+                if usize::from(n) > screens.len() {
+                    r.add(
+                        Level::Fail,
+                        "screen",
+                        format!(
+                            "screen {n} is asked for, but there {} only {}",
+                            if screens.len() == 1 { "is" } else { "are" },
+                            screens.len()
+                        ),
+                    );
+                }
+            }
+        }
+        Err(e) => r.add(
+            Level::Warn,
+            "screens",
+            format!(
+                "{e}: cannot list screens from here; run the check on the show machine's desktop"
+            ),
+        ),
+    }
+
+    match crate::input::list_os_ports() {
+        Ok(ports) => {
+            if ports.is_empty() {
+                r.add(Level::Warn, "MIDI ports", "no MIDI input port right now");
+            } else {
+                r.add(Level::Ok, "MIDI ports", ports.join(", "));
+            }
+            for f in port_filters {
+                if !ports.iter().any(|p| p.contains(f.as_str())) {
+                    r.add(
+                        Level::Fail,
+                        "MIDI port",
+                        format!(
+                            "no MIDI port's name contains '{f}': connect it, or correct the name"
+                        ),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            if port_filters.is_empty() {
+                r.add(Level::Warn, "MIDI ports", e);
+            } else {
+                r.add(
+                    Level::Fail,
+                    "MIDI port",
+                    format!(
+                        "{e}, so the port(s) '{}' cannot be found",
+                        port_filters.join("', '")
+                    ),
+                );
+            }
+        }
+    }
+    for dev in &cli.midi_device {
+        match std::fs::metadata(dev) {
+            Ok(_) => r.add(Level::Ok, "MIDI device", dev.display().to_string()),
+            Err(e) => r.add(
+                Level::Fail,
+                "MIDI device",
+                format!("{}: {e}", dev.display()),
+            ),
+        }
+    }
+    check_network(&cli.network, &mut r);
+    r
+}
+
+/// Network MIDI: off, or its UDP ports free to take (a busy port usually means playhead is
+/// already running, as the kiosk unit starts it).
+fn check_network(options: &crate::network::NetworkOptions, r: &mut Report) {
+    if options.no_rtp {
+        r.add(Level::Ok, "network", "network MIDI is off (--no-rtp)");
+        return;
+    }
+    let control = options.rtp_port;
+    let data = control.wrapping_add(1);
+    let busy: Vec<u16> = [control, data]
+        .into_iter()
+        .filter(|p| std::net::UdpSocket::bind(("0.0.0.0", *p)).is_err())
+        .collect();
+    if busy.is_empty() {
+        r.add(
+            Level::Ok,
+            "network",
+            format!("UDP {control} and {data} are free for the network-MIDI session"),
+        );
+    } else {
+        r.add(
+            Level::Warn,
+            "network",
+            format!(
+                "UDP port {} is in use: is playhead already running (systemctl --user status playhead)? \
+                 Otherwise pick other ports with --rtp-port",
+                busy.iter().map(u16::to_string).collect::<Vec<_>>().join(" and ")
+            ),
+        );
+    }
+}

@@ -1,0 +1,632 @@
+//! The show: which videos to play, selected how, and the settings that go with them, read from
+//! a show file (TOML) or made for a single video.
+//!
+//! A show file (see `packaging/example.playhead.toml` for a commented example):
+//!
+//! ```toml
+//! name = "Summer tour"
+//! follow = "chase"            # or "start"
+//! offset_ms = 60              # projector latency
+//! on_stop = "hold"            # "hold", "black" or "rearm"
+//! select_by = "song-select"   # or "program-change"
+//! program_channel = 16        # for program-change, 1-16
+//!
+//! [[song]]
+//! title = "Opener"
+//! video = "videos/opener.mp4" # relative to this file
+//! bpm = 120
+//! ```
+//!
+//! Errors name the file, the line and the key, and say what is allowed.
+
+use crate::chase::position::TimeSignature;
+use crate::chase::tempo::TempoMap;
+use crate::chase::timecode::{FrameRate, Timecode};
+use crate::transport::FollowMode;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// What playhead does with the picture when the DAW stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopAction {
+    /// Pause and keep the frame on screen.
+    Hold,
+    /// Pause and show black.
+    Black,
+    /// Go back to the top, paused: armed for the next Start.
+    Rearm,
+}
+
+/// How the DAW picks a song of the setlist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// MIDI Song Select (`F3 n`).
+    SongSelect,
+    /// Program Change on one channel (0-15).
+    ProgramChange { channel: u8 },
+}
+
+/// One song of the setlist.
+#[derive(Clone, Debug)]
+pub struct Song {
+    /// Shown to the operator.
+    pub title: String,
+    /// The video file.
+    pub video: PathBuf,
+    /// The Song Select or Program Change number (0-127, as sent on the wire).
+    pub number: u8,
+    /// Tempo for song positions; `None` to measure it from the clock.
+    pub tempo_map: Option<TempoMap>,
+    /// The MIDI Time Code at which the video's first frame plays.
+    pub timecode_start: Option<Timecode>,
+}
+
+/// A show: a setlist and its settings. Settings left out are `None`, so the command line's
+/// defaults apply.
+#[derive(Clone, Debug)]
+pub struct Show {
+    /// The show file it came from, if any.
+    pub file: Option<PathBuf>,
+    /// The show's name, for the operator.
+    pub name: String,
+    /// The songs, in setlist order; at least one.
+    pub songs: Vec<Song>,
+    /// How songs are selected.
+    pub selection: Selection,
+    pub follow: Option<FollowMode>,
+    pub offset_ms: Option<f64>,
+    pub screen: Option<u16>,
+    pub midi_ports: Vec<String>,
+    pub midi_devices: Vec<PathBuf>,
+    pub session_name: Option<String>,
+    pub on_stop: StopAction,
+}
+
+/// A mistake in a show file: where it is and what is allowed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShowError {
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The key the mistake is in, e.g. `song[2].video`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ShowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "show file '{}'", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ", {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ShowError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShow {
+    name: Option<String>,
+    follow: Option<Spanned<String>>,
+    offset_ms: Option<Spanned<f64>>,
+    screen: Option<Spanned<u16>>,
+    #[serde(default)]
+    midi_ports: Vec<String>,
+    #[serde(default)]
+    midi_devices: Vec<PathBuf>,
+    session_name: Option<String>,
+    on_stop: Option<Spanned<String>>,
+    select_by: Option<Spanned<String>>,
+    program_channel: Option<Spanned<i64>>,
+    bpm: Option<Spanned<f64>>,
+    tempo_map: Option<Spanned<String>>,
+    timecode_start: Option<Spanned<String>>,
+    #[serde(default)]
+    song: Vec<Spanned<RawSong>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSong {
+    title: Option<String>,
+    video: Spanned<String>,
+    number: Option<Spanned<i64>>,
+    bpm: Option<Spanned<f64>>,
+    tempo_map: Option<Spanned<String>>,
+    timecode_start: Option<Spanned<String>>,
+}
+
+/// The file name a show file is recognised by, besides any `.toml` file given on the command
+/// line.
+pub const SHOW_FILE_NAME: &str = "show.playhead.toml";
+
+/// Whether a command-line argument names a show file rather than a video.
+pub fn is_show_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+}
+
+/// Where playhead looks for a show when none is given: the user's config folder, then the
+/// system's.
+pub fn default_locations() -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(dir) = config_home {
+        places.push(dir.join("playhead").join(SHOW_FILE_NAME));
+    }
+    places.push(PathBuf::from("/etc/playhead").join(SHOW_FILE_NAME));
+    places
+}
+
+impl Show {
+    /// A show of one video with every setting left to the command line.
+    pub fn single(video: PathBuf) -> Show {
+        let title = video
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "video".into());
+        Show {
+            file: None,
+            name: title.clone(),
+            songs: vec![Song {
+                title,
+                video,
+                number: 0,
+                tempo_map: None,
+                timecode_start: None,
+            }],
+            selection: Selection::SongSelect,
+            follow: None,
+            offset_ms: None,
+            screen: None,
+            midi_ports: Vec::new(),
+            midi_devices: Vec::new(),
+            session_name: None,
+            on_stop: StopAction::Hold,
+        }
+    }
+
+    /// Reads a show file.
+    pub fn load(file: &Path) -> Result<Show, ShowError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ShowError {
+            file: file.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Show::parse(&text, file)
+    }
+
+    /// Parses show-file text; `file` names it in errors and anchors relative video paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Show, ShowError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ShowError {
+            file: file.to_path_buf(),
+            line: span.map(|s| line_of(s.start)),
+            key: key.to_string(),
+            message,
+        };
+        let raw: RawShow = toml::from_str(text).map_err(|e| {
+            // toml's own message says what was expected; keep its first line, drop the
+            // picture of the source it draws below.
+            let message = e.message().trim().to_string();
+            err(e.span(), "", message)
+        })?;
+
+        let follow = match &raw.follow {
+            None => None,
+            Some(v) => Some(match v.get_ref().as_str() {
+                "chase" => FollowMode::Chase,
+                "start" => FollowMode::Start,
+                other => {
+                    return Err(err(
+                        Some(v.span()),
+                        "follow",
+                        format!("'{other}' is not a follow mode: use \"chase\" or \"start\""),
+                    ))
+                }
+            }),
+        };
+        let on_stop = match &raw.on_stop {
+            None => StopAction::Hold,
+            Some(v) => match v.get_ref().as_str() {
+                "hold" => StopAction::Hold,
+                "black" => StopAction::Black,
+                "rearm" => StopAction::Rearm,
+                other => {
+                    return Err(err(
+                        Some(v.span()),
+                        "on_stop",
+                        format!("'{other}' is not allowed: use \"hold\", \"black\" or \"rearm\""),
+                    ))
+                }
+            },
+        };
+        let selection = match raw
+            .select_by
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None | Some(("song-select", _)) => Selection::SongSelect,
+            Some(("program-change", span)) => {
+                let channel = match &raw.program_channel {
+                    Some(c) if (1..=16).contains(c.get_ref()) => (*c.get_ref() - 1) as u8,
+                    Some(c) => {
+                        return Err(err(
+                            Some(c.span()),
+                            "program_channel",
+                            format!("{} is not a MIDI channel: use 1 to 16", c.get_ref()),
+                        ))
+                    }
+                    None => {
+                        return Err(err(
+                            Some(span),
+                            "select_by",
+                            "\"program-change\" needs program_channel = 1 to 16".into(),
+                        ))
+                    }
+                };
+                Selection::ProgramChange { channel }
+            }
+            Some((other, span)) => {
+                return Err(err(
+                    Some(span),
+                    "select_by",
+                    format!("'{other}' is not allowed: use \"song-select\" or \"program-change\""),
+                ))
+            }
+        };
+        if let Some(o) = &raw.offset_ms {
+            if !o.get_ref().is_finite() || o.get_ref().abs() > 10_000.0 {
+                return Err(err(
+                    Some(o.span()),
+                    "offset_ms",
+                    "give milliseconds between -10000 and 10000".into(),
+                ));
+            }
+        }
+        if let Some(s) = &raw.screen {
+            if *s.get_ref() == 0 {
+                return Err(err(
+                    Some(s.span()),
+                    "screen",
+                    "screens are counted from 1".into(),
+                ));
+            }
+        }
+
+        let tempo = |bpm: &Option<Spanned<f64>>,
+                     map: &Option<Spanned<String>>,
+                     key: &str|
+         -> Result<Option<TempoMap>, ShowError> {
+            if let Some(m) = map {
+                return crate::cli::parse_tempo_map(m.get_ref())
+                    .map(Some)
+                    .map_err(|e| err(Some(m.span()), &format!("{key}tempo_map"), e));
+            }
+            if let Some(b) = bpm {
+                return TempoMap::fixed(*b.get_ref(), TimeSignature::FOUR_FOUR)
+                    .map(Some)
+                    .map_err(|e| err(Some(b.span()), &format!("{key}bpm"), e.to_string()));
+            }
+            Ok(None)
+        };
+        let timecode =
+            |tc: &Option<Spanned<String>>, key: &str| -> Result<Option<Timecode>, ShowError> {
+                let Some(tc) = tc else { return Ok(None) };
+                let text = tc.get_ref();
+                let rate = if text.contains(';') {
+                    FrameRate::Fps2997Drop
+                } else {
+                    FrameRate::Fps30
+                };
+                Timecode::parse(text, rate).map(Some).map_err(|e| {
+                    err(
+                        Some(tc.span()),
+                        &format!("{key}timecode_start"),
+                        format!("{e} (write it as HH:MM:SS:FF, e.g. \"01:00:00:00\")"),
+                    )
+                })
+            };
+        let show_tempo = tempo(&raw.bpm, &raw.tempo_map, "")?;
+        let show_timecode = timecode(&raw.timecode_start, "")?;
+
+        if raw.song.is_empty() {
+            return Err(err(
+                None,
+                "song",
+                "the show has no song: add one with\n[[song]]\nvideo = \"my-video.mp4\"".into(),
+            ));
+        }
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut songs: Vec<Song> = Vec::new();
+        let mut number_lines: Vec<(u8, usize)> = Vec::new();
+        for (i, spanned) in raw.song.iter().enumerate() {
+            let key = format!("song[{}].", i + 1);
+            let s = spanned.get_ref();
+            let number = match &s.number {
+                Some(n) if (0..=127).contains(n.get_ref()) => *n.get_ref() as u8,
+                Some(n) => {
+                    return Err(err(
+                        Some(n.span()),
+                        &format!("{key}number"),
+                        format!(
+                            "{} is not a MIDI song or program number: use 0 to 127",
+                            n.get_ref()
+                        ),
+                    ))
+                }
+                None if i <= 127 => i as u8,
+                None => {
+                    return Err(err(
+                        Some(spanned.span()),
+                        &format!("{key}number"),
+                        "MIDI selects at most 128 songs".into(),
+                    ))
+                }
+            };
+            let line = line_of(s.number.as_ref().map_or(spanned.span(), |n| n.span()).start);
+            if let Some((_, first)) = number_lines.iter().find(|(n, _)| *n == number) {
+                return Err(err(
+                    Some(spanned.span()),
+                    &format!("{key}number"),
+                    format!(
+                        "song number {number} is already used by the song at line {first}: each song needs its own number"
+                    ),
+                ));
+            }
+            number_lines.push((number, line));
+            let video_text = s.video.get_ref();
+            if video_text.trim().is_empty() {
+                return Err(err(
+                    Some(s.video.span()),
+                    &format!("{key}video"),
+                    "give the path of the video file".into(),
+                ));
+            }
+            let video = base.join(video_text);
+            let title = s.title.clone().unwrap_or_else(|| {
+                Path::new(video_text)
+                    .file_stem()
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("song {}", i + 1))
+            });
+            songs.push(Song {
+                title,
+                video,
+                number,
+                tempo_map: tempo(&s.bpm, &s.tempo_map, &key)?.or_else(|| show_tempo.clone()),
+                timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
+            });
+        }
+        Ok(Show {
+            file: Some(file.to_path_buf()),
+            name: raw.name.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }),
+            songs,
+            selection,
+            follow,
+            offset_ms: raw.offset_ms.map(|o| *o.get_ref()),
+            screen: raw.screen.map(|s| *s.get_ref()),
+            midi_ports: raw.midi_ports,
+            midi_devices: raw
+                .midi_devices
+                .into_iter()
+                .map(|d| if d.is_absolute() { d } else { base.join(d) })
+                .collect(),
+            session_name: raw.session_name,
+            on_stop,
+        })
+    }
+
+    /// The index of the song a Song Select or Program Change picks, if any.
+    pub fn song_for(&self, event: &crate::parse::MidiEvent) -> Option<usize> {
+        use crate::parse::MidiEvent;
+        let number = match (self.selection, event) {
+            (Selection::SongSelect, MidiEvent::SongSelect { song }) => *song,
+            (
+                Selection::ProgramChange { channel },
+                MidiEvent::ProgramChange {
+                    channel: c,
+                    program,
+                },
+            ) if channel == *c => *program,
+            _ => return None,
+        };
+        self.songs.iter().position(|s| s.number == number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Show, ShowError> {
+        Show::parse(text, Path::new("/shows/tour.playhead.toml"))
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let show =
+            parse("[[song]]\nvideo = \"a.mp4\"\n[[song]]\nvideo = \"/abs/b.mp4\"\ntitle = \"B\"\n")
+                .unwrap();
+        assert_eq!(show.name, "tour.playhead");
+        assert_eq!(show.songs.len(), 2);
+        assert_eq!(show.songs[0].video, PathBuf::from("/shows/a.mp4"));
+        assert_eq!(show.songs[0].title, "a");
+        assert_eq!(show.songs[0].number, 0);
+        assert_eq!(show.songs[1].video, PathBuf::from("/abs/b.mp4"));
+        assert_eq!(show.songs[1].number, 1);
+        assert_eq!(show.on_stop, StopAction::Hold);
+        assert_eq!(show.selection, Selection::SongSelect);
+        assert_eq!(show.follow, None);
+    }
+
+    #[test]
+    fn every_setting() {
+        let show = parse(
+            r#"
+name = "Tour"
+follow = "start"
+offset_ms = -40
+screen = 2
+midi_ports = ["rtpmidid"]
+midi_devices = ["/dev/snd/midiC1D0"]
+session_name = "Video"
+on_stop = "rearm"
+select_by = "program-change"
+program_channel = 16
+bpm = 100
+timecode_start = "01:00:00:00"
+
+[[song]]
+title = "One"
+video = "one.mp4"
+number = 5
+tempo_map = "1=120, 33=90 3/4"
+"#,
+        )
+        .unwrap();
+        assert_eq!(show.follow, Some(FollowMode::Start));
+        assert_eq!(show.offset_ms, Some(-40.0));
+        assert_eq!(show.screen, Some(2));
+        assert_eq!(show.on_stop, StopAction::Rearm);
+        assert_eq!(show.selection, Selection::ProgramChange { channel: 15 });
+        assert_eq!(show.songs[0].number, 5);
+        assert!(show.songs[0].tempo_map.is_some());
+        assert_eq!(
+            show.songs[0].timecode_start.map(|t| t.hours()),
+            Some(1),
+            "the show's timecode start applies to its songs"
+        );
+    }
+
+    fn error(text: &str) -> ShowError {
+        parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn mistakes_name_line_key_and_what_is_allowed() {
+        let e = error("[[song]]\nvideo = \"a.mp4\"\nvidoe = \"b.mp4\"\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("unknown field `vidoe`"), "{e}");
+        assert!(e.message.contains("`video`"), "{e}");
+
+        let e = error("follow = \"chace\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "follow"), "{e}");
+        assert!(e.message.contains("\"chase\" or \"start\""), "{e}");
+
+        let e = error("on_stop = \"pause\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert!(
+            e.message.contains("\"hold\", \"black\" or \"rearm\""),
+            "{e}"
+        );
+
+        let e = error(
+            "select_by = \"program-change\"\nprogram_channel = 17\n[[song]]\nvideo = \"a.mp4\"\n",
+        );
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(2), "program_channel"),
+            "{e}"
+        );
+
+        let e = error("select_by = \"program-change\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert!(e.message.contains("program_channel"), "{e}");
+
+        let e = error("[[song]]\nvideo = \"a.mp4\"\ntempo_map = \"1=120, 33=ninety\"\n");
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(3), "song[1].tempo_map"),
+            "{e}"
+        );
+        assert!(e.message.contains("ninety"), "{e}");
+
+        let e = error("[[song]]\nvideo = \"a.mp4\"\nnumber = 200\n");
+        assert_eq!(e.key, "song[1].number", "{e}");
+        assert!(e.message.contains("0 to 127"), "{e}");
+
+        let e = error(
+            "[[song]]\nvideo = \"a.mp4\"\nnumber = 3\n[[song]]\nvideo = \"b.mp4\"\nnumber = 3\n",
+        );
+        assert!(e.message.contains("already used"), "{e}");
+        assert_eq!(e.key, "song[2].number");
+
+        let e = error("offset_ms = \"sixty\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!(e.line, Some(1), "{e}");
+
+        let e = error("name = \"x\"\n");
+        assert!(e.message.contains("no song"), "{e}");
+
+        let e = error("[[song]]\nvideo = \"a.mp4\"\ntimecode_start = \"1:00\"\n");
+        assert_eq!(e.key, "song[1].timecode_start", "{e}");
+        assert!(e.message.contains("HH:MM:SS:FF"), "{e}");
+
+        let e = error("[[song]\nvideo = \"a.mp4\"\n");
+        assert_eq!(e.line, Some(1), "{e}");
+
+        let shown = error("screen = 0\n[[song]]\nvideo = \"a.mp4\"\n").to_string();
+        assert_eq!(
+            shown,
+            "show file '/shows/tour.playhead.toml', line 1, screen: screens are counted from 1"
+        );
+    }
+
+    #[test]
+    fn the_commented_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/example.playhead.toml");
+        let show = Show::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(show.songs.len(), 3);
+        assert_eq!(show.offset_ms, Some(60.0));
+        assert_eq!(show.songs[1].title, "Ballad");
+        assert!(show.songs[1].tempo_map.is_some());
+    }
+
+    #[test]
+    fn selection_by_song_select_and_program_change() {
+        use crate::parse::MidiEvent;
+        let show = parse("[[song]]\nvideo = \"a.mp4\"\n[[song]]\nvideo = \"b.mp4\"\nnumber = 7\n")
+            .unwrap();
+        assert_eq!(show.song_for(&MidiEvent::SongSelect { song: 7 }), Some(1));
+        assert_eq!(show.song_for(&MidiEvent::SongSelect { song: 0 }), Some(0));
+        assert_eq!(show.song_for(&MidiEvent::SongSelect { song: 3 }), None);
+        assert_eq!(
+            show.song_for(&MidiEvent::ProgramChange {
+                channel: 0,
+                program: 7
+            }),
+            None
+        );
+        let show = parse(
+            "select_by = \"program-change\"\nprogram_channel = 2\n[[song]]\nvideo = \"a.mp4\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            show.song_for(&MidiEvent::ProgramChange {
+                channel: 1,
+                program: 0
+            }),
+            Some(0)
+        );
+        assert_eq!(
+            show.song_for(&MidiEvent::ProgramChange {
+                channel: 0,
+                program: 0
+            }),
+            None
+        );
+    }
+}
