@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's two quick-start commands, for a Debian 12 (or Ubuntu 22.04+) machine with Rust:
+# The README's quick-start commands, for a Debian 12 (or Ubuntu 22.04+) machine with Rust:
 #
 #   packaging/quickstart.sh demo    install what playhead needs, build it, play the demo show
 #   packaging/quickstart.sh test    install what the tests need, run every check and test
+#   packaging/quickstart.sh deb     install cargo-deb & co, build the .deb into target/debian/
 #
 # Extra arguments after "demo" go to playhead (e.g. --windowed). Uses sudo when not root.
 set -euo pipefail
@@ -13,7 +14,16 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0)
 # What the tests add: a virtual X desktop with a window manager, screenshots, key presses,
 # and a JACK server with its headers (OS MIDI ports are tested through midir's JACK backend,
 # since CI machines have no ALSA sequencer).
-TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool jackd2 libjack-jackd2-dev)
+# iproute2 brings up loopback in the network namespace where the mDNS test runs.
+# x11-xserver-utils (xset, xrandr) and dbus-daemon: the screen-blanking and re-plug tests
+# (tests/kiosk.rs) drive the X screensaver and RandR, and run a private session bus.
+TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
+    x11-xserver-utils dbus-daemon)
+
+# What building the .deb needs (packaging/build-deb.sh), and what testing it adds
+# (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).
+DEB_DEPS=(dpkg-dev python3)
+DEB_TEST_DEPS=(debootstrap lintian xvfb procps)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -28,6 +38,37 @@ install_debs() {
         echo "quickstart: installing ${missing[*]}"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+# The third-party network-MIDI peers of the interop tests: npm's rtpmidi into
+# tests/peers/node_modules, PyPI's pymidi into a virtual environment under target/ (Debian's
+# Python refuses system-wide pip installs). Node and venv come from Debian only when missing.
+install_test_peers() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        install_debs nodejs npm
+    fi
+    if [ ! -d tests/peers/node_modules/rtpmidi ]; then
+        echo "quickstart: installing the npm test peer (tests/peers)"
+        # Versions pinned by package-lock.json. Its optional dependencies are left out: one is
+        # a git URL 'npm ci' cannot take, and both are mDNS add-ons the tests must not load.
+        (cd tests/peers && npm install --omit=optional --no-audit --no-fund --loglevel=error)
+    fi
+    if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        install_debs python3 python3-venv
+    fi
+    if [ ! -x target/peers-venv/bin/python ]; then
+        echo "quickstart: making target/peers-venv for the PyPI test peer"
+        rm -rf target/peers-venv
+        python3 -m venv target/peers-venv
+    fi
+    target/peers-venv/bin/python -m pip install -q --disable-pip-version-check -r tests/peers/requirements.txt
+}
+
+install_cargo_deb() {
+    if ! command -v cargo-deb >/dev/null; then
+        echo "quickstart: installing cargo-deb"
+        cargo install cargo-deb --locked --version 3.8.0
     fi
 }
 
@@ -49,14 +90,24 @@ case "${1:-}" in
     test)
         need_cargo
         install_debs "${BUILD_DEPS[@]}" "${TEST_DEPS[@]}"
+        install_test_peers
         if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
         cargo fmt --all -- --check
         cargo clippy --all-targets -- -D warnings
         cargo test
         cargo test --features jack --test os_ports
+        install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
+        install_cargo_deb
+        bash packaging/test-deb.sh
+        ;;
+    deb)
+        need_cargo
+        install_debs "${BUILD_DEPS[@]}" "${DEB_DEPS[@]}"
+        install_cargo_deb
+        bash packaging/build-deb.sh
         ;;
     *)
-        echo "usage: $0 demo [playhead options] | test" >&2
+        echo "usage: $0 demo [playhead options] | test | deb" >&2
         exit 2
         ;;
 esac

@@ -52,6 +52,12 @@ fn wait_cue(show: &HeadlessShow, want: Cue) -> Result<Duration, String> {
 
 /// Runs the benchmark and prints the results.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
+    if args.network {
+        return run_network(args);
+    }
+    if args.chase {
+        return run_chase(args);
+    }
     let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
     println!("playhead bench on '{}'", video.display());
     println!("{}", METHOD);
@@ -120,6 +126,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         let spawned = Instant::now();
         let mut child = Command::new(&exe)
             .arg("--headless")
+            // Start-up of the player itself; network MIDI would also need a free UDP 5004.
+            .arg("--no-rtp")
             .arg(&video)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -148,3 +156,296 @@ const METHOD: &str =
     "method: software renderer at 640x360, no window; Start bytes go through the same \
 MidiInlet as an OS port's callback, stamped on receipt; SPP 0 re-arms before each trigger; \
 start-up spawns 'playhead --headless' and waits for its 'armed' log line.";
+
+// ---------------------------------------------------------------------------------------------
+// Network MIDI (`playhead bench --network`)
+// ---------------------------------------------------------------------------------------------
+
+const NETWORK_METHOD: &str =
+    "method: the player (software renderer, 'start' follow mode) runs a network-MIDI session on \
+loopback with mDNS off; a scripted peer on 127.0.0.1 joins it as a DAW machine does and, per \
+trigger, sends Stop, SPP 0, then Start, each in its own RTP-MIDI packet. Measured: the \
+datagram's receipt (stamped by the socket thread as recvfrom returns) -> the player's pause=no \
+call to mpv has returned; and, as a bound including the kernel's loopback, the peer's send -> \
+the player's report. Then the same while a second peer floods the session with 10,000 MIDI \
+clock packets per second; every Stop, SPP 0 and Start must still produce its cue.";
+
+/// Clock packets per second the flooding peer sends.
+const FLOOD_PACKETS_PER_S: u64 = 10_000;
+
+/// What one series of network triggers measured.
+struct NetworkSeries {
+    receipt_to_mpv_us: Vec<f64>,
+    send_to_report_us: Vec<f64>,
+    transport_sent: u64,
+    cues_seen: u64,
+}
+
+/// Waits for the next cue and checks it is `want`; other notices are skipped.
+fn next_cue(show: &HeadlessShow, want: &Cue) -> Result<Duration, String> {
+    loop {
+        match show.notices.recv_timeout(Duration::from_secs(5)) {
+            Ok(Notice::Cued { cue, latency }) if cue == *want => return Ok(latency),
+            Ok(Notice::Cued { cue, .. }) => {
+                return Err(format!("expected a {want:?} cue, the player made {cue:?}"))
+            }
+            Ok(Notice::Fatal(m)) => return Err(m),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(format!(
+                    "no {want:?} cue within 5 s: a transport event was lost"
+                ))
+            }
+        }
+    }
+}
+
+fn network_series(
+    show: &HeadlessShow,
+    daw: &mut crate::network::remote::ScriptedPeer,
+    triggers: u32,
+) -> Result<NetworkSeries, String> {
+    let mut series = NetworkSeries {
+        receipt_to_mpv_us: Vec::new(),
+        send_to_report_us: Vec::new(),
+        transport_sent: 0,
+        cues_seen: 0,
+    };
+    for _ in 0..triggers {
+        // Playing -> Stop holds, SPP 0 arms, Start plays: three cues per trigger.
+        daw.send_midi(&[&[0xFC]])?;
+        next_cue(show, &Cue::Hold)?;
+        daw.send_midi(&[&[0xF2, 0x00, 0x00]])?;
+        next_cue(show, &Cue::Arm)?;
+        series.transport_sent += 2;
+        series.cues_seen += 2;
+        // Let mpv finish the seek to frame 0, as before a real show's Start.
+        std::thread::sleep(Duration::from_millis(30));
+        let sent = daw.send_midi(&[&[0xFA]])?;
+        series.transport_sent += 1;
+        let latency = next_cue(show, &Cue::Play)?;
+        series
+            .send_to_report_us
+            .push(sent.elapsed().as_secs_f64() * 1e6);
+        series.cues_seen += 1;
+        series.receipt_to_mpv_us.push(latency.as_secs_f64() * 1e6);
+    }
+    Ok(series)
+}
+
+/// Runs the network-MIDI benchmark and prints the results.
+pub fn run_network(args: &BenchArgs) -> Result<(), String> {
+    use crate::network::remote::{Answer, ScriptedPeer};
+    use crate::network::{Network, NetworkOptions};
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
+    println!("playhead bench --network on '{}'", video.display());
+    println!("{NETWORK_METHOD}");
+    let options = PlayerOptions {
+        follow: crate::transport::FollowMode::Start,
+        ..PlayerOptions::default()
+    };
+    let show = HeadlessShow::start(&video, &options, 640, 360)?;
+    show.wait_ready(Duration::from_secs(10))?;
+    let network = Network::start(
+        &NetworkOptions {
+            rtp_port: 0,
+            no_mdns: true,
+            session_name: Some("playhead bench".into()),
+            ..NetworkOptions::default()
+        },
+        show.tx.clone(),
+    )?;
+    let session = SocketAddr::from(([127, 0, 0, 1], network.control_port()));
+    let join = |peer: &mut ScriptedPeer| -> Result<(), String> {
+        match peer.invite(session, Duration::from_secs(2))? {
+            Answer::Accepted { .. } => Ok(()),
+            refused => Err(format!(
+                "the session refused the benchmark's peer: {refused:?}"
+            )),
+        }
+    };
+    let io = |e: std::io::Error| format!("cannot open the benchmark's UDP sockets: {e}");
+    let mut daw = ScriptedPeer::new("bench DAW", 0xDA00_0001).map_err(io)?;
+    join(&mut daw)?;
+    daw.send_midi(&[&[0xFA]])?;
+    next_cue(&show, &Cue::Play)?;
+
+    let quiet = network_series(&show, &mut daw, args.triggers)?;
+
+    let mut flood = ScriptedPeer::new("bench flood", 0xF100_D001).map_err(io)?;
+    join(&mut flood)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flood = stop.clone();
+    let flooder = std::thread::Builder::new()
+        .name("bench-flood".into())
+        .spawn(move || -> (u64, Duration) {
+            let began = Instant::now();
+            let mut sent = 0u64;
+            while !stop_flood.load(Ordering::Relaxed) {
+                let due = began.elapsed().as_micros() as u64 * FLOOD_PACKETS_PER_S / 1_000_000;
+                while sent < due {
+                    if flood.send_midi(&[&[0xF8]]).is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (sent, began.elapsed())
+        })
+        .map_err(|e| format!("cannot start the flood thread: {e}"))?;
+    // Let the flood reach its rate before timing.
+    std::thread::sleep(Duration::from_millis(500));
+    let flooded = network_series(&show, &mut daw, args.triggers);
+    stop.store(true, Ordering::Relaxed);
+    let (flood_sent, flood_time) = flooder
+        .join()
+        .map_err(|_| "the flood thread failed".to_string())?;
+    let flooded = flooded?;
+    // Let the last clocks arrive before reading the counters.
+    std::thread::sleep(Duration::from_millis(200));
+    let peers = network.peers();
+    let flood_received = peers
+        .iter()
+        .find(|p| p.name == "bench flood")
+        .map_or(0, |p| p.packets_received);
+    let daw_lost = peers
+        .iter()
+        .find(|p| p.name == "bench DAW")
+        .map_or(0, |p| p.packets_lost);
+    drop(network);
+    drop(show);
+
+    for (label, s) in [("quiet", &quiet), ("under flood", &flooded)] {
+        println!(
+            "{}",
+            summary(
+                &format!("UDP Start received -> mpv told ({label})"),
+                "µs",
+                s.receipt_to_mpv_us.clone()
+            )
+        );
+        println!(
+            "{}",
+            summary(
+                &format!("UDP Start sent -> player reported ({label})"),
+                "µs",
+                s.send_to_report_us.clone()
+            )
+        );
+        println!(
+            "transport events {label}: {} sent, {} cues, {} lost",
+            s.transport_sent,
+            s.cues_seen,
+            s.transport_sent - s.cues_seen
+        );
+    }
+    println!(
+        "flood: {flood_sent} clock packets in {:.2} s ({:.0} per s), {flood_received} received by the session; DAW packets lost: {daw_lost}",
+        flood_time.as_secs_f64(),
+        flood_sent as f64 / flood_time.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chasing (`playhead bench --chase`)
+// ---------------------------------------------------------------------------------------------
+
+const CHASE_METHOD: &str = "method: the player (software renderer, chase mode, 120 BPM) is \
+stopped; per locate, an SPP to a bar between 2 and 58 goes through a MidiInlet stamped on \
+receipt, and we time until a rendered frame carries the expected frame number (bar b starts at \
+frame (b-1) x 50 in the demo show). Drift: the chase controller against a simulated player and \
+a DAW clock 100 ppm fast with +-2 ms jitter on every tick, over 90 minutes (chase::drift::simulate_show).";
+
+fn locate_times(video: &std::path::Path, locates: u32) -> Result<Vec<f64>, String> {
+    use crate::chase::position::TimeSignature;
+    use crate::chase::tempo::TempoMap;
+    let options = PlayerOptions {
+        follow: crate::transport::FollowMode::Chase,
+        chase: crate::transport::ChaseSettings {
+            tempo_map: Some(
+                TempoMap::fixed(120.0, TimeSignature::FOUR_FOUR).map_err(|e| e.to_string())?,
+            ),
+            ..Default::default()
+        },
+        ..PlayerOptions::default()
+    };
+    let show = HeadlessShow::start(video, &options, 640, 360)?;
+    show.wait_ready(Duration::from_secs(10))?;
+    let mut inlet = show.inlet("bench");
+    let mut times_ms = Vec::new();
+    for k in 0..locates {
+        let bar = 2 + (k * 7) % 57;
+        let sixteenths = (bar - 1) * 16;
+        let expected = (bar - 1) * 50;
+        let serial = show.screen().latest().serial;
+        let received = Instant::now();
+        inlet.receive(
+            &[0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8],
+            received,
+        );
+        let mut last = serial;
+        let deadline = received + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(f) = show.screen().wait_newer(last, left) else {
+                return Err(format!(
+                    "bar {bar}: frame {expected} never reached the screen in '{}'",
+                    video.display()
+                ));
+            };
+            last = f.serial;
+            if f.frame_number(640, 360) == Some(expected) {
+                let at = f.rendered_at.unwrap_or_else(Instant::now);
+                times_ms.push(at.saturating_duration_since(received).as_secs_f64() * 1e3);
+                break;
+            }
+        }
+    }
+    Ok(times_ms)
+}
+
+fn run_chase(args: &BenchArgs) -> Result<(), String> {
+    use crate::chase::drift::{simulate_show, SimConfig};
+    let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
+    println!("playhead bench --chase");
+    println!("{CHASE_METHOD}");
+    let locates = args.triggers.min(100);
+    let mut files = vec![video];
+    files.extend(args.long_gop.clone());
+    for file in &files {
+        let times = locate_times(file, locates)?;
+        println!(
+            "{}",
+            summary(
+                &format!(
+                    "locate, SPP -> frame on screen ({})",
+                    file.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                "ms",
+                times
+            )
+        );
+    }
+    for correction in [true, false] {
+        let report = simulate_show(&SimConfig {
+            correction,
+            ..SimConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        println!(
+            "drift over 90 min, DAW clock +100 ppm, {:<17} max {:>7.1} ms  RMS {:>7.1} ms  seeks {}  speed changes {}",
+            if correction { "with correction:" } else { "without correction:" },
+            report.max_error_ms,
+            report.rms_error_ms,
+            report.seeks,
+            report.speed_changes
+        );
+    }
+    Ok(())
+}

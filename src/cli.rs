@@ -15,8 +15,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "playhead", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// The show's video file. Without it, playhead plays the bundled demo show.
-    #[arg(value_name = "VIDEO")]
+    /// The show file (.toml) or a video file. Without it, playhead looks for
+    /// ~/.config/playhead/show.playhead.toml, then /etc/playhead/show.playhead.toml, and
+    /// otherwise plays the bundled demo show.
+    #[arg(value_name = "SHOW|VIDEO")]
     pub video: Option<PathBuf>,
 
     /// Connect only the OS MIDI input ports whose name contains TEXT (default: every port
@@ -28,6 +30,12 @@ pub struct Cli {
     /// Repeatable.
     #[arg(long, value_name = "PATH")]
     pub midi_device: Vec<PathBuf>,
+
+    /// Check the show before doors open: every video opens, decodes and locates, screens and
+    /// MIDI inputs are there, the show file is valid. Prints a report; exits non-zero when
+    /// anything would fail in the show.
+    #[arg(long)]
+    pub check: bool,
 
     /// Print the OS MIDI input ports playhead can see, and exit.
     #[arg(long)]
@@ -102,6 +110,9 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub headless: bool,
 
+    #[command(flatten)]
+    pub network: crate::network::NetworkOptions,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -110,7 +121,9 @@ impl Cli {
     /// The chase settings from the options, or a message naming the option that is wrong.
     pub fn chase_settings(&self) -> Result<ChaseSettings, String> {
         let tempo_map = match (&self.tempo_map, self.bpm) {
-            (Some(text), _) => Some(parse_tempo_map(text).map_err(|e| format!("--tempo-map: {e}"))?),
+            (Some(text), _) => {
+                Some(parse_tempo_map(text).map_err(|e| format!("--tempo-map: {e}"))?)
+            }
             (None, Some(bpm)) => Some(
                 TempoMap::fixed(bpm, TimeSignature::FOUR_FOUR)
                     .map_err(|e| format!("--bpm {bpm}: {e}"))?,
@@ -141,7 +154,9 @@ impl Cli {
             lost_after_s: self.clock_lost_ms / 1000.0,
             ..DriftConfig::default()
         };
-        drift.validate().map_err(|e| format!("drift settings: {e}"))?;
+        drift
+            .validate()
+            .map_err(|e| format!("drift settings: {e}"))?;
         Ok(ChaseSettings {
             tempo_map,
             offset_s: self.offset_ms / 1000.0,
@@ -203,6 +218,21 @@ pub struct BenchArgs {
     /// How many cold starts of the program to time.
     #[arg(long, default_value_t = 20)]
     pub starts: u32,
+
+    /// Measure network MIDI instead: UDP datagram received -> mpv told to play, alone and under
+    /// a flood of 10,000 clock packets per second from another peer (loopback only).
+    #[arg(long)]
+    pub network: bool,
+
+    /// Measure chasing instead: locate time (SPP received -> the right frame on screen) and
+    /// drift over a simulated 90-minute show, with and without correction.
+    #[arg(long, conflicts_with = "network")]
+    pub chase: bool,
+
+    /// With --chase, also time locates in this file (for example the demo re-encoded with one
+    /// keyframe every 10 s), which must carry the demo show's frame code.
+    #[arg(long, value_name = "VIDEO", requires = "chase")]
+    pub long_gop: Option<PathBuf>,
 
     /// The video to use (default: the bundled demo show).
     #[arg(value_name = "VIDEO")]

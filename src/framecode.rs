@@ -202,7 +202,7 @@ fn cells_for(frame_number: u16) -> [bool; CELL_COUNT] {
         // Bit 15 goes in the first data cell, so the code reads left to right like the number.
         cells[FIRST_DATA_CELL + DATA_BITS - 1 - bit] = frame_number & (1 << bit) != 0;
     }
-    cells[PARITY_CELL] = frame_number.count_ones() % 2 == 0;
+    cells[PARITY_CELL] = frame_number.count_ones().is_multiple_of(2);
     cells
 }
 

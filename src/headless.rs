@@ -169,11 +169,13 @@ pub struct HeadlessShow {
     pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
     /// Everything the player reported, in order.
     pub notices: crossbeam_channel::Receiver<crate::player::Notice>,
-    /// A handle to the player's mpv core (for reading properties).
+    /// The first song's mpv core (for reading properties); see [`Self::current_mpv`].
     pub mpv: Mpv,
+    decks: Vec<Mpv>,
+    on_screen: crate::player::OnScreen,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.
-    screen: Option<SoftwareScreen>,
+    screens: Vec<SoftwareScreen>,
 }
 
 impl HeadlessShow {
@@ -185,15 +187,39 @@ impl HeadlessShow {
         height: usize,
     ) -> Result<HeadlessShow, String> {
         crate::player::check_video_file(video)?;
-        let transport = options.transport()?;
-        let (mpv, events) = crate::player::create_mpv(options).map_err(|e| e.to_string())?;
-        let screen = SoftwareScreen::start(&mpv, width, height).map_err(|e| e.to_string())?;
+        Self::start_show(
+            crate::show::Show::single(video.to_path_buf()),
+            options,
+            width,
+            height,
+        )
+    }
+
+    /// Loads every song of `show` paused on its first frame, each drawn at `width` x `height`.
+    pub fn start_show(
+        show: crate::show::Show,
+        options: &crate::player::PlayerOptions,
+        width: usize,
+        height: usize,
+    ) -> Result<HeadlessShow, String> {
+        let cores = crate::player::create_decks(&show, options)?;
+        let decks: Vec<Mpv> = cores.iter().map(|(m, _)| m.clone()).collect();
+        let screens = decks
+            .iter()
+            .map(|m| SoftwareScreen::start(m, width, height).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
-        let player =
-            crate::player::Player::new(mpv.clone(), events, video.to_path_buf(), transport, move |n| {
+        let on_screen = crate::player::OnScreen::default();
+        let player = crate::player::Player::for_show(
+            show,
+            cores,
+            options.clone(),
+            on_screen.clone(),
+            move |n| {
                 let _ = notice_tx.send(n);
-            });
+            },
+        )?;
         let thread = std::thread::Builder::new()
             .name("player".into())
             .spawn(move || player.run(rx))
@@ -201,10 +227,17 @@ impl HeadlessShow {
         Ok(HeadlessShow {
             tx,
             notices,
-            mpv,
+            mpv: decks[0].clone(),
+            decks,
+            on_screen,
             thread: Some(thread),
-            screen: Some(screen),
+            screens,
         })
+    }
+
+    /// The mpv core of the song on screen.
+    pub fn current_mpv(&self) -> &Mpv {
+        &self.decks[self.on_screen.get().min(self.decks.len() - 1)]
     }
 
     /// A MIDI inlet into this player, as an OS port or network peer would have.
@@ -212,10 +245,9 @@ impl HeadlessShow {
         crate::input::MidiInlet::new(source, self.tx.clone())
     }
 
-    /// The software screen.
+    /// The software screen showing the song on screen (what the audience would see).
     pub fn screen(&self) -> &SoftwareScreen {
-        // Only None during drop.
-        self.screen.as_ref().expect("screen present until drop")
+        &self.screens[self.on_screen.get().min(self.screens.len() - 1)]
     }
 
     /// Waits for the first frame (`Ready`) or a fatal error, up to `timeout`.
@@ -249,6 +281,6 @@ impl Drop for HeadlessShow {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.screen = None;
+        self.screens.clear();
     }
 }

@@ -137,16 +137,16 @@ fn is_own_port(name: &str) -> bool {
 }
 
 /// Starts the thread that keeps playhead connected to OS MIDI input ports whose name contains
-/// `filter` (every port but our own when `None`), and offers a virtual input port called
-/// `playhead` that a DAW or a network-MIDI daemon can connect to.
-pub fn spawn_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) -> std::io::Result<()> {
+/// one of `filters` (every port but our own when there is none), and offers a virtual input
+/// port called `playhead` that a DAW or a network-MIDI daemon can connect to.
+pub fn spawn_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("midi-ports".into())
-        .spawn(move || watch_os_ports(filter, tx))
+        .spawn(move || watch_os_ports(filters, tx))
         .map(|_| ())
 }
 
-fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
+fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     let mut connections: HashMap<String, midir::MidiInputConnection<MidiInlet>> = HashMap::new();
     let mut failed: HashMap<String, String> = HashMap::new();
     let mut said_unavailable = false;
@@ -209,12 +209,16 @@ fn watch_os_ports(filter: Option<String>, tx: Sender<PlayerInput>) {
         let wanted: Vec<&String> = names
             .iter()
             .filter(|n| !is_own_port(n))
-            .filter(|n| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+            .filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
             .collect();
         if wanted.is_empty() && connections.is_empty() && !said_waiting {
-            match &filter {
-                Some(f) => info!("waiting for a MIDI port whose name contains '{f}'"),
-                None => info!("waiting for a MIDI port to appear"),
+            if filters.is_empty() {
+                info!("waiting for a MIDI port to appear");
+            } else {
+                info!(
+                    "waiting for a MIDI port whose name contains '{}'",
+                    filters.join("' or '")
+                );
             }
             said_waiting = true;
         }

@@ -1,12 +1,15 @@
 //! The `playhead` program: wires the threads together and turns every failure into one line
 //! the operator can act on.
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use log::info;
 use playhead::cli::{Cli, Command};
-use playhead::player::{self, Player, PlayerInput, PlayerOptions};
+use playhead::player::{self, OnScreen, Player, PlayerInput, PlayerOptions};
 use playhead::screen::{self, ScreenEvent, ScreenOptions};
-use playhead::{bench, clock, headless, input};
+use playhead::show::{self, Show};
+use playhead::transport::FollowMode;
+use playhead::{bench, clock, headless, input, preflight};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,9 +18,13 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, &matches) {
+        Ok(code) => code,
         Err(msg) => {
             eprintln!("playhead: error: {msg}");
             ExitCode::FAILURE
@@ -25,9 +32,63 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    if let Some(Command::Bench(args)) = cli.command {
-        return bench::run(&args);
+/// True when the option was typed on the command line (not a default), so it overrides the
+/// show file.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
+/// The show to play: the file or video named on the command line, else a show file in the
+/// usual places, else the demo.
+fn find_show(cli: &Cli) -> Result<Show, String> {
+    if let Some(arg) = &cli.video {
+        if show::is_show_file(arg) {
+            return Show::load(arg).map_err(|e| e.to_string());
+        }
+        return Ok(Show::single(arg.clone()));
+    }
+    for place in show::default_locations() {
+        if place.is_file() {
+            info!("show file: {}", place.display());
+            return Show::load(&place).map_err(|e| e.to_string());
+        }
+    }
+    Ok(Show::single(playhead::cli::demo_video()))
+}
+
+/// Folds the show file's settings and the command line together: an option typed on the
+/// command line wins over the show file, the show file over the defaults.
+fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
+    if !given(matches, "follow") {
+        if let Some(f) = show.follow {
+            cli.follow = f;
+        }
+    }
+    if !given(matches, "offset_ms") {
+        if let Some(o) = show.offset_ms {
+            cli.offset_ms = o;
+        }
+    }
+    if cli.screen.is_none() {
+        cli.screen = show.screen;
+    }
+    cli.midi_device.extend(show.midi_devices.iter().cloned());
+    if cli.network.session_name.is_none() {
+        cli.network.session_name = show.session_name.clone();
+    }
+}
+
+fn port_filters(cli: &Cli, show: &Show) -> Vec<String> {
+    match &cli.midi_port {
+        Some(p) => vec![p.clone()],
+        None => show.midi_ports.clone(),
+    }
+}
+
+fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
+    if let Some(Command::Bench(args)) = &cli.command {
+        bench::run(args)?;
+        return Ok(ExitCode::SUCCESS);
     }
     if cli.list_midi_ports {
         match input::list_os_ports() {
@@ -35,45 +96,88 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(ports) => ports.iter().for_each(|p| println!("{p}")),
             Err(e) => println!("{e}"),
         }
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
-    let video = cli.video.clone().unwrap_or_else(playhead::cli::demo_video);
-    player::check_video_file(&video)?;
+    if cli.check {
+        let report = match find_show(&cli) {
+            Ok(show) => {
+                merge(&mut cli, matches, &show);
+                let filters = port_filters(&cli, &show);
+                preflight::check(&show, &cli, &filters)
+            }
+            Err(e) => preflight::Report::show_file_error(e),
+        };
+        print!("{report}");
+        return Ok(if report.failed() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+
+    let show = find_show(&cli)?;
+    merge(&mut cli, matches, &show);
+    if show.songs.len() == 1 {
+        player::check_video_file(&show.songs[0].video)?;
+    }
+    // A tempo typed on the command line holds for every song (the player uses a song's own
+    // tempo only where none is set here); so does a typed timecode start, below.
+    let chase = cli.chase_settings()?;
+    let cli_timecode = given(matches, "timecode_start");
     info!(
-        "playhead {} with libmpv client API {}.{}, video '{}'",
+        "playhead {} with libmpv client API {}.{}, show '{}' ({} song{})",
         env!("CARGO_PKG_VERSION"),
         playhead::mpv::client_api_version().0,
         playhead::mpv::client_api_version().1,
-        video.display()
+        show.name,
+        show.songs.len(),
+        if show.songs.len() == 1 { "" } else { "s" }
     );
+    let mut show = show;
+    if cli_timecode {
+        for song in &mut show.songs {
+            song.timecode_start = Some(chase.video_start);
+        }
+    }
     let options = PlayerOptions {
         audio: cli.audio,
         hwdec: cli.hwdec.clone(),
         follow: cli.follow,
-        chase: cli.chase_settings()?,
+        chase,
     };
 
+    if cli.follow == FollowMode::Chase {
+        spawn_locate_check(show.songs.iter().map(|s| s.video.clone()).collect());
+    }
+
+    let filters = port_filters(&cli, &show);
     if cli.headless {
-        return run_headless(&cli, &video, &options);
+        let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
+        start_inputs(&cli, &filters, &headless.tx)?;
+        loop {
+            match headless.notices.recv() {
+                Ok(player::Notice::Fatal(msg)) => return Err(msg),
+                Ok(_) => {}
+                Err(_) => return Ok(ExitCode::SUCCESS),
+            }
+        }
     }
 
     let (tx, rx) = crossbeam_channel::unbounded();
-    start_inputs(&cli, &tx)?;
-    let (mpv, events) = player::create_mpv(&options).map_err(|e| e.to_string())?;
+    start_inputs(&cli, &filters, &tx)?;
+    let cores = player::create_decks(&show, &options)?;
+    let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
+    let on_screen = OnScreen::default();
     let screen_options = ScreenOptions {
         fullscreen: !cli.windowed,
         screen: cli.screen.map(usize::from),
         kiosk: cli.kiosk,
-        title: format!(
-            "playhead: {}",
-            video.file_name().unwrap_or_default().to_string_lossy()
-        ),
+        title: format!("playhead: {}", show.name),
     };
-    let transport = options.transport()?;
-    let player_mpv = mpv.clone();
+    let player = Player::for_show(show, cores, options, on_screen.clone(), |_| {})?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
-        let player = Player::new(player_mpv, events, video, transport, move |notice| {
+        let player = player.with_notify(move |notice| {
             let _ = proxy.send_event(ScreenEvent::Player(notice));
         });
         match std::thread::Builder::new()
@@ -86,33 +190,52 @@ fn run(cli: Cli) -> Result<(), String> {
             Err(e) => log::error!("cannot start the player thread: {e}"),
         }
     });
-    let result = screen::run(mpv, screen_options, tx.clone(), start_player);
+    // Held until the window is gone; dropping it gives DPMS back and releases the inhibitors.
+    let screen_on = playhead::screensaver::keep_screen_on();
+    let result = screen::run(decks, on_screen, screen_options, tx.clone(), start_player);
+    drop(screen_on);
     let _ = tx.send(PlayerInput::Quit);
     if let Ok(h) = handle_rx.recv_timeout(Duration::from_secs(1)) {
         let _ = h.join();
     }
-    result
+    result.map(|()| ExitCode::SUCCESS)
 }
 
-fn start_inputs(cli: &Cli, tx: &crossbeam_channel::Sender<PlayerInput>) -> Result<(), String> {
-    input::spawn_os_ports(cli.midi_port.clone(), tx.clone())
+fn start_inputs(
+    cli: &Cli,
+    filters: &[String],
+    tx: &crossbeam_channel::Sender<PlayerInput>,
+) -> Result<(), String> {
+    input::spawn_os_ports(filters.to_vec(), tx.clone())
         .map_err(|e| format!("cannot start the MIDI port thread: {e}"))?;
     for path in &cli.midi_device {
         input::spawn_raw_device(path.clone(), tx.clone())
             .map_err(|e| format!("cannot start the MIDI device thread: {e}"))?;
     }
+    playhead::network::spawn(&cli.network, tx.clone())?;
     Ok(())
 }
 
-/// Plays into memory with no window until killed: for benchmarks and tests.
-fn run_headless(cli: &Cli, video: &std::path::Path, options: &PlayerOptions) -> Result<(), String> {
-    let show = headless::HeadlessShow::start(video, options, 640, 360)?;
-    start_inputs(cli, &show.tx)?;
-    loop {
-        match show.notices.recv() {
-            Ok(player::Notice::Fatal(msg)) => return Err(msg),
-            Ok(_) => {}
-            Err(_) => return Ok(()),
-        }
-    }
+/// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up
+/// (in an mpv core of its own, so the picture is not touched) and tell the operator.
+fn spawn_locate_check(videos: Vec<PathBuf>) {
+    let _ = std::thread::Builder::new()
+        .name("locate-check".into())
+        .spawn(move || {
+            // Let the player arm first: start-up speed matters more.
+            std::thread::sleep(Duration::from_secs(2));
+            for video in videos {
+                match preflight::probe_video(&video, 3) {
+                    Ok(p) if p.locates_slowly() => {
+                        log::warn!("{}", preflight::slow_locate_advice(&video, &p))
+                    }
+                    Ok(p) => info!(
+                        "locating in '{}' takes up to {} ms",
+                        video.display(),
+                        p.slowest_locate.as_millis()
+                    ),
+                    Err(e) => log::warn!("could not measure how fast the video locates: {e}"),
+                }
+            }
+        });
 }

@@ -9,7 +9,7 @@
 use crate::clock;
 use crate::mpv::render::RenderContext;
 use crate::mpv::Mpv;
-use crate::player::{Notice, PlayerInput};
+use crate::player::{Notice, OnScreen, PlayerInput};
 use crate::transport::OperatorCommand;
 use crossbeam_channel::Sender;
 use glutin::config::{Config, ConfigTemplateBuilder};
@@ -22,7 +22,7 @@ use raw_window_handle::HasWindowHandle;
 use std::num::NonZeroU32;
 use winit::application::ApplicationHandler;
 use winit::event::{ElementState, WindowEvent};
-use winit::event_loop::{ActiveEventLoop, EventLoop, EventLoopProxy};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::keyboard::{Key, NamedKey};
 use winit::monitor::MonitorHandle;
 use winit::window::{Fullscreen, Window, WindowId};
@@ -30,8 +30,8 @@ use winit::window::{Fullscreen, Window, WindowId};
 /// What the other threads tell the main thread.
 #[derive(Debug)]
 pub enum ScreenEvent {
-    /// mpv has a new frame to draw.
-    Redraw,
+    /// mpv has a new frame to draw for this deck (song).
+    Redraw(usize),
     /// A notice from the player.
     Player(Notice),
 }
@@ -53,8 +53,9 @@ pub struct ScreenOptions {
 pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
 
 struct Gl {
-    // Field order matters: the renderer is freed first, with the GL context still current.
-    render: RenderContext,
+    // Field order matters: the renderers are freed first, with the GL context still current.
+    /// One renderer per deck (song); the one on screen is drawn to the window.
+    render: Vec<RenderContext>,
     surface: Surface<WindowSurface>,
     context: PossiblyCurrentContext,
     window: Window,
@@ -62,19 +63,23 @@ struct Gl {
 
 /// The application state driven by winit.
 struct App {
-    mpv: Mpv,
+    decks: Vec<Mpv>,
+    on_screen: OnScreen,
     options: ScreenOptions,
     player_tx: Sender<PlayerInput>,
     proxy: EventLoopProxy<ScreenEvent>,
     start_player: Option<StartPlayer>,
     gl: Option<Gl>,
     fatal: Option<String>,
+    /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
+    screens: Option<crate::kiosk::ScreenWatch>,
 }
 
 /// Opens the window and runs the event loop until the operator quits or the player fails.
 /// Returns the fatal error, if any, for `main` to print.
 pub fn run(
-    mpv: Mpv,
+    decks: Vec<Mpv>,
+    on_screen: OnScreen,
     options: ScreenOptions,
     player_tx: Sender<PlayerInput>,
     start_player: StartPlayer,
@@ -101,13 +106,15 @@ pub fn run(
         })?;
     let proxy = event_loop.create_proxy();
     let mut app = App {
-        mpv,
+        decks,
+        on_screen,
         options,
         player_tx,
         proxy,
         start_player: Some(start_player),
         gl: None,
         fatal: None,
+        screens: None,
     };
     event_loop
         .run_app(&mut app)
@@ -162,6 +169,13 @@ fn choose_config(configs: Box<dyn Iterator<Item = Config> + '_>) -> Config {
 impl App {
     fn create_gl(&mut self, event_loop: &ActiveEventLoop) -> Result<Gl, String> {
         let monitor = pick_monitor(event_loop, self.options.screen);
+        if self.options.fullscreen {
+            self.screens = Some(crate::kiosk::ScreenWatch::new(
+                event_loop,
+                monitor.as_ref(),
+                self.options.kiosk,
+            ));
+        }
         let mut attributes = Window::default_attributes()
             .with_title(self.options.title.clone())
             .with_inner_size(winit::dpi::LogicalSize::new(1280.0, 720.0));
@@ -194,15 +208,19 @@ impl App {
         if let Err(e) = surface.set_swap_interval(&context, SwapInterval::DontWait) {
             warn!("cannot turn off waiting for vsync: {e}");
         }
-        let gl_display = display.clone();
-        let mut render = RenderContext::new_gl(&self.mpv, move |name| {
-            gl_display.get_proc_address(name) as *const _
-        })
-        .map_err(|e| e.to_string())?;
-        let proxy = self.proxy.clone();
-        render.set_update_callback(move || {
-            let _ = proxy.send_event(ScreenEvent::Redraw);
-        });
+        let mut render = Vec::new();
+        for (i, mpv) in self.decks.iter().enumerate() {
+            let gl_display = display.clone();
+            let mut r = RenderContext::new_gl(mpv, move |name| {
+                gl_display.get_proc_address(name) as *const _
+            })
+            .map_err(|e| e.to_string())?;
+            let proxy = self.proxy.clone();
+            r.set_update_callback(move || {
+                let _ = proxy.send_event(ScreenEvent::Redraw(i));
+            });
+            render.push(r);
+        }
         Ok(Gl {
             render,
             surface,
@@ -213,23 +231,50 @@ impl App {
 
     fn draw(&mut self) {
         let Some(gl) = self.gl.as_ref() else { return };
-        gl.render.update();
+        let Some(render) = gl.render.get(self.on_screen.get()) else {
+            return;
+        };
+        render.update();
         let size = gl.window.inner_size();
         let (w, h) = (size.width.max(1), size.height.max(1));
-        if let Err(e) = gl.render.render_gl(0, w as i32, h as i32, true) {
+        if let Err(e) = render.render_gl(0, w as i32, h as i32, true) {
             error!("{e}");
             return;
         }
         if let Err(e) = gl.surface.swap_buffers(&gl.context) {
             warn!("cannot show the frame: {e}");
         }
-        gl.render.report_swap();
+        render.report_swap();
+    }
+
+    /// A deck has a new frame. The one on screen is drawn to the window; the others are
+    /// drawn to a 1x1 corner and overdrawn, because mpv holds back a loaded file's first frame
+    /// (and its "ready") until that frame has been rendered once.
+    fn redraw(&mut self, deck: usize) {
+        let Some(gl) = self.gl.as_ref() else { return };
+        if deck == self.on_screen.get() {
+            gl.window.request_redraw();
+            return;
+        }
+        if let Some(render) = gl.render.get(deck) {
+            if render.update() {
+                if let Err(e) = render.render_gl(0, 1, 1, true) {
+                    warn!("{e}");
+                }
+                render.report_swap();
+                gl.window.request_redraw();
+            }
+        }
     }
 
     fn key(&mut self, event_loop: &ActiveEventLoop, key: &Key) {
         let command = match key {
             Key::Named(NamedKey::Space) => Some(OperatorCommand::TogglePlay),
             Key::Named(NamedKey::Home) => Some(OperatorCommand::Rewind),
+            Key::Named(NamedKey::Tab) => {
+                let _ = self.player_tx.send(PlayerInput::ToggleOverlay);
+                None
+            }
             Key::Character(c) if c.eq_ignore_ascii_case("f") && !self.options.kiosk => {
                 if let Some(gl) = &self.gl {
                     let full = gl.window.fullscreen().is_some();
@@ -287,7 +332,8 @@ impl ApplicationHandler<ScreenEvent> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: ScreenEvent) {
         match event {
-            ScreenEvent::Redraw => {
+            ScreenEvent::Redraw(i) => self.redraw(i),
+            ScreenEvent::Player(Notice::Switched { .. }) => {
                 if let Some(gl) = &self.gl {
                     gl.window.request_redraw();
                 }
@@ -323,6 +369,14 @@ impl ApplicationHandler<ScreenEvent> for App {
                 self.key(event_loop, &event.logical_key);
             }
             _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        // winit has no event for screens coming and going: look every few seconds.
+        if let (Some(watch), Some(gl)) = (self.screens.as_mut(), self.gl.as_ref()) {
+            let next = watch.poll(event_loop, &gl.window);
+            event_loop.set_control_flow(ControlFlow::WaitUntil(next));
         }
     }
 

@@ -282,9 +282,9 @@ impl Transport {
     pub fn tempo_bpm(&self) -> Option<f64> {
         let c = self.chase.as_ref()?;
         match &c.settings.tempo_map {
-            Some(map) => Some(map.bpm_at(SongPosition::from_clocks(
-                u64::from(self.song_position_clocks.unwrap_or(0)),
-            ))),
+            Some(map) => Some(map.bpm_at(SongPosition::from_clocks(u64::from(
+                self.song_position_clocks.unwrap_or(0),
+            )))),
             None => c.estimator.bpm().or(c.measured_bpm),
         }
     }
@@ -512,8 +512,8 @@ impl Transport {
                 seconds,
                 frames,
             } => {
-                let tc = Timecode::from_full_frame(rate_code, hours, minutes, seconds, frames)
-                    .ok()?;
+                let tc =
+                    Timecode::from_full_frame(rate_code, hours, minutes, seconds, frames).ok()?;
                 let c = self.chaser();
                 c.quarter_frames.reset();
                 let v = c.video_start.video_position_s(tc) + c.settings.offset_s;

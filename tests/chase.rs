@@ -10,14 +10,12 @@ use playhead::chase::tempo::TempoMap;
 use playhead::headless::HeadlessShow;
 use playhead::player::PlayerOptions;
 use playhead::transport::{ChaseSettings, FollowMode};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn demo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/demo.mp4"))
-}
+mod common;
+use common::{demo, headless_frame as on_screen, wait_headless_frame as wait_frame};
 
 fn chase_show(bpm: Option<f64>) -> HeadlessShow {
     let options = PlayerOptions {
@@ -31,27 +29,6 @@ fn chase_show(bpm: Option<f64>) -> HeadlessShow {
     let show = HeadlessShow::start(&demo(), &options, 640, 360).expect("start");
     show.wait_ready(Duration::from_secs(20)).expect("ready");
     show
-}
-
-fn on_screen(show: &HeadlessShow) -> Option<u32> {
-    show.screen().latest().frame_number(640, 360)
-}
-
-fn wait_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(n) = on_screen(show) {
-            if ok(n) {
-                return n;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; on screen: {:?}",
-            on_screen(show)
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Sends MIDI clock at `bpm` × `rate` from a thread until stopped; returns the stop flag.
@@ -117,7 +94,9 @@ fn a_loop_jump_while_playing_relocates() {
     midi.receive(&[0xF2, 0x40, 0x00], Instant::now());
     let n = wait_frame(&show, "the jump to bar 5", |n| (195..260).contains(&n));
     assert!(n >= 200, "landed on {n}");
-    wait_frame(&show, "playback after the jump", |n| (215..300).contains(&n));
+    wait_frame(&show, "playback after the jump", |n| {
+        (215..300).contains(&n)
+    });
     stop.store(true, Ordering::Relaxed);
     midi.receive(&[0xFC], Instant::now());
 }
@@ -188,7 +167,11 @@ fn timecode_from_ten_seconds_plays_from_ten_seconds_and_stops_with_it() {
     std::thread::sleep(Duration::from_millis(600));
     let held = on_screen(&show).unwrap();
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(on_screen(&show), Some(held), "the video must stop with the timecode");
+    assert_eq!(
+        on_screen(&show),
+        Some(held),
+        "the video must stop with the timecode"
+    );
 }
 
 #[test]

@@ -8,15 +8,13 @@
 use playhead::headless::{Frame, HeadlessShow};
 use playhead::player::{Notice, PlayerOptions};
 use playhead::transport::{Cue, FollowMode};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{demo, wait_headless_frame as wait_for_frame};
 
 const W: usize = 640;
 const H: usize = 360;
-
-fn demo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/demo.mp4"))
-}
 
 fn start_mode() -> PlayerOptions {
     PlayerOptions {
@@ -34,26 +32,6 @@ fn start() -> HeadlessShow {
 
 fn frame_number(f: &Frame) -> Option<u32> {
     f.frame_number(640, 360)
-}
-
-/// Waits until the frame on screen satisfies `ok`, returning it.
-fn wait_for_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = None;
-    loop {
-        let f = show.screen().latest();
-        last = frame_number(&f).or(last);
-        if let Some(n) = frame_number(&f) {
-            if ok(n) {
-                return n;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last frame on screen: {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The frame on screen, checked to stay the same for `hold`.

@@ -54,7 +54,11 @@ fn load(path: &Path) -> Recording {
                 r.follow = match rest.trim() {
                     "start" => FollowMode::Start,
                     "chase" => FollowMode::Chase,
-                    other => panic!("{}:{}: unknown follow mode '{other}'", path.display(), i + 1),
+                    other => panic!(
+                        "{}:{}: unknown follow mode '{other}'",
+                        path.display(),
+                        i + 1
+                    ),
                 }
             }
             "bpm" => r.bpm = Some(rest.trim().parse().unwrap()),

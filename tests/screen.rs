@@ -175,3 +175,61 @@ fn no_display_says_what_to_do() {
     assert!(line.contains("graphical session"), "{line}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_setlist_switches_songs_on_screen_and_tab_shows_the_status() {
+    let desktop = Desktop::start(1280, 720);
+    let dir = temp_dir("setlist-screen");
+    let encore = second_song(&dir);
+    let show = dir.join("tour.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nnumber = 9\n",
+            demo().display(),
+            encore.display()
+        ),
+    )
+    .unwrap();
+    let pipe = fifo(&dir);
+    let mut ph = Playhead::spawn({
+        let mut c = Playhead::command();
+        c.env("DISPLAY", &desktop.display)
+            .arg("--midi-device")
+            .arg(&pipe)
+            .arg(&show);
+        c
+    });
+    ph.wait_log("armed:", 20 * SECOND);
+    ph.wait_log("song 2 'encore' preloaded", 20 * SECOND);
+    let mut midi = MidiPipe::open(&pipe);
+    desktop.wait_frame("song 1", 5 * SECOND, |n| n == 0);
+
+    midi.send(&[0xF3, 9]);
+    ph.wait_log("song 2 'encore' selected", 5 * SECOND);
+    desktop.wait_frame("the encore's first frame", 5 * SECOND, |n| n == 1000);
+    midi.send(&[0xF2, 0x00, 0x00, 0xFA]);
+    desktop.wait_frame("the encore playing", 10 * SECOND, |n| n > 1010);
+
+    // Tab: the status overlay over the picture, top left; Tab again takes it away.
+    midi.send(&[0xFC]);
+    std::thread::sleep(Duration::from_millis(300));
+    let corner = |px: &[u8]| -> Vec<u8> {
+        (0..120)
+            .flat_map(|y| px[y * 1280 * 3..y * 1280 * 3 + 500 * 3].to_vec())
+            .collect()
+    };
+    let before = corner(&desktop.screenshot());
+    desktop.key("Tab");
+    ph.wait_log("status overlay shown", 5 * SECOND);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_ne!(
+        corner(&desktop.screenshot()),
+        before,
+        "the overlay must show"
+    );
+    desktop.key("Tab");
+    ph.wait_log("status overlay hidden", 5 * SECOND);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(corner(&desktop.screenshot()), before, "the overlay must go");
+}

@@ -188,7 +188,7 @@ impl Timecode {
         if frames >= rate.frames_per_second() {
             return Err(invalid("frames must be below the frame rate"));
         }
-        if rate.is_drop_frame() && seconds == 0 && frames < 2 && minutes % 10 != 0 {
+        if rate.is_drop_frame() && seconds == 0 && frames < 2 && !minutes.is_multiple_of(10) {
             return Err(invalid(
                 "drop-frame skips frames 0 and 1 at the start of each minute except every tenth",
             ));

@@ -160,7 +160,7 @@ impl RenderContext {
             code: -4, // MPV_ERROR_INVALID_PARAMETER
             context: format!("render a video frame in software: {what}"),
         };
-        if stride_bytes < width_px * 4 || stride_bytes % 64 != 0 {
+        if stride_bytes < width_px * 4 || !stride_bytes.is_multiple_of(64) {
             return Err(invalid("stride must hold a row and be a multiple of 64"));
         }
         if pixels.len() < stride_bytes * height_px {

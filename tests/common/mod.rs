@@ -177,7 +177,25 @@ pub struct Playhead {
 }
 
 impl Playhead {
+    /// The program with no network MIDI: tests must not open UDP 5004 (another test or a
+    /// real session may hold it) nor multicast mDNS onto the machine's networks.
     pub fn command() -> Command {
+        let mut c = Self::bare_command();
+        c.arg("--no-rtp");
+        c
+    }
+
+    /// The program with network MIDI on a free port pair (read it with
+    /// [`Playhead::network_port`]) and no mDNS, so it only talks to the peers a test points at
+    /// it on loopback.
+    pub fn command_with_network() -> Command {
+        let mut c = Self::bare_command();
+        c.args(["--no-mdns", "--rtp-port", "0"]);
+        c
+    }
+
+    /// The program with only the test environment set, no options.
+    pub fn bare_command() -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_playhead"));
         c.env("RUST_LOG", "info")
             .env_remove("WAYLAND_DISPLAY")
@@ -185,6 +203,40 @@ impl Playhead {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         c
+    }
+
+    /// The control port of the network-MIDI session, from its start-up log line.
+    pub fn network_port(&mut self) -> u16 {
+        let line = self.wait_log("on UDP ports ", Duration::from_secs(10));
+        line.split("on UDP ports ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no port in '{line}'"))
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `n` log lines contain `needle`.
+    pub fn wait_log_count(&mut self, needle: &str, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.count_log(needle) < n {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "playhead exited ({st}) before logging '{needle}' {n} times:\n{}",
+                    self.log().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} log lines with '{needle}' in time:\n{}",
+                self.log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn spawn(mut command: Command) -> Playhead {
@@ -299,4 +351,58 @@ pub fn read_all(mut r: impl Read) -> String {
 
 pub fn demo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/demo.mp4"))
+}
+
+/// A second song for setlist tests: the demo from 40 s on (its first frame carries frame code
+/// 1000), cut by ffmpeg.
+pub fn second_song(dir: &Path) -> PathBuf {
+    let out = dir.join("encore.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-ss", "40", "-i"])
+        .arg(demo())
+        .args([
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-an",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (Debian package ffmpeg; packaging/quickstart.sh test installs it)");
+    assert!(st.success());
+    out
+}
+
+/// The frame number on a headless player's screen, from the demo show's frame code.
+pub fn headless_frame(show: &playhead::headless::HeadlessShow) -> Option<u32> {
+    show.screen().latest().frame_number(640, 360)
+}
+
+/// Waits (up to 10 s) until the frame on a headless player's screen satisfies `ok`; returns it.
+pub fn wait_headless_frame(
+    show: &playhead::headless::HeadlessShow,
+    what: &str,
+    ok: impl Fn(u32) -> bool,
+) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    loop {
+        let n = headless_frame(show);
+        if let Some(n) = n {
+            if ok(n) {
+                return n;
+            }
+        }
+        last = n.or(last);
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last frame on screen: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
