@@ -415,6 +415,28 @@ fn check_network(options: &crate::network::NetworkOptions, r: &mut Report) {
         .into_iter()
         .filter(|p| std::net::UdpSocket::bind(("0.0.0.0", *p)).is_err())
         .collect();
+    if !options.no_mdns {
+        match crate::network::discovery::browse_sessions(Duration::from_secs(2)) {
+            Ok(sessions) if sessions.is_empty() => r.add(
+                Level::Warn,
+                "network",
+                "no network-MIDI session seen over mDNS in 2 s: is the DAW machine on this network with its session enabled?",
+            ),
+            Ok(sessions) => r.add(
+                Level::Ok,
+                "network",
+                format!(
+                    "network-MIDI sessions seen: {}",
+                    sessions
+                        .iter()
+                        .map(|(name, addrs, port)| format!("'{name}' ({} port {port})", addrs.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Err(e) => r.add(Level::Warn, "network", e),
+        }
+    }
     if busy.is_empty() {
         r.add(
             Level::Ok,

@@ -114,4 +114,19 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
     assert!(line.contains(&format!("port {video_port}")), "{line}");
     // Neither lists itself.
     assert_eq!(front.count_log("session 'Front of House' seen"), 0);
+
+    // The preflight check lists the sessions it sees on the network.
+    let out = ns
+        .command(Playhead::bare_command().get_program())
+        .args(["--check", "--rtp-port", "0", demo])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run playhead --check");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("network-MIDI sessions seen:")
+            && report.contains("'Front of House'")
+            && report.contains("'Video'"),
+        "{report}"
+    );
 }

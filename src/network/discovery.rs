@@ -94,6 +94,39 @@ impl Discovery {
     }
 }
 
+/// Looks for network-MIDI sessions for `wait` and returns what it saw: (name, addresses,
+/// control port), sorted by name. Sends mDNS queries on every interface.
+pub fn browse_sessions(
+    wait: std::time::Duration,
+) -> Result<Vec<(String, Vec<String>, u16)>, String> {
+    let daemon = ServiceDaemon::new().map_err(|e| format!("cannot start mDNS (DNS-SD): {e}"))?;
+    let events = daemon
+        .browse(SERVICE_TYPE)
+        .map_err(|e| format!("cannot look for network-MIDI sessions over mDNS: {e}"))?;
+    let deadline = std::time::Instant::now() + wait;
+    let mut found: Vec<(String, Vec<String>, u16)> = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(ServiceEvent::ServiceResolved(s)) => {
+                let name = instance_name(&s.fullname).to_string();
+                if !found.iter().any(|(n, _, _)| *n == name) {
+                    let mut addrs: Vec<String> =
+                        s.addresses.iter().map(|a| a.to_string()).collect();
+                    addrs.sort();
+                    found.push((name, addrs, s.port));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    if let Ok(done) = daemon.shutdown() {
+        let _ = done.recv_timeout(std::time::Duration::from_secs(1));
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// The instance name in a DNS-SD full name (`Studio Mac._apple-midi._udp.local.`).
 fn instance_name(fullname: &str) -> &str {
     fullname
