@@ -153,7 +153,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let filters = port_filters(&cli, &show);
     if cli.headless {
         let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
-        start_inputs(&cli, &filters, &headless.tx)?;
+        let _network = start_inputs(&cli, &filters, &headless.tx)?;
         loop {
             match headless.notices.recv() {
                 Ok(player::Notice::Fatal(msg)) => return Err(msg),
@@ -164,7 +164,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     }
 
     let (tx, rx) = crossbeam_channel::unbounded();
-    start_inputs(&cli, &filters, &tx)?;
+    let network = start_inputs(&cli, &filters, &tx)?;
     let cores = player::create_decks(&show, &options)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
     let on_screen = OnScreen::default();
@@ -194,6 +194,8 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let screen_on = playhead::screensaver::keep_screen_on();
     let result = screen::run(decks, on_screen, screen_options, tx.clone(), start_player);
     drop(screen_on);
+    // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
+    drop(network);
     let _ = tx.send(PlayerInput::Quit);
     if let Ok(h) = handle_rx.recv_timeout(Duration::from_secs(1)) {
         let _ = h.join();
@@ -201,19 +203,19 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// Starts every MIDI input; the returned network session lives as long as the caller keeps it.
 fn start_inputs(
     cli: &Cli,
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
-) -> Result<(), String> {
+) -> Result<Option<playhead::network::Network>, String> {
     input::spawn_os_ports(filters.to_vec(), tx.clone())
         .map_err(|e| format!("cannot start the MIDI port thread: {e}"))?;
     for path in &cli.midi_device {
         input::spawn_raw_device(path.clone(), tx.clone())
             .map_err(|e| format!("cannot start the MIDI device thread: {e}"))?;
     }
-    playhead::network::spawn(&cli.network, tx.clone())?;
-    Ok(())
+    playhead::network::spawn(&cli.network, tx.clone())
 }
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up

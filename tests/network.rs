@@ -508,4 +508,18 @@ fn on_screen_network_midi_start_moves_the_frames() {
     let held = desktop.frame_on_screen().expect("frame code");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(desktop.frame_on_screen(), Some(held), "Stop holds");
+
+    // Quitting says goodbye: the DAW machine's session sees BY at once, not after a timeout.
+    desktop.key("q");
+    ph.wait_exit(10 * SECOND).expect("q quits");
+    let deadline = Instant::now() + 5 * SECOND;
+    loop {
+        match daw.recv_control(Duration::from_millis(200)) {
+            Some(SessionCommand::End(_)) => break,
+            _ => assert!(
+                Instant::now() < deadline,
+                "no BY from playhead when it quit"
+            ),
+        }
+    }
 }

@@ -166,9 +166,10 @@ pub fn start(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Option
     Network::start(options, tx).map(Some)
 }
 
-/// [`start`] for the program: network MIDI then runs until the process ends. A port that is
-/// taken is not fatal (OS MIDI ports and keys still work): it is logged with what to do.
-pub fn spawn(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<(), String> {
+/// [`start`] for the program. A port that is taken is not fatal (OS MIDI ports and keys still
+/// work): it is logged with what to do, and there is no handle. Keep the handle for as long
+/// as the show runs: dropping it says goodbye to the peers and withdraws the advertisement.
+pub fn spawn(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Option<Network>, String> {
     // A typo in an option stops the program with a message; a busy port does not (below).
     for a in &options.allow {
         parse_allow(a)?;
@@ -177,11 +178,12 @@ pub fn spawn(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<(), St
         parse_connect(c)?;
     }
     match start(options, tx) {
-        Ok(Some(network)) => network.detach(),
-        Ok(None) => {}
-        Err(e) => log::error!("{e}; network MIDI is off, MIDI ports, devices and keys still work"),
+        Ok(network) => Ok(network),
+        Err(e) => {
+            log::error!("{e}; network MIDI is off, MIDI ports, devices and keys still work");
+            Ok(None)
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -460,11 +460,6 @@ impl Network {
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.shared.core().session.peers()
     }
-
-    /// Lets the session run until the process ends (the program's own session).
-    pub fn detach(self) {
-        std::mem::forget(self);
-    }
 }
 
 impl Drop for Network {
