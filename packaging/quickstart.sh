@@ -18,7 +18,7 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0)
 # x11-xserver-utils (xset, xrandr) and dbus-daemon: the screen-blanking and re-plug tests
 # (tests/kiosk.rs) drive the X screensaver and RandR, and run a private session bus.
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
-    x11-xserver-utils dbus-daemon)
+    x11-xserver-utils dbus-daemon weston)
 
 # What building the .deb needs (packaging/build-deb.sh), and what testing it adds
 # (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).

@@ -111,13 +111,19 @@ impl Report {
     }
 }
 
+/// The texts of the outcomes `pick` chooses, each once (two mechanisms missing for the same
+/// reason, such as no session bus, say it once).
 fn texts<'a>(all: &[&'a Outcome], pick: impl Fn(&Outcome) -> bool) -> Vec<&'a str> {
-    all.iter()
-        .filter(|o| pick(o))
-        .map(|o| match o {
+    let mut out: Vec<&str> = Vec::new();
+    for o in all.iter().filter(|o| pick(o)) {
+        let t = match o {
             Outcome::Done(t) | Outcome::Absent(t) | Outcome::Failed(t) => t.as_str(),
-        })
-        .collect()
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Keeps the screen on until dropped; dropping it gives back what was changed (DPMS on again
