@@ -62,7 +62,13 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     println!("playhead bench on '{}'", video.display());
     println!("{}", METHOD);
 
-    let show = HeadlessShow::start(&video, &PlayerOptions::default(), 640, 360)?;
+    // The "start" follow mode: SPP 0 arms and Start plays from frame 0 at once, the case
+    // every show opens with.
+    let options = PlayerOptions {
+        follow: crate::transport::FollowMode::Start,
+        ..PlayerOptions::default()
+    };
+    let show = HeadlessShow::start(&video, &options, 640, 360)?;
     show.wait_ready(Duration::from_secs(10))?;
     let mut inlet: MidiInlet = show.inlet("bench");
     let (mut told_us, mut moving_ms, mut frame_ms) = (Vec::new(), Vec::new(), Vec::new());
@@ -70,7 +76,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         inlet.receive(&[0xFC], Instant::now());
         inlet.receive(&[0xF2, 0x00, 0x00], Instant::now());
         // Arm: wait until frame 0 is on the screen again and mpv has settled.
-        let _ = wait_cue(&show, Cue::Arm);
+        wait_cue(&show, Cue::Arm)?;
         let settle = Instant::now() + Duration::from_secs(2);
         while show.screen().latest().frame_number(640, 360) != Some(0) && Instant::now() < settle {
             std::thread::sleep(Duration::from_millis(2));

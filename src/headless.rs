@@ -169,9 +169,8 @@ pub struct HeadlessShow {
     pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
     /// Everything the player reported, in order.
     pub notices: crossbeam_channel::Receiver<crate::player::Notice>,
-    /// The first song's mpv core (for reading properties); see [`Self::current_mpv`].
+    /// The first song's mpv core (for reading properties).
     pub mpv: Mpv,
-    decks: Vec<Mpv>,
     on_screen: crate::player::OnScreen,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.
@@ -228,16 +227,10 @@ impl HeadlessShow {
             tx,
             notices,
             mpv: decks[0].clone(),
-            decks,
             on_screen,
             thread: Some(thread),
             screens,
         })
-    }
-
-    /// The mpv core of the song on screen.
-    pub fn current_mpv(&self) -> &Mpv {
-        &self.decks[self.on_screen.get().min(self.decks.len() - 1)]
     }
 
     /// A MIDI inlet into this player, as an OS port or network peer would have.

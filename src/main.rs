@@ -91,12 +91,17 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     if cli.list_midi_ports {
-        match input::list_os_ports() {
-            Ok(ports) if ports.is_empty() => println!("no MIDI input ports"),
-            Ok(ports) => ports.iter().for_each(|p| println!("{p}")),
-            Err(e) => println!("{e}"),
-        }
-        return Ok(ExitCode::SUCCESS);
+        return match input::list_os_ports() {
+            Ok(ports) if ports.is_empty() => {
+                println!("no MIDI input ports");
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(ports) => {
+                ports.iter().for_each(|p| println!("{p}"));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e),
+        };
     }
     if cli.check {
         let report = match find_show(&cli) {
@@ -177,6 +182,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let player = Player::for_show(show, cores, options, on_screen.clone(), |_| {})?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
+        let proxy_for_error = proxy.clone();
         let player = player.with_notify(move |notice| {
             let _ = proxy.send_event(ScreenEvent::Player(notice));
         });
@@ -187,7 +193,11 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
             Ok(h) => {
                 let _ = handle_tx.send(h);
             }
-            Err(e) => log::error!("cannot start the player thread: {e}"),
+            Err(e) => {
+                let _ = proxy_for_error.send_event(ScreenEvent::Player(player::Notice::Fatal(
+                    format!("cannot start the player thread: {e}"),
+                )));
+            }
         }
     });
     // Held until the window is gone; dropping it gives DPMS back and releases the inhibitors.

@@ -8,7 +8,6 @@ use crate::chase::drift::LockState;
 use crate::clock;
 use crate::input::TimedEvent;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
-use crate::parse::MidiEvent;
 use crate::show::{Selection, Show, Song, StopAction};
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
@@ -74,13 +73,6 @@ impl Default for PlayerOptions {
             follow: FollowMode::Chase,
             chase: ChaseSettings::default(),
         }
-    }
-}
-
-impl PlayerOptions {
-    /// The transport these options describe; fails with a message when a setting is invalid.
-    pub fn transport(&self) -> Result<Transport, String> {
-        Transport::with_mode(self.follow, self.chase.clone()).map_err(|e| e.to_string())
     }
 }
 
@@ -197,6 +189,8 @@ pub struct Player {
     last_overlay: Instant,
     last_status_log: Instant,
     last_event: Option<(String, Instant)>,
+    /// The video position of the deck on screen, as mpv last reported it.
+    position_s: Option<f64>,
 }
 
 impl Player {
@@ -242,6 +236,7 @@ impl Player {
             last_overlay: now,
             last_status_log: now,
             last_event: None,
+            position_s: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -285,13 +280,12 @@ impl Player {
             if let Err(e) = deck.mpv.observe(OBSERVE_EOF, "eof-reached", Format::Flag) {
                 warn!("{e}");
             }
-            if self.options.follow == FollowMode::Chase {
-                if let Err(e) = deck
-                    .mpv
-                    .observe(OBSERVE_TIME_POS, "time-pos", Format::Double)
-                {
-                    warn!("{e}");
-                }
+            // Observed rather than read: reading a property waits for mpv, observing never does.
+            if let Err(e) = deck
+                .mpv
+                .observe(OBSERVE_TIME_POS, "time-pos", Format::Double)
+            {
+                warn!("{e}");
             }
             let path = deck.song.video.to_string_lossy().into_owned();
             if let Err(e) = deck.mpv.command(&["loadfile", &path, "replace"]) {
@@ -317,6 +311,8 @@ impl Player {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
                     Ok(PlayerInput::Operator(cmd, at)) => {
+                        // The operator wants to see what they do.
+                        self.set_black(false);
                         let cue = self.transport.on_operator(cmd);
                         if let Some(cue) = cue {
                             self.apply(cue, at, &format!("operator key {cmd:?}"));
@@ -338,7 +334,12 @@ impl Player {
             }
             let now = clock::now();
             if let Some(cue) = self.transport.on_tick(clock::seconds_since_start(now)) {
-                self.apply(cue, now, "transport");
+                self.apply(cue, now, "the DAW's timecode stopping");
+                if cue == Cue::Hold {
+                    self.last_event = Some(("timecode stopped".into(), now));
+                    // The timecode stopped: the DAW stopped.
+                    self.after_stop(now);
+                }
             }
             self.report_sync_changes();
             if self.overlay_shown && now.duration_since(self.last_overlay) >= OVERLAY_REFRESH {
@@ -361,23 +362,23 @@ impl Player {
         let cue = self
             .transport
             .on_midi(ev.event, clock::seconds_since_start(ev.received));
-        if ev.event.is_transport() {
-            self.last_event = Some((format!("{:?} from {}", ev.event, ev.source), ev.received));
-            let what = format!("{:?} from {}", ev.event, ev.source);
-            match cue {
-                Some(cue) => self.apply(cue, ev.received, &what),
-                None => info!(
-                    "{what} at t={:.6}s: {:?} -> {:?}, video unchanged",
-                    clock::seconds_since_start(ev.received),
-                    before,
-                    self.transport.state()
-                ),
-            }
-            if ev.event == MidiEvent::Stop && cue == Some(Cue::Hold) {
-                self.after_stop(ev.received);
-            }
-        } else if let Some(cue) = cue {
-            self.apply(cue, ev.received, &format!("{:?}", ev.event));
+        if !ev.event.is_transport() && cue.is_none() {
+            // Clock and timecode that change nothing are not news.
+            return;
+        }
+        let what = format!("{:?} from {}", ev.event, ev.source);
+        self.last_event = Some((what.clone(), ev.received));
+        match cue {
+            Some(cue) => self.apply(cue, ev.received, &what),
+            None => info!(
+                "{what} at t={:.6}s: {:?} -> {:?}, video unchanged",
+                clock::seconds_since_start(ev.received),
+                before,
+                self.transport.state()
+            ),
+        }
+        if cue == Some(Cue::Hold) {
+            self.after_stop(ev.received);
         }
     }
 
@@ -431,15 +432,18 @@ impl Player {
         self.on_screen.set(i);
         self.transport = transport;
         self.lock_state = None;
+        self.position_s = None;
         (self.notify)(Notice::Switched { song: i });
         if self.decks[i].ready {
             // At start, when the first song failed after this one was already preloaded.
             self.announce_ready();
         }
         // The old deck goes back to its first frame off screen, ready for its next turn.
+        // Its speed goes back to normal: the next transport for it starts from 1.0.
         let old_mpv = &self.decks[old].mpv;
         if let Err(e) = old_mpv
             .set_flag("pause", true)
+            .and_then(|_| old_mpv.set_double("speed", 1.0))
             .and_then(|_| old_mpv.command(&["seek", "0", "absolute+exact"]))
         {
             warn!("could not re-arm song {}: {e}", old + 1);
@@ -455,14 +459,7 @@ impl Player {
 
     /// Turns a cue into mpv commands, now.
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
-        if matches!(
-            cue,
-            Cue::Play
-                | Cue::PlayFromTop
-                | Cue::Locate { play: true, .. }
-                | Cue::Arm
-                | Cue::Locate { play: false, .. }
-        ) {
+        if cue.plays() {
             self.set_black(false);
         }
         let mpv = self.mpv();
@@ -486,6 +483,13 @@ impl Player {
                 }
             }
             Cue::Speed { speed } => mpv.set_double("speed", speed),
+            Cue::Jump { position_s, speed } => mpv
+                .set_double("speed", speed)
+                .and_then(|_| mpv.command(&["seek", &format!("{position_s:.6}"), "absolute+exact"]))
+                .and_then(|_| mpv.set_flag("pause", false)),
+            Cue::Resume { speed } => mpv
+                .set_double("speed", speed)
+                .and_then(|_| mpv.set_flag("pause", false)),
         };
         let latency = clock::now().saturating_duration_since(received);
         match result {
@@ -494,7 +498,7 @@ impl Player {
             }
             Ok(()) => {
                 info!(
-                    "{what} received at t={:.6}s -> {} ({} µs to mpv)",
+                    "{what}, t={:.6}s -> {} ({} µs to mpv)",
                     clock::seconds_since_start(received),
                     describe(cue),
                     latency.as_micros()
@@ -559,7 +563,7 @@ impl Player {
             }
             .into(),
         );
-        if let Ok(pos) = deck.mpv.get_double("time-pos") {
+        if let Some(pos) = self.position_s {
             let total_ms = (pos.max(0.0) * 1000.0).round() as u64;
             items.push(format!(
                 "video {:02}:{:02}:{:02}.{:03}",
@@ -569,13 +573,8 @@ impl Player {
                 total_ms % 1000
             ));
         }
-        if let Some(clocks) = self.transport.song_position_clocks() {
-            let beats = f64::from(clocks) / 24.0;
-            items.push(format!(
-                "song bar {} beat {:.1}",
-                (beats / 4.0).floor() as u64 + 1,
-                beats % 4.0 + 1.0
-            ));
+        if let Some(at) = self.transport.bar_beat() {
+            items.push(format!("song bar {} beat {}", at.bar, at.beat));
         }
         if let Some(bpm) = self.transport.tempo_bpm() {
             items.push(format!("{bpm:.1} BPM"));
@@ -782,6 +781,7 @@ impl Player {
                         value: PropertyValue::Double(position_s),
                         ..
                     } if i == self.current => {
+                        self.position_s = Some(position_s);
                         let now = clock::now();
                         let cue = self
                             .transport
@@ -826,5 +826,9 @@ fn describe(cue: Cue) -> String {
             play: false,
         } => format!("showing {position_s:.3} s, paused"),
         Cue::Speed { speed } => format!("speed {speed:.4}"),
+        Cue::Jump { position_s, speed } => {
+            format!("drift too large: playing from {position_s:.3} s at speed {speed:.4}")
+        }
+        Cue::Resume { speed } => format!("playing at speed {speed:.4}"),
     }
 }

@@ -23,8 +23,6 @@ pub struct VideoProbe {
     pub first_frame: Duration,
     /// The slowest of a few exact seeks to places between keyframes.
     pub slowest_locate: Duration,
-    /// The mean of those seeks.
-    pub mean_locate: Duration,
 }
 
 impl VideoProbe {
@@ -119,11 +117,6 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         times.push(t.elapsed());
     }
     let slowest_locate = times.iter().max().copied().unwrap_or_default();
-    let mean_locate = if times.is_empty() {
-        Duration::ZERO
-    } else {
-        times.iter().sum::<Duration>() / times.len() as u32
-    };
     Ok(VideoProbe {
         duration_s,
         width_px,
@@ -131,7 +124,6 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         fps,
         first_frame,
         slowest_locate,
-        mean_locate,
     })
 }
 
@@ -253,10 +245,7 @@ pub fn list_screens() -> Result<Vec<(String, u32, u32)>, String> {
         ) {
         }
     }
-    if ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
-        .iter()
-        .all(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
-    {
+    if !crate::screen::display_is_set() {
         return Err("no display (DISPLAY and WAYLAND_DISPLAY are not set)".into());
     }
     let event_loop = EventLoop::new().map_err(|e| format!("cannot reach the display: {e}"))?;

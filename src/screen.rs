@@ -75,6 +75,13 @@ struct App {
     screens: Option<crate::kiosk::ScreenWatch>,
 }
 
+/// Whether the environment names a display (X11 or Wayland) to open a window on.
+pub fn display_is_set() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 /// Opens the window and runs the event loop until the operator quits or the player fails.
 /// Returns the fatal error, if any, for `main` to print.
 pub fn run(
@@ -84,11 +91,7 @@ pub fn run(
     player_tx: Sender<PlayerInput>,
     start_player: StartPlayer,
 ) -> Result<(), String> {
-    #[cfg(all(unix, not(target_os = "macos")))]
-    if ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
-        .iter()
-        .all(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
-    {
+    if !display_is_set() {
         return Err(
             "no display: DISPLAY and WAYLAND_DISPLAY are not set; playhead needs a \
              graphical session (X11 or Wayland): run it from the desktop, or from a console \
@@ -358,6 +361,9 @@ impl ApplicationHandler<ScreenEvent> for App {
                     gl.surface.resize(&gl.context, w, h);
                     gl.window.request_redraw();
                 }
+            }
+            WindowEvent::CloseRequested if self.options.kiosk => {
+                info!("kiosk mode: a request to close the window was ignored");
             }
             WindowEvent::CloseRequested => {
                 info!("window closed");

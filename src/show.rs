@@ -257,7 +257,18 @@ impl Show {
             .as_ref()
             .map(|v| (v.get_ref().as_str(), v.span()))
         {
-            None | Some(("song-select", _)) => Selection::SongSelect,
+            None | Some(("song-select", _)) => {
+                if let Some(c) = &raw.program_channel {
+                    return Err(err(
+                        Some(c.span()),
+                        "program_channel",
+                        "a program channel is set, but songs are selected by Song Select: \
+                         add select_by = \"program-change\", or remove program_channel"
+                            .into(),
+                    ));
+                }
+                Selection::SongSelect
+            }
             Some(("program-change", span)) => {
                 let channel = match &raw.program_channel {
                     Some(c) if (1..=16).contains(c.get_ref()) => (*c.get_ref() - 1) as u8,
@@ -377,11 +388,18 @@ impl Show {
             };
             let line = line_of(s.number.as_ref().map_or(spanned.span(), |n| n.span()).start);
             if let Some((_, first)) = number_lines.iter().find(|(n, _)| *n == number) {
+                let how = if s.number.is_some() {
+                    String::new()
+                } else {
+                    format!(
+                        " (this song has no number, so it takes its place in the list, {number})"
+                    )
+                };
                 return Err(err(
                     Some(spanned.span()),
                     &format!("{key}number"),
                     format!(
-                        "song number {number} is already used by the song at line {first}: each song needs its own number"
+                        "song number {number}{how} is already used by the song at line {first}: give each song its own number = 0..127"
                     ),
                 ));
             }
@@ -567,6 +585,17 @@ tempo_map = "1=120, 33=90 3/4"
 
         let e = error("offset_ms = \"sixty\"\n[[song]]\nvideo = \"a.mp4\"\n");
         assert_eq!(e.line, Some(1), "{e}");
+
+        let e = error("program_channel = 3\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(1), "program_channel"),
+            "{e}"
+        );
+        assert!(e.message.contains("select_by = \"program-change\""), "{e}");
+
+        let e = error("[[song]]\nvideo = \"a.mp4\"\nnumber = 1\n[[song]]\nvideo = \"b.mp4\"\n");
+        assert!(e.message.contains("takes its place in the list"), "{e}");
 
         let e = error("name = \"x\"\n");
         assert!(e.message.contains("no song"), "{e}");

@@ -136,6 +136,24 @@ pub enum Cue {
     Locate { position_s: f64, play: bool },
     /// Set the playback speed (1.0 = normal).
     Speed { speed: f64 },
+    /// Drift correction: seek to `position_s` and play on at `speed`.
+    Jump { position_s: f64, speed: f64 },
+    /// Drift correction: unpause at `speed` (the DAW reached the video's start).
+    Resume { speed: f64 },
+}
+
+impl Cue {
+    /// True for the cues that set the picture moving.
+    pub fn plays(&self) -> bool {
+        matches!(
+            self,
+            Cue::Play
+                | Cue::PlayFromTop
+                | Cue::Locate { play: true, .. }
+                | Cue::Jump { .. }
+                | Cue::Resume { .. }
+        )
+    }
 }
 
 /// A command from the operator at the video machine.
@@ -258,11 +276,6 @@ impl Transport {
         self.state
     }
 
-    /// Whether the DAW's transport is running, as far as its messages tell.
-    pub fn daw_running(&self) -> bool {
-        self.daw_running
-    }
-
     /// The DAW's song position in MIDI clocks (6 per sixteenth note), when known.
     pub fn song_position_clocks(&self) -> Option<u32> {
         self.song_position_clocks
@@ -276,6 +289,20 @@ impl Transport {
     /// What the drift controller is doing (chase mode only).
     pub fn lock_state(&self) -> Option<LockState> {
         self.chase.as_ref().map(|c| c.drift.state())
+    }
+
+    /// The DAW's song position as bar and beat, through the tempo map when there is one (4/4
+    /// otherwise).
+    pub fn bar_beat(&self) -> Option<crate::chase::position::BarBeat> {
+        let position = SongPosition::from_clocks(u64::from(self.song_position_clocks?));
+        let map = self
+            .chase
+            .as_ref()
+            .and_then(|c| c.settings.tempo_map.as_ref());
+        Some(match map {
+            Some(map) => map.bar_beat_at(position),
+            None => position.bar_beat(crate::chase::position::TimeSignature::FOUR_FOUR),
+        })
     }
 
     /// The tempo in use for song positions, in BPM, when known (chase mode only).
@@ -589,12 +616,9 @@ impl Transport {
             Correction::SetSpeed { speed } | Correction::FreeRun { speed } => {
                 Some(Cue::Speed { speed })
             }
-            Correction::Seek { position_s, .. } => {
+            Correction::Seek { position_s, speed } => {
                 c.parked_s = None;
-                Some(Cue::Locate {
-                    position_s,
-                    play: true,
-                })
+                Some(Cue::Jump { position_s, speed })
             }
             Correction::Park { position_s } if c.parked_s == Some(position_s) => None,
             Correction::Park { position_s } => {
@@ -604,9 +628,9 @@ impl Transport {
                     play: false,
                 })
             }
-            Correction::Play { .. } => {
+            Correction::Play { speed } => {
                 c.parked_s = None;
-                Some(Cue::Play)
+                Some(Cue::Resume { speed })
             }
         }
     }
@@ -800,7 +824,7 @@ mod tests {
             now += 0.02;
             cue = t.on_tick(now);
         }
-        assert_eq!(cue, Some(Cue::Play));
+        assert!(matches!(cue, Some(Cue::Resume { .. })), "{cue:?}");
         assert!((now - 10.2).abs() < 0.05, "played at {now}");
     }
 
