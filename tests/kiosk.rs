@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection as _;
 use x11rb::protocol::screensaver::{ConnectionExt as _, State};
-use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask};
+use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt as _, EventMask};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -375,25 +375,6 @@ fn show_window(display: &str) -> (u32, (i32, i32, u32, u32)) {
             field("HEIGHT") as u32,
         ),
     )
-}
-
-/// Whether the window manager has the window fullscreen (`_NET_WM_STATE_FULLSCREEN` set).
-fn is_fullscreen(display: &str, window: u32) -> bool {
-    let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let atom = |name: &[u8]| {
-        conn.intern_atom(false, name)
-            .expect("intern")
-            .reply()
-            .expect("atom")
-            .atom
-    };
-    let (state, fullscreen) = (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"));
-    conn.get_property(false, window, state, AtomEnum::ATOM, 0, 32)
-        .expect("get _NET_WM_STATE")
-        .reply()
-        .expect("_NET_WM_STATE")
-        .value32()
-        .is_some_and(|mut atoms| atoms.any(|a| a == fullscreen))
 }
 
 /// What a desktop's window manager may do to a fullscreen window whose screen went away:

@@ -12,6 +12,14 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+fn wait_until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + 5 * SECOND;
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn first_frame_before_start_later_frames_after_it() {
     let desktop = Desktop::start(1280, 720);
@@ -71,6 +79,21 @@ fn operator_keys_play_rewind_and_quit() {
     ph.wait_log("armed:", 20 * SECOND);
     desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
 
+    // f leaves fullscreen and comes back to it.
+    let window = show_window_id(&desktop.display);
+    assert!(
+        is_fullscreen(&desktop.display, window),
+        "fullscreen by default"
+    );
+    desktop.key("f");
+    wait_until("f leaves fullscreen", || {
+        !is_fullscreen(&desktop.display, window)
+    });
+    desktop.key("f");
+    wait_until("f goes fullscreen again", || {
+        is_fullscreen(&desktop.display, window)
+    });
+
     desktop.key("space");
     desktop.wait_frame("playback after space", 10 * SECOND, |n| n >= 20);
     desktop.key("Home");
@@ -96,12 +119,17 @@ fn kiosk_mode_ignores_quit_keys() {
     });
     ph.wait_log("armed:", 20 * SECOND);
     desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    let window = show_window_id(&desktop.display);
+    assert!(is_fullscreen(&desktop.display, window));
     for key in ["q", "Escape", "f"] {
         desktop.key(key);
     }
     std::thread::sleep(SECOND);
     assert!(ph.is_running(), "kiosk mode must not quit on keys");
-    // Still fullscreen: the frame code is found where a fullscreen picture puts it.
+    assert!(
+        is_fullscreen(&desktop.display, window),
+        "f must not leave fullscreen in kiosk mode"
+    );
     assert_eq!(desktop.frame_on_screen(), Some(0));
     // The operator's play key still works.
     desktop.key("space");

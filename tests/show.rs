@@ -86,6 +86,12 @@ fn song_select_switches_to_the_preloaded_first_frame_and_start_plays_it() {
     // Back to song 1: its first frame again.
     midi.receive(&[0xF3, 0], Instant::now());
     wait_frame(&h, "song 1 again", |n| n == 0);
+
+    // The encore, played before, is back on its first frame (re-armed off screen) when
+    // selected again.
+    midi.receive(&[0xF3, 9], Instant::now());
+    let n = wait_frame(&h, "the encore again", |n| n != 0);
+    assert!((1000..=1001).contains(&n), "the encore re-armed: {n}");
 }
 
 #[test]
@@ -111,46 +117,93 @@ fn a_broken_song_is_skipped_and_the_rest_of_the_show_runs() {
     assert!(on_screen(&h).is_some_and(|n| n >= 10));
 }
 
-fn stop_show(dir: &Path, on_stop: &str) -> HeadlessShow {
+fn stop_show(dir: &Path, follow: &str, on_stop: &str) -> HeadlessShow {
     let file = write_show(
         dir,
         &format!(
-            "follow = \"start\"\non_stop = \"{on_stop}\"\n[[song]]\nvideo = \"{}\"\n",
+            "follow = \"{follow}\"\non_stop = \"{on_stop}\"\n[[song]]\nvideo = \"{}\"\n",
             demo().display()
         ),
     );
     start(&file)
 }
 
+/// The frame on screen, checked to stay the same for `hold`.
+fn steady_frame(h: &HeadlessShow, hold: Duration) -> Option<u32> {
+    let first = on_screen(h);
+    let end = Instant::now() + hold;
+    while Instant::now() < end {
+        assert_eq!(
+            on_screen(h),
+            first,
+            "the picture moved while it should hold"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first
+}
+
+fn is_black(f: &playhead::headless::Frame) -> bool {
+    let lit = f
+        .pixels
+        .chunks(4)
+        .filter(|p| p[0] > 16 || p[1] > 16 || p[2] > 16)
+        .count();
+    f.frame_number(640, 360).is_none() && lit < 100
+}
+
 #[test]
 fn stop_behaviours_hold_black_and_rearm() {
     let dir = temp_dir("stop");
-    for on_stop in ["hold", "black", "rearm"] {
-        let h = stop_show(&dir, on_stop);
-        let mut midi = h.inlet("daw");
-        midi.receive(&[0xFA], Instant::now());
-        wait_frame(&h, "playback", |n| n >= 20);
-        midi.receive(&[0xFC], Instant::now());
-        std::thread::sleep(Duration::from_millis(500));
-        let f = h.screen().latest();
-        match on_stop {
-            "hold" => assert!(f.frame_number(640, 360).is_some_and(|n| n >= 20)),
-            "black" => {
-                assert_eq!(f.frame_number(640, 360), None, "black: no picture");
-                let lit = f
-                    .pixels
-                    .chunks(4)
-                    .filter(|p| p[0] > 16 || p[1] > 16 || p[2] > 16)
-                    .count();
-                assert!(lit < 100, "{lit} lit pixels on a black screen");
-                // Play brings the picture back.
-                midi.receive(&[0xF2, 0x00, 0x00, 0xFA], Instant::now());
-                wait_frame(&h, "the picture after black", |n| n <= 30);
+    for follow in ["start", "chase"] {
+        for on_stop in ["hold", "black", "rearm"] {
+            let h = stop_show(&dir, follow, on_stop);
+            let mut midi = h.inlet("daw");
+            midi.receive(&[0xFA], Instant::now());
+            wait_frame(&h, "playback", |n| n >= 20);
+            // Stop, then SPP back to where play began, as Reaper does.
+            midi.receive(&[0xFC], Instant::now());
+            midi.receive(&[0xF2, 0x00, 0x00], Instant::now());
+            std::thread::sleep(Duration::from_millis(500));
+            let f = h.screen().latest();
+            let what = format!("{follow} mode, on_stop = {on_stop}");
+            match on_stop {
+                // SPP 0 re-arms to frame 0 in both modes; "hold" shows it, paused.
+                "hold" => assert_eq!(
+                    steady_frame(&h, Duration::from_millis(400)),
+                    Some(0),
+                    "{what}"
+                ),
+                "black" => {
+                    assert!(is_black(&f), "{what}: the picture must stay black");
+                    std::thread::sleep(Duration::from_millis(400));
+                    assert!(is_black(&h.screen().latest()), "{what}: still black");
+                    // Play brings the picture back.
+                    midi.receive(&[0xFA], Instant::now());
+                    wait_frame(&h, "the picture after black", |n| n <= 30);
+                }
+                "rearm" => assert_eq!(
+                    steady_frame(&h, Duration::from_millis(400)),
+                    Some(0),
+                    "{what}"
+                ),
+                _ => unreachable!(),
             }
-            "rearm" => assert_eq!(f.frame_number(640, 360), Some(0), "rearm: frame 0"),
-            _ => unreachable!(),
         }
     }
+}
+
+#[test]
+fn stop_without_a_locate_holds_the_frame() {
+    let dir = temp_dir("hold");
+    let h = stop_show(&dir, "chase", "hold");
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xFA], Instant::now());
+    wait_frame(&h, "playback", |n| n >= 20);
+    midi.receive(&[0xFC], Instant::now());
+    std::thread::sleep(Duration::from_millis(200));
+    let held = steady_frame(&h, Duration::from_millis(500)).expect("a frame");
+    assert!(held >= 20, "held frame {held}");
 }
 
 #[test]
@@ -213,7 +266,7 @@ fn check_reports_a_good_show_and_each_fault() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok    video 1"), "{out}");
     assert!(out.contains("640x360, 25.00 fps, 2:00"), "{out}");
-    assert!(out.contains("READY"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("READY")), "{out}");
 
     let missing = dir.join("missing.playhead.toml");
     std::fs::write(
@@ -283,4 +336,65 @@ fn a_show_file_mistake_stops_playhead_with_file_line_and_key() {
     assert!(line.contains("bad.playhead.toml"), "{line}");
     assert!(line.contains("line 4"), "{line}");
     assert!(line.contains("vidoe"), "{line}");
+}
+
+#[test]
+fn the_show_files_settings_reach_the_running_program() {
+    let dir = temp_dir("settings");
+    let pipe = common::fifo(&dir);
+    let file = write_show(
+        &dir,
+        &format!(
+            "name = \"Settings\"\nfollow = \"start\"\non_stop = \"rearm\"\nmidi_devices = [\"{}\"]\n[[song]]\nvideo = \"{}\"\n",
+            pipe.file_name().unwrap().to_string_lossy(),
+            demo().display()
+        ),
+    );
+    let mut c = common::Playhead::command();
+    c.arg("--headless").arg(&file);
+    let mut ph = common::Playhead::spawn(c);
+    ph.wait_log("show 'Settings' (1 song)", 20 * SECOND_S);
+    ph.wait_log("armed:", 20 * SECOND_S);
+    // The MIDI device named in the show file (relative to it) is opened for reading.
+    let mut midi = open_within(&pipe, 5 * SECOND_S);
+    ph.wait_log(
+        &format!("reading MIDI from {}", pipe.display()),
+        5 * SECOND_S,
+    );
+    // follow = "start": a Continue leaves the video alone.
+    midi.send(&[0xF2, 0x00, 0x02, 0xFB]);
+    let line = ph.wait_log("Continue from", 5 * SECOND_S);
+    assert!(line.contains("video unchanged"), "{line}");
+    // on_stop = "rearm": Stop goes back to frame 0.
+    midi.send(&[0xFA]);
+    ph.wait_log("-> playing", 5 * SECOND_S);
+    midi.send(&[0xFC]);
+    let line = ph.wait_log("stop behaviour \"rearm\"", 5 * SECOND_S);
+    assert!(line.contains("armed on frame 0"), "{line}");
+
+    // An option typed on the command line wins over the file.
+    drop(midi);
+    drop(ph);
+    let mut c = common::Playhead::command();
+    c.args(["--headless", "--follow", "chase"]).arg(&file);
+    let mut ph = common::Playhead::spawn(c);
+    ph.wait_log("armed:", 20 * SECOND_S);
+    let mut midi = open_within(&pipe, 5 * SECOND_S);
+    midi.send(&[0xF2, 0x00, 0x02]);
+    let line = ph.wait_log("SongPosition { sixteenths: 256 } from", 5 * SECOND_S);
+    assert!(line.contains("paused"), "chase mode cues the frame: {line}");
+}
+
+const SECOND_S: Duration = Duration::from_secs(1);
+
+/// Opens the pipe's writing end, failing (instead of blocking forever) when playhead does not
+/// open its reading end in time.
+fn open_within(pipe: &Path, timeout: Duration) -> common::MidiPipe {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = pipe.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(common::MidiPipe::open(&path));
+    });
+    rx.recv_timeout(timeout)
+        .expect("playhead did not open the show file's MIDI device")
 }

@@ -406,3 +406,39 @@ pub fn wait_headless_frame(
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The show's window id on `display` (its title starts with "playhead:").
+pub fn show_window_id(display: &str) -> u32 {
+    let out = Command::new("xdotool")
+        .args(["search", "--name", "^playhead:"])
+        .env("DISPLAY", display)
+        .output()
+        .expect("run xdotool");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the show's window")
+}
+
+/// Whether the window manager has the window fullscreen (`_NET_WM_STATE_FULLSCREEN` set).
+pub fn is_fullscreen(display: &str, window: u32) -> bool {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+    let _ = conn.setup();
+    let atom = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .expect("intern")
+            .reply()
+            .expect("atom")
+            .atom
+    };
+    let (state, fullscreen) = (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"));
+    conn.get_property(false, window, state, AtomEnum::ATOM, 0, 32)
+        .expect("get _NET_WM_STATE")
+        .reply()
+        .expect("_NET_WM_STATE")
+        .value32()
+        .is_some_and(|mut atoms| atoms.any(|a| a == fullscreen))
+}
