@@ -37,6 +37,13 @@ impl Jack {
 
 impl Drop for Jack {
     fn drop(&mut self) {
+        // SIGTERM lets jackd take its entry out of JACK's shared registry; a killed server
+        // leaves it there, and the registry holds only a few.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + 5 * SECOND;
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -73,7 +80,9 @@ fn playhead(args: &[&str]) -> Playhead {
 
 #[test]
 fn ports_connect_reconnect_and_filter() {
-    let _jack = Jack::start(&format!("playhead-test-{}", std::process::id()));
+    // One fixed name: should a run ever die without stopping its server, the next run
+    // takes the stale registry entry over instead of filling the registry.
+    let _jack = Jack::start("playhead-test");
 
     // --- --list-midi-ports ------------------------------------------------------------------
     let mut daw = daw_port("daw", "sync");
