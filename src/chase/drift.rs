@@ -1011,17 +1011,17 @@ impl SimPlayer {
     }
 }
 
-/// Seeded xorshift64* for the simulator's jitter: repeatable, no crate.
+/// Seeded xorshift64* for the simulator's jitter (and the chase tests'): repeatable, no crate.
 #[derive(Clone, Debug)]
-struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         // Zero is xorshift's one fixed point.
         XorShift(seed.max(1))
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -1029,7 +1029,7 @@ impl XorShift {
     }
 
     /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f64 {
+    pub(crate) fn symmetric(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     }
 }

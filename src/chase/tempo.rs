@@ -642,21 +642,7 @@ fn median(values: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// Tiny seeded xorshift64*, so the jitter tests are repeatable without a crate.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        /// Uniform in [-1, 1).
-        fn symmetric(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-    }
+    use crate::chase::drift::XorShift;
 
     fn four_four() -> TimeSignature {
         TimeSignature::FOUR_FOUR
@@ -811,7 +797,7 @@ mod tests {
 
     #[test]
     fn settles_within_a_few_beats_despite_jitter() {
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
         let mut est = ClockTempoEstimator::default();
         assert_eq!(est.tick(0.0), None);
         let mut t = seconds_per_clock(120.0);
@@ -876,7 +862,7 @@ mod tests {
     #[test]
     fn follows_a_tempo_change_within_a_couple_of_beats() {
         for (from, to) in [(120.0, 90.0), (90.0, 140.0), (120.0, 118.0)] {
-            let mut rng = XorShift(42);
+            let mut rng = XorShift::new(42);
             let mut est = ClockTempoEstimator::default();
             let t = play(&mut est, &mut rng, 0.0, from, 480, 0.002);
             let t = play(&mut est, &mut rng, t, to, 24, 0.002);
@@ -909,7 +895,7 @@ mod tests {
     #[test]
     fn a_jump_in_phase_is_absorbed() {
         // The clock pauses 30 ms (a lost tick, a hiccup) and carries on at the same tempo.
-        let mut rng = XorShift(7);
+        let mut rng = XorShift::new(7);
         let mut est = ClockTempoEstimator::default();
         let t = play(&mut est, &mut rng, 0.0, 120.0, 200, 0.002);
         let t = play(&mut est, &mut rng, t + 0.030, 120.0, 48, 0.002);
@@ -921,7 +907,7 @@ mod tests {
 
     #[test]
     fn resets_on_gaps_and_on_request() {
-        let mut rng = XorShift(3);
+        let mut rng = XorShift::new(3);
         let mut est = ClockTempoEstimator::default();
         let t = play(&mut est, &mut rng, 0.0, 120.0, 100, 0.0);
         // Stopped for a second, then a new song at 100 BPM.

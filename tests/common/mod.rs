@@ -222,17 +222,38 @@ impl Playhead {
 
     /// Waits until `n` log lines contain `needle`.
     pub fn wait_log_count(&mut self, needle: &str, n: usize, timeout: Duration) {
+        self.wait_logged(&format!("{n} log lines with '{needle}'"), timeout, |log| {
+            (log.iter().filter(|l| l.contains(needle)).count() >= n).then_some(())
+        })
+    }
+
+    /// Waits until `found` finds what it looks for in the log; fails when playhead exits
+    /// first or time runs out, showing the log.
+    fn wait_logged<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        found: impl Fn(&[String]) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
-        while self.count_log(needle) < n {
+        loop {
+            if let Some(t) = found(&self.log()) {
+                return t;
+            }
             if let Ok(Some(st)) = self.child.try_wait() {
+                // The log reader may not have caught up with the last lines yet.
+                std::thread::sleep(Duration::from_millis(50));
+                if let Some(t) = found(&self.log()) {
+                    return t;
+                }
                 panic!(
-                    "playhead exited ({st}) before logging '{needle}' {n} times:\n{}",
+                    "playhead exited ({st}) before {what}:\n{}",
                     self.log().join("\n")
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "fewer than {n} log lines with '{needle}' in time:\n{}",
+                "no {what} in time:\n{}",
                 self.log().join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -259,24 +280,9 @@ impl Playhead {
 
     /// Waits for a log line containing `needle`; returns it.
     pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
-                return l;
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!(
-                    "playhead exited ({st}) before logging '{needle}':\n{}",
-                    self.log().join("\n")
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with '{needle}' in time:\n{}",
-                self.log().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_logged(&format!("log line with '{needle}'"), timeout, |log| {
+            log.iter().find(|l| l.contains(needle)).cloned()
+        })
     }
 
     /// Waits for the process to exit.
