@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{demo, headless_frame as on_screen, wait_headless_frame as wait_frame};
+use common::{headless_frame as on_screen, wait_headless_frame as wait_frame};
 
 fn chase_show(bpm: Option<f64>) -> HeadlessShow {
     let options = PlayerOptions {
@@ -26,9 +26,7 @@ fn chase_show(bpm: Option<f64>) -> HeadlessShow {
         },
         ..PlayerOptions::default()
     };
-    let show = HeadlessShow::start(&demo(), &options, 640, 360).expect("start");
-    show.wait_ready(Duration::from_secs(20)).expect("ready");
-    show
+    common::headless_demo(&options)
 }
 
 /// Sends MIDI clock at `bpm` × `rate` from a thread until stopped; returns the stop flag.

@@ -383,14 +383,7 @@ fn show_window(display: &str) -> (u32, (i32, i32, u32, u32)) {
 fn take_out_of_fullscreen(display: &str, window: u32) {
     let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
     let root = conn.setup().roots[screen].root;
-    let atom = |name: &[u8]| {
-        conn.intern_atom(false, name)
-            .expect("intern")
-            .reply()
-            .expect("atom")
-            .atom
-    };
-    let (state, fullscreen) = (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"));
+    let (state, fullscreen) = wm_state_atoms(&conn);
     // _NET_WM_STATE_REMOVE = 0; source indication 1 (an application).
     let message = ClientMessageEvent::new(32, window, state, [0, fullscreen, 0, 1, 0]);
     conn.send_event(

@@ -12,8 +12,8 @@ use playhead::headless::HeadlessShow;
 use playhead::network::packet::SessionCommand;
 use playhead::network::remote::{Answer, JournalState, ScriptedPeer};
 use playhead::network::{Network, NetworkOptions};
-use playhead::player::{Notice, PlayerOptions};
-use playhead::transport::{Cue, FollowMode};
+use playhead::player::Notice;
+use playhead::transport::Cue;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,7 @@ const STOP: &[u8] = &[0xFC];
 /// A headless player in the "start" follow mode (SPP 0 arms, Start plays, Stop holds).
 fn show() -> HeadlessShow {
     let _ = env_logger::builder().is_test(true).try_init();
-    let options = PlayerOptions {
-        follow: FollowMode::Start,
-        ..PlayerOptions::default()
-    };
-    let show = HeadlessShow::start(&common::demo(), &options, 640, 360).expect("start the player");
-    show.wait_ready(20 * SECOND).expect("first frame");
-    show
+    common::headless_demo(&common::start_mode())
 }
 
 fn options(configure: impl FnOnce(&mut NetworkOptions)) -> NetworkOptions {

@@ -10,8 +10,8 @@ mod common;
 
 use playhead::headless::HeadlessShow;
 use playhead::network::{Network, NetworkOptions};
-use playhead::player::{Notice, PlayerOptions};
-use playhead::transport::{Cue, FollowMode};
+use playhead::player::Notice;
+use playhead::transport::Cue;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -127,13 +127,7 @@ fn free_port_pair() -> u16 {
 }
 
 fn show() -> HeadlessShow {
-    let options = PlayerOptions {
-        follow: FollowMode::Start,
-        ..PlayerOptions::default()
-    };
-    let show = HeadlessShow::start(&common::demo(), &options, 640, 360).expect("start the player");
-    show.wait_ready(20 * SECOND).expect("first frame");
-    show
+    common::headless_demo(&common::start_mode())
 }
 
 fn network(

@@ -7,27 +7,18 @@
 
 use playhead::headless::{Frame, HeadlessShow};
 use playhead::player::{Notice, PlayerOptions};
-use playhead::transport::{Cue, FollowMode};
+use playhead::transport::Cue;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{demo, wait_headless_frame as wait_for_frame};
+use common::wait_headless_frame as wait_for_frame;
 
 const W: usize = 640;
 const H: usize = 360;
 
-fn start_mode() -> PlayerOptions {
-    PlayerOptions {
-        follow: FollowMode::Start,
-        ..PlayerOptions::default()
-    }
-}
-
 /// A player in the "start" follow mode (the rule of playing only from the top).
 fn start() -> HeadlessShow {
-    let show = HeadlessShow::start(&demo(), &start_mode(), W, H).expect("start");
-    show.wait_ready(Duration::from_secs(20)).expect("ready");
-    show
+    common::headless_demo(&common::start_mode())
 }
 
 fn frame_number(f: &Frame) -> Option<u32> {

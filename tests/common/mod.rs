@@ -132,22 +132,13 @@ impl Desktop {
 
     /// Waits until the frame on screen satisfies `ok`; returns it.
     pub fn wait_frame(&self, what: &str, timeout: Duration, ok: impl Fn(u32) -> bool) -> u32 {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        loop {
-            let n = self.frame_on_screen();
-            if let Some(n) = n {
-                if ok(n) {
-                    return n;
-                }
-            }
-            last = n.or(last);
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last frame on screen {last:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_frame(
+            what,
+            timeout,
+            Duration::from_millis(50),
+            || self.frame_on_screen(),
+            ok,
+        )
     }
 
     /// Types a key (xdotool key name: space, Home, q, Escape, f).
@@ -395,21 +386,56 @@ pub fn wait_headless_frame(
     what: &str,
     ok: impl Fn(u32) -> bool,
 ) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_for_frame(
+        what,
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        || headless_frame(show),
+        ok,
+    )
+}
+
+/// Reads the frame on screen with `read` every `every` until it satisfies `ok`; returns it,
+/// or fails after `timeout` naming the last frame seen.
+fn wait_for_frame(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    read: impl Fn() -> Option<u32>,
+    ok: impl Fn(u32) -> bool,
+) -> u32 {
+    let deadline = Instant::now() + timeout;
     let mut last = None;
     loop {
-        let n = headless_frame(show);
-        if let Some(n) = n {
-            if ok(n) {
-                return n;
-            }
+        let n = read();
+        if let Some(n) = n.filter(|&n| ok(n)) {
+            return n;
         }
         last = n.or(last);
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what}; last frame on screen: {last:?}"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(every);
+    }
+}
+
+/// A headless player of the demo show with `options`, armed on its first frame.
+pub fn headless_demo(
+    options: &playhead::player::PlayerOptions,
+) -> playhead::headless::HeadlessShow {
+    let show = playhead::headless::HeadlessShow::start(&demo(), options, 640, 360)
+        .expect("start the player");
+    show.wait_ready(Duration::from_secs(20))
+        .expect("first frame");
+    show
+}
+
+/// Options for the "start" follow mode (SPP 0 arms, Start plays from frame 0, Stop holds).
+pub fn start_mode() -> playhead::player::PlayerOptions {
+    playhead::player::PlayerOptions {
+        follow: playhead::transport::FollowMode::Start,
+        ..Default::default()
     }
 }
 
@@ -429,10 +455,20 @@ pub fn show_window_id(display: &str) -> u32 {
 
 /// Whether the window manager has the window fullscreen (`_NET_WM_STATE_FULLSCREEN` set).
 pub fn is_fullscreen(display: &str, window: u32) -> bool {
-    use x11rb::connection::Connection as _;
     use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
     let (conn, _) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let _ = conn.setup();
+    let (state, fullscreen) = wm_state_atoms(&conn);
+    conn.get_property(false, window, state, AtomEnum::ATOM, 0, 32)
+        .expect("get _NET_WM_STATE")
+        .reply()
+        .expect("_NET_WM_STATE")
+        .value32()
+        .is_some_and(|mut atoms| atoms.any(|a| a == fullscreen))
+}
+
+/// The `_NET_WM_STATE` and `_NET_WM_STATE_FULLSCREEN` atoms.
+pub fn wm_state_atoms(conn: &impl x11rb::connection::Connection) -> (u32, u32) {
+    use x11rb::protocol::xproto::ConnectionExt as _;
     let atom = |name: &[u8]| {
         conn.intern_atom(false, name)
             .expect("intern")
@@ -440,11 +476,5 @@ pub fn is_fullscreen(display: &str, window: u32) -> bool {
             .expect("atom")
             .atom
     };
-    let (state, fullscreen) = (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"));
-    conn.get_property(false, window, state, AtomEnum::ATOM, 0, 32)
-        .expect("get _NET_WM_STATE")
-        .reply()
-        .expect("_NET_WM_STATE")
-        .value32()
-        .is_some_and(|mut atoms| atoms.any(|a| a == fullscreen))
+    (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"))
 }
