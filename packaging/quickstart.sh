@@ -93,8 +93,8 @@ case "${1:-}" in
         install_test_peers
         if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
         cargo fmt --all -- --check
-        cargo clippy --all-targets -- -D warnings
-        cargo test
+        cargo clippy --workspace --all-targets -- -D warnings
+        cargo test --workspace
         cargo test --features jack --test os_ports
         install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
         install_cargo_deb

@@ -2,10 +2,10 @@
 
 use crate::chase::drift::DriftConfig;
 use crate::chase::position::TimeSignature;
-use crate::chase::tempo::{TempoChange, TempoMap};
+use crate::chase::tempo::{parse_tempo_map, TempoMap};
 use crate::chase::timecode::{FrameRate, Timecode};
 use crate::transport::{ChaseSettings, FollowMode};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use std::path::PathBuf;
 
 /// playhead: starts the show's video on the exact frame when the DAW presses play.
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// It loads the video paused on its first frame, fullscreen, and follows MIDI transport
 /// (Song Position Pointer, Start, Stop) from every MIDI input it can find.
 #[derive(Parser, Debug)]
-#[command(name = "playhead", version, args_conflicts_with_subcommands = true)]
+#[command(name = "playhead", version)]
 pub struct Cli {
     /// The show file (.toml) or a video file. Without it, playhead looks for
     /// ~/.config/playhead/show.playhead.toml, then /etc/playhead/show.playhead.toml, and
@@ -64,7 +64,7 @@ pub struct Cli {
     /// How the video follows the DAW: "chase" follows it anywhere in the song (SPP, clock,
     /// MIDI Time Code, with drift correction); "start" plays only when the DAW starts from the
     /// top.
-    #[arg(long, value_enum, default_value_t = FollowMode::Chase)]
+    #[arg(long, default_value_t = FollowMode::Chase, value_parser = parse_follow_mode)]
     pub follow: FollowMode,
 
     /// The song's fixed tempo in BPM, to turn song positions into video time (default: the
@@ -111,10 +111,12 @@ pub struct Cli {
     pub headless: bool,
 
     #[command(flatten)]
-    pub network: crate::network::NetworkOptions,
+    pub network: crate::sources::network::NetworkOptions,
+}
 
-    #[command(subcommand)]
-    pub command: Option<Command>,
+/// Parses `--follow` (clap's list of possible values is in the help text above).
+fn parse_follow_mode(text: &str) -> Result<FollowMode, String> {
+    text.parse()
 }
 
 impl Cli {
@@ -164,79 +166,6 @@ impl Cli {
             drift,
         })
     }
-}
-
-/// Parses "BAR=BPM[ N/D], ...": the time signature carries over until changed (4/4 at first).
-pub fn parse_tempo_map(text: &str) -> Result<TempoMap, String> {
-    let mut changes = Vec::new();
-    let mut signature = TimeSignature::FOUR_FOUR;
-    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (bar, rest) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("'{entry}' is not BAR=BPM (e.g. 33=90 or 33=90 3/4)"))?;
-        let bar: u32 = bar
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{}' in '{entry}' is not a bar number", bar.trim()))?;
-        let mut words = rest.split_whitespace();
-        let bpm_text = words.next().unwrap_or("");
-        let bpm: f64 = bpm_text
-            .parse()
-            .map_err(|_| format!("'{bpm_text}' in '{entry}' is not a tempo in BPM"))?;
-        if let Some(sig) = words.next() {
-            let (n, d) = sig
-                .split_once('/')
-                .ok_or_else(|| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))?;
-            let parse = |x: &str| {
-                x.parse::<u8>()
-                    .map_err(|_| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))
-            };
-            signature = TimeSignature::new(parse(n)?, parse(d)?).map_err(|e| e.to_string())?;
-        }
-        if let Some(extra) = words.next() {
-            return Err(format!("unexpected '{extra}' in '{entry}'"));
-        }
-        changes.push(TempoChange::new(bar, bpm, signature));
-    }
-    TempoMap::new(&changes).map_err(|e| e.to_string())
-}
-
-/// Subcommands.
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Measure trigger latency and start-up time on this machine (no window needed).
-    Bench(BenchArgs),
-}
-
-/// Options of `playhead bench`.
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    /// How many Start triggers to time.
-    #[arg(long, default_value_t = 200)]
-    pub triggers: u32,
-
-    /// How many cold starts of the program to time.
-    #[arg(long, default_value_t = 20)]
-    pub starts: u32,
-
-    /// Measure network MIDI instead: UDP datagram received -> mpv told to play, alone and under
-    /// a flood of 10,000 clock packets per second from another peer (loopback only).
-    #[arg(long)]
-    pub network: bool,
-
-    /// Measure chasing instead: locate time (SPP received -> the right frame on screen) and
-    /// drift over a simulated 90-minute show, with and without correction.
-    #[arg(long, conflicts_with = "network")]
-    pub chase: bool,
-
-    /// With --chase, also time locates in this file (for example the demo re-encoded with one
-    /// keyframe every 10 s), which must carry the demo show's frame code.
-    #[arg(long, value_name = "VIDEO", requires = "chase")]
-    pub long_gop: Option<PathBuf>,
-
-    /// The video to use (default: the bundled demo show).
-    #[arg(value_name = "VIDEO")]
-    pub video: Option<PathBuf>,
 }
 
 /// Where the bundled demo show is: installed under /usr/share/playhead, or in the source tree.

@@ -1,10 +1,12 @@
 //! The one clock: monotonic time since the process started.
 //!
-//! Every receipt timestamp and every latency in playhead is an [`Instant`] from this module's
-//! clock, so figures from different threads compare directly.
+//! Every receipt time stamp and every latency in playhead comes from this clock, so figures
+//! from different threads compare directly. Threads read it as an [`Instant`]; the core is
+//! handed [`Stamp`]s (microseconds since the process started) made here by [`stamp`].
 
+use playhead_core::time::Stamp;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 static PROCESS_START: OnceLock<Instant> = OnceLock::new();
 
@@ -23,7 +25,19 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// The core's stamp for `t` (an instant before the process start is the origin).
+pub fn stamp(t: Instant) -> Stamp {
+    let micros = t.saturating_duration_since(process_start()).as_micros();
+    Stamp::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+}
+
+/// The instant of the core's stamp `s`.
+pub fn instant(s: Stamp) -> Instant {
+    let micros = u64::try_from(s.micros()).unwrap_or(0);
+    process_start() + Duration::from_micros(micros)
+}
+
 /// Seconds from process start to `t`, for log lines.
 pub fn seconds_since_start(t: Instant) -> f64 {
-    t.saturating_duration_since(process_start()).as_secs_f64()
+    stamp(t).secs_f64()
 }

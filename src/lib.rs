@@ -1,24 +1,24 @@
 //! playhead: starts a show's video on the exact frame when the DAW presses play.
 //!
-//! The data path, one module each: MIDI bytes arrive on [`input`] threads, are parsed by
-//! [`parse`], turned into cues by the [`transport`] state machine on the [`player`] thread,
-//! which drives libmpv ([`mpv`]); the main thread's [`screen`] draws the frames (or
-//! [`headless`] draws them in memory). [`clock`] is the one clock every timestamp comes from.
+//! The program around the pure core. The data path, in the order bytes travel it:
+//! [`sources`] (OS MIDI ports, raw devices, network MIDI with mDNS) stamp bytes on receipt
+//! with the one [`clock`], parse them with the core's parser and push events into the
+//! player's channel; the [`player`] thread runs the core's transport state machine and drives
+//! libmpv (`playhead-mpv`); the [`screen`] (the window on the main thread, or a headless
+//! software screen) draws the frames and keeps the display awake. [`preflight`] checks a show
+//! before doors open, [`cli`] is the command line, [`watchdog`] ends the program loudly when
+//! a thread dies or hangs.
+//!
+//! The core's modules are re-exported under their own names (`playhead::transport` is
+//! `playhead_core::transport`), so a path says which layer a type lives in only once.
 
-pub mod bench;
-pub mod chase;
+pub use playhead_core::{chase, parse, show, time, transport};
+pub use playhead_mpv as mpv;
+
 pub mod cli;
 pub mod clock;
-pub mod framecode;
-pub mod headless;
-pub mod input;
-pub mod kiosk;
-pub mod mpv;
-pub mod network;
-pub mod parse;
 pub mod player;
 pub mod preflight;
 pub mod screen;
-pub mod screensaver;
-pub mod show;
-pub mod transport;
+pub mod sources;
+pub mod watchdog;

@@ -3,12 +3,14 @@
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use log::info;
-use playhead::cli::{Cli, Command};
+use playhead::cli::Cli;
 use playhead::player::{self, OnScreen, Player, PlayerInput, PlayerOptions};
+use playhead::screen::headless;
 use playhead::screen::{self, ScreenEvent, ScreenOptions};
 use playhead::show::{self, Show};
+use playhead::sources as input;
 use playhead::transport::FollowMode;
-use playhead::{bench, clock, headless, input, preflight};
+use playhead::{clock, preflight};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,10 +88,6 @@ fn port_filters(cli: &Cli, show: &Show) -> Vec<String> {
 }
 
 fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
-    if let Some(Command::Bench(args)) = &cli.command {
-        bench::run(args)?;
-        return Ok(ExitCode::SUCCESS);
-    }
     if cli.list_midi_ports {
         return match input::list_os_ports() {
             Ok(ports) if ports.is_empty() => {
@@ -201,7 +199,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         }
     });
     // Held until the window is gone; dropping it gives DPMS back and releases the inhibitors.
-    let screen_on = playhead::screensaver::keep_screen_on();
+    let screen_on = playhead::screen::screensaver::keep_screen_on();
     let result = screen::run(decks, on_screen, screen_options, tx.clone(), start_player);
     drop(screen_on);
     // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
@@ -218,14 +216,14 @@ fn start_inputs(
     cli: &Cli,
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
-) -> Result<Option<playhead::network::Network>, String> {
+) -> Result<Option<playhead::sources::network::Network>, String> {
     input::spawn_os_ports(filters.to_vec(), tx.clone())
         .map_err(|e| format!("cannot start the MIDI port thread: {e}"))?;
     for path in &cli.midi_device {
         input::spawn_raw_device(path.clone(), tx.clone())
             .map_err(|e| format!("cannot start the MIDI device thread: {e}"))?;
     }
-    playhead::network::spawn(&cli.network, tx.clone())
+    playhead::sources::network::spawn(&cli.network, tx.clone())
 }
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up

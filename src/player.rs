@@ -6,9 +6,9 @@
 
 use crate::chase::drift::LockState;
 use crate::clock;
-use crate::input::TimedEvent;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::show::{Selection, Show, Song, StopAction};
+use crate::sources::TimedEvent;
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
 };
@@ -333,7 +333,7 @@ impl Player {
                 default(TICK) => {}
             }
             let now = clock::now();
-            if let Some(cue) = self.transport.on_tick(clock::seconds_since_start(now)) {
+            if let Some(cue) = self.transport.on_tick(clock::stamp(now)) {
                 self.apply(cue, now, "the DAW's timecode stopping");
                 if cue == Cue::Hold {
                     self.last_event = Some(("timecode stopped".into(), now));
@@ -359,9 +359,7 @@ impl Player {
             return;
         }
         let before = self.transport.state();
-        let cue = self
-            .transport
-            .on_midi(ev.event, clock::seconds_since_start(ev.received));
+        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.received));
         if !ev.event.is_transport() && cue.is_none() {
             // Clock and timecode that change nothing are not news.
             return;
@@ -785,7 +783,7 @@ impl Player {
                         let now = clock::now();
                         let cue = self
                             .transport
-                            .on_video_position(clock::seconds_since_start(now), position_s);
+                            .on_video_position(clock::stamp(now), position_s);
                         if let Some(cue) = cue {
                             self.apply(cue, now, "drift correction");
                         }

@@ -245,7 +245,7 @@ pub fn list_screens() -> Result<Vec<(String, u32, u32)>, String> {
         ) {
         }
     }
-    if !crate::screen::display_is_set() {
+    if !crate::screen::window::display_is_set() {
         return Err("no display (DISPLAY and WAYLAND_DISPLAY are not set)".into());
     }
     let event_loop = EventLoop::new().map_err(|e| format!("cannot reach the display: {e}"))?;
@@ -343,7 +343,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         ),
     }
 
-    match crate::input::list_os_ports() {
+    match crate::sources::list_os_ports() {
         Ok(ports) => {
             if ports.is_empty() {
                 r.add(Level::Warn, "MIDI ports", "no MIDI input port right now");
@@ -393,7 +393,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
 
 /// Network MIDI: off, or its UDP ports free to take (a busy port usually means playhead is
 /// already running, as the kiosk unit starts it).
-fn check_network(options: &crate::network::NetworkOptions, r: &mut Report) {
+fn check_network(options: &crate::sources::network::NetworkOptions, r: &mut Report) {
     if options.no_rtp {
         r.add(Level::Ok, "network", "network MIDI is off (--no-rtp)");
         return;
@@ -405,7 +405,7 @@ fn check_network(options: &crate::network::NetworkOptions, r: &mut Report) {
         .filter(|p| std::net::UdpSocket::bind(("0.0.0.0", *p)).is_err())
         .collect();
     if !options.no_mdns {
-        match crate::network::discovery::browse_sessions(Duration::from_secs(2)) {
+        match crate::sources::network::discovery::browse_sessions(Duration::from_secs(2)) {
             Ok(sessions) if sessions.is_empty() => r.add(
                 Level::Warn,
                 "network",

@@ -7,9 +7,10 @@
 
 use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
-use playhead::headless::HeadlessShow;
 use playhead::player::PlayerOptions;
+use playhead::screen::headless::HeadlessShow;
 use playhead::transport::{ChaseSettings, FollowMode};
+use playhead_testkit::FrameCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ fn chase_show(bpm: Option<f64>) -> HeadlessShow {
 
 /// Sends MIDI clock at `bpm` × `rate` from a thread until stopped; returns the stop flag.
 fn clock_thread(
-    mut inlet: playhead::input::MidiInlet,
+    mut inlet: playhead::sources::MidiInlet,
     bpm: f64,
     rate: f64,
     start: Instant,
@@ -101,7 +102,7 @@ fn a_loop_jump_while_playing_relocates() {
 
 /// Quarter frames for a 25 fps timecode starting at `first_frame`, sent in real time.
 fn timecode_thread(
-    mut inlet: playhead::input::MidiInlet,
+    mut inlet: playhead::sources::MidiInlet,
     first_frame: u32,
     start: Instant,
 ) -> Arc<AtomicBool> {

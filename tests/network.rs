@@ -8,12 +8,13 @@
 
 mod common;
 
-use playhead::headless::HeadlessShow;
-use playhead::network::packet::SessionCommand;
-use playhead::network::remote::{Answer, JournalState, ScriptedPeer};
-use playhead::network::{Network, NetworkOptions};
 use playhead::player::Notice;
+use playhead::screen::headless::HeadlessShow;
+use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
+use playhead_core::network::packet::SessionCommand;
+use playhead_testkit::peer::{Answer, JournalState, ScriptedPeer};
+use playhead_testkit::FrameCode;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 

@@ -8,10 +8,11 @@
 
 mod common;
 
-use playhead::headless::HeadlessShow;
-use playhead::network::{Network, NetworkOptions};
 use playhead::player::Notice;
+use playhead::screen::headless::HeadlessShow;
+use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
+use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,10 @@
 //! MIDI bytes go in through `MidiInlet::receive`, the entry point midir's callback uses: it
 //! stands in for an OS MIDI port, which this machine does not have.
 
-use playhead::headless::{Frame, HeadlessShow};
 use playhead::player::{Notice, PlayerOptions};
+use playhead::screen::headless::{Frame, HeadlessShow};
 use playhead::transport::Cue;
+use playhead_testkit::FrameCode;
 use std::time::{Duration, Instant};
 
 mod common;

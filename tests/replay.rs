@@ -5,6 +5,7 @@
 use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
 use playhead::parse::{MidiEvent, Parser};
+use playhead::time::Stamp;
 use playhead::transport::{ChaseSettings, FollowMode, Transport};
 use std::path::Path;
 
@@ -84,7 +85,7 @@ fn replay(r: &Recording) -> (Vec<String>, u64, u64) {
     for (i, chunk) in r.chunks.iter().enumerate() {
         let at_s = i as f64 * 0.010;
         parser.feed(chunk, |event| {
-            let cue = transport.on_midi(event, at_s);
+            let cue = transport.on_midi(event, Stamp::from_secs_f64(at_s));
             if event != MidiEvent::Clock {
                 let cue = cue.map(|c| format!(" {c:?}")).unwrap_or_default();
                 trace.push(format!("{event:?} -> {:?}{cue}", transport.state()));

@@ -4,10 +4,11 @@
 //! MIDI goes in through `MidiInlet::receive`, the entry point of every MIDI source; it stands
 //! in for an OS port, which this machine does not have.
 
-use playhead::headless::HeadlessShow;
 use playhead::player::{Notice, PlayerInput, PlayerOptions};
+use playhead::screen::headless::HeadlessShow;
 use playhead::show::Show;
 use playhead::transport::FollowMode;
+use playhead_testkit::FrameCode;
 
 mod common;
 use common::{
@@ -143,7 +144,7 @@ fn steady_frame(h: &HeadlessShow, hold: Duration) -> Option<u32> {
     first
 }
 
-fn is_black(f: &playhead::headless::Frame) -> bool {
+fn is_black(f: &playhead::screen::headless::Frame) -> bool {
     let lit = f
         .pixels
         .chunks(4)
@@ -217,7 +218,7 @@ fn the_status_overlay_is_drawn_over_the_picture_when_asked() {
     std::thread::sleep(Duration::from_millis(300));
     let before = h.screen().latest();
     // The top left corner, where the overlay goes (the demo's title is centred).
-    let corner = |f: &playhead::headless::Frame| -> Vec<u8> {
+    let corner = |f: &playhead::screen::headless::Frame| -> Vec<u8> {
         (0..60)
             .flat_map(|y| {
                 let row = y * f.stride_bytes;

@@ -8,10 +8,10 @@
 use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
-use playhead::network::packet::{
+use playhead_core::network::packet::{
     decode_command, decode_data, decode_journal, system_transport_state, MidiList, SysexAssembler,
 };
-use playhead::network::session::{Options, Session};
+use playhead_core::network::session::{Options, Session};
 
 fn journal(bytes: &[u8]) {
     if let Ok(j) = decode_journal(bytes) {

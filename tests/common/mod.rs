@@ -2,7 +2,8 @@
 //! keys typed through XTEST, and the playhead binary run on that desktop.
 #![allow(dead_code)]
 
-use playhead::framecode::{read_frame_number, ImageView, VideoRect};
+use playhead_testkit::framecode::{read_frame_number, ImageView, VideoRect};
+use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -376,13 +377,13 @@ pub fn second_song(dir: &Path) -> PathBuf {
 }
 
 /// The frame number on a headless player's screen, from the demo show's frame code.
-pub fn headless_frame(show: &playhead::headless::HeadlessShow) -> Option<u32> {
+pub fn headless_frame(show: &playhead::screen::headless::HeadlessShow) -> Option<u32> {
     show.screen().latest().frame_number(640, 360)
 }
 
 /// Waits (up to 10 s) until the frame on a headless player's screen satisfies `ok`; returns it.
 pub fn wait_headless_frame(
-    show: &playhead::headless::HeadlessShow,
+    show: &playhead::screen::headless::HeadlessShow,
     what: &str,
     ok: impl Fn(u32) -> bool,
 ) -> u32 {
@@ -423,8 +424,8 @@ fn wait_for_frame(
 /// A headless player of the demo show with `options`, armed on its first frame.
 pub fn headless_demo(
     options: &playhead::player::PlayerOptions,
-) -> playhead::headless::HeadlessShow {
-    let show = playhead::headless::HeadlessShow::start(&demo(), options, 640, 360)
+) -> playhead::screen::headless::HeadlessShow {
+    let show = playhead::screen::headless::HeadlessShow::start(&demo(), options, 640, 360)
         .expect("start the player");
     show.wait_ready(Duration::from_secs(20))
         .expect("first frame");

@@ -18,6 +18,8 @@
 //! the missing transport bytes so the video does the right thing, and says so in a notice.
 
 use std::fmt;
+
+use crate::time::Stamp;
 use std::net::{IpAddr, SocketAddr};
 
 use super::packet::{
@@ -501,7 +503,8 @@ impl Session {
     /// Starts inviting the participant whose control port is `to`, and keeps it in the
     /// session: re-invited every second until it answers (every 5 s after 12 tries), and again
     /// whenever it leaves or times out.
-    pub fn connect(&mut self, to: SocketAddr, now_us: u64) -> Vec<Output> {
+    pub fn connect(&mut self, to: SocketAddr, now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
         let mut out = Vec::new();
         if self.links.iter().any(|l| l.control == to) {
             log(&mut out, Level::Debug, format!("already inviting {to}"));
@@ -521,7 +524,8 @@ impl Session {
     }
 
     /// Handles a datagram that arrived on our control port.
-    pub fn handle_control(&mut self, from: SocketAddr, bytes: &[u8], now_us: u64) -> Vec<Output> {
+    pub fn handle_control(&mut self, from: SocketAddr, bytes: &[u8], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
         let mut out = Vec::new();
         match decode_command(bytes) {
             Ok(command) => self.on_command(Port::Control, from, command, now_us, &mut out),
@@ -538,7 +542,8 @@ impl Session {
     }
 
     /// Handles a datagram that arrived on our data port: a session command or RTP-MIDI.
-    pub fn handle_data(&mut self, from: SocketAddr, bytes: &[u8], now_us: u64) -> Vec<Output> {
+    pub fn handle_data(&mut self, from: SocketAddr, bytes: &[u8], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
         let mut out = Vec::new();
         if is_session_command(bytes) {
             match decode_command(bytes) {
@@ -565,7 +570,8 @@ impl Session {
     }
 
     /// Runs the timers: peer timeouts, invitations, clock synchronisation, receiver feedback.
-    pub fn poll(&mut self, now_us: u64) -> Vec<Output> {
+    pub fn poll(&mut self, now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.peers.len() {
@@ -594,7 +600,12 @@ impl Session {
 
     /// When [`Session::poll`] should next run, on the caller's clock; `None` when no timer is
     /// set. A time at or before now means at once.
-    pub fn next_deadline_us(&self) -> Option<u64> {
+    pub fn next_deadline(&self) -> Option<Stamp> {
+        self.next_deadline_us()
+            .map(|us| Stamp::from_micros(i64::try_from(us).unwrap_or(i64::MAX)))
+    }
+
+    fn next_deadline_us(&self) -> Option<u64> {
         let peers = self.peers.iter().flat_map(|p| {
             let timeout = Some(p.last_heard_us.saturating_add(PEER_TIMEOUT_US));
             let clock_sync =
@@ -615,7 +626,8 @@ impl Session {
 
     /// Sends MIDI messages (each complete, with its status byte) to every joined peer in one
     /// packet stamped `now_us`.
-    pub fn send_midi(&mut self, messages: &[&[u8]], now_us: u64) -> Vec<Output> {
+    pub fn send_midi(&mut self, messages: &[&[u8]], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
         let mut out = Vec::new();
         let commands: Vec<(u32, &[u8])> = messages.iter().map(|m| (0, *m)).collect();
         let header = RtpHeader {
@@ -1259,8 +1271,19 @@ fn recover_transport(p: &mut Peer, state: JournalTransport, now_us: u64, out: &m
     }
 }
 
+/// The session counts in unsigned microseconds inside; the clock's origin is the program's
+/// start, so a stamp before it is taken as the origin.
+fn now_micros(now: Stamp) -> u64 {
+    u64::try_from(now.micros()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
+    /// A stamp `micros` microseconds from the clock's origin.
+    fn us(micros: u64) -> Stamp {
+        Stamp::from_micros(micros as i64)
+    }
+
     use super::*;
 
     const MAC_SSRC: u32 = 0x1111_1111;
@@ -1346,9 +1369,9 @@ mod tests {
 
     /// Invites `s` from `control` (and the data port above it) as a Mac would.
     fn join(s: &mut Session, control: SocketAddr, ssrc: u32, now_us: u64) -> Vec<Output> {
-        let mut out = s.handle_control(control, &invitation(ssrc, "Mac"), now_us);
+        let mut out = s.handle_control(control, &invitation(ssrc, "Mac"), us(now_us));
         let data = data_port_of(control).unwrap();
-        out.extend(s.handle_data(data, &invitation(ssrc, "Mac"), now_us));
+        out.extend(s.handle_data(data, &invitation(ssrc, "Mac"), us(now_us)));
         out
     }
 
@@ -1391,7 +1414,7 @@ mod tests {
     #[test]
     fn invitation_is_accepted_on_both_ports() {
         let mut s = session();
-        let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac Studio"), 0);
+        let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac Studio"), us(0));
         let accept = SessionCommand::Accepted(Exchange {
             initiator_token: MAC_TOKEN,
             ssrc: OUR_SSRC,
@@ -1403,7 +1426,7 @@ mod tests {
         );
         assert!(notices(&out).is_empty(), "not joined before the data port");
 
-        let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac Studio"), 10);
+        let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac Studio"), us(10));
         assert_eq!(sent(&out), vec![(Port::Data, mac_data(), accept)]);
         assert_eq!(
             notices(&out),
@@ -1424,14 +1447,18 @@ mod tests {
         let mut s = session();
         let mut joined = 0;
         for t in 0..3 {
-            let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac"), t * 1_000_000);
+            let out = s.handle_control(
+                mac_control(),
+                &invitation(MAC_SSRC, "Mac"),
+                us(t * 1_000_000),
+            );
             assert!(matches!(
                 sent(&out)[..],
                 [(Port::Control, _, SessionCommand::Accepted(_))]
             ));
         }
         for t in 3..6 {
-            let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac"), t * 1_000_000);
+            let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac"), us(t * 1_000_000));
             assert!(matches!(
                 sent(&out)[..],
                 [(Port::Data, _, SessionCommand::Accepted(_))]
@@ -1478,7 +1505,7 @@ mod tests {
                 ..Options::default()
             },
         );
-        let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac"), 0);
+        let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Mac"), us(0));
         assert!(matches!(
             sent(&out)[..],
             [(Port::Control, _, SessionCommand::Rejected(_))]
@@ -1491,7 +1518,7 @@ mod tests {
     #[test]
     fn data_port_invitation_without_control_port_is_refused() {
         let mut s = session();
-        let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac"), 0);
+        let out = s.handle_data(mac_data(), &invitation(MAC_SSRC, "Mac"), us(0));
         assert!(matches!(
             sent(&out)[..],
             [(Port::Data, _, SessionCommand::Rejected(_))]
@@ -1508,7 +1535,7 @@ mod tests {
         let mut s = Session::new("playhead", OUR_SSRC, options);
         let mut refused = Vec::new();
         for t in 0..12 {
-            let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Stranger"), t);
+            let out = s.handle_control(mac_control(), &invitation(MAC_SSRC, "Stranger"), us(t));
             assert!(matches!(
                 sent(&out)[..],
                 [(Port::Control, to, SessionCommand::Rejected(Exchange { initiator_token: MAC_TOKEN, ssrc: OUR_SSRC, .. }))] if to == mac_control()
@@ -1529,7 +1556,7 @@ mod tests {
             IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 99).to_ipv6_mapped()),
             5004,
         );
-        let out = s.handle_control(mapped, &invitation(MAC_SSRC, "Friend"), 20);
+        let out = s.handle_control(mapped, &invitation(MAC_SSRC, "Friend"), us(20));
         assert!(matches!(
             sent(&out)[..],
             [(_, _, SessionCommand::Accepted(_))]
@@ -1546,14 +1573,14 @@ mod tests {
             max_peers: 1,
         };
         let mut s = Session::new("playhead", OUR_SSRC, options);
-        let out = s.handle_control(addr(10, 5004), &invitation(1, "a"), 0);
+        let out = s.handle_control(addr(10, 5004), &invitation(1, "a"), us(0));
         assert!(matches!(
             sent(&out)[..],
             [(_, _, SessionCommand::Rejected(_))]
         ));
         assert_eq!(notices(&out).len(), 1);
         join(&mut s, addr(11, 5004), 2, 0);
-        let out = s.handle_control(addr(12, 5004), &invitation(3, "b"), 0);
+        let out = s.handle_control(addr(12, 5004), &invitation(3, "b"), us(0));
         assert!(matches!(
             sent(&out)[..],
             [(_, _, SessionCommand::Rejected(_))]
@@ -1568,7 +1595,7 @@ mod tests {
         let out = s.handle_data(
             mac_data(),
             &clock_sync(MAC_SSRC, 0, [123_456, 0, 0]),
-            5_000_000,
+            us(5_000_000),
         );
         assert_eq!(
             sent(&out),
@@ -1585,7 +1612,7 @@ mod tests {
         let out = s.handle_data(
             mac_data(),
             &clock_sync(MAC_SSRC, 2, [123_456, 50_000, 123_476]),
-            5_002_000,
+            us(5_002_000),
         );
         assert!(sent(&out).is_empty(), "CK2 ends the exchange");
         assert_eq!(s.peers()[0].latency_us, Some(1_000));
@@ -1594,7 +1621,7 @@ mod tests {
     #[test]
     fn clock_sync_from_a_stranger_is_ignored() {
         let mut s = session();
-        let out = s.handle_data(mac_data(), &clock_sync(MAC_SSRC, 0, [1, 0, 0]), 0);
+        let out = s.handle_data(mac_data(), &clock_sync(MAC_SSRC, 0, [1, 0, 0]), us(0));
         assert!(sent(&out).is_empty());
     }
 
@@ -1602,7 +1629,7 @@ mod tests {
     fn bye_ends_the_peer() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        let out = s.handle_control(mac_control(), &bye(MAC_SSRC), 1_000);
+        let out = s.handle_control(mac_control(), &bye(MAC_SSRC), us(1_000));
         assert_eq!(
             notices(&out),
             vec![Notice::PeerLeft {
@@ -1612,7 +1639,7 @@ mod tests {
             }]
         );
         assert!(s.peers().is_empty());
-        let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), 2_000);
+        let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), us(2_000));
         assert!(midi(&out).is_empty(), "no MIDI from a peer that left");
     }
 
@@ -1620,7 +1647,7 @@ mod tests {
     fn bye_from_another_host_with_the_same_ssrc_is_ignored() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        let out = s.handle_control(addr(66, 5004), &bye(MAC_SSRC), 1_000);
+        let out = s.handle_control(addr(66, 5004), &bye(MAC_SSRC), us(1_000));
         assert!(notices(&out).is_empty());
         assert_eq!(s.peers().len(), 1);
     }
@@ -1629,10 +1656,10 @@ mod tests {
     fn silent_peer_times_out_at_61_s_not_at_59_s() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        let out = s.poll(59_000_000);
+        let out = s.poll(us(59_000_000));
         assert!(notices(&out).is_empty());
         assert_eq!(s.peers().len(), 1);
-        let out = s.poll(61_000_000);
+        let out = s.poll(us(61_000_000));
         assert_eq!(
             notices(&out),
             vec![Notice::PeerLeft {
@@ -1656,9 +1683,9 @@ mod tests {
             s.handle_data(
                 mac_data(),
                 &clock_sync(MAC_SSRC, 0, [t, 0, 0]),
-                t * 1_000_000,
+                us(t * 1_000_000),
             );
-            assert!(notices(&s.poll(t * 1_000_000 + 500_000)).is_empty());
+            assert!(notices(&s.poll(us(t * 1_000_000 + 500_000))).is_empty());
         }
         assert_eq!(s.peers().len(), 1);
         assert_eq!(s.next_deadline_us(), Some(110_000_000 + PEER_TIMEOUT_US));
@@ -1670,8 +1697,8 @@ mod tests {
         join(&mut s, mac_control(), MAC_SSRC, 0);
         for seq in 1..=10u16 {
             let now = u64::from(seq) * 30_000_000;
-            s.handle_data(mac_data(), &data_packet(MAC_SSRC, seq, &[&[0xF8]]), now);
-            assert!(notices(&s.poll(now + 1)).is_empty());
+            s.handle_data(mac_data(), &data_packet(MAC_SSRC, seq, &[&[0xF8]]), us(now));
+            assert!(notices(&s.poll(us(now + 1))).is_empty());
         }
         assert_eq!(s.peers().len(), 1);
     }
@@ -1697,9 +1724,17 @@ mod tests {
                 },
             ]
         );
-        let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), 2_000_000);
+        let out = s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 1, &[&[0xFA]]),
+            us(2_000_000),
+        );
         assert!(midi(&out).is_empty(), "the old SSRC is gone");
-        let out = s.handle_data(mac_data(), &data_packet(new_ssrc, 1, &[&[0xFA]]), 2_000_000);
+        let out = s.handle_data(
+            mac_data(),
+            &data_packet(new_ssrc, 1, &[&[0xFA]]),
+            us(2_000_000),
+        );
         assert_eq!(midi(&out), vec![(PeerId(new_ssrc), vec![0xFA], 2_000_000)]);
     }
 
@@ -1719,12 +1754,12 @@ mod tests {
                     &[0xF0, 0x7D, 0x01, 0xF0],
                 ],
             ),
-            7_000_000,
+            us(7_000_000),
         );
         let out2 = s.handle_data(
             mac_data(),
             &data_packet(MAC_SSRC, 101, &[&[0xF7, 0x02, 0xF7], &[0xFC]]),
-            7_000_250,
+            us(7_000_250),
         );
         let got: Vec<_> = midi(&out).into_iter().chain(midi(&out2)).collect();
         let p = PeerId(MAC_SSRC);
@@ -1742,7 +1777,7 @@ mod tests {
         let mut raw = data_packet(MAC_SSRC, 102, &[&[0x90, 60, 100]]);
         raw[12] += 3;
         raw.extend_from_slice(&[0x00, 62, 90]);
-        let out = s.handle_data(mac_data(), &raw, 8_000_000);
+        let out = s.handle_data(mac_data(), &raw, us(8_000_000));
         assert_eq!(
             midi(&out),
             vec![
@@ -1760,7 +1795,7 @@ mod tests {
         let mut played = Vec::new();
         for seq in [65_534u16, 65_535, 0, 3, 3, 2, 4, 10] {
             let note = [0x90, (seq % 128) as u8, 1];
-            let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, seq, &[&note]), 1_000);
+            let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, seq, &[&note]), us(1_000));
             gaps.extend(notices(&out));
             played.extend(midi(&out).into_iter().map(|m| m.1[1]));
         }
@@ -1797,11 +1832,19 @@ mod tests {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
         assert!(
-            sent(&s.poll(500_000)).is_empty(),
+            sent(&s.poll(us(500_000))).is_empty(),
             "nothing received, nothing to say"
         );
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 41, &[&[0xF8]]), 600_000);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 42, &[&[0xF8]]), 700_000);
+        s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 41, &[&[0xF8]]),
+            us(600_000),
+        );
+        s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 42, &[&[0xF8]]),
+            us(700_000),
+        );
         let rs = |seq| {
             vec![(
                 Port::Control,
@@ -1812,16 +1855,20 @@ mod tests {
                 }),
             )]
         };
-        assert_eq!(sent(&s.poll(700_000)), rs(42));
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 43, &[&[0xF8]]), 800_000);
+        assert_eq!(sent(&s.poll(us(700_000))), rs(42));
+        s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 43, &[&[0xF8]]),
+            us(800_000),
+        );
         assert!(
-            sent(&s.poll(900_000)).is_empty(),
+            sent(&s.poll(us(900_000))).is_empty(),
             "not twice within a second"
         );
         assert_eq!(s.next_deadline_us(), Some(1_700_000));
-        assert_eq!(sent(&s.poll(1_700_000)), rs(43));
+        assert_eq!(sent(&s.poll(us(1_700_000))), rs(43));
         assert!(
-            sent(&s.poll(5_000_000)).is_empty(),
+            sent(&s.poll(us(5_000_000))).is_empty(),
             "nothing new, nothing sent"
         );
     }
@@ -1830,13 +1877,13 @@ mod tests {
     fn journal_recovers_a_lost_stop_with_its_position() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), 1_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), us(1_000));
         // Packet 2 carried the Stop and is lost; packet 3 brings a journal saying stopped at
         // clock 96 (sixteenth 16), and a Song Position of its own.
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 3, &[&[0xF2, 0x20, 0x00]], false, Some(96)),
-            2_000,
+            us(2_000),
         );
         let p = PeerId(MAC_SSRC);
         assert_eq!(
@@ -1869,11 +1916,11 @@ mod tests {
         // Lost Start at the top of the song: locate to 0 and Start.
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xF8]]), 1_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xF8]]), us(1_000));
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 3, &[&[0xF8]], true, Some(0)),
-            2_000,
+            us(2_000),
         );
         assert_eq!(
             midi(&out),
@@ -1886,11 +1933,11 @@ mod tests {
         // Lost Continue far into the song (70 000 clocks needs the TOP bits): locate, Continue.
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFC]]), 1_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFC]]), us(1_000));
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 5, &[], true, Some(70_000)),
-            2_000,
+            us(2_000),
         );
         let sixteenths = 70_000 / 6;
         assert_eq!(
@@ -1910,12 +1957,12 @@ mod tests {
         s.handle_data(
             mac_data(),
             &data_packet(MAC_SSRC, 1, &[&[0xF2, 0, 1]]),
-            1_000,
+            us(1_000),
         );
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 3, &[], true, None),
-            2_000,
+            us(2_000),
         );
         assert_eq!(midi(&out), vec![(p, vec![0xFB], 2_000)]);
     }
@@ -1924,19 +1971,19 @@ mod tests {
     fn journal_that_agrees_or_comes_without_loss_changes_nothing() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), 1_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), us(1_000));
         // No loss: the journal is not consulted even if it disagrees.
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 2, &[], false, Some(0)),
-            2_000,
+            us(2_000),
         );
         assert!(midi(&out).is_empty());
         // Loss, but the journal agrees with what we have: nothing made up.
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 4, &[&[0xF8]], true, Some(24)),
-            3_000,
+            us(3_000),
         );
         assert_eq!(notices(&out).len(), 1, "only the gap");
         assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xF8], 3_000)]);
@@ -1946,13 +1993,13 @@ mod tests {
     fn journal_in_a_later_packet_still_recovers() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), 1_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), us(1_000));
         // The packet after the gap has no journal; the next one does.
-        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 3, &[]), 2_000);
+        s.handle_data(mac_data(), &data_packet(MAC_SSRC, 3, &[]), us(2_000));
         let out = s.handle_data(
             mac_data(),
             &packet_with_journal(MAC_SSRC, 4, &[], false, None),
-            3_000,
+            us(3_000),
         );
         assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xFC], 3_000)]);
     }
@@ -1965,8 +2012,8 @@ mod tests {
         join(&mut s, a, 0xA, 0);
         join(&mut s, b, 0xB, 0);
         // A opens a SysEx and sends rubbish; B's segments must not join A's.
-        s.handle_data(a_data, &data_packet(0xA, 1, &[&[0xF0, 0x01, 0xF0]]), 10);
-        s.handle_data(b_data, &data_packet(0xB, 1, &[&[0xF7, 0x09, 0xF7]]), 10);
+        s.handle_data(a_data, &data_packet(0xA, 1, &[&[0xF0, 0x01, 0xF0]]), us(10));
+        s.handle_data(b_data, &data_packet(0xB, 1, &[&[0xF7, 0x09, 0xF7]]), us(10));
         let mut rng = 0x1234_5678_9ABC_DEF0u64;
         let mut got = Vec::new();
         for i in 0..2_000u16 {
@@ -1979,13 +2026,13 @@ mod tests {
                 junk[..2].copy_from_slice(&[0x80, 0x61]);
                 junk[8..12].copy_from_slice(&0xAu32.to_be_bytes());
             }
-            s.handle_data(a_data, &junk, 20 + u64::from(i));
-            s.handle_control(a, &junk, 20 + u64::from(i));
+            s.handle_data(a_data, &junk, us(20 + u64::from(i)));
+            s.handle_control(a, &junk, us(20 + u64::from(i)));
             let note = [0x90, (i % 128) as u8, 64];
             got.extend(midi(&s.handle_data(
                 b_data,
                 &data_packet(0xB, 2 + i, &[&note]),
-                30,
+                us(30),
             )));
         }
         assert_eq!(got.len(), 2_000);
@@ -1997,7 +2044,11 @@ mod tests {
         let b_info = s.peers().into_iter().find(|p| p.id == PeerId(0xB)).unwrap();
         assert_eq!((b_info.packets_lost, b_info.late_packets), (0, 0));
         // B's own SysEx still works.
-        let out = s.handle_data(b_data, &data_packet(0xB, 5_000, &[&[0xF0, 0x05, 0xF7]]), 40);
+        let out = s.handle_data(
+            b_data,
+            &data_packet(0xB, 5_000, &[&[0xF0, 0x05, 0xF7]]),
+            us(40),
+        );
         assert_eq!(midi(&out), vec![(PeerId(0xB), vec![0xF0, 0x05, 0xF7], 40)]);
     }
 
@@ -2030,11 +2081,11 @@ mod tests {
             let from = addr((next() % 3) as u8 + 9, 5004 + (next() % 2) as u16);
             let now = i * 10_000;
             if next() % 2 == 0 {
-                s.handle_control(from, &bytes, now);
+                s.handle_control(from, &bytes, us(now));
             } else {
-                s.handle_data(from, &bytes, now);
+                s.handle_data(from, &bytes, us(now));
             }
-            s.poll(now);
+            s.poll(us(now));
         }
         // Whatever happened, a fresh invitation still works.
         let out = join(&mut s, addr(50, 5004), 0x5050_5050, 300_000_000);
@@ -2121,8 +2172,8 @@ mod tests {
                     let from = addr(src_host, if port == Port::Control { 5004 } else { 5005 });
                     let target = if is_a { &mut self.b } else { &mut self.a };
                     let out = match port {
-                        Port::Control => target.handle_control(from, &bytes, now_us),
-                        Port::Data => target.handle_data(from, &bytes, now_us),
+                        Port::Control => target.handle_control(from, &bytes, us(now_us)),
+                        Port::Data => target.handle_data(from, &bytes, us(now_us)),
                     };
                     next.extend(out.into_iter().map(|o| (!is_a, o)));
                 }
@@ -2131,8 +2182,8 @@ mod tests {
         }
 
         fn poll(&mut self, now_us: u64) {
-            let from_a = self.a.poll(now_us);
-            let from_b = self.b.poll(now_us);
+            let from_a = self.a.poll(us(now_us));
+            let from_b = self.b.poll(us(now_us));
             self.run(from_a, from_b, now_us);
         }
 
@@ -2149,7 +2200,7 @@ mod tests {
         let mut net = Net::new();
         // The first three control port invitations are lost.
         net.drop_from_a = Some((Port::Control, *b"IN", 3));
-        let out = net.a.connect(net.b_control(), 0);
+        let out = net.a.connect(net.b_control(), us(0));
         assert!(matches!(
             sent(&out)[..],
             [(Port::Control, to, SessionCommand::Invitation(_))] if to == net.b_control()
@@ -2185,9 +2236,9 @@ mod tests {
             .all(|n| matches!(n, Notice::PeerJoined { .. })));
 
         // MIDI from A reaches B in order.
-        let out = net.a.send_midi(&[&[0xF2, 0, 0], &[0xFA]], now);
+        let out = net.a.send_midi(&[&[0xF2, 0, 0], &[0xFA]], us(now));
         net.run(out, Vec::new(), now + 1);
-        let out = net.a.send_midi(&[&[0xFC]], now + 2);
+        let out = net.a.send_midi(&[&[0xFC]], us(now + 2));
         net.run(out, Vec::new(), now + 3);
         let received: Vec<_> = midi(&net.b_events)
             .into_iter()
@@ -2208,14 +2259,14 @@ mod tests {
         let mut net = Net::new();
         net.b_down = true;
         let mut times = Vec::new();
-        let out = net.a.connect(net.b_control(), 0);
+        let out = net.a.connect(net.b_control(), us(0));
         if !sent(&out).is_empty() {
             times.push(0);
         }
         let mut now = 0;
         while now < 60_000_000 {
             now += 100_000;
-            if !sent(&net.a.poll(now)).is_empty() {
+            if !sent(&net.a.poll(us(now))).is_empty() {
                 times.push(now / 100_000);
             }
         }
@@ -2236,7 +2287,7 @@ mod tests {
     #[test]
     fn initiator_reinvites_after_bye_and_after_timeout() {
         let mut net = Net::new();
-        let out = net.a.connect(net.b_control(), 0);
+        let out = net.a.connect(net.b_control(), us(0));
         net.run(out, Vec::new(), 0);
         assert_eq!(Net::joined(&net.a_events), 1);
 
@@ -2291,7 +2342,7 @@ mod tests {
                 ..Options::default()
             },
         );
-        let out = net.a.connect(net.b_control(), 0);
+        let out = net.a.connect(net.b_control(), us(0));
         net.run(out, Vec::new(), 0);
         let mut now = 0;
         while now < 30_000_000 {

@@ -1,10 +1,12 @@
 //! A scripted network-MIDI participant over real UDP sockets: it plays the DAW machine's side
 //! (invites, sends MIDI, loses packets on purpose, says goodbye) for the benchmark and the tests.
 //!
-//! It speaks the same wire formats as [`super::session`] but keeps no state machine of its own:
+//! It speaks the same wire formats as [`playhead_core::network::session`] but keeps no state machine of its own:
 //! each step is one call, so a test reads as the conversation it checks.
 
-use super::packet::{decode_command, encode_data, ClockSync, Exchange, RtpHeader, SessionCommand};
+use playhead_core::network::packet::{
+    decode_command, encode_data, ClockSync, Exchange, RtpHeader, SessionCommand,
+};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -313,7 +315,9 @@ fn append_journal(packet: &mut Vec<u8>, checkpoint: u16, state: JournalState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::packet::{decode_data, decode_journal, system_transport_state, MidiList};
+    use playhead_core::network::packet::{
+        decode_data, decode_journal, system_transport_state, MidiList,
+    };
 
     #[test]
     fn scripted_journal_reads_back_as_sent() {

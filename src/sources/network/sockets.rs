@@ -11,17 +11,16 @@
 //! timeouts).
 
 use super::discovery::Discovery;
-use super::session::{
-    Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, Port, Session,
-};
 use super::{parse_allow, parse_connect, resolve_ipv4, AllowRule, NetworkOptions};
 use crate::clock;
-use crate::input::MidiInlet;
 use crate::player::PlayerInput;
+use crate::sources::MidiInlet;
 use crossbeam_channel::Sender;
 use log::{debug, info, warn};
+use playhead_core::network::session::{
+    Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, Port, Session,
+};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,23 +40,10 @@ const RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Largest UDP payload; any datagram fits, so none is cut short and misread.
 const MAX_DATAGRAM_BYTES: usize = 65_536;
 
-/// Microseconds from process start to `t`: the session's clock.
-fn micros(t: Instant) -> u64 {
-    u64::try_from(
-        t.saturating_duration_since(clock::process_start())
-            .as_micros(),
-    )
-    .unwrap_or(u64::MAX)
-}
-
-/// A random SSRC, different in every run (the standard library's hasher keys are random).
+/// A random SSRC, different in every run.
 fn random_ssrc() -> u32 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(micros(clock::now()));
-    h.write_u32(std::process::id());
-    let v = h.finish();
     // Zero is legal but some implementations treat it as "unset".
-    ((v >> 32) as u32 ^ v as u32).max(1)
+    playhead_core::rng::Rng::from_entropy().next_u32().max(1)
 }
 
 /// One joined peer's way into the player, with its reporting state.
@@ -93,10 +79,10 @@ impl Shared {
     /// Handles one datagram received at `received` on `port`.
     fn receive(&self, port: Port, from: SocketAddr, bytes: &[u8], received: Instant) {
         let mut core = self.core();
-        let now_us = micros(received);
+        let now = clock::stamp(received);
         let out = match port {
-            Port::Control => core.session.handle_control(from, bytes, now_us),
-            Port::Data => core.session.handle_data(from, bytes, now_us),
+            Port::Control => core.session.handle_control(from, bytes, now),
+            Port::Data => core.session.handle_data(from, bytes, now),
         };
         core.apply(out, received, self);
     }
@@ -104,14 +90,14 @@ impl Shared {
     /// Runs the session's timers if one is due; returns how long the control thread may wait.
     fn run_timers(&self) -> Duration {
         let now = clock::now();
-        let now_us = micros(now);
+        let stamp = clock::stamp(now);
         let mut core = self.core();
-        if core.session.next_deadline_us().is_some_and(|d| d <= now_us) {
-            let out = core.session.poll(now_us);
+        if core.session.next_deadline().is_some_and(|d| d <= stamp) {
+            let out = core.session.poll(stamp);
             core.apply(out, now, self);
         }
-        match core.session.next_deadline_us() {
-            Some(d) => Duration::from_micros(d.saturating_sub(now_us))
+        match core.session.next_deadline() {
+            Some(d) => Duration::from_micros(u64::try_from(d.micros_since(stamp)).unwrap_or(0))
                 .clamp(Duration::from_millis(1), READ_TIMEOUT),
             None => READ_TIMEOUT,
         }
@@ -408,7 +394,7 @@ impl Network {
                 if let Ok(ip) = host.parse::<IpAddr>() {
                     let out = core
                         .session
-                        .connect(SocketAddr::new(ip, *port), micros(now));
+                        .connect(SocketAddr::new(ip, *port), clock::stamp(now));
                     info!("network MIDI: inviting {}", SocketAddr::new(ip, *port));
                     core.apply(out, now, &shared);
                 }
@@ -558,7 +544,7 @@ fn resolve_names(shared: &Shared, rules: &[AllowRule], targets: &[(String, u16)]
                     info!("network MIDI: inviting '{host}' at {addr}");
                     let now = clock::now();
                     let mut core = shared.core();
-                    let out = core.session.connect(addr, micros(now));
+                    let out = core.session.connect(addr, clock::stamp(now));
                     core.apply(out, now, shared);
                 }
                 Ok(_) => {}

@@ -638,11 +638,46 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// Parses "BAR=BPM[ N/D], ...": the time signature carries over until changed (4/4 at first).
+pub fn parse_tempo_map(text: &str) -> Result<TempoMap, String> {
+    let mut changes = Vec::new();
+    let mut signature = TimeSignature::FOUR_FOUR;
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (bar, rest) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("'{entry}' is not BAR=BPM (e.g. 33=90 or 33=90 3/4)"))?;
+        let bar: u32 = bar
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{}' in '{entry}' is not a bar number", bar.trim()))?;
+        let mut words = rest.split_whitespace();
+        let bpm_text = words.next().unwrap_or("");
+        let bpm: f64 = bpm_text
+            .parse()
+            .map_err(|_| format!("'{bpm_text}' in '{entry}' is not a tempo in BPM"))?;
+        if let Some(sig) = words.next() {
+            let (n, d) = sig
+                .split_once('/')
+                .ok_or_else(|| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))?;
+            let parse = |x: &str| {
+                x.parse::<u8>()
+                    .map_err(|_| format!("'{sig}' in '{entry}' is not a time signature like 3/4"))
+            };
+            signature = TimeSignature::new(parse(n)?, parse(d)?).map_err(|e| e.to_string())?;
+        }
+        if let Some(extra) = words.next() {
+            return Err(format!("unexpected '{extra}' in '{entry}'"));
+        }
+        changes.push(TempoChange::new(bar, bpm, signature));
+    }
+    TempoMap::new(&changes).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::chase::drift::XorShift;
+    use crate::rng::Rng;
 
     fn four_four() -> TimeSignature {
         TimeSignature::FOUR_FOUR
@@ -782,7 +817,7 @@ mod tests {
     /// the time of the next tick.
     fn play(
         est: &mut ClockTempoEstimator,
-        rng: &mut XorShift,
+        rng: &mut Rng,
         start_s: f64,
         bpm: f64,
         ticks: usize,
@@ -797,7 +832,7 @@ mod tests {
 
     #[test]
     fn settles_within_a_few_beats_despite_jitter() {
-        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::seeded(0x9E37_79B9_7F4A_7C15);
         let mut est = ClockTempoEstimator::default();
         assert_eq!(est.tick(0.0), None);
         let mut t = seconds_per_clock(120.0);
@@ -862,7 +897,7 @@ mod tests {
     #[test]
     fn follows_a_tempo_change_within_a_couple_of_beats() {
         for (from, to) in [(120.0, 90.0), (90.0, 140.0), (120.0, 118.0)] {
-            let mut rng = XorShift::new(42);
+            let mut rng = Rng::seeded(42);
             let mut est = ClockTempoEstimator::default();
             let t = play(&mut est, &mut rng, 0.0, from, 480, 0.002);
             let t = play(&mut est, &mut rng, t, to, 24, 0.002);
@@ -895,7 +930,7 @@ mod tests {
     #[test]
     fn a_jump_in_phase_is_absorbed() {
         // The clock pauses 30 ms (a lost tick, a hiccup) and carries on at the same tempo.
-        let mut rng = XorShift::new(7);
+        let mut rng = Rng::seeded(7);
         let mut est = ClockTempoEstimator::default();
         let t = play(&mut est, &mut rng, 0.0, 120.0, 200, 0.002);
         let t = play(&mut est, &mut rng, t + 0.030, 120.0, 48, 0.002);
@@ -907,7 +942,7 @@ mod tests {
 
     #[test]
     fn resets_on_gaps_and_on_request() {
-        let mut rng = XorShift::new(3);
+        let mut rng = Rng::seeded(3);
         let mut est = ClockTempoEstimator::default();
         let t = play(&mut est, &mut rng, 0.0, 120.0, 100, 0.0);
         // Stopped for a second, then a new song at 100 BPM.

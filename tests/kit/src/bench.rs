@@ -1,4 +1,4 @@
-//! `playhead bench`: trigger latency and start-up time, measured on this machine.
+//! `playhead-bench`: trigger latency and start-up time, measured on this machine.
 //!
 //! Method (printed with the results):
 //! - Trigger latency: a player with a software screen (no window) loads the video. For each
@@ -10,17 +10,63 @@
 //! - Start-up: the program itself is started `--headless` on the video; we time from spawning
 //!   it to its "armed" log line (the first frame rendered and the player waiting for the DAW).
 
-use crate::cli::BenchArgs;
-use crate::headless::HeadlessShow;
-use crate::input::MidiInlet;
-use crate::player::{Notice, PlayerOptions};
-use crate::transport::Cue;
+use clap::Parser;
+use playhead::player::{Notice, PlayerOptions};
+use playhead::screen::headless::HeadlessShow;
+use playhead::sources::MidiInlet;
+use playhead::transport::Cue;
+use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+fn main() -> std::process::ExitCode {
+    playhead::clock::mark_process_start();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(&BenchArgs::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("playhead-bench: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Measure trigger latency and start-up time on this machine (no window needed).
+#[derive(clap::Parser, Debug)]
+#[command(name = "playhead-bench")]
+pub struct BenchArgs {
+    /// How many Start triggers to time.
+    #[arg(long, default_value_t = 200)]
+    pub triggers: u32,
+
+    /// How many cold starts of the program to time.
+    #[arg(long, default_value_t = 20)]
+    pub starts: u32,
+
+    /// Measure network MIDI instead: UDP datagram received -> mpv told to play, alone and under
+    /// a flood of 10,000 clock packets per second from another peer (loopback only).
+    #[arg(long)]
+    pub network: bool,
+
+    /// Measure chasing instead: locate time (SPP received -> the right frame on screen) and
+    /// drift over a simulated 90-minute show, with and without correction.
+    #[arg(long, conflicts_with = "network")]
+    pub chase: bool,
+
+    /// With --chase, also time locates in this file (for example the demo re-encoded with one
+    /// keyframe every 10 s), which must carry the demo show's frame code.
+    #[arg(long, value_name = "VIDEO", requires = "chase")]
+    pub long_gop: Option<PathBuf>,
+
+    /// The video to use (default: the bundled demo show).
+    #[arg(value_name = "VIDEO")]
+    pub video: Option<PathBuf>,
+}
+
 /// Percentile of a sorted slice (nearest rank).
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -51,21 +97,21 @@ fn wait_cue(show: &HeadlessShow, want: Cue) -> Result<Duration, String> {
 }
 
 /// Runs the benchmark and prints the results.
-pub fn run(args: &BenchArgs) -> Result<(), String> {
+fn run(args: &BenchArgs) -> Result<(), String> {
     if args.network {
         return run_network(args);
     }
     if args.chase {
         return run_chase(args);
     }
-    let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
+    let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
     println!("playhead bench on '{}'", video.display());
     println!("{}", METHOD);
 
     // The "start" follow mode: SPP 0 arms and Start plays from frame 0 at once, the case
     // every show opens with.
     let options = PlayerOptions {
-        follow: crate::transport::FollowMode::Start,
+        follow: playhead::transport::FollowMode::Start,
         ..PlayerOptions::default()
     };
     let show = HeadlessShow::start(&video, &options, 640, 360)?;
@@ -126,7 +172,16 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         summary("MIDI Start received -> next frame rendered", "ms", frame_ms)
     );
 
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the program: {e}"))?;
+    // The program is built beside this binary (cargo builds both into one target folder).
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the program: {e}"))?
+        .with_file_name("playhead");
+    if !exe.is_file() {
+        return Err(format!(
+            "the program is not built at {}: run `cargo build --release` first",
+            exe.display()
+        ));
+    }
     let mut start_ms = Vec::new();
     for _ in 0..args.starts {
         let spawned = Instant::now();
@@ -208,7 +263,7 @@ fn next_cue(show: &HeadlessShow, want: &Cue) -> Result<Duration, String> {
 
 fn network_series(
     show: &HeadlessShow,
-    daw: &mut crate::network::remote::ScriptedPeer,
+    daw: &mut playhead_testkit::peer::ScriptedPeer,
     triggers: u32,
 ) -> Result<NetworkSeries, String> {
     let mut series = NetworkSeries {
@@ -240,18 +295,18 @@ fn network_series(
 }
 
 /// Runs the network-MIDI benchmark and prints the results.
-pub fn run_network(args: &BenchArgs) -> Result<(), String> {
-    use crate::network::remote::{Answer, ScriptedPeer};
-    use crate::network::{Network, NetworkOptions};
+fn run_network(args: &BenchArgs) -> Result<(), String> {
+    use playhead::sources::network::{Network, NetworkOptions};
+    use playhead_testkit::peer::{Answer, ScriptedPeer};
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
+    let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
     println!("playhead bench --network on '{}'", video.display());
     println!("{NETWORK_METHOD}");
     let options = PlayerOptions {
-        follow: crate::transport::FollowMode::Start,
+        follow: playhead::transport::FollowMode::Start,
         ..PlayerOptions::default()
     };
     let show = HeadlessShow::start(&video, &options, 640, 360)?;
@@ -369,11 +424,11 @@ frame (b-1) x 50 in the demo show). Drift: the chase controller against a simula
 a DAW clock 100 ppm fast with +-2 ms jitter on every tick, over 90 minutes (chase::drift::simulate_show).";
 
 fn locate_times(video: &std::path::Path, locates: u32) -> Result<Vec<f64>, String> {
-    use crate::chase::position::TimeSignature;
-    use crate::chase::tempo::TempoMap;
+    use playhead::chase::position::TimeSignature;
+    use playhead::chase::tempo::TempoMap;
     let options = PlayerOptions {
-        follow: crate::transport::FollowMode::Chase,
-        chase: crate::transport::ChaseSettings {
+        follow: playhead::transport::FollowMode::Chase,
+        chase: playhead::transport::ChaseSettings {
             tempo_map: Some(
                 TempoMap::fixed(120.0, TimeSignature::FOUR_FOUR).map_err(|e| e.to_string())?,
             ),
@@ -417,8 +472,8 @@ fn locate_times(video: &std::path::Path, locates: u32) -> Result<Vec<f64>, Strin
 }
 
 fn run_chase(args: &BenchArgs) -> Result<(), String> {
-    use crate::chase::drift::{simulate_show, SimConfig};
-    let video = args.video.clone().unwrap_or_else(crate::cli::demo_video);
+    use playhead_testkit::simulator::{simulate_show, SimConfig};
+    let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
     println!("playhead bench --chase");
     println!("{CHASE_METHOD}");
     let locates = args.triggers.min(100);

@@ -24,22 +24,6 @@ pub struct Frame {
     pub rendered_at: Option<Instant>,
 }
 
-impl Frame {
-    /// The demo show's frame number as drawn in its frame code, if one is visible.
-    pub fn frame_number(&self, video_width: u32, video_height: u32) -> Option<u32> {
-        let view = crate::framecode::ImageView {
-            pixels: &self.pixels,
-            width: self.width,
-            height: self.height,
-            stride_bytes: self.stride_bytes,
-            bytes_per_pixel: 4,
-        };
-        let rect =
-            crate::framecode::VideoRect::fit(video_width, video_height, self.width, self.height);
-        crate::framecode::read_frame_number(&view, &rect)
-    }
-}
-
 struct Shared {
     frame: Mutex<Frame>,
     changed: Condvar,
@@ -234,8 +218,8 @@ impl HeadlessShow {
     }
 
     /// A MIDI inlet into this player, as an OS port or network peer would have.
-    pub fn inlet(&self, source: &str) -> crate::input::MidiInlet {
-        crate::input::MidiInlet::new(source, self.tx.clone())
+    pub fn inlet(&self, source: &str) -> crate::sources::MidiInlet {
+        crate::sources::MidiInlet::new(source, self.tx.clone())
     }
 
     /// The software screen showing the song on screen (what the audience would see).

@@ -5,6 +5,8 @@
 //! unbounded and the player drains it. Sources come and go; the watchers here reconnect on
 //! their own and log each change once.
 
+pub mod network;
+
 use crate::clock;
 use crate::parse::{MidiEvent, Parser};
 use crate::player::PlayerInput;

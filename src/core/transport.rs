@@ -64,6 +64,7 @@ use crate::chase::position::SongPosition;
 use crate::chase::tempo::{ClockTempoConfig, ClockTempoEstimator, TempoMap};
 use crate::chase::timecode::{Direction, QuarterFrameAssembler, Timecode, VideoStart};
 use crate::parse::MidiEvent;
+use crate::time::Stamp;
 
 /// MIDI clocks per sixteenth note (24 per quarter note).
 pub const CLOCKS_PER_SIXTEENTH: u32 = 6;
@@ -77,12 +78,44 @@ pub const TIMECODE_STOPPED_S: f64 = 0.25;
 pub const FALLBACK_BPM: f64 = 120.0;
 
 /// How the video follows the DAW.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FollowMode {
     /// Play only when the DAW starts from the top (SPP 0 arms, Start plays).
     Start,
     /// Follow the DAW's position anywhere in the song, with drift correction.
     Chase,
+}
+
+impl FollowMode {
+    /// Every mode, with the word the command line and the show file use for it.
+    pub const ALL: [(FollowMode, &'static str); 2] =
+        [(FollowMode::Start, "start"), (FollowMode::Chase, "chase")];
+
+    /// The word for this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            FollowMode::Start => "start",
+            FollowMode::Chase => "chase",
+        }
+    }
+}
+
+impl std::str::FromStr for FollowMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        FollowMode::ALL
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(text.trim()))
+            .map(|(mode, _)| *mode)
+            .ok_or_else(|| format!("'{text}' is not a follow mode: use \"chase\" or \"start\""))
+    }
+}
+
+impl std::fmt::Display for FollowMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Settings of the chase mode.
@@ -326,8 +359,9 @@ impl Transport {
         self.chase.as_ref()?.reference_kind
     }
 
-    /// Applies a MIDI event received at `at_s`; returns the cue for the player, if any.
-    pub fn on_midi(&mut self, event: MidiEvent, at_s: f64) -> Option<Cue> {
+    /// Applies a MIDI event received at `at`; returns the cue for the player, if any.
+    pub fn on_midi(&mut self, event: MidiEvent, at: Stamp) -> Option<Cue> {
+        let at_s = at.secs_f64();
         if self.chase.is_some() {
             return self.chase_midi(event, at_s);
         }
@@ -575,9 +609,10 @@ impl Transport {
         }
     }
 
-    /// The player's position report while playing: `video_s` was on screen at `now_s`.
+    /// The player's position report while playing: `video_s` was on screen at `now`.
     /// Returns the drift correction, if the video must change.
-    pub fn on_video_position(&mut self, now_s: f64, video_s: f64) -> Option<Cue> {
+    pub fn on_video_position(&mut self, now: Stamp, video_s: f64) -> Option<Cue> {
+        let now_s = now.secs_f64();
         if self.state != State::Playing {
             return None;
         }
@@ -592,7 +627,8 @@ impl Transport {
 
     /// Called regularly (every few tens of milliseconds) by the player: detects timecode that
     /// stopped, and lets a parked video start when the DAW reaches it.
-    pub fn on_tick(&mut self, now_s: f64) -> Option<Cue> {
+    pub fn on_tick(&mut self, now: Stamp) -> Option<Cue> {
+        let now_s = now.secs_f64();
         if self.state != State::Playing {
             return None;
         }
@@ -695,39 +731,60 @@ mod tests {
     fn starts_armed_and_plays_instantly() {
         let mut t = Transport::new();
         assert_eq!(t.state(), State::Armed);
-        assert_eq!(t.on_midi(MidiEvent::Start, 0.0), Some(Cue::Play));
-        assert_eq!(t.on_midi(MidiEvent::Stop, 0.0), Some(Cue::Hold));
+        assert_eq!(
+            t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(0.0)),
+            Some(Cue::Hold)
+        );
         assert_eq!(t.state(), State::Stopped);
-        assert_eq!(t.on_midi(MidiEvent::Stop, 0.0), None);
+        assert_eq!(t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(0.0)), None);
     }
 
     #[test]
     fn spp_arms_and_disarms() {
         let mut t = Transport::new();
-        t.on_midi(MidiEvent::Start, 0.0);
-        t.on_midi(MidiEvent::Stop, 0.0);
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(0.0));
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, 0.0),
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 0 },
+                Stamp::from_secs_f64(0.0)
+            ),
             Some(Cue::Arm)
         );
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 64 }, 0.0),
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 64 },
+                Stamp::from_secs_f64(0.0)
+            ),
             None
         );
         assert_eq!(t.state(), State::Stopped);
-        assert_eq!(t.on_midi(MidiEvent::Continue, 0.0), None);
-        assert_eq!(t.on_midi(MidiEvent::Start, 0.0), Some(Cue::PlayFromTop));
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(0.0)),
+            None
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0)),
+            Some(Cue::PlayFromTop)
+        );
     }
 
     #[test]
     fn clock_moves_position_only_while_running() {
         let mut t = Transport::new();
-        t.on_midi(MidiEvent::SongPosition { sixteenths: 4 }, 0.0);
-        t.on_midi(MidiEvent::Clock, 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 4 },
+            Stamp::from_secs_f64(0.0),
+        );
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(0.0));
         assert_eq!(t.song_position_clocks(), Some(24));
-        t.on_midi(MidiEvent::Continue, 0.0);
+        t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(0.0));
         for _ in 0..6 {
-            t.on_midi(MidiEvent::Clock, 0.0);
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(0.0));
         }
         assert_eq!(t.song_position_clocks(), Some(30));
         assert_eq!(t.clocks_received(), 7);
@@ -761,45 +818,63 @@ mod tests {
         let mut t = chase(Some(120.0), 0.0);
         // Bar 17 at 120 BPM 4/4: 16 bars of 2 s.
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 256 }, 1.0),
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 256 },
+                Stamp::from_secs_f64(1.0)
+            ),
             Some(Cue::Locate {
                 position_s: 32.0,
                 play: false
             })
         );
         assert_eq!(t.state(), State::Stopped);
-        assert_eq!(t.on_midi(MidiEvent::Continue, 2.0), Some(Cue::Play));
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(2.0)),
+            Some(Cue::Play)
+        );
         assert_eq!(t.state(), State::Playing);
         // A loop jump back to bar 9 while playing relocates and keeps playing.
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 128 }, 3.0),
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 128 },
+                Stamp::from_secs_f64(3.0)
+            ),
             Some(Cue::Locate {
                 position_s: 16.0,
                 play: true
             })
         );
-        assert_eq!(t.on_midi(MidiEvent::Stop, 4.0), Some(Cue::Hold));
+        assert_eq!(
+            t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.0)),
+            Some(Cue::Hold)
+        );
         // Start is the top; SPP 0 arms it, so Start plays in place.
         assert_eq!(
-            t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, 5.0),
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 0 },
+                Stamp::from_secs_f64(5.0)
+            ),
             Some(Cue::Locate {
                 position_s: 0.0,
                 play: false
             })
         );
         assert_eq!(t.state(), State::Armed);
-        assert_eq!(t.on_midi(MidiEvent::Start, 6.0), Some(Cue::Play));
+        assert_eq!(
+            t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(6.0)),
+            Some(Cue::Play)
+        );
     }
 
     #[test]
     fn chase_continue_without_cue_locates_and_offset_shifts() {
         let mut t = chase(Some(120.0), 0.1);
-        t.on_midi(MidiEvent::Start, 0.0);
-        t.on_midi(MidiEvent::Stop, 1.0);
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(1.0));
         // Song position 8 beats = 4 s, +0.1 s offset, with no SPP cue before Continue.
         t.song_position_clocks = Some(8 * 24);
         assert_eq!(
-            t.on_midi(MidiEvent::Continue, 2.0),
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(2.0)),
             Some(Cue::Locate {
                 position_s: 4.1,
                 play: true
@@ -811,18 +886,18 @@ mod tests {
     fn negative_offset_parks_then_plays() {
         let mut t = chase(Some(120.0), -0.2);
         assert_eq!(
-            t.on_midi(MidiEvent::Start, 10.0),
+            t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(10.0)),
             Some(Cue::Locate {
                 position_s: 0.0,
                 play: false
             })
         );
-        assert_eq!(t.on_tick(10.05), None);
+        assert_eq!(t.on_tick(Stamp::from_secs_f64(10.05)), None);
         let mut cue = None;
         let mut now = 10.05;
         while cue.is_none() && now < 11.0 {
             now += 0.02;
-            cue = t.on_tick(now);
+            cue = t.on_tick(Stamp::from_secs_f64(now));
         }
         assert!(matches!(cue, Some(Cue::Resume { .. })), "{cue:?}");
         assert!((now - 10.2).abs() < 0.05, "played at {now}");
@@ -832,16 +907,22 @@ mod tests {
     fn measured_tempo_drives_mid_song_starts() {
         let mut t = chase(None, 0.0);
         // One run at 100 BPM teaches the tempo.
-        t.on_midi(MidiEvent::Start, 0.0);
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
         let tick_s = 60.0 / (100.0 * 24.0);
         for i in 0..200 {
-            t.on_midi(MidiEvent::Clock, f64::from(i) * tick_s);
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(f64::from(i) * tick_s),
+            );
         }
         let bpm = t.tempo_bpm().unwrap();
         assert!((bpm - 100.0).abs() < 0.1, "{bpm}");
-        t.on_midi(MidiEvent::Stop, 10.0);
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(10.0));
         // Bar 5 at 100 BPM: 16 beats = 9.6 s.
-        match t.on_midi(MidiEvent::SongPosition { sixteenths: 64 }, 11.0) {
+        match t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 64 },
+            Stamp::from_secs_f64(11.0),
+        ) {
             Some(Cue::Locate { position_s, play }) => {
                 assert!(!play);
                 assert!((position_s - 9.6).abs() < 0.01, "{position_s}");
@@ -877,7 +958,7 @@ mod tests {
                     MidiEvent::TimecodeQuarterFrame {
                         data: ((i as u8) << 4) | nibble,
                     },
-                    now,
+                    Stamp::from_secs_f64(now),
                 ) {
                     cues.push(c);
                 }
@@ -894,8 +975,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(t.reference(), Some(Reference::Timecode));
-        assert_eq!(t.on_tick(now + 0.1), None);
-        assert_eq!(t.on_tick(now + 0.5), Some(Cue::Hold));
+        assert_eq!(t.on_tick(Stamp::from_secs_f64(now + 0.1)), None);
+        assert_eq!(t.on_tick(Stamp::from_secs_f64(now + 0.5)), Some(Cue::Hold));
         assert_eq!(t.state(), State::Stopped);
     }
 }

@@ -72,7 +72,7 @@ struct App {
     gl: Option<Gl>,
     fatal: Option<String>,
     /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
-    screens: Option<crate::kiosk::ScreenWatch>,
+    screens: Option<crate::screen::kiosk::ScreenWatch>,
 }
 
 /// Whether the environment names a display (X11 or Wayland) to open a window on.
@@ -173,7 +173,7 @@ impl App {
     fn create_gl(&mut self, event_loop: &ActiveEventLoop) -> Result<Gl, String> {
         let monitor = pick_monitor(event_loop, self.options.screen);
         if self.options.fullscreen {
-            self.screens = Some(crate::kiosk::ScreenWatch::new(
+            self.screens = Some(crate::screen::kiosk::ScreenWatch::new(
                 event_loop,
                 monitor.as_ref(),
                 self.options.kiosk,

@@ -3,21 +3,18 @@
 //!
 //! [`packet`] reads and writes the wire formats; [`session`] is the session state machine. Both
 //! are pure (bytes and time in, packets and events out). [`udp`] owns the two sockets and the
-//! thread that drives the session, one [`crate::input::MidiInlet`] per peer; [`discovery`]
+//! thread that drives the session, one [`crate::sources::MidiInlet`] per peer; [`discovery`]
 //! advertises the session over DNS-SD (mDNS) and logs the sessions it sees. [`remote`] is a
 //! scripted participant that plays a DAW's side for the benchmark and the tests.
 
 pub mod discovery;
-pub mod packet;
-pub mod remote;
-pub mod session;
-pub mod udp;
+pub mod sockets;
 
 use crate::player::PlayerInput;
 use crossbeam_channel::Sender;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-pub use udp::Network;
+pub use sockets::Network;
 
 /// The control port network MIDI uses by convention; the data port is the next one.
 pub const DEFAULT_CONTROL_PORT: u16 = 5004;

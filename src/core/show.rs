@@ -321,7 +321,7 @@ impl Show {
                      key: &str|
          -> Result<Option<TempoMap>, ShowError> {
             if let Some(m) = map {
-                return crate::cli::parse_tempo_map(m.get_ref())
+                return crate::chase::tempo::parse_tempo_map(m.get_ref())
                     .map(Some)
                     .map_err(|e| err(Some(m.span()), &format!("{key}tempo_map"), e));
             }
@@ -616,7 +616,8 @@ tempo_map = "1=120, 33=90 3/4"
 
     #[test]
     fn the_commented_example_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/example.playhead.toml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/example.playhead.toml");
         let show = Show::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(show.songs.len(), 3);
         assert_eq!(show.offset_ms, Some(60.0));

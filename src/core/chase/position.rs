@@ -10,7 +10,6 @@
 //! decides how many clocks make a beat and a bar. Seconds come from a
 //! [`TempoMap`](super::tempo::TempoMap).
 
-use super::tempo::TempoMap;
 use super::ChaseError;
 
 /// MIDI clock ticks per quarter note (`F8` rate), fixed by the MIDI 1.0 specification.
@@ -98,7 +97,7 @@ pub struct BarBeat {
 ///
 /// Whole clocks, because that is the resolution of the transport: SPP moves in sixteenths and
 /// each `F8` adds one clock. A position between two ticks is a fractional clock count passed
-/// as `f64` to [`TempoMap::seconds_at_clocks`].
+/// as `f64` to [`TempoMap::seconds_at_clocks`](crate::chase::tempo::TempoMap::seconds_at_clocks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SongPosition {
     clocks: u64,
@@ -184,17 +183,6 @@ impl SongPosition {
         SongPosition {
             clocks: self.clocks.saturating_add(clocks),
         }
-    }
-
-    /// Seconds from the song start under `map`.
-    pub fn seconds(self, map: &TempoMap) -> f64 {
-        map.seconds_at(self)
-    }
-
-    /// The clock that contains the instant `seconds` after the song start under `map` (rounded
-    /// down; NaN and negative times give the song start).
-    pub fn from_seconds(seconds: f64, map: &TempoMap) -> Self {
-        map.position_at(seconds)
     }
 }
 

@@ -1,0 +1,18 @@
+//! playhead-core: the pure part of playhead. Bytes and times in, events and cues out.
+//!
+//! The data path, in the order bytes travel it: [`parse`] turns MIDI bytes into events; the
+//! [`network`] session turns AppleMIDI/RTP-MIDI datagrams into MIDI bytes and answers; the
+//! [`transport`] state machine turns events into [`transport::Cue`]s for the player, using
+//! [`chase`] (song position, tempo, timecode, drift) to follow the DAW anywhere in a song;
+//! [`show`] is the show model and its file format. [`time`] is the one way to say "when".
+//!
+//! What it does not do: read a clock, open a socket or a file (but for [`show::Show::load`]),
+//! start a thread, draw, or talk to libmpv. The `playhead` program does all of that around it.
+
+pub mod chase;
+pub mod network;
+pub mod parse;
+pub mod rng;
+pub mod show;
+pub mod time;
+pub mod transport;
