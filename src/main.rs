@@ -6,13 +6,15 @@ use log::info;
 use playhead::cli::Cli;
 use playhead::player::{self, OnScreen, Player, PlayerInput, PlayerOptions};
 use playhead::screen::headless;
+use playhead::screen::ScreenEvent as ScreenMsg;
 use playhead::screen::{self, ScreenEvent, ScreenOptions};
 use playhead::show::{self, Show};
 use playhead::sources as input;
 use playhead::transport::FollowMode;
-use playhead::{clock, preflight};
+use playhead::{clock, preflight, watchdog};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn main() -> ExitCode {
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
+    watchdog::install_panic_hook();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -153,10 +156,14 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         spawn_locate_check(show.songs.iter().map(|s| s.video.clone()).collect());
     }
 
+    watchdog::start(|failure| eprintln!("playhead: error: {failure}"))
+        .map_err(|e| format!("cannot start the watchdog thread: {e}"))?;
     let filters = port_filters(&cli, &show);
     if cli.headless {
         let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
         let _network = start_inputs(&cli, &filters, &headless.tx)?;
+        let shutdown = Shutdown::new(headless.tx.clone());
+        shutdown.listen()?;
         loop {
             match headless.notices.recv() {
                 Ok(player::Notice::Fatal(msg)) => return Err(msg),
@@ -168,6 +175,9 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
 
     let (tx, rx) = crossbeam_channel::unbounded();
     let network = start_inputs(&cli, &filters, &tx)?;
+    let shutdown = Shutdown::new(tx.clone());
+    shutdown.listen()?;
+    let window_shutdown = shutdown.clone();
     let cores = player::create_decks(&show, &options)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
     let on_screen = OnScreen::default();
@@ -180,6 +190,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let player = Player::for_show(show, cores, options, on_screen.clone(), |_| {})?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
+        window_shutdown.window_is_up(proxy.clone());
         let proxy_for_error = proxy.clone();
         let player = player.with_notify(move |notice| {
             let _ = proxy.send_event(ScreenEvent::Player(notice));
@@ -209,6 +220,78 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         let _ = h.join();
     }
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// A clean stop on SIGTERM (what `systemctl stop` sends) and SIGINT (Ctrl+C): the player is
+/// told to quit and the window to close; `run` then says goodbye to network-MIDI peers,
+/// withdraws the mDNS advertisement and gives the screensaver and DPMS back, and the program
+/// exits with status 0.
+#[derive(Clone)]
+struct Shutdown {
+    player: crossbeam_channel::Sender<PlayerInput>,
+    /// The window's proxy once it is up, and whether a stop was asked for before that.
+    window: Arc<Mutex<(Option<winit::event_loop::EventLoopProxy<ScreenMsg>>, bool)>>,
+}
+
+/// How long the clean stop may take before playhead ends anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+impl Shutdown {
+    fn new(player: crossbeam_channel::Sender<PlayerInput>) -> Shutdown {
+        Shutdown {
+            player,
+            window: Arc::new(Mutex::new((None, false))),
+        }
+    }
+
+    /// Starts the thread that waits for the signals.
+    fn listen(&self) -> Result<(), String> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+            .map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    let name = if signal == SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
+                    info!("{name} received: stopping the show");
+                    this.begin();
+                    std::thread::sleep(SHUTDOWN_GRACE);
+                    log::error!(
+                        "the clean stop took more than {} s; ending now",
+                        SHUTDOWN_GRACE.as_secs()
+                    );
+                    std::process::exit(1);
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| format!("cannot start the signal thread: {e}"))
+    }
+
+    fn begin(&self) {
+        let _ = self.player.send(PlayerInput::Quit);
+        if let Ok(mut window) = self.window.lock() {
+            window.1 = true;
+            if let Some(proxy) = &window.0 {
+                let _ = proxy.send_event(ScreenMsg::Shutdown);
+            }
+        }
+    }
+
+    /// The window is up: a stop asked for before now closes it at once.
+    fn window_is_up(&self, proxy: winit::event_loop::EventLoopProxy<ScreenMsg>) {
+        if let Ok(mut window) = self.window.lock() {
+            if window.1 {
+                let _ = proxy.send_event(ScreenMsg::Shutdown);
+            }
+            window.0 = Some(proxy);
+        }
+    }
 }
 
 /// Starts every MIDI input; the returned network session lives as long as the caller keeps it.

@@ -12,6 +12,7 @@ use crate::sources::TimedEvent;
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
 };
+use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
 use log::{debug, error, info, warn};
 use std::path::Path;
@@ -271,6 +272,10 @@ impl Player {
     /// until `Quit` or until every sender is gone. The screen's render contexts must exist
     /// before this runs: mpv's video output attaches to them when the files load.
     pub fn run(mut self, rx: Receiver<PlayerInput>) {
+        // The loop below wakes at least every TICK: a player that stops beating has frozen the
+        // picture, and the watchdog ends playhead so that it comes back armed.
+        let heartbeat = watchdog::register("player", Watch::Beats(watchdog::DEFAULT_HANG_LIMIT));
+        let fault = watchdog::InjectedFault::from_env("player");
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         for deck in &mut self.decks {
             let tx = wake_tx.clone();
@@ -307,6 +312,12 @@ impl Player {
         }
         self.drain_mpv_events();
         loop {
+            heartbeat.beat();
+            if let Some(fault) = fault {
+                if self.announced_ready {
+                    fault.strike();
+                }
+            }
             select! {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
@@ -351,6 +362,7 @@ impl Player {
             }
         }
         debug!("player thread ends");
+        heartbeat.done();
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {

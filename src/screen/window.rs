@@ -11,6 +11,7 @@ use crate::mpv::render::RenderContext;
 use crate::mpv::Mpv;
 use crate::player::{Notice, OnScreen, PlayerInput};
 use crate::transport::OperatorCommand;
+use crate::watchdog::{self, Heartbeat, Watch};
 use crossbeam_channel::Sender;
 use glutin::config::{Config, ConfigTemplateBuilder};
 use glutin::context::{ContextAttributesBuilder, NotCurrentGlContext, PossiblyCurrentContext};
@@ -34,7 +35,16 @@ pub enum ScreenEvent {
     Redraw(usize),
     /// A notice from the player.
     Player(Notice),
+    /// SIGTERM or SIGINT: close the window and end the show (kiosk mode or not).
+    Shutdown,
 }
+
+/// The main loop wakes at least this often when nothing happens.
+const SCREEN_BEAT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// No wake-up of the main loop for this long means drawing is stuck (a buffer swap that never
+/// returns): the picture is frozen, so playhead ends and is started again.
+const SCREEN_HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How the window is shown.
 #[derive(Clone, Debug)]
@@ -73,6 +83,8 @@ struct App {
     fatal: Option<String>,
     /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
     screens: Option<crate::screen::kiosk::ScreenWatch>,
+    /// The main thread's promise to the watchdog: it beats every time the loop wakes.
+    heartbeat: Heartbeat,
 }
 
 /// Whether the environment names a display (X11 or Wayland) to open a window on.
@@ -118,11 +130,16 @@ pub fn run(
         gl: None,
         fatal: None,
         screens: None,
+        heartbeat: watchdog::register("screen", Watch::Beats(SCREEN_HANG_LIMIT)),
     };
     event_loop
         .run_app(&mut app)
         .map_err(|e| format!("the window system failed: {e}"))?;
-    match app.fatal.take() {
+    let App {
+        fatal, heartbeat, ..
+    } = app;
+    heartbeat.done();
+    match fatal {
         Some(msg) => Err(msg),
         None => Ok(()),
     }
@@ -165,8 +182,13 @@ fn choose_config(configs: Box<dyn Iterator<Item = Config> + '_>) -> Config {
             best = Some(c);
         }
     }
-    // glutin only calls this with at least one config.
-    best.expect("glutin offered no GL config")
+    match best {
+        Some(c) => c,
+        // glutin wants a config back and has no way to hear "none": unwind to `create_gl`,
+        // which turns it into an error the operator can read. The panic hook lets this one
+        // pass (see crate::watchdog).
+        None => std::panic::panic_any(crate::watchdog::NoGlConfig),
+    }
 }
 
 impl App {
@@ -186,10 +208,17 @@ impl App {
             attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)));
         }
         let template = ConfigTemplateBuilder::new();
-        let (window, config) = DisplayBuilder::new()
-            .with_window_attributes(Some(attributes))
-            .build(event_loop, template, choose_config)
-            .map_err(|e| format!("cannot set up OpenGL: {e}"))?;
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            DisplayBuilder::new()
+                .with_window_attributes(Some(attributes))
+                .build(event_loop, template, choose_config)
+        }))
+        .map_err(|_| {
+            "cannot set up OpenGL: the graphics driver offers no usable configuration; \
+             check that Mesa's OpenGL/EGL drivers are installed (libgl1-mesa-dri, libegl1)"
+                .to_string()
+        })?;
+        let (window, config) = built.map_err(|e| format!("cannot set up OpenGL: {e}"))?;
         let window = window.ok_or("the window could not be created")?;
         window.set_cursor_visible(false);
         let raw = window.window_handle().ok().map(|h| h.as_raw());
@@ -346,6 +375,10 @@ impl ApplicationHandler<ScreenEvent> for App {
                 self.quit(event_loop);
             }
             ScreenEvent::Player(_) => {}
+            ScreenEvent::Shutdown => {
+                info!("stopping the show: the window closes");
+                self.quit(event_loop);
+            }
         }
     }
 
@@ -379,11 +412,15 @@ impl ApplicationHandler<ScreenEvent> for App {
     }
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        self.heartbeat.beat();
+        // Wake at least every SCREEN_BEAT_INTERVAL, so that a quiet loop is not taken for a
+        // stuck one.
+        let mut next = std::time::Instant::now() + SCREEN_BEAT_INTERVAL;
         // winit has no event for screens coming and going: look every few seconds.
         if let (Some(watch), Some(gl)) = (self.screens.as_mut(), self.gl.as_ref()) {
-            let next = watch.poll(event_loop, &gl.window);
-            event_loop.set_control_flow(ControlFlow::WaitUntil(next));
+            next = next.min(watch.poll(event_loop, &gl.window));
         }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(next));
     }
 
     fn exiting(&mut self, _event_loop: &ActiveEventLoop) {

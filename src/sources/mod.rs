@@ -10,6 +10,7 @@ pub mod network;
 use crate::clock;
 use crate::parse::{MidiEvent, Parser};
 use crate::player::PlayerInput;
+use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
 use std::collections::HashMap;
@@ -106,6 +107,10 @@ const LISTENER_PORT_NAME: &str = "listener";
 /// The ALSA sequencer device that OS MIDI ports need on Linux.
 const ALSA_SEQUENCER: &str = "/dev/snd/seq";
 
+/// The port watcher beats once a round (every few seconds at most); this long without one
+/// means the MIDI system stopped answering.
+const PORT_WATCH_HANG_LIMIT: Duration = Duration::from_secs(20);
+
 /// Lists OS MIDI input ports, or says why there are none.
 pub fn list_os_ports() -> Result<Vec<String>, String> {
     if cfg!(all(target_os = "linux", not(feature = "jack")))
@@ -156,7 +161,10 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     let mut lister: Option<midir::MidiInput> = None;
     #[cfg(unix)]
     let mut virtual_port: Option<midir::MidiInputConnection<MidiInlet>> = None;
+    // It looks for ports every second or so; the MIDI system may take a while to answer.
+    let heartbeat = watchdog::register("MIDI ports", Watch::Beats(PORT_WATCH_HANG_LIMIT));
     loop {
+        heartbeat.beat();
         // Without the sequencer device, ALSA would print its own error on every attempt.
         if cfg!(all(target_os = "linux", not(feature = "jack")))
             && !std::path::Path::new(ALSA_SEQUENCER).exists()
@@ -311,6 +319,9 @@ fn read_raw_device(path: PathBuf, tx: Sender<PlayerInput>) {
     let mut inlet = MidiInlet::new(&shown, tx);
     let mut last_error: Option<String> = None;
     let mut buf = [0u8; 512];
+    // Opening a named pipe blocks until a writer comes, and a device read blocks until bytes
+    // come: only this thread's death counts.
+    let heartbeat = watchdog::register(&format!("MIDI device {shown}"), Watch::DeathOnly);
     loop {
         let mut file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -334,6 +345,8 @@ fn read_raw_device(path: PathBuf, tx: Sender<PlayerInput>) {
                 }
                 Ok(n) => {
                     if !inlet.receive(&buf[..n], clock::now()) {
+                        // The player is gone: playhead is shutting down.
+                        heartbeat.done();
                         return;
                     }
                 }

@@ -15,6 +15,7 @@ use super::{parse_allow, parse_connect, resolve_ipv4, AllowRule, NetworkOptions}
 use crate::clock;
 use crate::player::PlayerInput;
 use crate::sources::MidiInlet;
+use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{debug, info, warn};
 use playhead_core::network::session::{
@@ -472,7 +473,17 @@ fn serve(shared: &Shared, port: Port) {
     };
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
     let mut last_error: Option<ErrorKind> = None;
+    // Both threads wake at least every READ_TIMEOUT: a silent one is a stuck one, and a dead
+    // data thread must not leave the DAW believing the video is connected.
+    let heartbeat = watchdog::register(
+        match port {
+            Port::Control => "network-MIDI control",
+            Port::Data => "network-MIDI data",
+        },
+        Watch::Beats(watchdog::DEFAULT_HANG_LIMIT),
+    );
     while !shared.stop.load(Ordering::Relaxed) {
+        heartbeat.beat();
         if port == Port::Control {
             let wait = shared.run_timers();
             // Only fails for a zero duration, which run_timers never returns.
@@ -497,6 +508,7 @@ fn serve(shared: &Shared, port: Port) {
             }
         }
     }
+    heartbeat.done();
 }
 
 /// Looks up the host names of `--allow` and `--rtp-connect` now and every 30 s: a name may not

@@ -1,0 +1,165 @@
+//! How the program ends: a dead or hung thread ends it loudly so that it restarts armed, and
+//! SIGTERM / SIGINT end a show cleanly (goodbye to network-MIDI peers, exit status 0).
+//!
+//! The faults are real: `PLAYHEAD_INJECT_FAULT` makes the player thread of the real program
+//! panic or stop answering once it is armed; the watchdog must notice on its own. Each test
+//! prints what it measured (the README's figures come from these lines).
+
+mod common;
+
+use common::{demo, Playhead};
+use playhead_core::network::packet::SessionCommand;
+use playhead_testkit::peer::{Answer, ScriptedPeer};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn headless_with_fault(fault: &str) -> Playhead {
+    let mut c = Playhead::command();
+    c.arg("--headless")
+        .arg(demo())
+        .env("PLAYHEAD_INJECT_FAULT", fault);
+    Playhead::spawn(c)
+}
+
+/// Starts the program again as the kiosk unit does and times it to "armed".
+fn restart_to_armed() -> Duration {
+    let started = Instant::now();
+    let mut again = Playhead::spawn({
+        let mut c = Playhead::command();
+        c.arg("--headless").arg(demo());
+        c
+    });
+    again.wait_log("armed:", 30 * SECOND);
+    started.elapsed()
+}
+
+fn signal(ph: &Playhead, name: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{name}"), &ph.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success());
+}
+
+#[test]
+fn a_panicking_player_ends_playhead_with_one_line_and_a_restart_is_armed() {
+    let mut ph = headless_with_fault("player-panic");
+    ph.wait_log("armed:", 30 * SECOND);
+    ph.wait_log("failing this thread on purpose", 30 * SECOND);
+    let faulted = Instant::now();
+    let st = ph
+        .wait_exit(30 * SECOND)
+        .expect("a panic must end playhead");
+    let detected = faulted.elapsed();
+    assert_eq!(st.code(), Some(70), "{:#?}", ph.log());
+    let lines: Vec<String> = ph
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("the player thread failed"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("playhead: error: the player thread failed (fault injected")),
+        "one plain line names the thread: {:#?}",
+        ph.log()
+    );
+    assert!(
+        !ph.log().iter().any(|l| l.contains("RUST_BACKTRACE")),
+        "no raw panic message reaches the operator: {:#?}",
+        ph.log()
+    );
+    let restart = restart_to_armed();
+    println!(
+        "player panic: exit seen {:.0} ms after the fault; restart to armed {:.0} ms; \
+         with the unit's 200 ms restart delay: {:.0} ms",
+        detected.as_secs_f64() * 1e3,
+        restart.as_secs_f64() * 1e3,
+        (detected + restart).as_secs_f64() * 1e3 + 200.0
+    );
+}
+
+#[test]
+fn a_hung_player_is_noticed_and_ends_playhead() {
+    let mut ph = headless_with_fault("player-hang");
+    ph.wait_log("failing this thread on purpose", 30 * SECOND);
+    let faulted = Instant::now();
+    let st = ph.wait_exit(30 * SECOND).expect("a hang must end playhead");
+    let detected = faulted.elapsed();
+    assert_eq!(st.code(), Some(70), "{:#?}", ph.log());
+    assert!(
+        ph.log()
+            .iter()
+            .any(|l| l.starts_with("playhead: error: the player thread has not answered for ")),
+        "{:#?}",
+        ph.log()
+    );
+    // Not before the limit: a busy moment is not a hang.
+    assert!(detected >= Duration::from_millis(900), "{detected:?}");
+    let restart = restart_to_armed();
+    println!(
+        "player hang: exit {:.0} ms after the fault (limit 1000 ms); restart to armed {:.0} ms; \
+         with the unit's 200 ms restart delay: {:.0} ms",
+        detected.as_secs_f64() * 1e3,
+        restart.as_secs_f64() * 1e3,
+        (detected + restart).as_secs_f64() * 1e3 + 200.0
+    );
+}
+
+/// SIGTERM (and SIGINT) with a DAW in the session: it hears BY, and playhead exits 0.
+fn clean_stop_says_goodbye(signal_name: &str) {
+    let mut ph = Playhead::spawn({
+        let mut c = Playhead::command_with_network();
+        c.arg("--headless").arg(demo());
+        c
+    });
+    let port = ph.network_port();
+    ph.wait_log("armed:", 30 * SECOND);
+    let mut daw = ScriptedPeer::new("Stage DAW", 0x5151_0001).expect("bind the DAW's ports");
+    let control = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    match daw.invite(control, 10 * SECOND).expect("invite") {
+        Answer::Accepted { .. } => {}
+        other => panic!("the session must accept the DAW: {other:?}"),
+    }
+    ph.wait_log("joined the session", 10 * SECOND);
+    let sent = Instant::now();
+    signal(&ph, signal_name);
+    let st = ph
+        .wait_exit(30 * SECOND)
+        .expect("the signal must end playhead");
+    let stopped = sent.elapsed();
+    assert!(st.success(), "exit status {st}: {:#?}", ph.log());
+    assert!(
+        ph.log()
+            .iter()
+            .any(|l| l.contains(&format!("{signal_name} received: stopping the show"))),
+        "{:#?}",
+        ph.log()
+    );
+    // The goodbye arrived on the DAW's control port (it was sent before the exit).
+    let mut said_bye = false;
+    while let Some(command) = daw.recv_control(SECOND) {
+        if matches!(command, SessionCommand::End(_)) {
+            said_bye = true;
+            break;
+        }
+    }
+    assert!(said_bye, "the DAW must hear BY: {:#?}", ph.log());
+    println!(
+        "{signal_name}: exit status 0 {:.0} ms after the signal (goal: under 1000 ms)",
+        stopped.as_secs_f64() * 1e3
+    );
+}
+
+#[test]
+fn sigterm_ends_the_show_cleanly() {
+    clean_stop_says_goodbye("TERM");
+}
+
+#[test]
+fn sigint_ends_the_show_cleanly() {
+    clean_stop_says_goodbye("INT");
+}
