@@ -210,7 +210,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         }
     });
     // Held until the window is gone; dropping it gives DPMS back and releases the inhibitors.
-    let screen_on = playhead::screen::screensaver::keep_screen_on();
+    let screen_on = playhead::screen::screen_on::keep_screen_on();
     let result = screen::run(decks, on_screen, screen_options, tx.clone(), start_player);
     drop(screen_on);
     // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.

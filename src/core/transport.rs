@@ -66,9 +66,6 @@ use crate::chase::timecode::{Direction, QuarterFrameAssembler, Timecode, VideoSt
 use crate::parse::MidiEvent;
 use crate::time::Stamp;
 
-/// MIDI clocks per sixteenth note (24 per quarter note).
-pub const CLOCKS_PER_SIXTEENTH: u32 = 6;
-
 /// With timecode as the reference, this long without a quarter frame means the DAW stopped
 /// (MTC sends 96 to 120 quarter frames a second while running).
 pub const TIMECODE_STOPPED_S: f64 = 0.25;
@@ -247,6 +244,13 @@ impl Default for Transport {
     }
 }
 
+/// The song position of a Song Position Pointer, in MIDI clocks (14 bits of sixteenths fit a
+/// u32 many times over).
+fn spp_clocks(sixteenths: u16) -> u32 {
+    let clocks = u64::from(sixteenths) * crate::chase::position::CLOCKS_PER_SIXTEENTH;
+    u32::try_from(clocks).unwrap_or(u32::MAX)
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 0.0005
 }
@@ -395,7 +399,7 @@ impl Transport {
                 None
             }
             MidiEvent::SongPosition { sixteenths } => {
-                self.song_position_clocks = Some(u32::from(sixteenths) * CLOCKS_PER_SIXTEENTH);
+                self.song_position_clocks = Some(spp_clocks(sixteenths));
                 match (self.state, sixteenths) {
                     (State::Stopped, 0) => {
                         self.state = State::Armed;
@@ -523,7 +527,7 @@ impl Transport {
                 self.hold()
             }
             MidiEvent::SongPosition { sixteenths } => {
-                let clocks = u32::from(sixteenths) * CLOCKS_PER_SIXTEENTH;
+                let clocks = spp_clocks(sixteenths);
                 self.song_position_clocks = Some(clocks);
                 let v = self.chaser().video_s_at_clocks(clocks);
                 if self.state == State::Playing {
