@@ -130,3 +130,48 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
         "{report}"
     );
 }
+
+/// `systemctl stop` sends SIGTERM: the session must leave other machines' lists at once (an
+/// mDNS goodbye), not linger there until its record expires, and playhead exits 0.
+#[test]
+fn sigterm_withdraws_the_advertised_session() {
+    if !is_root() {
+        eprintln!("skipped: making a network namespace needs root");
+        return;
+    }
+    let ns = Namespace::new();
+    let demo = common::demo();
+    let demo = demo.to_str().unwrap();
+    let mut watcher = ns.playhead(&[
+        "--headless",
+        "--rtp-port",
+        "0",
+        "--session-name",
+        "Watcher",
+        demo,
+    ]);
+    watcher.network_port();
+    let mut stage = ns.playhead(&[
+        "--headless",
+        "--rtp-port",
+        "0",
+        "--session-name",
+        "Stage Left",
+        demo,
+    ]);
+    stage.network_port();
+    stage.wait_log("armed:", 30 * SECOND);
+    watcher.wait_log("session 'Stage Left' seen", 10 * SECOND);
+
+    let st = Command::new("kill")
+        .args(["-TERM", &stage.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success());
+    let st = stage
+        .wait_exit(10 * SECOND)
+        .expect("SIGTERM must end playhead");
+    assert!(st.success(), "exit status {st}: {:#?}", stage.log());
+    // The goodbye, not the record's expiry (minutes): the watcher hears it while it runs.
+    watcher.wait_log("session 'Stage Left' is no longer advertised", 10 * SECOND);
+}

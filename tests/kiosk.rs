@@ -114,6 +114,61 @@ fn x11_screensaver_held_off_while_playhead_runs() {
     );
 }
 
+/// `systemctl stop` (SIGTERM) gives the screen back as quitting does: the X screensaver works
+/// again once playhead has gone, and the exit status is 0.
+#[test]
+fn sigterm_gives_the_screensaver_back() {
+    let desktop = Desktop::start(640, 360);
+    let dir = temp_dir("sigterm-screensaver");
+    assert!(run("xset", &["s", "1", "1"], &desktop.display)
+        .status
+        .success());
+    let mut ph = Playhead::spawn({
+        let mut c = command_on(&desktop, &dir);
+        c.arg(demo());
+        c
+    });
+    ph.wait_log("screen blanking off", 20 * SECOND);
+    ph.wait_log("armed:", 20 * SECOND);
+    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    let st = Command::new("kill")
+        .args(["-TERM", &ph.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success());
+    let st = ph
+        .wait_exit(10 * SECOND)
+        .expect("SIGTERM must end playhead");
+    assert!(st.success(), "exit status {st}: {:#?}", ph.log());
+    assert!(
+        ph.log()
+            .iter()
+            .any(|l| l.contains("SIGTERM received: stopping the show")),
+        "{:#?}",
+        ph.log()
+    );
+    // The release ran (DPMS turned on again where it was on, the desktop's inhibitors let
+    // go): a SIGKILL would not say this.
+    assert!(
+        ph.log()
+            .iter()
+            .any(|l| l.ends_with("screen blanking given back")),
+        "{:#?}",
+        ph.log()
+    );
+    // And the X server's screensaver works again: with a 1 s timeout and nobody at the keys,
+    // it comes on.
+    run("xset", &["s", "reset"], &desktop.display);
+    let deadline = std::time::Instant::now() + 20 * SECOND;
+    while saver_state(&desktop.display) != State::ON {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the screensaver must work again once playhead has gone"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A private session bus, gone when dropped.
 struct SessionBus {
     daemon: Child,

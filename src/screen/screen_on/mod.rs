@@ -208,6 +208,7 @@ fn hold_screen_on(stop: Receiver<()>) {
     if let Some(d) = desktop {
         d.release();
     }
+    info!("screen blanking given back");
 }
 
 pub(crate) fn env_set(name: &str) -> bool {
