@@ -287,8 +287,9 @@ impl Player {
             {
                 warn!("{e}");
             }
-            let path = deck.song.video.to_string_lossy().into_owned();
-            if let Err(e) = deck.mpv.command(&["loadfile", &path, "replace"]) {
+            // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
+            if let Err(e) = deck.mpv.load_file(&deck.song.video) {
+                let path = deck.song.video.display();
                 deck.failed = Some(format!("cannot load video '{path}': {e}"));
             }
         }

@@ -12,8 +12,13 @@ pub mod render;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
 use std::os::raw::c_int;
+use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
+
+/// mpv's `MPV_ERROR_INVALID_PARAMETER`: what playhead reports for arguments it refuses before
+/// they reach mpv.
+pub const ERROR_INVALID_PARAMETER: i32 = -4;
 
 /// An error returned by libmpv, with what playhead was doing when it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +56,27 @@ fn check(code: c_int, context: impl FnOnce() -> String) -> Result<(), MpvError> 
     }
 }
 
-fn cstring(s: &str) -> CString {
-    // Interior NULs cannot be passed to C; mpv would have cut the string there anyway.
-    CString::new(s.replace('\0', "")).unwrap_or_default()
+/// `bytes` as a C string. A NUL inside is an error, not a silent cut: C would end the string
+/// there, and mpv would act on (or open) something other than what was asked for.
+fn cstring(bytes: &[u8], what: impl FnOnce() -> String) -> Result<CString, MpvError> {
+    CString::new(bytes).map_err(|_| MpvError {
+        code: ERROR_INVALID_PARAMETER,
+        context: format!(
+            "{}: it contains a NUL byte, which mpv cannot be given",
+            what()
+        ),
+    })
+}
+
+/// `path` as mpv's `loadfile` should get it: the OS's bytes, `./` before a relative path.
+fn file_argument(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = Vec::new();
+    if path.is_relative() {
+        bytes.extend_from_slice(b"./");
+    }
+    bytes.extend_from_slice(path.as_os_str().as_bytes());
+    bytes
 }
 
 /// The client API version of the libmpv loaded at run time, as (major, minor).
@@ -169,7 +192,8 @@ impl Mpv {
             core: Arc::new(Core(raw)),
         };
         for (name, value) in options {
-            let (n, v) = (cstring(name), cstring(value));
+            let n = cstring(name.as_bytes(), || format!("mpv option {name}"))?;
+            let v = cstring(value.as_bytes(), || format!("mpv option {name}={value}"))?;
             // SAFETY: valid handle and NUL-terminated strings that outlive the call.
             let code = unsafe { ffi::mpv_set_option_string(raw, n.as_ptr(), v.as_ptr()) };
             check(code, || format!("set mpv option {name}={value}"))?;
@@ -189,19 +213,47 @@ impl Mpv {
         self.core.0
     }
 
-    /// Runs an mpv command synchronously, e.g. `["seek", "0", "absolute+exact"]`.
+    /// Runs an mpv command synchronously, e.g. `["seek", "0", "absolute+exact"]`. An argument
+    /// with a NUL inside is refused with an error.
     pub fn command(&self, args: &[&str]) -> Result<(), MpvError> {
-        let owned: Vec<CString> = args.iter().map(|a| cstring(a)).collect();
-        let mut ptrs: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        let describe = || format!("mpv command {}", args.join(" "));
+        let owned = args
+            .iter()
+            .map(|a| cstring(a.as_bytes(), describe))
+            .collect::<Result<Vec<CString>, _>>()?;
+        self.command_c(&owned, describe)
+    }
+
+    /// Loads `path` in place of the current file (`loadfile <path> replace`). The path goes to
+    /// mpv as the bytes the OS uses, so any file the OS can open plays, whether or not its name
+    /// is UTF-8. A relative path is given as `./path`, so that a name such as `-` or
+    /// `name://x` is a file and not standard input or a URL. A NUL inside is an error.
+    pub fn load_file(&self, path: &Path) -> Result<(), MpvError> {
+        let describe = || format!("mpv command loadfile {} replace", path.display());
+        let args = [
+            c"loadfile".to_owned(),
+            cstring(&file_argument(path), describe)?,
+            c"replace".to_owned(),
+        ];
+        self.command_c(&args, describe)
+    }
+
+    fn command_c(
+        &self,
+        args: &[CString],
+        describe: impl FnOnce() -> String,
+    ) -> Result<(), MpvError> {
+        let mut ptrs: Vec<*const std::os::raw::c_char> = args.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(ptr::null());
-        // SAFETY: null-terminated array of valid strings that outlive the call.
+        // SAFETY: valid handle; a null-terminated array of NUL-terminated strings that outlive
+        // the call (mpv copies what it keeps).
         let code = unsafe { ffi::mpv_command(self.raw(), ptrs.as_mut_ptr()) };
-        check(code, || format!("mpv command {}", args.join(" ")))
+        check(code, describe)
     }
 
     /// Sets a flag property (`pause`, `fullscreen`, ...).
     pub fn set_flag(&self, name: &str, value: bool) -> Result<(), MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: c_int = value.into();
         // SAFETY: valid handle, name, and a c_int for MPV_FORMAT_FLAG.
         let code = unsafe {
@@ -217,7 +269,7 @@ impl Mpv {
 
     /// Sets a floating-point property (`speed`, ...).
     pub fn set_double(&self, name: &str, value: f64) -> Result<(), MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v = value;
         // SAFETY: valid handle, name, and an f64 for MPV_FORMAT_DOUBLE.
         let code = unsafe {
@@ -233,7 +285,8 @@ impl Mpv {
 
     /// Sets a property from its string form.
     pub fn set_string(&self, name: &str, value: &str) -> Result<(), MpvError> {
-        let (n, v) = (cstring(name), cstring(value));
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
+        let v = cstring(value.as_bytes(), || format!("property {name}={value}"))?;
         let mut p = v.as_ptr();
         // SAFETY: MPV_FORMAT_STRING takes a pointer to a char pointer.
         let code = unsafe {
@@ -249,7 +302,7 @@ impl Mpv {
 
     /// Reads a floating-point property (`time-pos`, `duration`, ...).
     pub fn get_double(&self, name: &str) -> Result<f64, MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: f64 = 0.0;
         // SAFETY: valid handle, name, and an f64 to write to.
         let code = unsafe {
@@ -266,7 +319,7 @@ impl Mpv {
 
     /// Reads an integer property (`estimated-frame-number`, ...).
     pub fn get_int(&self, name: &str) -> Result<i64, MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: i64 = 0;
         // SAFETY: valid handle, name, and an i64 to write to.
         let code = unsafe {
@@ -283,7 +336,7 @@ impl Mpv {
 
     /// Reads a flag property.
     pub fn get_flag(&self, name: &str) -> Result<bool, MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: c_int = 0;
         // SAFETY: valid handle, name, and a c_int to write to.
         let code = unsafe {
@@ -300,7 +353,7 @@ impl Mpv {
 
     /// Reads a property as a string.
     pub fn get_string(&self, name: &str) -> Result<String, MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: *mut std::os::raw::c_char = ptr::null_mut();
         // SAFETY: valid handle and name; on success mpv hands over a string we must free.
         let code = unsafe {
@@ -324,7 +377,7 @@ impl Mpv {
 
     /// Asks for `PropertyChange` events with `id` whenever `name` changes.
     pub fn observe(&self, id: u64, name: &str, format: Format) -> Result<(), MpvError> {
-        let n = cstring(name);
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         // SAFETY: valid handle and name.
         let code = unsafe { ffi::mpv_observe_property(self.raw(), id, n.as_ptr(), format.raw()) };
         check(code, || format!("observe property {name}"))
@@ -332,7 +385,7 @@ impl Mpv {
 
     /// Asks for mpv's log messages at `level` and above (`"warn"`, `"info"`, `"v"`...).
     pub fn request_log_messages(&self, level: &str) -> Result<(), MpvError> {
-        let l = cstring(level);
+        let l = cstring(level.as_bytes(), || format!("mpv log level {level}"))?;
         // SAFETY: valid handle and string.
         let code = unsafe { ffi::mpv_request_log_messages(self.raw(), l.as_ptr()) };
         check(code, || format!("request mpv log messages at {level}"))
@@ -463,4 +516,76 @@ unsafe fn convert_event(ev: &ffi::mpv_event) -> Option<Event> {
         }
         other => Event::Other(other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn core() -> (Mpv, Events) {
+        Mpv::new(&[
+            ("config", "no"),
+            ("terminal", "no"),
+            ("vo", "null"),
+            ("audio", "no"),
+            ("idle", "yes"),
+            ("pause", "yes"),
+        ])
+        .expect("an mpv core")
+    }
+
+    #[test]
+    fn file_names_reach_mpv_as_the_os_bytes() {
+        let odd = Path::new(OsStr::from_bytes(b"/shows/show-\xff\xfe.mp4"));
+        assert_eq!(file_argument(odd), b"/shows/show-\xff\xfe.mp4");
+        // Not standard input, not a URL: files in the working directory.
+        assert_eq!(file_argument(Path::new("-")), b"./-");
+        assert_eq!(file_argument(Path::new("a://b")), b"./a://b");
+    }
+
+    #[test]
+    fn a_nul_is_an_error_not_a_cut() {
+        let (mpv, _events) = core();
+        let e = mpv
+            .load_file(Path::new(OsStr::from_bytes(b"/tmp/a\0b.mp4")))
+            .expect_err("a NUL in a file name");
+        assert_eq!(e.code, ERROR_INVALID_PARAMETER);
+        assert!(e.context.contains("NUL"), "{e}");
+        let e = mpv
+            .command(&["show-text", "a\0b"])
+            .expect_err("a NUL in an argument");
+        assert!(e.context.contains("NUL"), "{e}");
+        let e = mpv
+            .set_string("title", "a\0b")
+            .expect_err("a NUL in a value");
+        assert!(e.context.contains("NUL"), "{e}");
+        assert!(Mpv::new(&[("title", "a\0b")]).is_err());
+        // The core is unharmed.
+        mpv.command(&["show-text", "ab"]).expect("a plain command");
+    }
+
+    #[test]
+    fn a_file_whose_name_is_not_utf8_loads() {
+        let dir = std::env::temp_dir().join(format!("playhead-mpv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let video = dir.join(OsStr::from_bytes(b"show-\xff\xfe.mp4"));
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../media/demo.mp4"),
+            &video,
+        )
+        .expect("a copy of the demo");
+        let (mpv, mut events) = core();
+        mpv.load_file(&video).expect("loadfile");
+        let outcome = loop {
+            match events.wait(-1.0) {
+                Some(Event::FileLoaded) => break Ok(()),
+                Some(Event::EndFile(reason)) => break Err(reason),
+                _ => {}
+            }
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(outcome, Ok(()));
+    }
 }
