@@ -273,10 +273,7 @@ impl Player {
     pub fn run(mut self, rx: Receiver<PlayerInput>) {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         for deck in &mut self.decks {
-            let tx = wake_tx.clone();
-            deck.events.set_wakeup(move || {
-                let _ = tx.try_send(());
-            });
+            deck.events.set_wakeup(wake_tx.clone());
             if let Err(e) = deck.mpv.observe(OBSERVE_EOF, "eof-reached", Format::Flag) {
                 warn!("{e}");
             }

@@ -1,10 +1,25 @@
 //! A thin, safe wrapper over libmpv's client API.
 //!
-//! Ownership is explicit: [`Mpv`] is a cheap, cloneable, thread-safe handle (mpv documents
-//! `mpv_command` and `mpv_set_property` as callable from any thread); [`Events`] is the one
-//! reader of mpv's event queue (mpv allows only one thread in `mpv_wait_event`); a
-//! [`render::RenderContext`] keeps the core alive for as long as it draws. The core is destroyed
-//! when the last of them is dropped, so a render context can never outlive its player.
+//! Ownership is explicit: [`Mpv`] is a cheap, cloneable, thread-safe handle (mpv documents its
+//! client API as thread-safe unless noted otherwise); [`Events`] is the one reader of mpv's
+//! event queue (mpv allows only one thread in `mpv_wait_event`); a render context
+//! ([`render::SwRenderContext`], [`render::GlRenderContext`]) keeps the core alive for as long as
+//! it draws.
+//!
+//! # Which thread destroys the core
+//!
+//! Every [`Mpv`], the [`Events`] and each render context hold one reference to the core; the
+//! thread that drops the last of them runs `mpv_terminate_destroy`, which blocks until mpv has
+//! shut playback down. Two orderings follow from the types rather than from care:
+//! - a render context is freed before the core, as mpv requires: the context holds a reference,
+//!   so the core cannot go while it exists, and its `Drop` frees the context before letting go;
+//! - no callback runs the destroy, nor keeps the core alive: callbacks are [`Wake`]rs, which
+//!   cannot hold an [`Mpv`] (see there), and they are removed before their owner lets go.
+//!
+//! In playhead the last reference goes on the player thread once its loop has ended (the
+//! program joins it after the window has freed its renderers), or, when that thread ended first,
+//! on the thread that shuts the show down (the main thread, or a headless render thread); all
+//! of them may wait for mpv, and none is an mpv thread.
 
 mod ffi;
 pub mod render;
@@ -86,16 +101,25 @@ pub fn client_api_version() -> (u32, u32) {
     ((v >> 16) as u32, (v & 0xFFFF) as u32)
 }
 
+/// The one `mpv_handle` of a core; shared through `Arc`, destroyed with the last reference.
 struct Core(*mut ffi::mpv_handle);
 
-// SAFETY: libmpv's client handle is documented as thread-safe for all functions except
-// mpv_wait_event, which only `Events` calls (and `Events` is not Sync or Clone).
+// SAFETY: client.h declares the client API thread-safe unless noted otherwise. The exceptions
+// are kept by this crate, not by the thread that holds the handle:
+// - mpv_wait_event allows one thread at a time per handle: its only call is in `Events::wait`,
+//   which takes `&mut Events`, and `Mpv::new` makes exactly one `Events` per core (it is not
+//   Clone), so two threads can never be in it at once;
+// - mpv_terminate_destroy is called once, by `Drop`, when no other reference exists;
+// - the render API's own rules are kept by the render context types (see `render`).
 unsafe impl Send for Core {}
+// SAFETY: as for Send: every function reachable through `&Core` may run on several threads at
+// once.
 unsafe impl Sync for Core {}
 
 impl Drop for Core {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from mpv_create and this is the last reference to it.
+        // SAFETY: the pointer came from mpv_create and this is the last reference to it: the
+        // `Events`, every `Mpv` and every render context (freed first, by its own Drop) are gone.
         unsafe { ffi::mpv_terminate_destroy(self.0) };
     }
 }
@@ -398,55 +422,140 @@ impl Mpv {
     }
 }
 
-type WakeupFn = Box<dyn Fn() + Send + Sync>;
+/// What mpv may call when it has news: something that only signals another thread.
+///
+/// mpv runs its callbacks (the event wakeup, the render update) on its own threads, while it
+/// holds its own locks, and forbids calling mpv from them: a callback that calls into mpv
+/// deadlocks the player in front of the audience. A callback that held an [`Mpv`] would also
+/// keep the core alive from inside the core. So no closure is accepted: this trait is sealed,
+/// and only types that can do nothing but signal implement it:
+/// - `crossbeam_channel::Sender<()>`: sends `()` without blocking (a full channel already holds
+///   a wakeup, so one is never lost); give it a `bounded(1)` channel;
+/// - `EventLoopWaker` (feature `winit`): sends a winit user event made from a number.
+///
+/// None of them can hold an `Mpv`, so none can form a cycle; the only program code that runs
+/// in a callback is the `From<WakeTag>` an `EventLoopWaker` sends through, which sees a number.
+pub trait Wake: sealed::Sealed + Send + Sync + 'static {
+    /// Signals the waiting thread. Runs on an mpv thread, under an mpv lock: returns at once.
+    fn wake(&self);
+}
+
+mod sealed {
+    /// Keeps [`super::Wake`] to the types this crate implements it for.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for crossbeam_channel::Sender<()> {}
+
+impl Wake for crossbeam_channel::Sender<()> {
+    fn wake(&self) {
+        // Full: a wakeup is already pending. Disconnected: nobody is listening any more.
+        let _ = self.try_send(());
+    }
+}
+
+/// A [`Wake`] that sends a winit user event to an event loop, to wake the thread that draws.
+///
+/// The event is made by `T::from(WakeTag(n))` on mpv's thread, from the number given to
+/// `EventLoopWaker::new` and nothing else, so it cannot carry an [`Mpv`] along; keep that
+/// `From` a plain constructor.
+#[cfg(feature = "winit")]
+pub struct EventLoopWaker<T: 'static> {
+    proxy: winit::event_loop::EventLoopProxy<T>,
+    tag: WakeTag,
+}
+
+/// The number an `EventLoopWaker` puts into each event it sends, e.g. which player it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WakeTag(pub usize);
+
+#[cfg(feature = "winit")]
+impl<T: 'static> EventLoopWaker<T> {
+    /// Wakes `proxy`'s event loop with the event `T::from(WakeTag(tag))`.
+    pub fn new(proxy: winit::event_loop::EventLoopProxy<T>, tag: usize) -> Self {
+        EventLoopWaker {
+            proxy,
+            tag: WakeTag(tag),
+        }
+    }
+}
+
+#[cfg(feature = "winit")]
+impl<T: 'static> sealed::Sealed for EventLoopWaker<T> {}
+
+#[cfg(feature = "winit")]
+impl<T: From<WakeTag> + Send + 'static> Wake for EventLoopWaker<T>
+where
+    winit::event_loop::EventLoopProxy<T>: Send + Sync,
+{
+    fn wake(&self) {
+        // The loop has ended: nobody needs waking.
+        let _ = self.proxy.send_event(T::from(self.tag));
+    }
+}
+
+/// A [`Wake`] in the thin box whose address mpv passes back to [`call_wake`].
+type WakeBox = Box<Box<dyn Wake>>;
+
+fn wake_box(waker: impl Wake) -> (WakeBox, *mut c_void) {
+    let boxed: WakeBox = Box::new(Box::new(waker));
+    let data = &*boxed as *const Box<dyn Wake> as *mut c_void;
+    (boxed, data)
+}
+
+/// The C callback for both of mpv's notifications; `data` comes from [`wake_box`].
+unsafe extern "C" fn call_wake(data: *mut c_void) {
+    // SAFETY: mpv passes back the pointer it was given with this function: the inner box of a
+    // `WakeBox` that its owner (`Events` or a render context) keeps until the callback has been
+    // removed (mpv removes it under the lock it calls it under, so no call is still running).
+    let waker = unsafe { &*(data as *const Box<dyn Wake>) };
+    waker.wake();
+}
 
 /// The single reader of one core's event queue.
 pub struct Events {
     core: Arc<Core>,
-    wakeup: Option<Box<WakeupFn>>,
-}
-
-// SAFETY: Events may move to another thread; it is not Sync, so only one thread waits.
-unsafe impl Send for Events {}
-
-unsafe extern "C" fn call_wakeup(data: *mut c_void) {
-    // SAFETY: `data` is the Box<WakeupFn> owned by `Events`, alive until the callback is
-    // removed in `Events::drop`.
-    let f = unsafe { &*(data as *const WakeupFn) };
-    f();
+    wakeup: Option<WakeBox>,
 }
 
 impl Events {
-    /// Calls `f` (from an mpv thread) whenever new events are queued. `f` must not block and
-    /// must not call into mpv; sending on a channel is the intended use.
-    pub fn set_wakeup(&mut self, f: impl Fn() + Send + Sync + 'static) {
-        let boxed: Box<WakeupFn> = Box::new(Box::new(f));
-        let data = &*boxed as *const WakeupFn as *mut c_void;
-        // SAFETY: the box lives in self until replaced or dropped; mpv replaces the callback
-        // atomically, so the old box may be dropped after this call.
-        unsafe { ffi::mpv_set_wakeup_callback(self.core.0, Some(call_wakeup), data) };
+    /// Has `waker` woken (from an mpv thread) whenever new events are queued, and once now.
+    /// It replaces the one set before.
+    pub fn set_wakeup(&mut self, waker: impl Wake) {
+        let (boxed, data) = wake_box(waker);
+        // SAFETY: valid handle; `data` points into `boxed`, kept in self until the callback is
+        // replaced or removed. mpv swaps the callback under the lock it calls it under, so once
+        // this returns the old one is not running and its box may go.
+        unsafe { ffi::mpv_set_wakeup_callback(self.core.0, Some(call_wake), data) };
         self.wakeup = Some(boxed);
     }
 
     /// Waits up to `timeout_s` seconds (0 = poll) for the next event. `None` when none came.
     pub fn wait(&mut self, timeout_s: f64) -> Option<Event> {
-        // SAFETY: valid handle; only this object calls mpv_wait_event. The returned event
-        // stays valid until the next call, and is copied out before returning.
-        let ev = unsafe { &*ffi::mpv_wait_event(self.core.0, timeout_s) };
-        // SAFETY: the data pointers are valid for the event id that mpv set.
-        unsafe { convert_event(ev) }
+        // SAFETY: valid handle, and no other thread is in mpv_wait_event on it: this is its only
+        // call and `&mut self` is exclusive (see `Core`).
+        let ev = unsafe { ffi::mpv_wait_event(self.core.0, timeout_s) };
+        if ev.is_null() {
+            // client.h promises never; nothing to report if it happens anyway.
+            return None;
+        }
+        // SAFETY: mpv's event stays valid until the next mpv_wait_event on this handle, which
+        // cannot come before this returns (`&mut self`); everything is copied out before then.
+        unsafe { convert_event(&*ev) }
     }
 }
 
 impl Drop for Events {
     fn drop(&mut self) {
         if self.wakeup.is_some() {
-            // SAFETY: valid handle; removing the callback before freeing its data.
+            // SAFETY: valid handle (self still holds the core); the callback is removed before
+            // its box is dropped with self's fields, and no call of it is running after this.
             unsafe { ffi::mpv_set_wakeup_callback(self.core.0, None, ptr::null_mut()) };
         }
     }
 }
 
+/// Copies a string from mpv. Safety: `p` is null or a NUL-terminated string valid for the call.
 unsafe fn owned_str(p: *const std::os::raw::c_char) -> String {
     if p.is_null() {
         String::new()
@@ -456,6 +565,8 @@ unsafe fn owned_str(p: *const std::os::raw::c_char) -> String {
     }
 }
 
+/// Copies an event out of mpv's memory. Safety: `ev` is an event mpv returned, still valid, so
+/// its `data` points to the struct its `event_id` documents.
 unsafe fn convert_event(ev: &ffi::mpv_event) -> Option<Event> {
     Some(match ev.event_id {
         ffi::MPV_EVENT_NONE => return None,
@@ -463,6 +574,7 @@ unsafe fn convert_event(ev: &ffi::mpv_event) -> Option<Event> {
         ffi::MPV_EVENT_LOG_MESSAGE => {
             // SAFETY: mpv documents data as mpv_event_log_message for this id.
             let m = unsafe { &*(ev.data as *const ffi::mpv_event_log_message) };
+            // SAFETY: its strings are mpv's, valid while the event is.
             unsafe {
                 Event::Log {
                     prefix: owned_str(m.prefix),
@@ -494,7 +606,8 @@ unsafe fn convert_event(ev: &ffi::mpv_event) -> Option<Event> {
             let value = if p.data.is_null() {
                 PropertyValue::None
             } else {
-                // SAFETY: data points to a value of the stated format.
+                // SAFETY: data points to a value of the stated format (a C string pointer for
+                // MPV_FORMAT_STRING), valid while the event is.
                 unsafe {
                     match p.format {
                         ffi::MPV_FORMAT_FLAG => PropertyValue::Flag(*(p.data as *const c_int) != 0),
@@ -587,5 +700,23 @@ mod tests {
         };
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(outcome, Ok(()));
+    }
+
+    #[test]
+    fn the_wakeup_is_woken_and_freed_with_the_events() {
+        let (mpv, mut events) = core();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        events.set_wakeup(tx);
+        // mpv calls it once when it is set; drain that.
+        rx.recv().expect("woken when set");
+        // mpv calls it only when its queue goes from read to unread: read the queue first.
+        while events.wait(0.0).is_some() {}
+        mpv.wakeup();
+        rx.recv().expect("woken by mpv_wakeup");
+        drop(events);
+        // The callback is gone and its waker with it; the core lives on in `mpv`.
+        assert_eq!(rx.recv(), Err(crossbeam_channel::RecvError));
+        mpv.command(&["show-text", "still here"])
+            .expect("the core outlives its events");
     }
 }
