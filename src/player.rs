@@ -278,10 +278,7 @@ impl Player {
         let fault = watchdog::InjectedFault::from_env("player");
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         for deck in &mut self.decks {
-            let tx = wake_tx.clone();
-            deck.events.set_wakeup(move || {
-                let _ = tx.try_send(());
-            });
+            deck.events.set_wakeup(wake_tx.clone());
             if let Err(e) = deck.mpv.observe(OBSERVE_EOF, "eof-reached", Format::Flag) {
                 warn!("{e}");
             }
@@ -292,8 +289,9 @@ impl Player {
             {
                 warn!("{e}");
             }
-            let path = deck.song.video.to_string_lossy().into_owned();
-            if let Err(e) = deck.mpv.command(&["loadfile", &path, "replace"]) {
+            // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
+            if let Err(e) = deck.mpv.load_file(&deck.song.video) {
+                let path = deck.song.video.display();
                 deck.failed = Some(format!("cannot load video '{path}': {e}"));
             }
         }

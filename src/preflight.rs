@@ -82,8 +82,8 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         ("idle", "yes"),
     ])
     .map_err(|e| e.to_string())?;
-    let path = video.to_string_lossy();
-    mpv.command(&["loadfile", &path, "replace"])
+    let path = video.display();
+    mpv.load_file(video)
         .map_err(|e| format!("cannot load video '{path}': {e}"))?;
     let timeout = Duration::from_secs(10);
     wait_for(&mut events, video, timeout, |e| *e == Event::FileLoaded)?;

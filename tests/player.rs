@@ -156,6 +156,25 @@ fn expect_start_error(path: &std::path::Path) -> String {
 }
 
 #[test]
+fn a_video_whose_name_is_not_utf8_plays() {
+    // File names are bytes: one the OS opens must play, whatever its encoding.
+    use std::os::unix::ffi::OsStrExt;
+    let dir = common::temp_dir("non-utf8-name");
+    let video = dir.join(std::ffi::OsStr::from_bytes(b"show-\xff\xfe.mp4"));
+    std::fs::copy(common::demo(), &video).expect("copy the demo");
+    let show = HeadlessShow::start(&video, &common::start_mode(), W, H).expect("start the player");
+    show.wait_ready(Duration::from_secs(20))
+        .expect("the renamed demo shows its first frame");
+    assert_eq!(frame_number(&show.screen().latest()), Some(0));
+    let mut midi = show.inlet("test port");
+    midi.receive(&[0xF2, 0x00, 0x00, 0xFA], Instant::now());
+    wait_cue(&show, Cue::Play);
+    wait_for_frame(&show, "playback of the renamed demo", |n| n >= 5);
+    drop(show);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn missing_video_is_named_in_the_error() {
     let e = expect_start_error(std::path::Path::new("/nonexistent/show.mp4"));
     assert!(e.contains("/nonexistent/show.mp4"), "{e}");

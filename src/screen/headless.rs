@@ -4,7 +4,7 @@
 //! It renders exactly when mpv asks, like the window does, so mpv's timing (and its
 //! `playback-restart` event, which waits for the first frame to be drawn) behaves as on a screen.
 
-use crate::mpv::render::RenderContext;
+use crate::mpv::render::SwRenderContext;
 use crate::mpv::{Mpv, MpvError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -60,7 +60,7 @@ impl SoftwareScreen {
         let thread = std::thread::Builder::new()
             .name("render-sw".into())
             .spawn(move || {
-                let mut ctx = match RenderContext::new_sw(&mpv) {
+                let mut ctx = match SwRenderContext::new(&mpv) {
                     Ok(c) => c,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -68,9 +68,7 @@ impl SoftwareScreen {
                     }
                 };
                 let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
-                ctx.set_update_callback(move || {
-                    let _ = wake_tx.try_send(());
-                });
+                ctx.set_update_callback(wake_tx);
                 let _ = ready_tx.send(Ok(()));
                 let mut pixels = vec![0u8; stride_bytes * height];
                 while !stop2.load(Ordering::Relaxed) {
@@ -80,7 +78,7 @@ impl SoftwareScreen {
                     if !ctx.update() {
                         continue;
                     }
-                    if let Err(e) = ctx.render_sw(width, height, stride_bytes, &mut pixels) {
+                    if let Err(e) = ctx.render(width, height, stride_bytes, &mut pixels) {
                         log::error!("{e}");
                         continue;
                     }

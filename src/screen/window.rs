@@ -7,8 +7,8 @@
 //! compositor that holds back frames (Wayland with the window hidden) cannot stall the loop.
 
 use crate::clock;
-use crate::mpv::render::RenderContext;
-use crate::mpv::Mpv;
+use crate::mpv::render::GlRenderContext;
+use crate::mpv::{EventLoopWaker, Mpv, WakeTag};
 use crate::player::{Notice, OnScreen, PlayerInput};
 use crate::transport::OperatorCommand;
 use crate::watchdog::{self, Heartbeat, Watch};
@@ -21,6 +21,7 @@ use glutin_winit::{DisplayBuilder, GlWindow};
 use log::{error, info, warn};
 use raw_window_handle::HasWindowHandle;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use winit::application::ApplicationHandler;
 use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
@@ -59,16 +60,31 @@ pub struct ScreenOptions {
     pub title: String,
 }
 
+/// mpv's render-update callback for deck `n` sends `Redraw(n)`: a number, nothing that can
+/// reach mpv (see `playhead_mpv::Wake`).
+impl From<WakeTag> for ScreenEvent {
+    fn from(tag: WakeTag) -> Self {
+        ScreenEvent::Redraw(tag.0)
+    }
+}
+
 /// Starts the player thread once the window and its renderer exist.
 pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
 
+/// The window and its GL state, all on the main thread.
+///
+/// `context` is made current on the main thread in `create_gl`, before any renderer exists,
+/// and stays current until it is dropped: nothing makes another GL context current or this one
+/// not current (there is one context and one surface). The `unsafe` renderer calls below rely
+/// on this.
 struct Gl {
-    // Field order matters: the renderers are freed first, with the GL context still current.
+    // Field order is drop order: the renderers are freed first, with the GL context still
+    // current (their creation contract), and each keeps the window (its display) alive itself.
     /// One renderer per deck (song); the one on screen is drawn to the window.
-    render: Vec<RenderContext>,
+    render: Vec<GlRenderContext>,
     surface: Surface<WindowSurface>,
     context: PossiblyCurrentContext,
-    window: Window,
+    window: Rc<Window>,
 }
 
 /// The application state driven by winit.
@@ -219,7 +235,7 @@ impl App {
                 .to_string()
         })?;
         let (window, config) = built.map_err(|e| format!("cannot set up OpenGL: {e}"))?;
-        let window = window.ok_or("the window could not be created")?;
+        let window = Rc::new(window.ok_or("the window could not be created")?);
         window.set_cursor_visible(false);
         let raw = window.window_handle().ok().map(|h| h.as_raw());
         let display = config.display();
@@ -240,17 +256,24 @@ impl App {
         if let Err(e) = surface.set_swap_interval(&context, SwapInterval::DontWait) {
             warn!("cannot turn off waiting for vsync: {e}");
         }
+        // Declared after `context`: on an error below, the renderers made so far are dropped
+        // first, while the context is still current.
         let mut render = Vec::new();
         for (i, mpv) in self.decks.iter().enumerate() {
             let gl_display = display.clone();
-            let mut r = RenderContext::new_gl(mpv, move |name| {
-                gl_display.get_proc_address(name) as *const _
-            })
+            // SAFETY: `context` was made current on this thread just above and stays current
+            // until it is dropped, after every renderer (see `Gl`; on an error here, `render`
+            // drops before `context`); the window keeps its X11 or Wayland connection open
+            // while it lives.
+            let mut r = unsafe {
+                GlRenderContext::new(
+                    mpv,
+                    move |name| gl_display.get_proc_address(name) as *const _,
+                    Some(window.clone()),
+                )
+            }
             .map_err(|e| e.to_string())?;
-            let proxy = self.proxy.clone();
-            r.set_update_callback(move || {
-                let _ = proxy.send_event(ScreenEvent::Redraw(i));
-            });
+            r.set_update_callback(EventLoopWaker::new(self.proxy.clone(), i));
             render.push(r);
         }
         Ok(Gl {
@@ -266,17 +289,24 @@ impl App {
         let Some(render) = gl.render.get(self.on_screen.get()) else {
             return;
         };
-        render.update();
         let size = gl.window.inner_size();
-        let (w, h) = (size.width.max(1), size.height.max(1));
-        if let Err(e) = render.render_gl(0, w as i32, h as i32, true) {
+        let w = i32::try_from(size.width.max(1)).unwrap_or(i32::MAX);
+        let h = i32::try_from(size.height.max(1)).unwrap_or(i32::MAX);
+        // SAFETY: the GL context the renderers were made with is current on this thread (see
+        // `Gl`); framebuffer 0 is the window's.
+        let drawn = unsafe {
+            render.update();
+            render.render(0, w, h, true)
+        };
+        if let Err(e) = drawn {
             error!("{e}");
             return;
         }
         if let Err(e) = gl.surface.swap_buffers(&gl.context) {
             warn!("cannot show the frame: {e}");
         }
-        render.report_swap();
+        // SAFETY: as above.
+        unsafe { render.report_swap() };
     }
 
     /// A deck has a new frame. The one on screen is drawn to the window; the others are
@@ -289,12 +319,16 @@ impl App {
             return;
         }
         if let Some(render) = gl.render.get(deck) {
-            if render.update() {
-                if let Err(e) = render.render_gl(0, 1, 1, true) {
-                    warn!("{e}");
+            // SAFETY: the GL context the renderers were made with is current on this thread
+            // (see `Gl`); framebuffer 0 is the window's.
+            unsafe {
+                if render.update() {
+                    if let Err(e) = render.render(0, 1, 1, true) {
+                        warn!("{e}");
+                    }
+                    render.report_swap();
+                    gl.window.request_redraw();
                 }
-                render.report_swap();
-                gl.window.request_redraw();
             }
         }
     }
