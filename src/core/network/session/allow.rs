@@ -13,8 +13,6 @@ pub enum Allow {
     /// Only hosts inside these networks, each an address and a prefix length in bits
     /// (`192.168.1.0/24` is `(192.168.1.0, 24)`; a single host has 32, or 128 for IPv6).
     Networks(Vec<(IpAddr, u8)>),
-    /// A caller's rule.
-    Check(fn(SocketAddr) -> bool),
 }
 
 impl Allow {
@@ -26,7 +24,6 @@ impl Allow {
                 let ip = canonical(address.ip());
                 hosts.iter().any(|h| canonical(*h) == ip)
             }
-            Allow::Check(rule) => rule(address),
             Allow::Networks(networks) => {
                 let ip = canonical(address.ip());
                 networks

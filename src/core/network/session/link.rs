@@ -353,18 +353,8 @@ mod tests {
         net.run(out, Vec::new(), now + 1);
         let out = net.a.send_midi(&[&[0xFC]], us(now + 2));
         net.run(out, Vec::new(), now + 3);
-        let received: Vec<_> = midi(&net.b_events)
-            .into_iter()
-            .map(|m| (m.1, m.2))
-            .collect();
-        assert_eq!(
-            received,
-            vec![
-                (vec![0xF2, 0, 0], now + 1),
-                (vec![0xFA], now + 1),
-                (vec![0xFC], now + 3)
-            ]
-        );
+        let received: Vec<_> = midi(&net.b_events).into_iter().map(|m| m.1).collect();
+        assert_eq!(received, vec![vec![0xF2, 0, 0], vec![0xFA], vec![0xFC]]);
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl Session {
                         // so it is applied before this packet's own commands.
                         p.recovery_pending = false;
                         if let Some(state) = system_transport_state(&journal) {
-                            recover_transport(p, state, now_us, out);
+                            recover_transport(p, state, out);
                         }
                     }
                     Err(e) => log(
@@ -117,7 +117,7 @@ impl Session {
             }
         }
         for (_, message) in list.iter() {
-            deliver(p, message, now_us, out);
+            deliver(p, message, out);
         }
     }
 
@@ -150,7 +150,7 @@ impl Session {
 
 /// Passes one listed command on as a MIDI message, joining SysEx segments and tracking the
 /// transport the way the journal reports it.
-fn deliver(p: &mut Peer, message: &[u8], now_us: u64, out: &mut Vec<Output>) {
+fn deliver(p: &mut Peer, message: &[u8], out: &mut Vec<Output>) {
     let Some(&status) = message.first() else {
         return;
     };
@@ -167,11 +167,7 @@ fn deliver(p: &mut Peer, message: &[u8], now_us: u64, out: &mut Vec<Output>) {
         }
         message.to_vec()
     };
-    out.push(Output::Midi {
-        peer: p.id,
-        bytes,
-        received_us: now_us,
-    });
+    out.push(Output::Midi { peer: p.id, bytes });
 }
 
 #[cfg(test)]
@@ -193,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn midi_comes_out_in_order_with_receipt_time() {
+    fn midi_comes_out_in_order_with_sysex_joined_and_running_status_expanded() {
         let mut s = session();
         join(&mut s, mac_control(), MAC_SSRC, 0);
         let out = s.handle_data(
@@ -220,11 +216,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (p, vec![0xF2, 0x20, 0x00], 7_000_000),
-                (p, vec![0xFB], 7_000_000),
-                (p, vec![0xF8], 7_000_000),
-                (p, vec![0xF0, 0x7D, 0x01, 0x02, 0xF7], 7_000_250),
-                (p, vec![0xFC], 7_000_250),
+                (p, vec![0xF2, 0x20, 0x00]),
+                (p, vec![0xFB]),
+                (p, vec![0xF8]),
+                (p, vec![0xF0, 0x7D, 0x01, 0x02, 0xF7]),
+                (p, vec![0xFC]),
             ]
         );
         // Running status inside a packet comes out as whole messages.
@@ -234,10 +230,7 @@ mod tests {
         let out = s.handle_data(mac_data(), &raw, us(8_000_000));
         assert_eq!(
             midi(&out),
-            vec![
-                (p, vec![0x90, 60, 100], 8_000_000),
-                (p, vec![0x90, 62, 90], 8_000_000)
-            ]
+            vec![(p, vec![0x90, 60, 100]), (p, vec![0x90, 62, 90])]
         );
     }
 
@@ -372,6 +365,6 @@ mod tests {
             &data_packet(0xB, 5_000, &[&[0xF0, 0x05, 0xF7]]),
             us(40),
         );
-        assert_eq!(midi(&out), vec![(PeerId(0xB), vec![0xF0, 0x05, 0xF7], 40)]);
+        assert_eq!(midi(&out), vec![(PeerId(0xB), vec![0xF0, 0x05, 0xF7])]);
     }
 }

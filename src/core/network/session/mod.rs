@@ -170,8 +170,6 @@ pub enum Output {
         peer: PeerId,
         /// The message, status byte first.
         bytes: Vec<u8>,
-        /// When the packet carrying it was handed in, on the caller's clock.
-        received_us: u64,
     },
     /// A session event for the operator.
     Notice(Notice),

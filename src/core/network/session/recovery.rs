@@ -6,12 +6,7 @@ use super::peer::Peer;
 use super::{Notice, Output};
 
 /// Makes up the transport bytes lost with missing packets, when the journal shows them.
-pub(super) fn recover_transport(
-    p: &mut Peer,
-    state: JournalTransport,
-    now_us: u64,
-    out: &mut Vec<Output>,
-) {
+pub(super) fn recover_transport(p: &mut Peer, state: JournalTransport, out: &mut Vec<Output>) {
     if state.running == p.running.unwrap_or(false) {
         return;
     }
@@ -27,13 +22,7 @@ pub(super) fn recover_transport(
         let sixteenths = (clocks / 6).min(0x3FFF) as u16;
         vec![0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8]
     });
-    let mut midi = |bytes: Vec<u8>| {
-        out.push(Output::Midi {
-            peer: p.id,
-            bytes,
-            received_us: now_us,
-        })
-    };
+    let mut midi = |bytes: Vec<u8>| out.push(Output::Midi { peer: p.id, bytes });
     if state.running {
         // Locate, then play from there: Start only when the journal puts us at the top.
         let from_top = state.song_position_clocks == Some(0);
@@ -84,9 +73,9 @@ mod tests {
         assert_eq!(
             midi(&out),
             vec![
-                (p, vec![0xFC], 2_000),
-                (p, vec![0xF2, 16, 0], 2_000),
-                (p, vec![0xF2, 0x20, 0x00], 2_000),
+                (p, vec![0xFC]),
+                (p, vec![0xF2, 16, 0]),
+                (p, vec![0xF2, 0x20, 0x00]),
             ]
         );
     }
@@ -105,11 +94,7 @@ mod tests {
         );
         assert_eq!(
             midi(&out),
-            vec![
-                (p, vec![0xF2, 0, 0], 2_000),
-                (p, vec![0xFA], 2_000),
-                (p, vec![0xF8], 2_000)
-            ]
+            vec![(p, vec![0xF2, 0, 0]), (p, vec![0xFA]), (p, vec![0xF8])]
         );
         // Lost Continue far into the song (70 000 clocks needs the TOP bits): locate, Continue.
         let mut s = session();
@@ -126,10 +111,9 @@ mod tests {
             vec![
                 (
                     p,
-                    vec![0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8],
-                    2_000
+                    vec![0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8]
                 ),
-                (p, vec![0xFB], 2_000),
+                (p, vec![0xFB]),
             ]
         );
         // No position in the journal: Continue from wherever the last Song Position said.
@@ -145,7 +129,7 @@ mod tests {
             &packet_with_journal(MAC_SSRC, 3, &[], true, None),
             us(2_000),
         );
-        assert_eq!(midi(&out), vec![(p, vec![0xFB], 2_000)]);
+        assert_eq!(midi(&out), vec![(p, vec![0xFB])]);
     }
 
     #[test]
@@ -167,7 +151,7 @@ mod tests {
             us(3_000),
         );
         assert_eq!(notices(&out).len(), 1, "only the gap");
-        assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xF8], 3_000)]);
+        assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xF8])]);
     }
 
     #[test]
@@ -182,6 +166,6 @@ mod tests {
             &packet_with_journal(MAC_SSRC, 4, &[], false, None),
             us(3_000),
         );
-        assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xFC], 3_000)]);
+        assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xFC])]);
     }
 }

@@ -81,14 +81,10 @@ pub(super) fn notices(out: &[Output]) -> Vec<Notice> {
         .collect()
 }
 
-pub(super) fn midi(out: &[Output]) -> Vec<(PeerId, Vec<u8>, u64)> {
+pub(super) fn midi(out: &[Output]) -> Vec<(PeerId, Vec<u8>)> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Midi {
-                peer,
-                bytes,
-                received_us,
-            } => Some((*peer, bytes.clone(), *received_us)),
+            Output::Midi { peer, bytes } => Some((*peer, bytes.clone())),
             _ => None,
         })
         .collect()
