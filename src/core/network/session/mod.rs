@@ -11,7 +11,8 @@
 //! sends RS receiver feedback, and drops a peer after BY or 61 s of silence. As an initiator
 //! ([`Session::connect`]) it invites, never gives up re-inviting, and keeps the clock
 //! synchronisation going. A peer is its SSRC: one that restarts with a new SSRC from the same
-//! address replaces its old self at once.
+//! address, or with the same name from the same host, replaces its old self at once; and a full
+//! session gives a newcomer the place of a peer silent for 10 s (see `admission`).
 //!
 //! When packets are lost and the next recovery journal shows that the sender's transport is
 //! not what the received commands left it at (a lost Stop, a lost Start), the session makes up
@@ -41,6 +42,7 @@ use super::packet::{
     decode_command, decode_data, is_session_command, Exchange, MidiList, SessionCommand,
 };
 
+pub use admission::MAKE_ROOM_SILENCE_US;
 pub use allow::Allow;
 pub use clock_sync::{CLOCK_SYNC_BURST, CLOCK_SYNC_BURST_INTERVAL_US, CLOCK_SYNC_INTERVAL_US};
 pub use link::{INVITE_FAST_TRIES, INVITE_RETRY_US, INVITE_SLOW_RETRY_US};
@@ -92,8 +94,22 @@ pub enum LeaveReason {
     Bye,
     /// Nothing heard from it (no CK, no MIDI) for [`PEER_TIMEOUT_US`].
     Timeout,
-    /// It came back from the same address with a new SSRC (it restarted).
+    /// It came back from the same address (IP and control port) with a new SSRC: it restarted.
     Replaced,
+    /// A peer of the same name came from the same host on other ports with a new SSRC: it
+    /// restarted and got new ports.
+    ReplacedByName {
+        /// The control address it came back from.
+        address: SocketAddr,
+    },
+    /// The session was full and it had been silent (no CK, no MIDI) longest, for at least
+    /// [`Options::make_room_silence_us`]: its place went to a newcomer.
+    MadeRoom {
+        /// How long nothing had been heard from it.
+        silent_us: u64,
+        /// The control address of the peer that got the place.
+        newcomer: SocketAddr,
+    },
 }
 
 /// Session events the operator (and the status display) should know about.
@@ -187,8 +203,12 @@ pub enum Output {
 pub struct Options {
     /// Who may join.
     pub allow: Allow,
-    /// Most peers at once, joined or half-way; more invitations get NO. Bounds our memory.
+    /// Most peers at once, joined or half-way; more invitations get NO (unless one has been
+    /// silent for `make_room_silence_us`). Bounds our memory.
     pub max_peers: usize,
+    /// In a full session, a newcomer gets the place of the peer silent longest once that one
+    /// has heard nothing (no CK, no MIDI) for this long; [`MAKE_ROOM_SILENCE_US`] by default.
+    pub make_room_silence_us: u64,
 }
 
 impl Default for Options {
@@ -196,6 +216,7 @@ impl Default for Options {
         Options {
             allow: Allow::Everyone,
             max_peers: 16,
+            make_room_silence_us: MAKE_ROOM_SILENCE_US,
         }
     }
 }
@@ -364,18 +385,8 @@ impl Session {
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.peers.len() {
-            let p = &self.peers[i];
-            if now_us.saturating_sub(p.last_heard_us) >= PEER_TIMEOUT_US {
-                if p.data.is_some() {
-                    // It may still be there but deaf to us: tell it the session is over, so it
-                    // invites afresh rather than talk to no one.
-                    let bye = SessionCommand::End(Exchange {
-                        initiator_token: p.token,
-                        ssrc: self.ssrc,
-                        name: None,
-                    });
-                    send(&mut out, Port::Control, p.control, bye);
-                }
+            if now_us.saturating_sub(self.peers[i].last_heard_us) >= PEER_TIMEOUT_US {
+                self.say_bye(i, &mut out);
                 self.remove_peer(i, LeaveReason::Timeout, now_us, &mut out);
             } else {
                 i += 1;
@@ -498,6 +509,20 @@ impl Session {
         log(out, Level::Debug, format!("stray BY from {from}"));
     }
 
+    /// BY to the joined peer at `index`, which we are about to drop while it may still be there
+    /// but deaf to us: told the session is over, it invites afresh rather than talk to no one.
+    fn say_bye(&self, index: usize, out: &mut Vec<Output>) {
+        let Some(p) = self.peers.get(index).filter(|p| p.data.is_some()) else {
+            return;
+        };
+        let bye = SessionCommand::End(Exchange {
+            initiator_token: p.token,
+            ssrc: self.ssrc,
+            name: None,
+        });
+        send(out, Port::Control, p.control, bye);
+    }
+
     fn remove_peer(
         &mut self,
         index: usize,
@@ -513,9 +538,14 @@ impl Session {
                 reason,
             }));
         } else {
+            // The operator never saw it join, but should see why a place was taken from it.
+            let level = match reason {
+                LeaveReason::MadeRoom { .. } | LeaveReason::ReplacedByName { .. } => Level::Info,
+                _ => Level::Debug,
+            };
             log(
                 out,
-                Level::Debug,
+                level,
                 format!(
                     "dropped half-done invitation from {} ({reason:?})",
                     p.label()

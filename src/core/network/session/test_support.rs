@@ -92,10 +92,33 @@ pub(super) fn midi(out: &[Output]) -> Vec<(PeerId, Vec<u8>)> {
 
 /// Invites `s` from `control` (and the data port above it) as a Mac would.
 pub(super) fn join(s: &mut Session, control: SocketAddr, ssrc: u32, now_us: u64) -> Vec<Output> {
-    let mut out = s.handle_control(control, &invitation(ssrc, "Mac"), us(now_us));
+    join_named(s, control, ssrc, "Mac", now_us)
+}
+
+/// [`join`] under the session name `name`.
+pub(super) fn join_named(
+    s: &mut Session,
+    control: SocketAddr,
+    ssrc: u32,
+    name: &str,
+    now_us: u64,
+) -> Vec<Output> {
+    let mut out = s.handle_control(control, &invitation(ssrc, name), us(now_us));
     let data = data_port_of(control).unwrap();
-    out.extend(s.handle_data(data, &invitation(ssrc, "Mac"), us(now_us)));
+    out.extend(s.handle_data(data, &invitation(ssrc, name), us(now_us)));
     out
+}
+
+/// The peers' SSRCs, in the session's order.
+pub(super) fn ssrcs(s: &Session) -> Vec<u32> {
+    s.peers().iter().map(|p| p.id.0).collect()
+}
+
+/// True when the outputs hold a NO (on either port).
+pub(super) fn refused(out: &[Output]) -> bool {
+    sent(out)
+        .iter()
+        .any(|(_, _, c)| matches!(c, SessionCommand::Rejected(_)))
 }
 
 pub(super) fn data_packet(ssrc: u32, sequence_number: u16, commands: &[&[u8]]) -> Vec<u8> {
