@@ -148,7 +148,7 @@ struct ListEntry {
 /// decoding does not allocate once its buffers have grown to the usual packet size.
 ///
 /// SysEx segments (`F0..F0`, `F7..F0`, `F7..F7`, `F7..F4`) are listed as they came; feed them to
-/// a [`SysexAssembler`] to get whole messages. Realtime bytes embedded in a SysEx are listed as
+/// a [`SysexAssembler`](super::SysexAssembler) to get whole messages. Realtime bytes embedded in a SysEx are listed as
 /// commands of their own, before the segment that carried them.
 #[derive(Clone, Debug, Default)]
 pub struct MidiList {

@@ -33,7 +33,7 @@ impl SysexAssembler {
         self.open
     }
 
-    /// Takes one segment (as listed by [`MidiList`]); returns the whole message when this
+    /// Takes one segment (as listed by [`MidiList`](super::MidiList)); returns the whole message when this
     /// segment completes one. Bytes that are not a SysEx segment are ignored.
     pub fn push(&mut self, segment: &[u8]) -> Option<&[u8]> {
         let (&first, rest) = segment.split_first()?;
