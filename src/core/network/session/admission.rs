@@ -88,7 +88,7 @@ impl Session {
                      longest, {}, for {:.1} s)",
                     self.peers.len(),
                     self.options.make_room_silence_us as f64 / 1e6,
-                    self.peers[i].label(),
+                    self.peers.get(i).map(Peer::label).unwrap_or_default(),
                     silent_us as f64 / 1e6
                 ));
             }
