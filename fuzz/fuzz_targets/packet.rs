@@ -12,6 +12,7 @@ use playhead_core::network::packet::{
     decode_command, decode_data, decode_journal, system_transport_state, MidiList, SysexAssembler,
 };
 use playhead_core::network::session::{Options, Session};
+use playhead_core::time::Stamp;
 
 fn journal(bytes: &[u8]) {
     if let Ok(j) = decode_journal(bytes) {
@@ -41,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     // A session, on the input cut into datagrams: [selector, length, bytes...] repeated. The
     // selector picks the sender (4 hosts), the port, and how far the clock moves.
     let mut session = Session::new("fuzz", 0x0102_0304, Options::default());
-    let mut now_us = 0u64;
+    let mut now_us = 0i64;
     let mut rest = data;
     while let [selector, length, tail @ ..] = rest {
         let n = usize::from(*length).min(tail.len());
@@ -50,14 +51,15 @@ fuzz_target!(|data: &[u8]| {
         let host = selector & 0x03;
         let on_data_port = selector & 0x04 != 0;
         let from = SocketAddr::from(([192, 0, 2, host], 5004 + u16::from(on_data_port)));
-        now_us += u64::from(selector >> 3) * 2_000_000;
+        now_us += i64::from(selector >> 3) * 2_000_000;
+        let now = Stamp::from_micros(now_us);
         if on_data_port {
-            session.handle_data(from, datagram, now_us);
+            session.handle_data(from, datagram, now);
         } else {
-            session.handle_control(from, datagram, now_us);
+            session.handle_control(from, datagram, now);
         }
-        session.poll(now_us);
-        let _ = session.next_deadline_us();
+        session.poll(now);
+        let _ = session.next_deadline();
     }
     let _ = session.peers();
     let _ = session.close();

@@ -12,7 +12,9 @@ pub mod sockets;
 
 use crate::player::PlayerInput;
 use crossbeam_channel::Sender;
+use playhead_core::network::session::MAKE_ROOM_SILENCE_US;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 pub use sockets::Network;
 
@@ -49,6 +51,11 @@ pub struct NetworkOptions {
     /// be configured by address.
     #[arg(long)]
     pub no_mdns: bool,
+
+    /// How long a peer must have been silent before a full session gives its place to a
+    /// newcomer. Not a command-line option: the default suits shows; tests shorten it.
+    #[arg(skip = Duration::from_micros(MAKE_ROOM_SILENCE_US))]
+    pub make_room_after_silence: Duration,
 }
 
 impl Default for NetworkOptions {
@@ -60,6 +67,7 @@ impl Default for NetworkOptions {
             session_name: None,
             allow: Vec::new(),
             no_mdns: false,
+            make_room_after_silence: Duration::from_micros(MAKE_ROOM_SILENCE_US),
         }
     }
 }

@@ -195,9 +195,22 @@ impl Core {
                     .remove(&peer)
                     .map_or_else(|| format!("'{name}'"), |p| p.label);
                 let why = match reason {
-                    LeaveReason::Bye => "it said goodbye",
-                    LeaveReason::Timeout => "nothing heard from it for 61 s",
-                    LeaveReason::Replaced => "it restarted and joined again",
+                    LeaveReason::Bye => "it said goodbye".to_string(),
+                    LeaveReason::Timeout => "nothing heard from it for 61 s".to_string(),
+                    LeaveReason::Replaced => {
+                        "it restarted: it came back from the same address with a new SSRC".into()
+                    }
+                    LeaveReason::ReplacedByName { address } => format!(
+                        "it restarted: a peer of the same name came back from {address} with a new SSRC"
+                    ),
+                    LeaveReason::MadeRoom {
+                        silent_us,
+                        newcomer,
+                    } => format!(
+                        "the session was full and nothing had been heard from it for {:.1} s, longer \
+                         than from any other peer: its place went to {newcomer}",
+                        silent_us as f64 / 1e6
+                    ),
                 };
                 info!("network MIDI: {label} left the session ({why})");
             }
@@ -348,6 +361,8 @@ impl Network {
             random_ssrc(),
             Options {
                 allow: allow_from(&rules, &HashMap::new()),
+                make_room_silence_us: u64::try_from(options.make_room_after_silence.as_micros())
+                    .unwrap_or(u64::MAX),
                 ..Options::default()
             },
         );

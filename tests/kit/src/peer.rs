@@ -91,6 +91,11 @@ impl ScriptedPeer {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// Our session name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Our SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc

@@ -1,0 +1,691 @@
+//! One local AppleMIDI session participant and its peers, as a sans-IO state machine.
+//!
+//! The [`Session`] owns no socket and reads no clock. The caller receives a datagram on the
+//! control port (N) or the data port (N+1) and hands it in with the time it arrived
+//! ([`Session::handle_control`], [`Session::handle_data`]); it calls [`Session::poll`] when
+//! [`Session::next_deadline`] comes due. Each call returns [`Output`]s: datagrams to send,
+//! MIDI messages received, notices for the operator, and log lines.
+//!
+//! As a responder (a Mac or rtpMIDI invites us) the session answers IN on both ports, answers
+//! repeated INs again (Macs resend every second until they hear back), answers CK0 with CK1,
+//! sends RS receiver feedback, and drops a peer after BY or 61 s of silence. As an initiator
+//! ([`Session::connect`]) it invites, never gives up re-inviting, and keeps the clock
+//! synchronisation going. A peer is its SSRC: one that restarts with a new SSRC from the same
+//! address, or with the same name from the same host, replaces its old self at once; and a full
+//! session gives a newcomer the place of a peer silent for 10 s (see `admission`).
+//!
+//! When packets are lost and the next recovery journal shows that the sender's transport is
+//! not what the received commands left it at (a lost Stop, a lost Start), the session makes up
+//! the missing transport bytes so the video does the right thing, and says so in a notice.
+//!
+//! Here: the session, its public types and the peer lifecycle (timeouts, BY, removal). Beside
+//! it: `admission` (invitations we answer), `link` (invitations we send), `clock_sync`, `midi`
+//! (RTP-MIDI in and out, RS feedback), `recovery` (transport from the journal), `peer` (one
+//! peer's state and sequence tracking) and `allow` (the allow-list).
+
+mod admission;
+mod allow;
+mod clock_sync;
+mod link;
+mod midi;
+mod peer;
+mod recovery;
+#[cfg(test)]
+mod test_support;
+
+use std::fmt;
+
+use crate::time::Stamp;
+use std::net::SocketAddr;
+
+use super::packet::{
+    decode_command, decode_data, is_session_command, Exchange, MidiList, SessionCommand,
+};
+
+pub use admission::MAKE_ROOM_SILENCE_US;
+pub use allow::Allow;
+pub use clock_sync::{CLOCK_SYNC_BURST, CLOCK_SYNC_BURST_INTERVAL_US, CLOCK_SYNC_INTERVAL_US};
+pub use link::{INVITE_FAST_TRIES, INVITE_RETRY_US, INVITE_SLOW_RETRY_US};
+pub use midi::FEEDBACK_INTERVAL_US;
+
+use allow::same_host;
+use link::{Link, LinkPhase};
+use peer::Peer;
+
+/// Silence after which a peer counts as gone: initiators send CK at least once a minute. MIDI
+/// counts as a sign of life too: dropping a peer that is streaming clock in the middle of a show
+/// would be worse than keeping a dead one a little longer.
+pub const PEER_TIMEOUT_US: u64 = 61_000_000;
+
+/// A peer's identity: its RTP synchronisation source, the same on both ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// Which of the two UDP ports a datagram goes out of (and to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// The control port (5004 by convention): invitations, BY, RS.
+    Control,
+    /// The data port (control + 1): invitations, CK, RTP-MIDI.
+    Data,
+}
+
+/// Severity of a [`Output::Log`] line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Detail for whoever debugs interoperability (stray or malformed packets).
+    Debug,
+    /// Normal session life.
+    Info,
+    /// Something the operator may need to act on.
+    Warn,
+}
+
+/// Why a peer left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It sent BY.
+    Bye,
+    /// Nothing heard from it (no CK, no MIDI) for [`PEER_TIMEOUT_US`].
+    Timeout,
+    /// It came back from the same address (IP and control port) with a new SSRC: it restarted.
+    Replaced,
+    /// A peer of the same name came from the same host on other ports with a new SSRC: it
+    /// restarted and got new ports.
+    ReplacedByName {
+        /// The control address it came back from.
+        address: SocketAddr,
+    },
+    /// The session was full and it had been silent (no CK, no MIDI) longest, for at least
+    /// [`Options::make_room_silence_us`]: its place went to a newcomer.
+    MadeRoom {
+        /// How long nothing had been heard from it.
+        silent_us: u64,
+        /// The control address of the peer that got the place.
+        newcomer: SocketAddr,
+    },
+}
+
+/// Session events the operator (and the status display) should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A peer completed the invitation on both ports and may now send MIDI.
+    PeerJoined {
+        /// The peer.
+        peer: PeerId,
+        /// Its session name.
+        name: String,
+        /// Its control port address.
+        address: SocketAddr,
+    },
+    /// A joined peer is gone.
+    PeerLeft {
+        /// The peer.
+        peer: PeerId,
+        /// Its session name.
+        name: String,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// An invitation from an address the allow-list refuses was answered with NO (reported
+    /// once per address, though the peer may keep asking).
+    Refused {
+        /// Where the invitation came from.
+        address: SocketAddr,
+        /// The name it gave.
+        name: String,
+    },
+    /// A peer we invited answered NO (reported once until it accepts); we keep asking, slowly.
+    InvitationRejected {
+        /// The control address we invited.
+        address: SocketAddr,
+        /// The name it gave, if any.
+        name: String,
+    },
+    /// Packets from a peer went missing.
+    SequenceGap {
+        /// The peer.
+        peer: PeerId,
+        /// How many packets were skipped.
+        lost_packets: u16,
+    },
+    /// After a loss, the peer's recovery journal showed a transport state the received
+    /// commands had not produced; the missing Start/Continue/Stop (and Song Position) were
+    /// emitted as [`Output::Midi`] right after this notice.
+    TransportRecovered {
+        /// The peer.
+        peer: PeerId,
+        /// The transport state now in force.
+        running: bool,
+        /// The song position the journal gave, in MIDI clocks, if it gave one.
+        song_position_clocks: Option<u32>,
+    },
+}
+
+/// Something the caller must do or know, returned by every [`Session`] call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this datagram from our `port` to `to`.
+    Send {
+        /// Our port to send from.
+        port: Port,
+        /// Destination.
+        to: SocketAddr,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
+    /// One complete MIDI message from a peer (SysEx reassembled), in arrival order.
+    Midi {
+        /// Who sent it.
+        peer: PeerId,
+        /// The message, status byte first.
+        bytes: Vec<u8>,
+    },
+    /// A session event for the operator.
+    Notice(Notice),
+    /// A log line.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The text.
+        message: String,
+    },
+}
+
+/// Session settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Who may join.
+    pub allow: Allow,
+    /// Most peers at once, joined or half-way; more invitations get NO (unless one has been
+    /// silent for `make_room_silence_us`). Bounds our memory.
+    pub max_peers: usize,
+    /// In a full session, a newcomer gets the place of the peer silent longest once that one
+    /// has heard nothing (no CK, no MIDI) for this long; [`MAKE_ROOM_SILENCE_US`] by default.
+    pub make_room_silence_us: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow: Allow::Everyone,
+            max_peers: 16,
+            make_room_silence_us: MAKE_ROOM_SILENCE_US,
+        }
+    }
+}
+
+/// A snapshot of one peer, for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer.
+    pub id: PeerId,
+    /// Its session name.
+    pub name: String,
+    /// Its control port address.
+    pub control_address: SocketAddr,
+    /// Its data port address, once it joined on that port.
+    pub data_address: Option<SocketAddr>,
+    /// True when we invited it, false when it invited us.
+    pub initiated_by_us: bool,
+    /// RTP-MIDI packets accepted from it.
+    pub packets_received: u64,
+    /// Packets it sent that never arrived, by sequence number.
+    pub packets_lost: u64,
+    /// Times a run of packets went missing.
+    pub sequence_gaps: u64,
+    /// Duplicate or out-of-order packets dropped.
+    pub late_packets: u64,
+    /// Half the round trip of the last clock synchronisation.
+    pub latency_us: Option<u64>,
+}
+
+/// One local network-MIDI participant: a name, an SSRC, and its peers.
+#[derive(Debug)]
+pub struct Session {
+    name: String,
+    ssrc: u32,
+    options: Options,
+    peers: Vec<Peer>,
+    links: Vec<Link>,
+    refused: Vec<SocketAddr>,
+    /// Reused for every data packet so decoding does not allocate per packet.
+    scratch: MidiList,
+    token_state: u64,
+    send_sequence: u16,
+}
+
+fn send(out: &mut Vec<Output>, port: Port, to: SocketAddr, command: SessionCommand) {
+    out.push(Output::Send {
+        port,
+        to,
+        bytes: command.to_bytes(),
+    });
+}
+
+fn log(out: &mut Vec<Output>, level: Level, message: String) {
+    out.push(Output::Log { level, message });
+}
+
+/// The data port of a peer whose control port is `control`.
+fn data_port_of(control: SocketAddr) -> Option<SocketAddr> {
+    let port = control.port().checked_add(1)?;
+    Some(SocketAddr::new(control.ip(), port))
+}
+
+impl Session {
+    /// A session called `name` (what peers show in their lists) with our synchronisation source
+    /// `ssrc` (pick it at random; it must differ from every peer's).
+    pub fn new(name: impl Into<String>, ssrc: u32, options: Options) -> Session {
+        Session {
+            name: name.into(),
+            ssrc,
+            options,
+            peers: Vec::new(),
+            links: Vec::new(),
+            refused: Vec::new(),
+            scratch: MidiList::new(),
+            token_state: u64::from(ssrc) ^ 0x5851_F42D_4C95_7F2D,
+            send_sequence: 0,
+        }
+    }
+
+    /// Our session name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Our synchronisation source.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// Replaces who may join from now on (host names in an allow-list resolve late, or change).
+    /// Peers already in the session stay.
+    pub fn set_allow(&mut self, allow: Allow) {
+        self.options.allow = allow;
+        // An address refused before may be allowed now; report it afresh if it is refused again.
+        self.refused.clear();
+    }
+
+    /// A snapshot of every peer, joined or half-way through its invitation.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .iter()
+            .map(|p| PeerInfo {
+                id: p.id,
+                name: p.name.clone(),
+                control_address: p.control,
+                data_address: p.data,
+                initiated_by_us: p.initiated_by_us,
+                packets_received: p.packets_received,
+                packets_lost: p.packets_lost,
+                sequence_gaps: p.sequence_gaps,
+                late_packets: p.late_packets,
+                latency_us: p.latency_us,
+            })
+            .collect()
+    }
+
+    /// Handles a datagram that arrived on our control port.
+    pub fn handle_control(&mut self, from: SocketAddr, bytes: &[u8], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
+        let mut out = Vec::new();
+        match decode_command(bytes) {
+            Ok(command) => self.on_command(Port::Control, from, command, now_us, &mut out),
+            Err(e) => log(
+                &mut out,
+                Level::Debug,
+                format!(
+                    "control port: ignored {} bytes from {from}: {e}",
+                    bytes.len()
+                ),
+            ),
+        }
+        out
+    }
+
+    /// Handles a datagram that arrived on our data port: a session command or RTP-MIDI.
+    pub fn handle_data(&mut self, from: SocketAddr, bytes: &[u8], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
+        let mut out = Vec::new();
+        if is_session_command(bytes) {
+            match decode_command(bytes) {
+                Ok(command) => self.on_command(Port::Data, from, command, now_us, &mut out),
+                Err(e) => log(
+                    &mut out,
+                    Level::Debug,
+                    format!("data port: ignored {} bytes from {from}: {e}", bytes.len()),
+                ),
+            }
+            return out;
+        }
+        let mut list = std::mem::take(&mut self.scratch);
+        match decode_data(bytes, &mut list) {
+            Ok(packet) => self.on_midi_packet(from, &packet, &list, now_us, &mut out),
+            Err(e) => log(
+                &mut out,
+                Level::Debug,
+                format!("data port: ignored {} bytes from {from}: {e}", bytes.len()),
+            ),
+        }
+        self.scratch = list;
+        out
+    }
+
+    /// Runs the timers: peer timeouts, invitations, clock synchronisation, receiver feedback.
+    pub fn poll(&mut self, now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.peers.len() {
+            if now_us.saturating_sub(self.peers[i].last_heard_us) >= PEER_TIMEOUT_US {
+                self.say_bye(i, &mut out);
+                self.remove_peer(i, LeaveReason::Timeout, now_us, &mut out);
+            } else {
+                i += 1;
+            }
+        }
+        self.run_links(now_us, &mut out);
+        self.run_clock_sync(now_us, &mut out);
+        self.run_feedback(now_us, &mut out);
+        out
+    }
+
+    /// When [`Session::poll`] should next run, on the caller's clock; `None` when no timer is
+    /// set. A time at or before now means at once.
+    pub fn next_deadline(&self) -> Option<Stamp> {
+        self.next_deadline_us()
+            .map(|us| Stamp::from_micros(i64::try_from(us).unwrap_or(i64::MAX)))
+    }
+
+    fn next_deadline_us(&self) -> Option<u64> {
+        let peers = self.peers.iter().flat_map(|p| {
+            let timeout = Some(p.last_heard_us.saturating_add(PEER_TIMEOUT_US));
+            let clock_sync =
+                (p.initiated_by_us && p.data.is_some()).then_some(p.next_clock_sync_us);
+            let feedback = p.feedback_due.then(|| {
+                p.last_feedback_us
+                    .map_or(0, |t| t.saturating_add(FEEDBACK_INTERVAL_US))
+            });
+            [timeout, clock_sync, feedback]
+        });
+        let links = self
+            .links
+            .iter()
+            .filter(|l| l.phase != LinkPhase::Connected)
+            .map(|l| Some(l.next_us));
+        peers.chain(links).flatten().min()
+    }
+
+    /// Sends MIDI messages (each complete, with its status byte) to every joined peer in one
+    /// Says BY to every peer and forgets them and every invitation; for a clean exit.
+    pub fn close(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        for p in self.peers.drain(..) {
+            let bye = SessionCommand::End(Exchange {
+                initiator_token: p.token,
+                ssrc: self.ssrc,
+                name: None,
+            });
+            send(&mut out, Port::Control, p.control, bye);
+        }
+        self.links.clear();
+        out
+    }
+
+    fn next_token(&mut self, now_us: u64) -> u32 {
+        // splitmix64: tokens only need to differ between invitations, not be secret.
+        self.token_state = self
+            .token_state
+            .wrapping_add(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(now_us);
+        let mut z = self.token_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as u32
+    }
+
+    fn our_exchange(&self, initiator_token: u32) -> Exchange {
+        Exchange {
+            initiator_token,
+            ssrc: self.ssrc,
+            name: Some(self.name.clone()),
+        }
+    }
+
+    fn refusal(&self, initiator_token: u32) -> SessionCommand {
+        SessionCommand::Rejected(Exchange {
+            initiator_token,
+            ssrc: self.ssrc,
+            name: None,
+        })
+    }
+
+    fn peer_index(&self, ssrc: u32) -> Option<usize> {
+        self.peers.iter().position(|p| p.id.0 == ssrc)
+    }
+
+    fn on_command(
+        &mut self,
+        port: Port,
+        from: SocketAddr,
+        command: SessionCommand,
+        now_us: u64,
+        out: &mut Vec<Output>,
+    ) {
+        match command {
+            SessionCommand::Invitation(x) => self.on_invitation(port, from, x, now_us, out),
+            SessionCommand::Accepted(x) => self.on_accepted(port, from, x, now_us, out),
+            SessionCommand::Rejected(x) => self.on_rejected(from, x, now_us, out),
+            SessionCommand::End(x) => self.on_end(from, x, now_us, out),
+            SessionCommand::ClockSync(ck) => self.on_clock_sync(port, from, ck, now_us, out),
+            // We keep no history of what we sent, so there is nothing to trim.
+            SessionCommand::ReceiverFeedback(_) => {}
+        }
+    }
+
+    fn on_end(&mut self, from: SocketAddr, x: Exchange, now_us: u64, out: &mut Vec<Output>) {
+        if let Some(i) = self
+            .peers
+            .iter()
+            .position(|p| p.id.0 == x.ssrc && same_host(p.control, from))
+        {
+            self.remove_peer(i, LeaveReason::Bye, now_us, out);
+            return;
+        }
+        if let Some(li) = self.link_for_answer(from, x.initiator_token) {
+            // It left half-way through our invitation: start over.
+            self.links[li].phase = LinkPhase::Control;
+            self.links[li].next_us = now_us.saturating_add(INVITE_RETRY_US);
+            return;
+        }
+        log(out, Level::Debug, format!("stray BY from {from}"));
+    }
+
+    /// BY to the joined peer at `index`, which we are about to drop while it may still be there
+    /// but deaf to us: told the session is over, it invites afresh rather than talk to no one.
+    fn say_bye(&self, index: usize, out: &mut Vec<Output>) {
+        let Some(p) = self.peers.get(index).filter(|p| p.data.is_some()) else {
+            return;
+        };
+        let bye = SessionCommand::End(Exchange {
+            initiator_token: p.token,
+            ssrc: self.ssrc,
+            name: None,
+        });
+        send(out, Port::Control, p.control, bye);
+    }
+
+    fn remove_peer(
+        &mut self,
+        index: usize,
+        reason: LeaveReason,
+        now_us: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let p = self.peers.remove(index);
+        if p.data.is_some() {
+            out.push(Output::Notice(Notice::PeerLeft {
+                peer: p.id,
+                name: p.name.clone(),
+                reason,
+            }));
+        } else {
+            // The operator never saw it join, but should see why a place was taken from it.
+            let level = match reason {
+                LeaveReason::MadeRoom { .. } | LeaveReason::ReplacedByName { .. } => Level::Info,
+                _ => Level::Debug,
+            };
+            log(
+                out,
+                level,
+                format!(
+                    "dropped half-done invitation from {} ({reason:?})",
+                    p.label()
+                ),
+            );
+        }
+        // A peer we keep in the session is invited again.
+        for i in 0..self.links.len() {
+            if self.links[i].control == p.control {
+                let token = self.next_token(now_us);
+                let link = &mut self.links[i];
+                link.phase = LinkPhase::Control;
+                link.token = token;
+                link.tries = 0;
+                link.next_us = now_us.saturating_add(INVITE_RETRY_US);
+            }
+        }
+    }
+}
+
+/// The session counts in unsigned microseconds inside; the clock's origin is the program's
+/// start, so a stamp before it is taken as the origin.
+fn now_micros(now: Stamp) -> u64 {
+    u64::try_from(now.micros()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn bye_ends_the_peer() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        let out = s.handle_control(mac_control(), &bye(MAC_SSRC), us(1_000));
+        assert_eq!(
+            notices(&out),
+            vec![Notice::PeerLeft {
+                peer: PeerId(MAC_SSRC),
+                name: "Mac".into(),
+                reason: LeaveReason::Bye
+            }]
+        );
+        assert!(s.peers().is_empty());
+        let out = s.handle_data(mac_data(), &data_packet(MAC_SSRC, 1, &[&[0xFA]]), us(2_000));
+        assert!(midi(&out).is_empty(), "no MIDI from a peer that left");
+    }
+
+    #[test]
+    fn bye_from_another_host_with_the_same_ssrc_is_ignored() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        let out = s.handle_control(addr(66, 5004), &bye(MAC_SSRC), us(1_000));
+        assert!(notices(&out).is_empty());
+        assert_eq!(s.peers().len(), 1);
+    }
+
+    #[test]
+    fn silent_peer_times_out_at_61_s_not_at_59_s() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        let out = s.poll(us(59_000_000));
+        assert!(notices(&out).is_empty());
+        assert_eq!(s.peers().len(), 1);
+        let out = s.poll(us(61_000_000));
+        assert_eq!(
+            notices(&out),
+            vec![Notice::PeerLeft {
+                peer: PeerId(MAC_SSRC),
+                name: "Mac".into(),
+                reason: LeaveReason::Timeout
+            }]
+        );
+        assert!(matches!(
+            sent(&out)[..],
+            [(Port::Control, to, SessionCommand::End(_))] if to == mac_control()
+        ));
+        assert!(s.peers().is_empty());
+    }
+
+    #[test]
+    fn no_panic_on_random_traffic_and_state_stays_usable() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        let seeds = [
+            invitation(5, "x"),
+            bye(5),
+            clock_sync(MAC_SSRC, 1, [1, 2, 3]),
+            data_packet(MAC_SSRC, 9, &[&[0xF0, 1, 0xF0]]),
+            packet_with_journal(MAC_SSRC, 30, &[&[0xFA]], true, Some(5)),
+        ];
+        let mut rng = 0xDEAD_BEEF_CAFE_F00Du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for i in 0..20_000u64 {
+            let mut bytes = seeds[(next() % seeds.len() as u64) as usize].clone();
+            let cut = (next() as usize) % (bytes.len() + 1);
+            bytes.truncate(cut.max(1));
+            for _ in 0..next() % 4 {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            let from = addr((next() % 3) as u8 + 9, 5004 + (next() % 2) as u16);
+            let now = i * 10_000;
+            if next() % 2 == 0 {
+                s.handle_control(from, &bytes, us(now));
+            } else {
+                s.handle_data(from, &bytes, us(now));
+            }
+            s.poll(us(now));
+        }
+        // Whatever happened, a fresh invitation still works.
+        let out = join(&mut s, addr(50, 5004), 0x5050_5050, 300_000_000);
+        assert!(notices(&out).contains(&Notice::PeerJoined {
+            peer: PeerId(0x5050_5050),
+            name: "Mac".into(),
+            address: addr(50, 5004)
+        }));
+    }
+
+    #[test]
+    fn close_says_bye_to_everyone() {
+        let mut s = session();
+        join(&mut s, addr(20, 5004), 0xA, 0);
+        join(&mut s, addr(21, 5004), 0xB, 0);
+        let out = s.close();
+        let byes: Vec<_> = sent(&out).into_iter().map(|(p, to, _)| (p, to)).collect();
+        assert_eq!(
+            byes,
+            vec![
+                (Port::Control, addr(20, 5004)),
+                (Port::Control, addr(21, 5004))
+            ]
+        );
+        assert!(s.peers().is_empty());
+        assert_eq!(s.next_deadline_us(), None);
+    }
+}
