@@ -166,7 +166,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         }
     }
 
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let (tx, rx) = player::lanes::input_channel();
     let network = start_inputs(&cli, &filters, &tx)?;
     let cores = player::create_decks(&show, &options)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();

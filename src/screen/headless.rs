@@ -191,7 +191,7 @@ impl HeadlessShow {
             .iter()
             .map(|m| SoftwareScreen::start(m, width, height).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crate::player::lanes::input_channel();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
         let on_screen = crate::player::OnScreen::default();
         let player = crate::player::Player::for_show(

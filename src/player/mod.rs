@@ -3,16 +3,21 @@
 //! It wakes on two things only: a message in its channel (MIDI events from every input,
 //! operator keys) and mpv's wakeup callback. A cue from the transport becomes an mpv command at
 //! once, on this thread: nothing here waits for the window, a buffer swap or the event loop.
+//! Clock ticks reach it through per-source lanes rather than one message each ([`lanes`]).
+
+pub mod lanes;
 
 use crate::chase::drift::LockState;
 use crate::clock;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
+use crate::parse::MidiEvent;
 use crate::show::{Selection, Show, Song, StopAction};
 use crate::sources::TimedEvent;
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
 };
 use crossbeam_channel::{select, Receiver};
+use lanes::ClockLane;
 use log::{debug, error, info, warn};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +33,28 @@ pub enum PlayerInput {
     Operator(OperatorCommand, Instant),
     /// Show or hide the operator's status overlay.
     ToggleOverlay,
+    /// Clock ticks wait in this source's lane (its doorbell; see [`lanes`]).
+    Clocks(Arc<ClockLane>),
+    /// Tests only: the player does nothing until `release` receives or its sender is dropped,
+    /// as a player stuck in a slow call would.
+    #[doc(hidden)]
+    Stall(Receiver<()>),
+    /// Tests and benchmarks: the player sends its input counters to this channel.
+    #[doc(hidden)]
+    Counters(crossbeam_channel::Sender<InputCounters>),
     /// Shut down.
     Quit,
+}
+
+/// What the player has taken in, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputCounters {
+    /// Clock ticks the transport has counted, one by one or folded.
+    pub clocks_received: u64,
+    /// Clock ticks that arrived folded because the player was behind.
+    pub clocks_folded: u64,
+    /// Folded records taken (each one step for the transport, whatever its count).
+    pub folded_records: u64,
 }
 
 /// What the player tells the screen and the operator.
@@ -191,6 +216,9 @@ pub struct Player {
     last_event: Option<(String, Instant)>,
     /// The video position of the deck on screen, as mpv last reported it.
     position_s: Option<f64>,
+    /// Clock ticks that arrived folded (the player was behind), and in how many records.
+    clocks_folded: u64,
+    folded_records: u64,
 }
 
 impl Player {
@@ -237,6 +265,8 @@ impl Player {
             last_status_log: now,
             last_event: None,
             position_s: None,
+            clocks_folded: 0,
+            folded_records: 0,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -323,6 +353,18 @@ impl Player {
                         info!("status overlay {}", if self.overlay_shown { "shown" } else { "hidden" });
                         self.refresh_overlay();
                     }
+                    Ok(PlayerInput::Clocks(lane)) => self.on_clocks(&lane),
+                    Ok(PlayerInput::Stall(release)) => {
+                        warn!("player stalled on request (a test)");
+                        let _ = release.recv();
+                    }
+                    Ok(PlayerInput::Counters(reply)) => {
+                        let _ = reply.try_send(InputCounters {
+                            clocks_received: self.transport.clocks_received(),
+                            clocks_folded: self.clocks_folded,
+                            folded_records: self.folded_records,
+                        });
+                    }
                     Ok(PlayerInput::Quit) | Err(_) => break,
                 },
                 recv(wake_rx) -> _ => {
@@ -377,6 +419,36 @@ impl Player {
         }
         if cue == Some(Cue::Hold) {
             self.after_stop(ev.received);
+        }
+    }
+
+    /// Takes the ticks waiting in `lane`: one by one with their own times as they came, then
+    /// the folded ones (if the player fell behind) in one step.
+    fn on_clocks(&mut self, lane: &ClockLane) {
+        let ticks = lane.take();
+        for received in ticks.single {
+            self.on_midi(TimedEvent {
+                event: MidiEvent::Clock,
+                received,
+                source: lane.source().clone(),
+            });
+        }
+        let Some(latest) = ticks.folded_latest.filter(|_| ticks.folded > 0) else {
+            return;
+        };
+        self.clocks_folded += ticks.folded;
+        self.folded_records += 1;
+        if self.folded_records.is_power_of_two() {
+            warn!(
+                "the player fell behind: {} clock ticks from {} taken at once ({} in all); \
+                 the tempo estimate restarts from the latest",
+                ticks.folded,
+                lane.source(),
+                self.clocks_folded
+            );
+        }
+        if let Some(cue) = self.transport.on_clocks(ticks.folded, clock::stamp(latest)) {
+            self.apply(cue, latest, &format!("clock from {}", lane.source()));
         }
     }
 
@@ -589,6 +661,12 @@ impl Player {
                 None => "",
             };
             items.push(format!("sync {}{source}{error}", state.label()));
+        }
+        if self.clocks_folded > 0 {
+            items.push(format!(
+                "{} clock ticks folded (player behind)",
+                self.clocks_folded
+            ));
         }
         match &self.last_event {
             Some((what, at)) => items.push(format!(
