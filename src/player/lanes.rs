@@ -21,6 +21,9 @@
 //!   that came before it, nor after a Stop that came after it. When the player keeps up (the
 //!   case in every show), each tick reaches the transport alone with its own time stamp,
 //!   exactly as before lanes existed; folding happens only when the player falls behind.
+//!   (Order is kept within each source. Between two sources, a tick can be taken a moment
+//!   before a message from the other source that arrived just before it; a show has one
+//!   transport source, so this changes nothing there.)
 //!
 //! When the channel is full (the player is stalled with [`INPUT_CAPACITY`] messages waiting):
 //! a timecode quarter frame is dropped and counted (it is a stream: the next eight rebuild the
@@ -219,7 +222,7 @@ impl LaneSender {
 
 /// Sends `msg` to the player, waiting for room when the channel is full (and saying so once
 /// it has waited [`FULL_WARN_AFTER`]). False when the player has gone.
-pub fn send_waiting(tx: &Sender<PlayerInput>, msg: PlayerInput, from: &str) -> bool {
+fn send_waiting(tx: &Sender<PlayerInput>, msg: PlayerInput, from: &str) -> bool {
     match tx.send_timeout(msg, FULL_WARN_AFTER) {
         Ok(()) => true,
         Err(SendTimeoutError::Disconnected(_)) => false,
