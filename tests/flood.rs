@@ -20,6 +20,10 @@ const FLOOD_TICKS_PER_S: u64 = 10_000;
 /// Ticks sent in each millisecond of the flood.
 const TICKS_PER_MS: u64 = FLOOD_TICKS_PER_S / 1000;
 
+/// Held by each test for its whole run: the memory test reads the whole process's RSS, which
+/// another show starting or ending beside it would move.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Stalls the player until the returned sender is dropped.
 fn stall(show: &HeadlessShow) -> Sender<()> {
     let (release, stalled) = crossbeam_channel::bounded(0);
@@ -72,6 +76,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn transport_after_a_flood_is_never_lost_nor_stuck_behind_clocks() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let show = common::headless_demo(&common::start_mode());
     let mut inlet = show.inlet("flood");
     let release = stall(&show);
@@ -144,6 +149,7 @@ fn memory_stays_flat_under_a_clock_flood_into_a_stalled_player() {
         flood_secs > WARM_UP_SECS,
         "PLAYHEAD_FLOOD_SECS must be more than {WARM_UP_SECS}"
     );
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let show = common::headless_demo(&common::start_mode());
     let mut inlet = show.inlet("flood");
     let release = stall(&show);
