@@ -122,7 +122,7 @@ fn generate(out: &Path) -> Result<(), String> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("playhead-{}", sub.get_name());
         let mut page = Vec::new();
-        // After build(), a subcommand's display name is "playhead-bench": the page's title.
+        // After build(), a subcommand's display name is "playhead-NAME": the page's title.
         clap_mangen::Man::new(sub.clone())
             .render(&mut page)
             .map_err(|e| e.to_string())?;

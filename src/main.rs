@@ -173,7 +173,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         }
     }
 
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let (tx, rx) = player::lanes::input_channel();
     let network = start_inputs(&cli, &filters, &tx)?;
     let shutdown = Shutdown::new(tx.clone());
     shutdown.listen()?;

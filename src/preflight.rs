@@ -281,10 +281,12 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         r.add(Level::Fail, "options", e);
     }
 
+    let mut first_frames = vec![None; show.songs.len()];
     for (i, song) in show.songs.iter().enumerate() {
         let topic = format!("video {}", i + 1);
         match probe_video(&song.video, 3) {
             Ok(p) => {
+                first_frames[i] = Some(p.first_frame);
                 r.add(
                     Level::Ok,
                     &topic,
@@ -307,6 +309,9 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
             }
             Err(e) => r.add(Level::Fail, &topic, format!("'{}': {e}", song.title)),
         }
+    }
+    if show.songs.len() > 1 {
+        check_preload(show, &first_frames, &mut r);
     }
 
     match list_screens() {
@@ -393,6 +398,84 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
 
 /// Network MIDI: off, or its UDP ports free to take (a busy port usually means playhead is
 /// already running, as the kiosk unit starts it).
+/// How long a song selected from outside the preload window may take to show its first frame
+/// before the operator is told to widen the window.
+const ON_DEMAND_GOAL: Duration = Duration::from_millis(300);
+
+/// Which songs are not held ready at the start (the first song on screen), and whether any of
+/// them loads slowly. `first_frames` are the probed load times, per song.
+fn check_preload(show: &crate::show::Show, first_frames: &[Option<Duration>], r: &mut Report) {
+    use crate::show::Preload;
+    let window = match show.preload {
+        Preload::All => "preload = \"all\"".to_string(),
+        Preload::Neighbours(n) => format!("preload = {n}"),
+    };
+    let cold: Vec<usize> = (0..show.songs.len())
+        .filter(|&i| !show.preload.holds(i, 0))
+        .collect();
+    if cold.is_empty() {
+        r.add(
+            Level::Ok,
+            "preload",
+            format!("{window}: every song is held ready from the start"),
+        );
+        return;
+    }
+    let list = |songs: &[usize]| {
+        songs
+            .iter()
+            .map(|&i| format!("{} '{}'", i + 1, show.songs[i].title))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    r.add(
+        Level::Ok,
+        "preload",
+        format!(
+            "{window}: at the start, song{} {} {} not preloaded; each is loaded when the \
+             window around the song on screen reaches it, or when the DAW selects it: then \
+             the picture changes once its first frame is loaded (the first-frame times \
+             above), and the log says how long that took",
+            if cold.len() == 1 { "" } else { "s" },
+            list(&cold),
+            if cold.len() == 1 { "is" } else { "are" },
+        ),
+    );
+    let slow: Vec<usize> = cold
+        .iter()
+        .copied()
+        .filter(|&i| {
+            first_frames
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|t| t > ON_DEMAND_GOAL)
+        })
+        .collect();
+    if !slow.is_empty() {
+        let worst_ms = slow
+            .iter()
+            .filter_map(|&i| first_frames[i])
+            .max()
+            .unwrap_or_default()
+            .as_millis();
+        r.add(
+            Level::Warn,
+            "preload",
+            format!(
+                "song{} {} take{} more than {} ms to show the first frame (up to {worst_ms} ms): \
+                 a jump to {} from afar shows the previous picture that long; widen the \
+                 window (preload = 2, or \"all\") if the DAW jumps there",
+                if slow.len() == 1 { "" } else { "s" },
+                list(&slow),
+                if slow.len() == 1 { "s" } else { "" },
+                ON_DEMAND_GOAL.as_millis(),
+                if slow.len() == 1 { "it" } else { "them" },
+            ),
+        );
+    }
+}
+
 fn check_network(options: &crate::sources::network::NetworkOptions, r: &mut Report) {
     if options.no_rtp {
         r.add(Level::Ok, "network", "network MIDI is off (--no-rtp)");

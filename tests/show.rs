@@ -1,5 +1,6 @@
-//! Show files against the real libmpv and the real binary: setlist switching (each song its own
-//! preloaded mpv core), stop behaviours, the status overlay, and `--check`.
+//! Show files against the real libmpv and the real binary: setlist switching (the songs of the
+//! preload window each held in an mpv core; see tests/preload.rs for the window itself), stop
+//! behaviours, the status overlay, and `--check`.
 //!
 //! MIDI goes in through `MidiInlet::receive`, the entry point of every MIDI source; it stands
 //! in for an OS port, which this machine does not have.

@@ -10,6 +10,7 @@
 //! on_stop = "hold"            # "hold", "black" or "rearm"
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
+//! preload = 1                 # songs held ready on each side of the one on screen, or "all"
 //!
 //! [[song]]
 //! title = "Opener"
@@ -37,6 +38,33 @@ pub enum StopAction {
     Black,
     /// Go back to the top, paused: armed for the next Start.
     Rearm,
+}
+
+/// Which songs of the setlist are held loaded, paused on their first frame, so that selecting
+/// one shows it at once. The others are loaded when selected (a fraction of a second).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preload {
+    /// The song on screen and this many songs before and after it in the setlist.
+    Neighbours(usize),
+    /// Every song: memory grows with each song (a decoder each), for small shows.
+    All,
+}
+
+impl Default for Preload {
+    /// One song on each side: the next song, and the previous one for a DAW that goes back.
+    fn default() -> Self {
+        Preload::Neighbours(1)
+    }
+}
+
+impl Preload {
+    /// Whether song `song` is held ready while song `on_screen` is on screen.
+    pub fn holds(self, song: usize, on_screen: usize) -> bool {
+        match self {
+            Preload::All => true,
+            Preload::Neighbours(n) => song.abs_diff(on_screen) <= n,
+        }
+    }
 }
 
 /// How the DAW picks a song of the setlist.
@@ -82,6 +110,8 @@ pub struct Show {
     pub midi_devices: Vec<PathBuf>,
     pub session_name: Option<String>,
     pub on_stop: StopAction,
+    /// Which songs are held ready.
+    pub preload: Preload,
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -125,6 +155,7 @@ struct RawShow {
     on_stop: Option<Spanned<String>>,
     select_by: Option<Spanned<String>>,
     program_channel: Option<Spanned<i64>>,
+    preload: Option<Spanned<toml::Value>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
@@ -193,6 +224,7 @@ impl Show {
             midi_devices: Vec::new(),
             session_name: None,
             on_stop: StopAction::Hold,
+            preload: Preload::default(),
         }
     }
 
@@ -296,6 +328,26 @@ impl Show {
                     format!("'{other}' is not allowed: use \"song-select\" or \"program-change\""),
                 ))
             }
+        };
+        let preload = match &raw.preload {
+            None => Preload::default(),
+            Some(v) => match v.get_ref() {
+                toml::Value::Integer(n) if (0..=127).contains(n) => {
+                    Preload::Neighbours(*n as usize)
+                }
+                toml::Value::String(all) if all == "all" => Preload::All,
+                other => {
+                    return Err(err(
+                        Some(v.span()),
+                        "preload",
+                        format!(
+                            "{other} is not allowed: give how many songs on each side of the \
+                             one on screen are held ready (0 to 127, e.g. preload = 1), or \
+                             preload = \"all\""
+                        ),
+                    ))
+                }
+            },
         };
         if let Some(o) = &raw.offset_ms {
             if !o.get_ref().is_finite() || o.get_ref().abs() > 10_000.0 {
@@ -447,6 +499,7 @@ impl Show {
                 .collect(),
             session_name: raw.session_name,
             on_stop,
+            preload,
         })
     }
 
@@ -491,6 +544,25 @@ mod tests {
         assert_eq!(show.on_stop, StopAction::Hold);
         assert_eq!(show.selection, Selection::SongSelect);
         assert_eq!(show.follow, None);
+        assert_eq!(show.preload, Preload::Neighbours(1));
+    }
+
+    #[test]
+    fn preload_window() {
+        let show = |v: &str| parse(&format!("preload = {v}\n[[song]]\nvideo = \"a.mp4\"\n"));
+        assert_eq!(show("0").unwrap().preload, Preload::Neighbours(0));
+        assert_eq!(show("3").unwrap().preload, Preload::Neighbours(3));
+        assert_eq!(show("\"all\"").unwrap().preload, Preload::All);
+        for bad in ["-1", "200", "\"every\"", "1.5", "true"] {
+            let e = show(bad).expect_err(bad);
+            assert_eq!((e.line, e.key.as_str()), (Some(1), "preload"), "{e}");
+            assert!(e.message.contains("preload = \"all\""), "{e}");
+        }
+        let one = Preload::Neighbours(1);
+        assert!(one.holds(4, 5) && one.holds(5, 5) && one.holds(6, 5));
+        assert!(!one.holds(3, 5) && !one.holds(7, 5));
+        assert!(!Preload::Neighbours(0).holds(1, 0));
+        assert!(Preload::All.holds(11, 0));
     }
 
     #[test]

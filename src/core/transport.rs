@@ -372,6 +372,42 @@ impl Transport {
         self.start_mode_midi(event)
     }
 
+    /// `count` clock ticks that the player could not take one by one (it fell behind and the
+    /// inlet folded them), the last of them received at `latest`. They count and move the song
+    /// position exactly as `count` single clocks would. Only the last one's receipt time is
+    /// known, so the tempo estimate starts afresh from it: fitting the folded ticks as one tick
+    /// would read a gap of `count` clocks as one clock and report a tempo the DAW never played.
+    pub fn on_clocks(&mut self, count: u64, latest: Stamp) -> Option<Cue> {
+        if count == 0 {
+            return None;
+        }
+        let before_last = count - 1;
+        self.clocks_received = self.clocks_received.saturating_add(before_last);
+        if self.chase.is_none() {
+            if self.daw_running {
+                if let Some(p) = self.song_position_clocks.as_mut() {
+                    *p = p.saturating_add(u32::try_from(before_last).unwrap_or(u32::MAX));
+                }
+            }
+            return self.on_midi(MidiEvent::Clock, latest);
+        }
+        if self.daw_running && before_last > 0 {
+            let c = self.chaser();
+            // The first clock after Start/Continue/SPP is the position itself (see Clock).
+            let moves = if c.clocks_since_start > 0 {
+                before_last
+            } else {
+                before_last - 1
+            };
+            c.clocks_since_start = c.clocks_since_start.saturating_add(before_last);
+            c.estimator.reset();
+            if let Some(p) = self.song_position_clocks.as_mut() {
+                *p = p.saturating_add(u32::try_from(moves).unwrap_or(u32::MAX));
+            }
+        }
+        self.on_midi(MidiEvent::Clock, latest)
+    }
+
     fn start_mode_midi(&mut self, event: MidiEvent) -> Option<Cue> {
         match event {
             MidiEvent::Start => {
@@ -793,6 +829,58 @@ mod tests {
         assert_eq!(t.song_position_clocks(), Some(30));
         assert_eq!(t.clocks_received(), 7);
         assert_eq!(t.state(), State::Stopped);
+    }
+
+    #[test]
+    fn folded_clocks_move_the_position_like_single_ones() {
+        for mode in [FollowMode::Start, FollowMode::Chase] {
+            let (mut single, mut folded) = (
+                Transport::with_mode(mode, ChaseSettings::default()).unwrap(),
+                Transport::with_mode(mode, ChaseSettings::default()).unwrap(),
+            );
+            for t in [&mut single, &mut folded] {
+                t.on_midi(
+                    MidiEvent::SongPosition { sixteenths: 4 },
+                    Stamp::from_secs_f64(0.0),
+                );
+                t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(0.0));
+            }
+            for i in 1..=50 {
+                single.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(f64::from(i) * 0.02));
+            }
+            folded.on_clocks(1, Stamp::from_secs_f64(0.02));
+            folded.on_clocks(49, Stamp::from_secs_f64(1.0));
+            assert_eq!(folded.song_position_clocks(), single.song_position_clocks());
+            assert_eq!(folded.clocks_received(), 50);
+            assert_eq!(folded.on_clocks(0, Stamp::from_secs_f64(1.0)), None);
+            assert_eq!(folded.clocks_received(), 50);
+        }
+    }
+
+    #[test]
+    fn folded_clocks_do_not_fake_a_tempo() {
+        let mut t = Transport::with_mode(FollowMode::Chase, ChaseSettings::default()).unwrap();
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        // 120 BPM: 20.833 ms per clock.
+        let spacing_s = 60.0 / (120.0 * 24.0);
+        for i in 0..48 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(f64::from(i) * spacing_s),
+            );
+        }
+        let before = t.tempo_bpm().expect("a tempo from two beats of clock");
+        // 20 ticks folded into one record: read as one tick, they would be one clock taking
+        // 20 clocks' time, a tempo of 6 BPM.
+        t.on_clocks(20, Stamp::from_secs_f64(67.0 * spacing_s));
+        for i in 68..72 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(f64::from(i) * spacing_s),
+            );
+        }
+        let after = t.tempo_bpm().expect("the tempo is kept");
+        assert!((after - before).abs() < 0.5, "{before} -> {after}");
     }
 
     #[test]

@@ -151,7 +151,8 @@ pub struct HeadlessShow {
     pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
     /// Everything the player reported, in order.
     pub notices: crossbeam_channel::Receiver<crate::player::Notice>,
-    /// The first song's mpv core (for reading properties).
+    /// The first deck's mpv core (for reading properties): the first song's, until another
+    /// song takes the deck.
     pub mpv: Mpv,
     on_screen: crate::player::OnScreen,
     thread: Option<JoinHandle<()>>,
@@ -176,7 +177,8 @@ impl HeadlessShow {
         )
     }
 
-    /// Loads every song of `show` paused on its first frame, each drawn at `width` x `height`.
+    /// Loads the songs of `show`'s preload window paused on their first frame, each deck drawn
+    /// at `width` x `height`.
     pub fn start_show(
         show: crate::show::Show,
         options: &crate::player::PlayerOptions,
@@ -189,7 +191,7 @@ impl HeadlessShow {
             .iter()
             .map(|m| SoftwareScreen::start(m, width, height).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crate::player::lanes::input_channel();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
         let on_screen = crate::player::OnScreen::default();
         let player = crate::player::Player::for_show(

@@ -32,7 +32,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 /// What the other threads tell the main thread.
 #[derive(Debug)]
 pub enum ScreenEvent {
-    /// mpv has a new frame to draw for this deck (song).
+    /// mpv has a new frame to draw for this deck (the mpv core of a song of the preload window).
     Redraw(usize),
     /// A notice from the player.
     Player(Notice),
@@ -80,7 +80,7 @@ pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
 struct Gl {
     // Field order is drop order: the renderers are freed first, with the GL context still
     // current (their creation contract), and each keeps the window (its display) alive itself.
-    /// One renderer per deck (song); the one on screen is drawn to the window.
+    /// One renderer per deck; the one on screen is drawn to the window.
     render: Vec<GlRenderContext>,
     surface: Surface<WindowSurface>,
     context: PossiblyCurrentContext,

@@ -1,14 +1,16 @@
 //! MIDI input threads: OS MIDI ports (through midir) and raw MIDI device files.
 //!
 //! Every source owns a [`MidiInlet`]: it stamps bytes with their receipt time, parses them and
-//! pushes [`TimedEvent`]s into the player's channel. An inlet never blocks: the channel is
-//! unbounded and the player drains it. Sources come and go; the watchers here reconnect on
+//! passes [`TimedEvent`]s to the player: clock ticks into the source's clock lane, everything
+//! else into the player's bounded channel (see [`crate::player::lanes`] for why, and for what
+//! happens when the player falls behind). A tick never blocks an inlet. Sources come and go; the watchers here reconnect on
 //! their own and log each change once.
 
 pub mod network;
 
 use crate::clock;
 use crate::parse::{MidiEvent, Parser};
+use crate::player::lanes::LaneSender;
 use crate::player::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
@@ -37,7 +39,7 @@ const GARBAGE_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// callback, raw devices from their reader thread, network sessions per peer.
 pub struct MidiInlet {
     parser: Parser,
-    tx: Sender<PlayerInput>,
+    lanes: LaneSender,
     source: Arc<str>,
     garbage_reported: u64,
     last_report: Option<Instant>,
@@ -46,10 +48,11 @@ pub struct MidiInlet {
 impl MidiInlet {
     /// An inlet for the source called `source`, feeding the player through `tx`.
     pub fn new(source: &str, tx: Sender<PlayerInput>) -> Self {
+        let source: Arc<str> = source.into();
         MidiInlet {
             parser: Parser::new(),
-            tx,
-            source: source.into(),
+            lanes: LaneSender::new(source.clone(), tx),
+            source,
             garbage_reported: 0,
             last_report: None,
         }
@@ -59,15 +62,16 @@ impl MidiInlet {
     /// the player has gone (the program is shutting down).
     pub fn receive(&mut self, bytes: &[u8], received: Instant) -> bool {
         let mut open = true;
-        let (tx, source) = (&self.tx, &self.source);
+        let (lanes, source) = (&mut self.lanes, &self.source);
         self.parser.feed(bytes, |event| {
-            open &= tx
-                .send(PlayerInput::Midi(TimedEvent {
+            open &= match event {
+                MidiEvent::Clock => lanes.tick(received),
+                _ => lanes.event(TimedEvent {
                     event,
                     received,
                     source: source.clone(),
-                }))
-                .is_ok();
+                }),
+            };
         });
         let garbage = self.parser.stats().garbage_bytes;
         if garbage > self.garbage_reported
@@ -367,21 +371,28 @@ mod tests {
 
     #[test]
     fn inlet_stamps_and_forwards_every_event() {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crate::player::lanes::input_channel();
         let mut inlet = MidiInlet::new("test", tx);
         let t = clock::now();
         assert!(inlet.receive(&[0xF2, 0x00, 0xF8, 0x00, 0x13, 0xFA], t));
-        let got: Vec<MidiEvent> = rx
-            .try_iter()
-            .map(|m| match m {
+        let mut got = Vec::new();
+        for m in rx.try_iter() {
+            match m {
                 PlayerInput::Midi(e) => {
                     assert_eq!(e.received, t);
                     assert_eq!(&*e.source, "test");
-                    e.event
+                    got.push(e.event);
+                }
+                PlayerInput::Clocks(lane) => {
+                    assert_eq!(&**lane.source(), "test");
+                    for at in lane.take().single {
+                        assert_eq!(at, t);
+                        got.push(MidiEvent::Clock);
+                    }
                 }
                 other => panic!("unexpected {other:?}"),
-            })
-            .collect();
+            }
+        }
         assert_eq!(
             got,
             vec![

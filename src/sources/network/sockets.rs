@@ -6,7 +6,8 @@
 //! `recv_from` returned it, before anything else is done, and every MIDI message it carries goes
 //! into that peer's own [`MidiInlet`] with that time: the player sees the network receipt time,
 //! as it sees an OS port's. The session is shared behind a mutex held only while one datagram
-//! is handled (microseconds); the player's channel is unbounded, so nothing here waits for it.
+//! is handled (microseconds); clock ticks never wait for the player, other messages only when
+//! it has a full channel waiting (see [`crate::player::lanes`]).
 //! The control thread also runs the session's timers (invitations, clock sync, feedback,
 //! timeouts).
 

@@ -3,17 +3,24 @@
 //! It wakes on two things only: a message in its channel (MIDI events from every input,
 //! operator keys) and mpv's wakeup callback. A cue from the transport becomes an mpv command at
 //! once, on this thread: nothing here waits for the window, a buffer swap or the event loop.
+//! Clock ticks reach it through per-source lanes rather than one message each ([`lanes`]).
+
+mod decks;
+pub mod lanes;
 
 use crate::chase::drift::LockState;
 use crate::clock;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
-use crate::show::{Selection, Show, Song, StopAction};
+use crate::parse::MidiEvent;
+use crate::show::{Preload, Selection, Show, StopAction};
 use crate::sources::TimedEvent;
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
 };
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
+use decks::{deck_count, Deck, UNLOAD_SETTLE};
+use lanes::ClockLane;
 use log::{debug, error, info, warn};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,8 +36,28 @@ pub enum PlayerInput {
     Operator(OperatorCommand, Instant),
     /// Show or hide the operator's status overlay.
     ToggleOverlay,
+    /// Clock ticks wait in this source's lane (its doorbell; see [`lanes`]).
+    Clocks(Arc<ClockLane>),
+    /// Tests only: the player does nothing until `release` receives or its sender is dropped,
+    /// as a player stuck in a slow call would.
+    #[doc(hidden)]
+    Stall(Receiver<()>),
+    /// Tests and benchmarks: the player sends its input counters to this channel.
+    #[doc(hidden)]
+    Counters(crossbeam_channel::Sender<InputCounters>),
     /// Shut down.
     Quit,
+}
+
+/// What the player has taken in, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputCounters {
+    /// Clock ticks the transport has counted, one by one or folded.
+    pub clocks_received: u64,
+    /// Clock ticks that arrived folded because the player was behind.
+    pub clocks_folded: u64,
+    /// Folded records taken (each one step for the transport, whatever its count).
+    pub folded_records: u64,
 }
 
 /// What the player tells the screen and the operator.
@@ -49,6 +76,11 @@ pub enum Notice {
     },
     /// Another song of the setlist is on screen now (its index).
     Switched { song: usize },
+    /// A song off screen is loaded and held on its first frame: the preload window reached it.
+    Preloaded { song: usize },
+    /// A song that was not preloaded was selected and its first frame is on screen now
+    /// (`Switched` follows), `took` after it was selected.
+    LoadedOnDemand { song: usize, took: Duration },
     /// The video cannot be played; playhead must stop with this message.
     Fatal(String),
 }
@@ -152,32 +184,27 @@ impl OnScreen {
     }
 }
 
-/// Creates one mpv core per song of the show: every song is loaded and held on its first
-/// frame, so switching songs shows the new picture at once.
+/// Creates the show's decks: one mpv core for each song of the preload window (see
+/// [`decks::deck_count`]). The player loads the songs of the window into them, held on the
+/// first frame, so switching to one shows the new picture at once; as the window moves along
+/// the setlist, the decks are reused for the songs entering it.
 pub fn create_decks(show: &Show, options: &PlayerOptions) -> Result<Vec<(Mpv, Events)>, String> {
-    show.songs
-        .iter()
+    decks::keep_frames_in_own_mappings();
+    (0..deck_count(show))
         .map(|_| create_mpv(options).map_err(|e| e.to_string()))
         .collect()
-}
-
-/// One song of the setlist, loaded in its own mpv core.
-struct Deck {
-    song: Song,
-    mpv: Mpv,
-    events: Events,
-    loaded: bool,
-    ready: bool,
-    /// Why the deck cannot play, once it is known.
-    failed: Option<String>,
-    failure_reported: bool,
 }
 
 /// The player: transport + the decks, run on its own thread by [`Player::run`].
 pub struct Player {
     show: Show,
     decks: Vec<Deck>,
+    /// The selected song (its index in the setlist), and the deck that holds it.
     current: usize,
+    deck: usize,
+    /// Why each song cannot play, once known, and whether that was said.
+    song_failed: Vec<Option<String>>,
+    failure_reported: Vec<bool>,
     on_screen: OnScreen,
     options: PlayerOptions,
     transport: Transport,
@@ -192,10 +219,16 @@ pub struct Player {
     last_event: Option<(String, Instant)>,
     /// The video position of the deck on screen, as mpv last reported it.
     position_s: Option<f64>,
+    /// Clock ticks that arrived folded (the player was behind), and in how many records.
+    clocks_folded: u64,
+    folded_records: u64,
+    /// The song selected while it was not loaded yet: when it was selected. The picture of
+    /// the deck on screen stays until its first frame is ready.
+    selected_unloaded_at: Option<Instant>,
 }
 
 impl Player {
-    /// A player for a whole show, with one deck (core from [`create_decks`]) per song.
+    /// A player for a whole show, with the decks (cores) from [`create_decks`].
     /// `notify` is called on the player thread; it must not block. Fails when the first song's
     /// settings make no transport.
     pub fn for_show(
@@ -205,26 +238,22 @@ impl Player {
         on_screen: OnScreen,
         notify: impl Fn(Notice) + Send + 'static,
     ) -> Result<Player, String> {
-        let decks: Vec<Deck> = show
-            .songs
-            .iter()
-            .cloned()
-            .zip(cores)
-            .map(|(song, (mpv, events))| Deck {
-                song,
-                mpv,
-                events,
-                loaded: false,
-                ready: false,
-                failed: None,
-                failure_reported: false,
-            })
+        let decks: Vec<Deck> = cores
+            .into_iter()
+            .map(|(mpv, events)| Deck::new(mpv, events))
             .collect();
+        if decks.is_empty() {
+            return Err("the show has no deck to play on".into());
+        }
         let now = Instant::now();
+        let songs = show.songs.len();
         let mut player = Player {
             show,
             decks,
             current: 0,
+            deck: 0,
+            song_failed: vec![None; songs],
+            failure_reported: vec![false; songs],
             on_screen,
             transport: Transport::new(),
             options,
@@ -238,6 +267,9 @@ impl Player {
             last_status_log: now,
             last_event: None,
             position_s: None,
+            clocks_folded: 0,
+            folded_records: 0,
+            selected_unloaded_at: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -250,10 +282,10 @@ impl Player {
         self
     }
 
-    /// The transport for deck `i`: the show's follow mode with the song's tempo and timecode.
+    /// The transport for song `i`: the show's follow mode with the song's tempo and timecode.
     fn transport_for(&self, i: usize) -> Result<Transport, String> {
         let mut settings = self.options.chase.clone();
-        if let Some(song) = self.decks.get(i).map(|d| &d.song) {
+        if let Some(song) = self.show.songs.get(i) {
             if settings.tempo_map.is_none() {
                 settings.tempo_map = song.tempo_map.clone();
             }
@@ -265,11 +297,11 @@ impl Player {
     }
 
     fn mpv(&self) -> &Mpv {
-        &self.decks[self.current].mpv
+        &self.decks[self.deck].mpv
     }
 
-    /// Loads every song paused on its first frame (the first song first), then handles input
-    /// until `Quit` or until every sender is gone. The screen's render contexts must exist
+    /// Loads the songs of the preload window paused on their first frame (the first song
+    /// first), then handles input until `Quit` or until every sender is gone. The screen's render contexts must exist
     /// before this runs: mpv's video output attaches to them when the files load.
     pub fn run(mut self, rx: Receiver<PlayerInput>) {
         // The loop below wakes at least every TICK: a player that stops beating has frozen the
@@ -289,23 +321,25 @@ impl Player {
             {
                 warn!("{e}");
             }
-            // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
-            if let Err(e) = deck.mpv.load_file(&deck.song.video) {
-                let path = deck.song.video.display();
-                deck.failed = Some(format!("cannot load video '{path}': {e}"));
-            }
         }
+        // The first song first, into the deck on screen; then its neighbours.
+        let first = self.show.songs[0].video.clone();
+        if let Err(e) = self.decks[0].load(0, first) {
+            self.song_failed[0] = Some(e);
+        }
+        self.update_window();
         self.check_failures();
-        if self.decks.len() > 1 {
+        if self.show.songs.len() > 1 {
             info!(
-                "show '{}': {} songs, selected by {}",
+                "show '{}': {} songs, selected by {}, {} held ready",
                 self.show.name,
-                self.decks.len(),
+                self.show.songs.len(),
                 match self.show.selection {
                     Selection::SongSelect => "Song Select".to_string(),
                     Selection::ProgramChange { channel } =>
                         format!("Program Change on channel {}", channel + 1),
-                }
+                },
+                describe_preload(self.show.preload)
             );
         }
         self.drain_mpv_events();
@@ -332,6 +366,18 @@ impl Player {
                         info!("status overlay {}", if self.overlay_shown { "shown" } else { "hidden" });
                         self.refresh_overlay();
                     }
+                    Ok(PlayerInput::Clocks(lane)) => self.on_clocks(&lane),
+                    Ok(PlayerInput::Stall(release)) => {
+                        warn!("player stalled on request (a test)");
+                        let _ = release.recv();
+                    }
+                    Ok(PlayerInput::Counters(reply)) => {
+                        let _ = reply.try_send(InputCounters {
+                            clocks_received: self.transport.clocks_received(),
+                            clocks_folded: self.clocks_folded,
+                            folded_records: self.folded_records,
+                        });
+                    }
                     Ok(PlayerInput::Quit) | Err(_) => break,
                 },
                 recv(wake_rx) -> _ => {
@@ -350,6 +396,7 @@ impl Player {
                     self.after_stop(now);
                 }
             }
+            self.settle_unloads();
             self.report_sync_changes();
             if self.overlay_shown && now.duration_since(self.last_overlay) >= OVERLAY_REFRESH {
                 self.refresh_overlay();
@@ -390,6 +437,36 @@ impl Player {
         }
     }
 
+    /// Takes the ticks waiting in `lane`: one by one with their own times as they came, then
+    /// the folded ones (if the player fell behind) in one step.
+    fn on_clocks(&mut self, lane: &ClockLane) {
+        let ticks = lane.take();
+        for received in ticks.single {
+            self.on_midi(TimedEvent {
+                event: MidiEvent::Clock,
+                received,
+                source: lane.source().clone(),
+            });
+        }
+        let Some(latest) = ticks.folded_latest.filter(|_| ticks.folded > 0) else {
+            return;
+        };
+        self.clocks_folded += ticks.folded;
+        self.folded_records += 1;
+        if self.folded_records.is_power_of_two() {
+            warn!(
+                "the player fell behind: {} clock ticks from {} taken at once ({} in all); \
+                 the tempo estimate restarts from the latest",
+                ticks.folded,
+                lane.source(),
+                self.clocks_folded
+            );
+        }
+        if let Some(cue) = self.transport.on_clocks(ticks.folded, clock::stamp(latest)) {
+            self.apply(cue, latest, &format!("clock from {}", lane.source()));
+        }
+    }
+
     /// The show's stop behaviour, after the DAW stopped the video.
     fn after_stop(&mut self, at: Instant) {
         match self.show.on_stop {
@@ -403,28 +480,23 @@ impl Player {
         }
     }
 
-    /// Switches to deck `i`: its first frame is already decoded, so it is on screen at once.
+    /// Switches to song `i`. A preloaded song's first frame is already decoded, so it is on
+    /// screen at once; another song is loaded now, and the picture on screen stays until its
+    /// first frame is ready. The transport follows the new song at once either way.
     fn select(&mut self, i: usize, what: &str) {
+        let title = self.show.songs[i].title.clone();
         if i == self.current {
-            info!(
-                "{what}: song {} '{}' is already selected",
-                i + 1,
-                self.decks[i].song.title
-            );
+            info!("{what}: song {} '{title}' is already selected", i + 1);
             return;
         }
-        if let Some(why) = &self.decks[i].failed {
-            error!(
-                "{what}: song {} '{}' cannot play: {why}",
-                i + 1,
-                self.decks[i].song.title
-            );
+        if let Some(why) = &self.song_failed[i] {
+            error!("{what}: song {} '{title}' cannot play: {why}", i + 1);
             return;
         }
         let transport = match self.transport_for(i) {
             Ok(t) => t,
             Err(e) => {
-                error!("{what}: song {} '{}': {e}", i + 1, self.decks[i].song.title);
+                error!("{what}: song {} '{title}': {e}", i + 1);
                 return;
             }
         };
@@ -435,34 +507,173 @@ impl Player {
                 .mpv()
                 .command(&["osd-overlay", OVERLAY_STATUS, "none", ""]);
         }
-        let old = self.current;
+        let (old_song, old_deck) = (self.current, self.deck);
         self.current = i;
-        self.on_screen.set(i);
+        let Some(deck) = self.deck_for(i, true) else {
+            // Only with a single deck, which only a single song has.
+            error!("{what}: no deck is free for song {} '{title}'", i + 1);
+            self.current = old_song;
+            return;
+        };
+        self.deck = deck;
         self.transport = transport;
         self.lock_state = None;
         self.position_s = None;
-        (self.notify)(Notice::Switched { song: i });
-        if self.decks[i].ready {
-            // At start, when the first song failed after this one was already preloaded.
-            self.announce_ready();
+        if self.decks[deck].ready {
+            self.selected_unloaded_at = None;
+            self.show_current();
+            info!(
+                "{what}: song {} '{title}' selected, armed on its first frame ({} µs)",
+                i + 1,
+                t.elapsed().as_micros()
+            );
+        } else {
+            self.selected_unloaded_at = Some(t);
+            // The picture on screen holds (paused, where it is) until the new one is ready.
+            let shown = &self.decks[self.on_screen.get()].mpv;
+            if let Err(e) = shown.set_flag("pause", true) {
+                warn!("could not pause the picture on screen: {e}");
+            }
+            info!(
+                "{what}: song {} '{title}' selected; it was not preloaded (preload window: \
+                 {}), loading it now",
+                i + 1,
+                describe_preload(self.show.preload)
+            );
+            if old_deck != self.on_screen.get() {
+                // Selected before, never shown: back to its first frame or unloaded.
+                self.retire(old_deck);
+            }
+            self.update_window();
+            self.check_failures();
         }
-        // The old deck goes back to its first frame off screen, ready for its next turn.
-        // Its speed goes back to normal: the next transport for it starts from 1.0.
-        let old_mpv = &self.decks[old].mpv;
-        if let Err(e) = old_mpv
-            .set_flag("pause", true)
-            .and_then(|_| old_mpv.set_double("speed", 1.0))
-            .and_then(|_| old_mpv.command(&["seek", "0", "absolute+exact"]))
-        {
-            warn!("could not re-arm song {}: {e}", old + 1);
-        }
-        info!(
-            "{what}: song {} '{}' selected, armed on its first frame ({} µs)",
-            i + 1,
-            self.decks[i].song.title,
-            t.elapsed().as_micros()
-        );
         self.refresh_overlay();
+    }
+
+    /// The deck holding `song`, if any.
+    fn deck_of(&self, song: usize) -> Option<usize> {
+        self.decks.iter().position(|d| d.holds(song))
+    }
+
+    /// The deck for `song`, loading it there if it holds it not: a free deck, or else one
+    /// whose song is outside the window (or, with `steal_neighbour`, any but the current
+    /// song's); never the deck on screen.
+    fn deck_for(&mut self, song: usize, steal_neighbour: bool) -> Option<usize> {
+        if let Some(d) = self.deck_of(song) {
+            return Some(d);
+        }
+        let (shown, current, preload) = (self.on_screen.get(), self.current, self.show.preload);
+        let rank = |deck: &Deck| match deck.song {
+            None => Some(0),
+            Some(s) if s != current && !preload.holds(s, current) => Some(1),
+            Some(s) if s != current && steal_neighbour => Some(2),
+            Some(_) => None,
+        };
+        let (_, d) = (0..self.decks.len())
+            .filter(|&d| d != shown)
+            .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
+            .min()?;
+        let video = self.show.songs[song].video.clone();
+        if let Err(e) = self.decks[d].load(song, video) {
+            self.song_failed[song] = Some(e);
+        }
+        Some(d)
+    }
+
+    /// Puts the current song's deck on screen (its first frame is ready) and retires the one
+    /// that was.
+    fn show_current(&mut self) {
+        let (deck, before) = (self.deck, self.on_screen.get());
+        self.on_screen.set(deck);
+        (self.notify)(Notice::Switched { song: self.current });
+        if before != deck {
+            self.retire(before);
+        }
+        self.update_window();
+        // At start, when the first song failed after this one was already loaded.
+        self.announce_ready();
+    }
+
+    /// Deck `d` left the screen: if its song is inside the preload window it goes back to its
+    /// first frame off screen, at normal speed, ready for its next turn; else it is unloaded.
+    fn retire(&mut self, d: usize) {
+        if d == self.deck {
+            return;
+        }
+        match self.decks[d].song {
+            Some(s) if self.show.preload.holds(s, self.current) => {
+                let mpv = &self.decks[d].mpv;
+                if let Err(e) = mpv
+                    .set_flag("pause", true)
+                    .and_then(|_| mpv.set_double("speed", 1.0))
+                    .and_then(|_| mpv.command(&["seek", "0", "absolute+exact"]))
+                {
+                    warn!("could not re-arm song {}: {e}", s + 1);
+                }
+            }
+            _ => self.decks[d].unload(),
+        }
+    }
+
+    /// Unloads the songs that left the preload window (not the one on screen) and loads those
+    /// that entered it, nearest first, into the decks that frees. While a song selected from
+    /// outside the window is still loading, its neighbours wait: they would take the
+    /// processor from it.
+    fn update_window(&mut self) {
+        let (current, shown) = (self.current, self.on_screen.get());
+        for d in 0..self.decks.len() {
+            if d == shown || d == self.deck {
+                continue;
+            }
+            if let Some(s) = self.decks[d].song {
+                if !self.show.preload.holds(s, current) || self.song_failed[s].is_some() {
+                    self.decks[d].unload();
+                }
+            }
+        }
+        if shown != self.deck {
+            return;
+        }
+        let mut entering: Vec<usize> = (0..self.show.songs.len())
+            .filter(|&s| {
+                s != current && self.show.preload.holds(s, current) && self.song_failed[s].is_none()
+            })
+            .collect();
+        entering.sort_by_key(|&s| s.abs_diff(current));
+        for s in entering {
+            if self.deck_for(s, false).is_none() {
+                debug!("no deck free for song {}", s + 1);
+            }
+        }
+    }
+
+    /// Takes as done the unloads that mpv has not confirmed within [`UNLOAD_SETTLE`] (mpv
+    /// sends no `end-file` for a file it had not started).
+    fn settle_unloads(&mut self) {
+        let mut failures = false;
+        for d in 0..self.decks.len() {
+            if self.decks[d]
+                .unloading_since
+                .is_some_and(|t| t.elapsed() >= UNLOAD_SETTLE)
+            {
+                failures |= self.unload_done(d);
+            }
+        }
+        if failures {
+            self.check_failures();
+        }
+    }
+
+    /// Deck `d`'s unload is confirmed: a load waiting for it goes ahead. True when that load
+    /// failed.
+    fn unload_done(&mut self, d: usize) -> bool {
+        match (self.decks[d].unload_done(), self.decks[d].song) {
+            (Err(e), Some(s)) => {
+                self.song_failed[s] = Some(e);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Turns a cue into mpv commands, now.
@@ -552,12 +763,11 @@ impl Player {
 
     /// What the operator needs to know, one item per entry.
     pub fn status(&self) -> Vec<String> {
-        let deck = &self.decks[self.current];
         let mut items = vec![format!(
             "song {}/{} '{}'",
             self.current + 1,
-            self.decks.len(),
-            deck.song.title
+            self.show.songs.len(),
+            self.show.songs[self.current].title
         )];
         items.push(match self.transport.mode() {
             FollowMode::Chase => "chase".into(),
@@ -599,6 +809,12 @@ impl Player {
                 None => "",
             };
             items.push(format!("sync {}{source}{error}", state.label()));
+        }
+        if self.clocks_folded > 0 {
+            items.push(format!(
+                "{} clock ticks folded (player behind)",
+                self.clocks_folded
+            ));
         }
         match &self.last_event {
             Some((what, at)) => items.push(format!(
@@ -667,40 +883,39 @@ impl Player {
         self.lock_state = now;
     }
 
-    /// Acts on decks that failed: a single video is fatal; in a setlist the song is skipped
-    /// (and the show moves to the first song that works, if the failed one was on screen).
+    /// Acts on songs that failed: a single video is fatal; in a setlist the song is skipped
+    /// (and the show moves to the first song that works, if the failed one is selected).
     fn check_failures(&mut self) {
         if self.fatal_sent {
             return;
         }
-        let failed: Vec<usize> = (0..self.decks.len())
-            .filter(|&i| self.decks[i].failed.is_some())
+        let failed: Vec<usize> = (0..self.song_failed.len())
+            .filter(|&i| self.song_failed[i].is_some())
             .collect();
         if failed.is_empty() {
             return;
         }
-        if failed.len() == self.decks.len() {
+        if failed.len() == self.song_failed.len() {
             self.fatal_sent = true;
-            let msg = self.decks[failed[0]].failed.clone().unwrap_or_default();
+            let msg = self.song_failed[failed[0]].clone().unwrap_or_default();
             error!("{msg}");
             (self.notify)(Notice::Fatal(msg));
             return;
         }
         for &i in &failed {
-            let deck = &mut self.decks[i];
-            if deck.failure_reported {
+            if std::mem::replace(&mut self.failure_reported[i], true) {
                 continue;
             }
-            deck.failure_reported = true;
             error!(
                 "song {} '{}' cannot play and will be skipped: {}",
                 i + 1,
-                deck.song.title,
-                deck.failed.as_deref().unwrap_or_default()
+                self.show.songs[i].title,
+                self.song_failed[i].as_deref().unwrap_or_default()
             );
         }
-        if self.decks[self.current].failed.is_some() {
-            if let Some(good) = (0..self.decks.len()).find(|&i| self.decks[i].failed.is_none()) {
+        if self.song_failed[self.current].is_some() {
+            if let Some(good) = (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
+            {
                 self.select(good, "the selected song cannot play");
             }
         }
@@ -722,7 +937,7 @@ impl Player {
         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
         info!(
             "armed: '{}' on its first frame, {since_start_ms:.0} ms after start; waiting for the DAW",
-            self.decks[self.current].song.video.display()
+            self.show.songs[self.current].video.display()
         );
         (self.notify)(Notice::Ready { since_start_ms });
     }
@@ -732,6 +947,9 @@ impl Player {
         let mut failures = false;
         for i in 0..self.decks.len() {
             while let Some(ev) = self.decks[i].events.wait(0.0) {
+                // The song this deck holds; events of a deck that holds none are only the
+                // ends of files it unloaded.
+                let song = self.decks[i].song;
                 match ev {
                     Event::Shutdown => return false,
                     Event::Log {
@@ -742,53 +960,78 @@ impl Player {
                         "fatal" | "error" => error!("mpv {prefix}: {text}"),
                         _ => warn!("mpv {prefix}: {text}"),
                     },
-                    Event::FileLoaded => {
+                    Event::EndFile(_) | Event::Idle if !self.decks[i].current_file() => {
+                        // The file being unloaded ended: a song waiting for the deck loads.
+                        failures |= self.unload_done(i);
+                    }
+                    Event::FileLoaded if self.decks[i].current_file() => {
+                        let Some(s) = song else { continue };
                         let deck = &mut self.decks[i];
                         deck.loaded = true;
                         match deck.mpv.get_string("vid") {
                             Ok(v) if v != "no" && !v.is_empty() => {}
                             _ => {
-                                deck.failed = Some(Self::no_video_track(&deck.song.video));
+                                self.song_failed[s] =
+                                    Some(Self::no_video_track(&self.show.songs[s].video));
                                 deck.loaded = false;
                                 failures = true;
                             }
                         }
                     }
-                    Event::EndFile(EndReason::Error(code)) => {
-                        let deck = &mut self.decks[i];
-                        let video = deck.song.video.display();
-                        deck.failed = Some(match code {
-                            MPV_ERROR_NOTHING_TO_PLAY => Self::no_video_track(&deck.song.video),
+                    Event::EndFile(EndReason::Error(code)) if self.decks[i].current_file() => {
+                        let Some(s) = song else { continue };
+                        let video = &self.show.songs[s].video;
+                        let shown = video.display();
+                        self.song_failed[s] = Some(match code {
+                            MPV_ERROR_NOTHING_TO_PLAY => Self::no_video_track(video),
                             _ => format!(
-                                "cannot play video '{video}': {}; is it a video file mpv can decode? Try it with 'mpv {video}'",
+                                "cannot play video '{shown}': {}; is it a video file mpv can decode? Try it with 'mpv {shown}'",
                                 crate::mpv::error_string(code),
                             ),
                         });
-                        deck.loaded = false;
+                        self.decks[i].loaded = false;
                         failures = true;
                     }
                     Event::PlaybackRestart
-                        if self.decks[i].loaded
+                        if self.decks[i].current_file()
+                            && self.decks[i].loaded
                             && !self.decks[i].ready
-                            && self.decks[i].failed.is_none() =>
+                            && song.is_some_and(|s| self.song_failed[s].is_none()) =>
                     {
+                        let Some(s) = song else { continue };
                         self.decks[i].ready = true;
                         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
-                        if i == self.current {
+                        let title = &self.show.songs[s].title;
+                        if i == self.deck && self.on_screen.get() != i {
+                            let took = self
+                                .selected_unloaded_at
+                                .take()
+                                .map_or(Duration::ZERO, |t| t.elapsed());
+                            info!(
+                                "song {} '{title}' was not preloaded: its first frame is on \
+                                 screen {:.0} ms after it was selected",
+                                s + 1,
+                                took.as_secs_f64() * 1000.0
+                            );
+                            (self.notify)(Notice::LoadedOnDemand { song: s, took });
+                            self.show_current();
+                            self.refresh_overlay();
+                        } else if i == self.deck {
                             self.announce_ready();
                         } else {
                             info!(
-                                "song {} '{}' preloaded on its first frame ({since_start_ms:.0} ms after start)",
-                                i + 1,
-                                self.decks[i].song.title
+                                "song {} '{title}' preloaded on its first frame \
+                                 ({since_start_ms:.0} ms after start)",
+                                s + 1
                             );
+                            (self.notify)(Notice::Preloaded { song: s });
                         }
                     }
                     Event::PropertyChange {
                         id: OBSERVE_TIME_POS,
                         value: PropertyValue::Double(position_s),
                         ..
-                    } if i == self.current => {
+                    } if i == self.deck => {
                         self.position_s = Some(position_s);
                         let now = clock::now();
                         let cue = self
@@ -802,7 +1045,7 @@ impl Player {
                         id: OBSERVE_EOF,
                         value: PropertyValue::Flag(true),
                         ..
-                    } if i == self.current && self.transport.state() == State::Playing => {
+                    } if i == self.deck && self.transport.state() == State::Playing => {
                         info!("the video ended; holding its last frame until the DAW stops or locates");
                     }
                     _ => {}
@@ -818,6 +1061,16 @@ impl Player {
 
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
 const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
+
+fn describe_preload(preload: Preload) -> String {
+    match preload {
+        Preload::All => "every song".into(),
+        Preload::Neighbours(n) => format!(
+            "{n} song{} on each side of the one on screen",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
 
 fn describe(cue: Cue) -> String {
     match cue {
