@@ -488,7 +488,7 @@ fn recordings() -> Vec<std::path::PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 13, "recordings missing in {}", dir.display());
+    assert!(paths.len() >= 17, "recordings missing in {}", dir.display());
     paths
 }
 
