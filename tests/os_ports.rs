@@ -98,20 +98,20 @@ fn ports_connect_reconnect_and_filter() {
     // --- every port, reconnecting when it comes back -------------------------------------
     let mut ph = playhead(&[]);
     ph.wait_log("armed:", 20 * SECOND);
-    ph.wait_log("connected MIDI port 'daw:sync'", 10 * SECOND);
+    ph.wait_log("connected MIDI port 'daw:sync'", 20 * SECOND);
 
     daw.send(&[0xF2, 0x00, 0x00]).unwrap();
     daw.send(&[0xFA]).unwrap();
-    let line = ph.wait_log("Start from daw:sync", 5 * SECOND);
+    let line = ph.wait_log("Start from daw:sync", 20 * SECOND);
     assert!(line.contains("-> playing"), "{line}");
 
     // The cable is pulled: the port disappears, then comes back under the same name.
     drop(daw);
-    ph.wait_log("MIDI port 'daw:sync' disappeared", 10 * SECOND);
+    ph.wait_log("MIDI port 'daw:sync' disappeared", 20 * SECOND);
     let mut daw = daw_port("daw", "sync");
-    wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 10 * SECOND);
+    wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 20 * SECOND);
     daw.send(&[0xFC]).unwrap();
-    let line = ph.wait_log("Stop from daw:sync", 5 * SECOND);
+    let line = ph.wait_log("Stop from daw:sync", 20 * SECOND);
     assert!(line.contains("-> holding the frame"), "{line}");
 
     // playhead's own virtual input port: a DAW (or a network-MIDI daemon) connects to it.
@@ -135,25 +135,33 @@ fn ports_connect_reconnect_and_filter() {
     let mut conn = out.connect(&port, "to-playhead").unwrap();
     conn.send(&[0xF2, 0x00, 0x00]).unwrap();
     conn.send(&[0xFA]).unwrap();
-    let line = ph.wait_log("Start from virtual port 'playhead'", 5 * SECOND);
+    let line = ph.wait_log("Start from virtual port 'playhead'", 20 * SECOND);
     assert!(line.contains("-> playing"), "{line}");
     // Our own ports are never connected back to ourselves.
     assert_eq!(count(&ph, "connected MIDI port 'playhead"), 0);
     drop(ph);
 
     // --- --midi-port picks by name ---------------------------------------------------------
-    let _synth = daw_port("synth", "out");
+    let mut synth = daw_port("synth", "out");
     let mut ph = playhead(&["--midi-port", "synth"]);
-    ph.wait_log("connected MIDI port 'synth:out'", 10 * SECOND);
-    std::thread::sleep(2 * SECOND);
+    ph.wait_log("connected MIDI port 'synth:out'", 20 * SECOND);
+    // A port that matches, made now, is connected by a later scan of the ports: that scan
+    // saw daw:sync too, and left it alone.
+    let _second = daw_port("synth", "second");
+    ph.wait_log("connected MIDI port 'synth:second'", 20 * SECOND);
     assert_eq!(
         count(&ph, "connected MIDI port 'daw:sync'"),
         0,
         "{:?}",
         ph.log()
     );
+    // The filtered port's Start goes nowhere: the Start and Stop sent on the chosen port
+    // after it come through, and nothing from daw:sync before them.
     daw.send(&[0xFA]).unwrap();
-    std::thread::sleep(SECOND / 2);
+    synth.send(&[0xFA]).unwrap();
+    ph.wait_log("Start from synth:out", 20 * SECOND);
+    synth.send(&[0xFC]).unwrap();
+    ph.wait_log("Stop from synth:out", 20 * SECOND);
     assert_eq!(
         count(&ph, "Start from daw:sync"),
         0,
