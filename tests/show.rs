@@ -94,14 +94,30 @@ fn song_select_switches_to_the_preloaded_first_frame_and_start_plays_it() {
     assert!(switched.is_empty(), "song 42 does not exist: {switched:?}");
 
     // Back to song 1: its first frame again.
+    let encore = h.song_screen(1).expect("a screen for song 2");
+    let played = encore.latest().serial;
     midi.receive(&[0xF3, 0], Instant::now());
+    notices_until(&h, "the switch back to song 1", |n| {
+        *n == Notice::Switched { song: 0 }
+    });
     wait_frame(&h, "song 1 again", |n| n == 0);
 
-    // The encore, played before, is back on its first frame (re-armed off screen) when
-    // selected again.
+    // The encore, played before, goes back to its first frame off screen, and that is what
+    // shows the moment it is selected again.
+    let mut rearmed = encore
+        .wait_newer(played, Duration::from_secs(20))
+        .expect("the encore re-armed off screen");
+    while rearmed.frame_number(640, 360) != Some(1000) {
+        rearmed = encore
+            .wait_newer(rearmed.serial, Duration::from_secs(20))
+            .expect("the encore back on its first frame off screen");
+    }
     midi.receive(&[0xF3, 9], Instant::now());
-    let n = wait_frame(&h, "the encore again", |n| n != 0);
-    assert!((1000..=1001).contains(&n), "the encore re-armed: {n}");
+    notices_until(&h, "the switch to song 2 again", |n| {
+        *n == Notice::Switched { song: 1 }
+    });
+    let n = h.screen().latest().frame_number(640, 360);
+    assert_eq!(n, Some(1000), "the encore re-armed");
 }
 
 #[test]
