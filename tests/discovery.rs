@@ -23,7 +23,7 @@ impl Namespace {
             .expect("run unshare (util-linux)");
         let ns = Namespace(child);
         // unshare execs sleep once the namespace exists.
-        let deadline = Instant::now() + 5 * SECOND;
+        let deadline = Instant::now() + 20 * SECOND;
         while std::fs::read_to_string(format!("/proc/{}/comm", ns.0.id()))
             .map_or(true, |c| c.trim() != "sleep")
         {
@@ -96,7 +96,7 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
         demo,
     ]);
     let front_port = front.network_port();
-    front.wait_log("advertising session 'Front of House'", 10 * SECOND);
+    front.wait_log("advertising session 'Front of House'", 20 * SECOND);
     let mut video = ns.playhead(&[
         "--headless",
         "--rtp-port",
@@ -108,9 +108,9 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
     let video_port = video.network_port();
 
     // Each lists the other, with the control port a DAW would connect to.
-    let line = video.wait_log("session 'Front of House' seen", 10 * SECOND);
+    let line = video.wait_log("session 'Front of House' seen", 20 * SECOND);
     assert!(line.contains(&format!("port {front_port}")), "{line}");
-    let line = front.wait_log("session 'Video' seen", 10 * SECOND);
+    let line = front.wait_log("session 'Video' seen", 20 * SECOND);
     assert!(line.contains(&format!("port {video_port}")), "{line}");
     // Neither lists itself.
     assert_eq!(front.count_log("session 'Front of House' seen"), 0);

@@ -70,11 +70,10 @@ fn x11_screensaver_held_off_while_playhead_runs() {
     assert!(run("xset", &["s", "1", "1"], &desktop.display)
         .status
         .success());
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(
-        saver_state(&desktop.display),
-        State::ON,
-        "the simulation: Xvfb's screensaver comes on when idle"
+    wait_until(
+        "the simulation: Xvfb's screensaver comes on when idle",
+        20 * SECOND,
+        || saver_state(&desktop.display) == State::ON,
     );
     run("xset", &["s", "reset"], &desktop.display);
 
@@ -89,8 +88,9 @@ fn x11_screensaver_held_off_while_playhead_runs() {
         "Xvfb has the screensaver but no DPMS and there is no session bus: {line}"
     );
     ph.wait_log("armed:", 20 * SECOND);
-    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
-    // Idle for three timeouts: the screensaver must stay off.
+    desktop.wait_frame("the first frame", 20 * SECOND, |n| n == 0);
+    // Idle for three timeouts: the screensaver must stay off. (The time is what is tested
+    // here: a longer wait on a slow machine only makes the check stricter.)
     std::thread::sleep(3 * SECOND);
     assert_ne!(saver_state(&desktop.display), State::ON);
     assert_eq!(desktop.frame_on_screen(), Some(0));
@@ -99,11 +99,10 @@ fn x11_screensaver_held_off_while_playhead_runs() {
     let st = ph.wait_exit(10 * SECOND).expect("q must quit");
     assert!(st.success(), "exit status {st}");
     // Given back: idle again, the screensaver comes on.
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(
-        saver_state(&desktop.display),
-        State::ON,
-        "the screensaver must work again once playhead has quit"
+    wait_until(
+        "the screensaver works again once playhead has quit",
+        20 * SECOND,
+        || saver_state(&desktop.display) == State::ON,
     );
     assert!(
         !ph.log()
@@ -398,7 +397,7 @@ fn a_refusing_desktop_is_a_warning_that_says_what_to_do() {
     assert!(line.contains("xset s off -dpms"), "{line}");
     // The show goes on.
     ph.wait_log("armed:", 20 * SECOND);
-    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    desktop.wait_frame("the first frame", 20 * SECOND, |n| n == 0);
 }
 
 /// The show's window: id and geometry (x, y, width, height) as the X server has it.
@@ -469,7 +468,7 @@ fn unplugged_screen_gets_the_show_back_fullscreen_when_plugged_back() {
         c
     });
     ph.wait_log("armed:", 20 * SECOND);
-    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    desktop.wait_frame("the first frame", 20 * SECOND, |n| n == 0);
     let (window, full) = show_window(&desktop.display);
     assert_eq!(full, (0, 0, 640, 360), "fullscreen at start");
     assert!(is_fullscreen(&desktop.display, window));
@@ -477,7 +476,7 @@ fn unplugged_screen_gets_the_show_back_fullscreen_when_plugged_back() {
     // The cable pulled. (xrandr complains that the screen cannot shrink to nothing, and
     // turns the output off all the same.)
     run("xrandr", &["--output", "screen", "--off"], &desktop.display);
-    let line = ph.wait_log("'screen' disconnected", 10 * SECOND);
+    let line = ph.wait_log("'screen' disconnected", 20 * SECOND);
     assert!(
         line.contains("WARN") && line.contains("no screen is connected: waiting for one"),
         "{line}"
@@ -504,13 +503,13 @@ fn unplugged_screen_gets_the_show_back_fullscreen_when_plugged_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = ph.wait_log("the show's screen is back", 10 * SECOND);
+    let line = ph.wait_log("the show's screen is back", 20 * SECOND);
     assert!(line.contains("fullscreen on 'screen' again"), "{line}");
-    wait_until("the show is fullscreen again", 5 * SECOND, || {
+    wait_until("the show is fullscreen again", 20 * SECOND, || {
         is_fullscreen(&desktop.display, window) && show_window(&desktop.display).1 == full
     });
     // The picture fills the screen again, still armed on frame 0.
-    desktop.wait_frame("the first frame, fullscreen", 5 * SECOND, |n| n == 0);
+    desktop.wait_frame("the first frame, fullscreen", 20 * SECOND, |n| n == 0);
     assert_eq!(ph.count_log("screens changed"), 2, "{:#?}", ph.log());
     assert!(ph.is_running());
 }

@@ -8,14 +8,14 @@
 
 mod common;
 
+use common::{held_frame, notices_until, wait_headless_frame as wait_frame};
 use playhead::player::Notice;
 use playhead::screen::headless::HeadlessShow;
 use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
 use playhead_core::network::packet::SessionCommand;
 use playhead_testkit::peer::{Answer, JournalState, ScriptedPeer};
-use playhead_testkit::FrameCode;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -48,43 +48,10 @@ fn address(net: &Network) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], net.control_port()))
 }
 
-fn frame(show: &HeadlessShow) -> Option<u32> {
-    show.screen().latest().frame_number(640, 360)
-}
-
-fn wait_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
-    let deadline = Instant::now() + 10 * SECOND;
-    let mut last = None;
-    loop {
-        if let Some(n) = frame(show) {
-            if ok(n) {
-                return n;
-            }
-            last = Some(n);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last frame {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Waits for a cue matching `want`; returns the latency the player measured from the
 /// datagram's receipt.
 fn wait_cue(show: &HeadlessShow, want: impl Fn(&Cue) -> bool) -> Duration {
-    let deadline = Instant::now() + 5 * SECOND;
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("the cue never came");
-        match show.notices.recv_timeout(left) {
-            Ok(Notice::Cued { cue, latency }) if want(&cue) => return latency,
-            Ok(Notice::Fatal(m)) => panic!("{m}"),
-            Ok(_) => {}
-            Err(_) => panic!("the cue never came"),
-        }
-    }
+    common::wait_cue(show, want).1
 }
 
 fn is_play(c: &Cue) -> bool {
@@ -92,14 +59,14 @@ fn is_play(c: &Cue) -> bool {
 }
 
 fn joined(peer: &mut ScriptedPeer, net: &Network) -> String {
-    match peer.invite(address(net), 2 * SECOND).expect("an answer") {
+    match peer.invite(address(net), 10 * SECOND).expect("an answer") {
         Answer::Accepted { name, .. } => name,
         other => panic!("invitation not accepted: {other:?}"),
     }
 }
 
 fn wait_peers(net: &Network, n: usize) {
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     while net
         .peers()
         .iter()
@@ -126,21 +93,20 @@ fn invited_by_a_daw_the_video_plays_on_start_and_holds_on_stop() {
     assert_eq!(net.peers()[0].name, "Live");
 
     // The DAW presses play from the top: SPP 0 and Start in one packet.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(frame(&show), Some(0), "frame 0 before Start");
+    assert_eq!(held_frame(&show), 0, "frame 0 before Start");
     daw.send_midi(&[SPP_0, START]).unwrap();
     let latency = wait_cue(&show, is_play);
-    // Measured from the datagram's receipt: the player was told within milliseconds.
-    assert!(latency < Duration::from_millis(250), "{latency:?}");
+    // Measured from the datagram's receipt to mpv having the command: milliseconds on an idle
+    // machine. A measurement; the bound only catches a design that waits for something.
+    eprintln!("measurement: datagram to mpv command {latency:?}");
+    assert!(latency < SECOND, "{latency:?}");
     wait_frame(&show, "playback", |n| n >= 10);
 
     // Stop holds the frame.
     daw.send_midi(&[STOP]).unwrap();
     wait_cue(&show, |c| *c == Cue::Hold);
-    std::thread::sleep(Duration::from_millis(200));
-    let held = frame(&show).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(frame(&show), Some(held), "Stop must hold the frame");
+    let held = held_frame(&show);
+    assert!(held >= 10, "Stop must hold the frame, held {held}");
 
     // Back to the top re-arms on frame 0.
     daw.send_midi(&[SPP_0]).unwrap();
@@ -153,10 +119,12 @@ fn clock_sync_is_answered_and_receiver_feedback_sent() {
     let net = network(&show);
     let mut daw = ScriptedPeer::new("Live", 0x1111_0002).unwrap();
     joined(&mut daw, &net);
-    let round_trip = daw.clock_sync(2 * SECOND).expect("CK1");
-    assert!(round_trip < Duration::from_millis(100), "{round_trip:?}");
+    let round_trip = daw.clock_sync(20 * SECOND).expect("CK1");
+    // A measurement on loopback; the bound only catches an answer left waiting.
+    eprintln!("measurement: CK0 to CK1 round trip {round_trip:?}");
+    assert!(round_trip < SECOND, "{round_trip:?}");
     // Our CK2 closes the exchange: the session then knows the latency.
-    let deadline = Instant::now() + 2 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     while net.peers()[0].latency_us.is_none() {
         assert!(Instant::now() < deadline, "CK2 not taken");
         std::thread::sleep(Duration::from_millis(5));
@@ -166,7 +134,7 @@ fn clock_sync_is_answered_and_receiver_feedback_sent() {
         daw.send_midi(&[&[0xF8]]).unwrap();
     }
     // RS names the last sequence number received (the peer started at 1).
-    let deadline = Instant::now() + 3 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     loop {
         match daw.recv_control(deadline.saturating_duration_since(Instant::now())) {
             Some(SessionCommand::ReceiverFeedback(rs)) if rs.sequence_number == 5 => break,
@@ -202,7 +170,7 @@ fn a_refused_peer_gets_no_and_an_allowed_one_still_joins() {
     let mut stranger = ScriptedPeer::new("Stranger", 0x2222_0001).unwrap();
     for _ in 0..3 {
         assert_eq!(
-            stranger.invite(address(&net), 2 * SECOND).unwrap(),
+            stranger.invite(address(&net), 10 * SECOND).unwrap(),
             Answer::Rejected {
                 on_data_port: false
             }
@@ -216,9 +184,27 @@ fn a_refused_peer_gets_no_and_an_allowed_one_still_joins() {
     joined(&mut friend, &net);
     wait_peers(&net, 1);
     assert_eq!(net.peers()[0].name, "Friend");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(frame(&show), Some(0), "the stranger's Start must not play");
+    // The friend's Start reaches the same data socket after the stranger's: had the
+    // stranger's played, the video would be playing already and this one would restart it
+    // from the top, after a cue of its own.
     friend.send_midi(&[START]).unwrap();
+    let seen = notices_until(
+        &show,
+        "the friend's Start",
+        |n| matches!(n, Notice::Cued { cue, .. } if is_play(cue)),
+    );
+    let cues: Vec<_> = seen
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Cued { cue, .. } => Some(*cue),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cues,
+        [Cue::Play],
+        "the stranger's Start must not play; the friend's plays from the armed frame"
+    );
     wait_frame(&show, "playback", |n| n >= 5);
 }
 
@@ -233,15 +219,15 @@ fn an_allowed_host_name_is_resolved_and_admitted() {
     // The name is looked up in the background: until then nobody is admitted, so ask again
     // as a Mac would.
     let mut daw = ScriptedPeer::new("Live", 0x2222_0003).unwrap();
-    let deadline = Instant::now() + 5 * SECOND;
-    while let Answer::Rejected { .. } = daw.invite(address(&net), SECOND).unwrap() {
+    let deadline = Instant::now() + 20 * SECOND;
+    while let Answer::Rejected { .. } = daw.invite(address(&net), 10 * SECOND).unwrap() {
         assert!(Instant::now() < deadline, "localhost never admitted");
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_peers(&net, 1);
     let mut other = ScriptedPeer::bind("Other", 0x2222_0004, IpAddr::from([127, 0, 0, 9])).unwrap();
     assert_eq!(
-        other.invite(address(&net), 2 * SECOND).unwrap(),
+        other.invite(address(&net), 10 * SECOND).unwrap(),
         Answer::Rejected {
             on_data_port: false
         }
@@ -364,13 +350,10 @@ fn a_lost_stop_and_a_lost_start_are_recovered_from_the_journal() {
     )
     .unwrap();
     wait_cue(&show, |c| *c == Cue::Hold);
-    std::thread::sleep(Duration::from_millis(200));
-    let held = frame(&show).unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(
-        frame(&show),
-        Some(held),
-        "the recovered Stop holds the frame"
+    let held = held_frame(&show);
+    assert!(
+        held >= 10,
+        "the recovered Stop holds the frame, held {held}"
     );
 
     // Now SPP 0 + Start is lost; the journal of the next packet says running from the top.
@@ -422,6 +405,9 @@ fn as_initiator_it_joins_another_playhead_session() {
         let probe = Network::start(&options(|_| {}), crossbeam_channel::unbounded().0).unwrap();
         probe.control_port()
     };
+    // Stand in for the absent session on its control port and see the invitations come.
+    let absent = UdpSocket::bind(("127.0.0.1", port)).expect("the probe's port is free again");
+    absent.set_read_timeout(Some(20 * SECOND)).unwrap();
     let (tx_a, _rx_a) = crossbeam_channel::unbounded();
     let a = Network::start(
         &options(|o| {
@@ -431,7 +417,17 @@ fn as_initiator_it_joins_another_playhead_session() {
         tx_a,
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut invitations = 0;
+    let mut buf = [0u8; 1500];
+    while invitations < 2 {
+        let (n, _) = absent
+            .recv_from(&mut buf)
+            .expect("the initiator keeps inviting the absent session");
+        if buf[..n].starts_with(&[0xFF, 0xFF, b'I', b'N']) {
+            invitations += 1;
+        }
+    }
+    drop(absent);
     let (tx_b, _rx_b) = crossbeam_channel::unbounded();
     let b = Network::start(
         &options(|o| {
@@ -441,7 +437,7 @@ fn as_initiator_it_joins_another_playhead_session() {
         tx_b,
     )
     .expect("the probe's ports are free again");
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     loop {
         let (pa, pb) = (a.peers(), b.peers());
         if pa
@@ -457,14 +453,14 @@ fn as_initiator_it_joins_another_playhead_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The initiator keeps the clock: its burst of CK exchanges measures the latency.
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     while a.peers()[0].latency_us.is_none() {
         assert!(Instant::now() < deadline, "no clock synchronisation");
         std::thread::sleep(Duration::from_millis(20));
     }
     // B closing says goodbye; A invites it again when it comes back.
     drop(b);
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     while !a.peers().is_empty() {
         assert!(Instant::now() < deadline, "BY not seen: {:?}", a.peers());
         std::thread::sleep(Duration::from_millis(20));
@@ -481,33 +477,34 @@ fn on_screen_network_midi_start_moves_the_frames() {
     let mut ph = common::Playhead::spawn(cmd);
     ph.wait_log("armed:", 20 * SECOND);
     let port = ph.network_port();
-    desktop.wait_frame("the first frame", 5 * SECOND, |n| n == 0);
+    desktop.wait_frame("the first frame", 20 * SECOND, |n| n == 0);
 
     let mut daw = ScriptedPeer::new("Live", 0x6666_0001).unwrap();
     let answer = daw
-        .invite(SocketAddr::from(([127, 0, 0, 1], port)), 2 * SECOND)
+        .invite(SocketAddr::from(([127, 0, 0, 1], port)), 10 * SECOND)
         .unwrap();
     assert!(
         matches!(&answer, Answer::Accepted { name, .. } if name == "stage left"),
         "{answer:?}"
     );
-    ph.wait_log("'Live' (127.0.0.1:", 5 * SECOND);
+    ph.wait_log("'Live' (127.0.0.1:", 20 * SECOND);
     daw.send_midi(&[SPP_0, START]).unwrap();
-    let line = ph.wait_log("Start from network peer \"Live\" (127.0.0.1)", 5 * SECOND);
+    let line = ph.wait_log("Start from network peer \"Live\" (127.0.0.1)", 20 * SECOND);
     assert!(line.contains("-> playing"), "{line}");
-    let n = desktop.wait_frame("playback", 10 * SECOND, |n| n >= 25);
+    let n = desktop.wait_frame("playback", 20 * SECOND, |n| n >= 25);
     assert!(n < 3000);
     daw.send_midi(&[STOP]).unwrap();
-    ph.wait_log("-> holding the frame", 5 * SECOND);
-    std::thread::sleep(Duration::from_millis(300));
-    let held = desktop.frame_on_screen().expect("frame code");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(desktop.frame_on_screen(), Some(held), "Stop holds");
+    ph.wait_log("-> holding the frame", 20 * SECOND);
+    let held = desktop.held_frame("after Stop");
+    assert!(
+        held >= n,
+        "Stop holds the frame it reached: {held}, was at {n}"
+    );
 
     // Quitting says goodbye: the DAW machine's session sees BY at once, not after a timeout.
     desktop.key("q");
     ph.wait_exit(10 * SECOND).expect("q quits");
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     loop {
         match daw.recv_control(Duration::from_millis(200)) {
             Some(SessionCommand::End(_)) => break,

@@ -8,11 +8,10 @@
 
 mod common;
 
-use playhead::player::Notice;
+use common::{held_frame, wait_headless_frame as wait_frame};
 use playhead::screen::headless::HeadlessShow;
 use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
-use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -148,41 +147,12 @@ fn network(
     .expect("start network MIDI")
 }
 
-fn frame(show: &HeadlessShow) -> Option<u32> {
-    show.screen().latest().frame_number(640, 360)
-}
-
-fn wait_frame(show: &HeadlessShow, what: &str, ok: impl Fn(u32) -> bool) -> u32 {
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        if let Some(n) = frame(show).filter(|n| ok(*n)) {
-            return n;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; frame {:?}",
-            frame(show)
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn wait_cue(show: &HeadlessShow, want: impl Fn(&Cue) -> bool) {
-    let deadline = Instant::now() + 5 * SECOND;
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("the cue never came");
-        match show.notices.recv_timeout(left) {
-            Ok(Notice::Cued { cue, .. }) if want(&cue) => return,
-            Ok(_) => {}
-            Err(_) => panic!("the cue never came"),
-        }
-    }
+    common::wait_cue(show, want);
 }
 
 fn wait_joined(net: &Network, name: &str, n: usize) {
-    let deadline = Instant::now() + 10 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     loop {
         let peers = net.peers();
         let count = peers
@@ -215,11 +185,11 @@ fn node_rtpmidi_invites_plays_stops_leaves_and_comes_back() {
         ]);
         c
     });
-    node.wait_count("connected", 1, 10 * SECOND);
+    node.wait_count("connected", 1, 20 * SECOND);
     wait_joined(&net, "Live", 1);
     // It sends MIDI only after its first clock synchronisation, 1.5 s after joining.
-    node.wait_count("synced", 1, 10 * SECOND);
-    assert_eq!(frame(&show), Some(0));
+    node.wait_count("synced", 1, 20 * SECOND);
+    assert_eq!(held_frame(&show), 0);
 
     // Play from the top: SPP 0 + Start in one packet.
     node.tell("send f2 00 00, fa");
@@ -229,19 +199,17 @@ fn node_rtpmidi_invites_plays_stops_leaves_and_comes_back() {
     // Stop pauses it.
     node.tell("send fc");
     wait_cue(&show, |c| *c == Cue::Hold);
-    std::thread::sleep(Duration::from_millis(200));
-    let held = frame(&show).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(frame(&show), Some(held), "Stop must hold the frame");
+    let held = held_frame(&show);
+    assert!(held >= 10, "Stop must hold the frame, held {held}");
 
     // The DAW machine leaves the session, then joins again and plays from the top.
     node.tell("leave");
-    node.wait_count("left", 1, 5 * SECOND);
+    node.wait_count("left", 1, 20 * SECOND);
     wait_joined(&net, "Live", 0);
     node.tell("join");
-    node.wait_count("connected", 2, 10 * SECOND);
+    node.wait_count("connected", 2, 20 * SECOND);
     wait_joined(&net, "Live", 1);
-    node.wait_count("synced", 2, 10 * SECOND);
+    node.wait_count("synced", 2, 20 * SECOND);
     node.tell("send f2 00 00");
     wait_frame(&show, "frame 0 after SPP 0", |n| n == 0);
     node.tell("send fa");
@@ -258,9 +226,22 @@ fn playhead_invites_a_pymidi_session_and_keeps_its_clock() {
     installed(&python, "PyPI pymidi");
     let port = free_port_pair();
     // playhead starts inviting before the session exists: it must keep trying.
+    // Stand in for the absent session on its control port until two invitations came.
+    let absent = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("the free port");
+    absent.set_read_timeout(Some(20 * SECOND)).unwrap();
     let (tx, _rx) = crossbeam_channel::unbounded();
     let net = network(tx, vec![format!("127.0.0.1:{port}")]);
-    std::thread::sleep(Duration::from_millis(1200));
+    let mut invitations = 0;
+    let mut buf = [0u8; 1500];
+    while invitations < 2 {
+        let (n, _) = absent
+            .recv_from(&mut buf)
+            .expect("playhead keeps inviting the absent session");
+        if buf[..n].starts_with(&[0xFF, 0xFF, b'I', b'N']) {
+            invitations += 1;
+        }
+    }
+    drop(absent);
     let mut py = ThirdParty::spawn("pymidi server", {
         let mut c = Command::new(&python);
         c.arg(peers_dir().join("pymidi-server.py"))
@@ -269,7 +250,7 @@ fn playhead_invites_a_pymidi_session_and_keeps_its_clock() {
     });
     // pymidi reports the control port invitation; its data port answers with another SSRC
     // (its quirk), which playhead must take as the same peer.
-    py.wait_count("connected playhead", 1, 10 * SECOND);
+    py.wait_count("connected playhead", 1, 20 * SECOND);
     wait_joined(&net, "pymidi", 1);
     assert_eq!(net.peers().len(), 1);
     let peer = &net.peers()[0];
@@ -279,7 +260,7 @@ fn playhead_invites_a_pymidi_session_and_keeps_its_clock() {
         SocketAddr::from(([127, 0, 0, 1], port))
     );
     // Our CK0 was answered with its CK1: the latency is known.
-    let deadline = Instant::now() + 5 * SECOND;
+    let deadline = Instant::now() + 20 * SECOND;
     while net.peers()[0].latency_us.is_none() {
         assert!(
             Instant::now() < deadline,
@@ -289,5 +270,5 @@ fn playhead_invites_a_pymidi_session_and_keeps_its_clock() {
     }
     // Leaving says goodbye to it.
     drop(net);
-    py.wait_count("disconnected playhead", 1, 5 * SECOND);
+    py.wait_count("disconnected playhead", 1, 20 * SECOND);
 }

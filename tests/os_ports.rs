@@ -72,6 +72,35 @@ fn wait_count(ph: &Playhead, needle: &str, n: usize, timeout: Duration) {
     }
 }
 
+/// Sends `messages` on `port` until a log line contains `needle`, and returns that line: JACK
+/// puts a new connection into its graph from a later cycle on, and what is sent before that
+/// goes nowhere, as with a cable plugged in mid-message.
+fn send_until(
+    ph: &mut Playhead,
+    port: &mut MidiOutputConnection,
+    messages: &[&[u8]],
+    needle: &str,
+) -> String {
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        for m in messages {
+            port.send(m).unwrap();
+        }
+        let resend = Instant::now() + SECOND;
+        while Instant::now() < resend {
+            if let Some(line) = ph.log().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with '{needle}':\n{}",
+            ph.log().join("\n")
+        );
+    }
+}
+
 fn playhead(args: &[&str]) -> Playhead {
     let mut c = Playhead::command();
     c.arg("--headless").args(args).arg(demo());
@@ -98,20 +127,22 @@ fn ports_connect_reconnect_and_filter() {
     // --- every port, reconnecting when it comes back -------------------------------------
     let mut ph = playhead(&[]);
     ph.wait_log("armed:", 20 * SECOND);
-    ph.wait_log("connected MIDI port 'daw:sync'", 10 * SECOND);
+    ph.wait_log("connected MIDI port 'daw:sync'", 20 * SECOND);
 
-    daw.send(&[0xF2, 0x00, 0x00]).unwrap();
-    daw.send(&[0xFA]).unwrap();
-    let line = ph.wait_log("Start from daw:sync", 5 * SECOND);
+    let line = send_until(
+        &mut ph,
+        &mut daw,
+        &[&[0xF2, 0x00, 0x00], &[0xFA]],
+        "Start from daw:sync",
+    );
     assert!(line.contains("-> playing"), "{line}");
 
     // The cable is pulled: the port disappears, then comes back under the same name.
     drop(daw);
-    ph.wait_log("MIDI port 'daw:sync' disappeared", 10 * SECOND);
+    ph.wait_log("MIDI port 'daw:sync' disappeared", 20 * SECOND);
     let mut daw = daw_port("daw", "sync");
-    wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 10 * SECOND);
-    daw.send(&[0xFC]).unwrap();
-    let line = ph.wait_log("Stop from daw:sync", 5 * SECOND);
+    wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 20 * SECOND);
+    let line = send_until(&mut ph, &mut daw, &[&[0xFC]], "Stop from daw:sync");
     assert!(line.contains("-> holding the frame"), "{line}");
 
     // playhead's own virtual input port: a DAW (or a network-MIDI daemon) connects to it.
@@ -133,27 +164,37 @@ fn ports_connect_reconnect_and_filter() {
             panic!("no 'playhead:playhead' port among {names:?}")
         });
     let mut conn = out.connect(&port, "to-playhead").unwrap();
-    conn.send(&[0xF2, 0x00, 0x00]).unwrap();
-    conn.send(&[0xFA]).unwrap();
-    let line = ph.wait_log("Start from virtual port 'playhead'", 5 * SECOND);
+    let line = send_until(
+        &mut ph,
+        &mut conn,
+        &[&[0xF2, 0x00, 0x00], &[0xFA]],
+        "Start from virtual port 'playhead'",
+    );
     assert!(line.contains("-> playing"), "{line}");
     // Our own ports are never connected back to ourselves.
     assert_eq!(count(&ph, "connected MIDI port 'playhead"), 0);
     drop(ph);
 
     // --- --midi-port picks by name ---------------------------------------------------------
-    let _synth = daw_port("synth", "out");
+    let mut synth = daw_port("synth", "out");
     let mut ph = playhead(&["--midi-port", "synth"]);
-    ph.wait_log("connected MIDI port 'synth:out'", 10 * SECOND);
-    std::thread::sleep(2 * SECOND);
+    ph.wait_log("connected MIDI port 'synth:out'", 20 * SECOND);
+    // A port that matches, made now, is connected by a later scan of the ports: that scan
+    // saw daw:sync too, and left it alone.
+    // (JACK names the second client "synth-01".)
+    let _second = daw_port("synth", "second");
+    wait_count(&ph, "connected MIDI port 'synth", 2, 20 * SECOND);
     assert_eq!(
         count(&ph, "connected MIDI port 'daw:sync'"),
         0,
         "{:?}",
         ph.log()
     );
+    // The filtered port's Start goes nowhere: the Start and Stop sent on the chosen port
+    // after it come through, and nothing from daw:sync before them.
     daw.send(&[0xFA]).unwrap();
-    std::thread::sleep(SECOND / 2);
+    send_until(&mut ph, &mut synth, &[&[0xFA]], "Start from synth:out");
+    send_until(&mut ph, &mut synth, &[&[0xFC]], "Stop from synth:out");
     assert_eq!(
         count(&ph, "Start from daw:sync"),
         0,

@@ -1,21 +1,64 @@
 //! Replays every recorded DAW byte stream in `tests/recordings/` through the parser and the
-//! transport state machine, and compares the transport trace with the one recorded beside the
+//! transport state machine at the recorded times, with a simulated video following the cues,
+//! and compares the transport trace and the video's position with the ones recorded beside the
 //! bytes. The format is described in `tests/recordings/README.md`.
 
 use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
 use playhead::parse::{MidiEvent, Parser};
 use playhead::time::Stamp;
-use playhead::transport::{ChaseSettings, FollowMode, Transport};
+use playhead::transport::{ChaseSettings, Cue, FollowMode, Transport};
 use std::path::Path;
+
+/// How often the player thread ticks the transport when nothing else happens.
+const TICK_S: f64 = 0.020;
+/// How often the simulated video reports its position while playing (25 fps, one per frame).
+const FRAME_S: f64 = 0.040;
+
+/// One chunk of bytes delivered at one time (one OS MIDI message or one network packet).
+#[derive(Clone, Debug)]
+struct Chunk {
+    at_s: f64,
+    bytes: Vec<u8>,
+}
+
+/// What the video must look like at a time: its position (and whether it runs), or the tempo
+/// the operator is shown.
+#[derive(Clone, Debug)]
+enum Check {
+    Video {
+        at_s: f64,
+        position_s: f64,
+        within_s: f64,
+        playing: Option<bool>,
+        line: usize,
+    },
+    Tempo {
+        at_s: f64,
+        bpm: f64,
+        within: f64,
+        line: usize,
+    },
+}
+
+impl Check {
+    fn at_s(&self) -> f64 {
+        match self {
+            Check::Video { at_s, .. } | Check::Tempo { at_s, .. } => *at_s,
+        }
+    }
+}
 
 struct Recording {
     follow: FollowMode,
     bpm: Option<f64>,
-    chunks: Vec<Vec<u8>>,
+    quiet_quarter_frames: bool,
+    chunks: Vec<Chunk>,
+    checks: Vec<Check>,
     expected: Vec<String>,
     clocks: Option<u64>,
     garbage: Option<u64>,
+    quarter_frames: Option<u64>,
 }
 
 fn parse_hex(token: &str, line_no: usize) -> Vec<u8> {
@@ -28,50 +71,294 @@ fn parse_hex(token: &str, line_no: usize) -> Vec<u8> {
     vec![b; count]
 }
 
+/// A time: seconds (`1.25`), milliseconds (`12.5ms`), either after the previous chunk line
+/// when it starts with `+`.
+fn parse_time(token: &str, previous_s: f64, line_no: usize) -> f64 {
+    let (relative, t) = match token.strip_prefix('+') {
+        Some(t) => (true, t),
+        None => (false, token),
+    };
+    let value = match t.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().map(|v| v / 1000.0),
+        None => t.parse::<f64>(),
+    }
+    .unwrap_or_else(|_| panic!("line {line_no}: '{token}' is not a time"));
+    if relative {
+        previous_s + value
+    } else {
+        value
+    }
+}
+
+/// The fixed pseudo-random source for jitter: a recording replays the same way every time.
+struct XorShift(u64);
+
+impl XorShift {
+    /// Uniform in -1..1.
+    fn next_signed(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// `F1 xx` quarter-frame messages of a timecode running forward from `start` (HH:MM:SS:FF) at
+/// `fps` (24, 25 or 30), one every quarter of a frame from `at_s`.
+fn quarter_frames(fps: &str, start: &str, count: usize, at_s: f64, line_no: usize) -> Vec<Chunk> {
+    let (nominal, code): (u32, u8) = match fps {
+        "24" => (24, 0),
+        "25" => (25, 1),
+        "30" => (30, 3),
+        other => panic!("line {line_no}: '{other}' is not a timecode rate (24, 25 or 30)"),
+    };
+    let parts: Vec<u32> = start
+        .split(':')
+        .map(|p| p.parse().expect("timecode field"))
+        .collect();
+    assert_eq!(parts.len(), 4, "line {line_no}: timecode is HH:MM:SS:FF");
+    let mut frame = ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * nominal + parts[3];
+    let quarter_s = 1.0 / (f64::from(nominal) * 4.0);
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let piece = (i % 8) as u32;
+        if piece == 0 && i > 0 {
+            // Eight quarter frames span two frames.
+            frame += 2;
+        }
+        let (h, m, s, f) = (
+            frame / (nominal * 3600),
+            frame / (nominal * 60) % 60,
+            frame / nominal % 60,
+            frame % nominal,
+        );
+        let nibble = match piece {
+            0 => f & 0x0F,
+            1 => f >> 4,
+            2 => s & 0x0F,
+            3 => s >> 4,
+            4 => m & 0x0F,
+            5 => m >> 4,
+            6 => h & 0x0F,
+            _ => (h >> 4) | (u32::from(code) << 1),
+        };
+        out.push(Chunk {
+            at_s: at_s + i as f64 * quarter_s,
+            bytes: vec![0xF1, ((piece as u8) << 4) | nibble as u8],
+        });
+    }
+    out
+}
+
+/// Reads `key VALUE` pairs after the position of a `check` line.
+fn check_option(words: &[&str], key: &str, line_no: usize) -> Option<f64> {
+    words.iter().position(|w| *w == key).map(|i| {
+        let v = words
+            .get(i + 1)
+            .unwrap_or_else(|| panic!("line {line_no}: '{key}' needs a value"));
+        parse_time(v, 0.0, line_no)
+    })
+}
+
 fn load(path: &Path) -> Recording {
     let text = std::fs::read_to_string(path).unwrap();
     let mut r = Recording {
         follow: FollowMode::Start,
         bpm: None,
+        quiet_quarter_frames: false,
         chunks: Vec::new(),
+        checks: Vec::new(),
         expected: Vec::new(),
         clocks: None,
         garbage: None,
+        quarter_frames: None,
     };
+    // The time of the last chunk line, for `+` times.
+    let mut previous_s = 0.0;
     for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let here = || format!("{}:{line_no}", path.display());
         match word {
-            "send" => r.chunks.push(
-                rest.split_whitespace()
-                    .flat_map(|t| parse_hex(t, i + 1))
-                    .collect(),
-            ),
+            "@" => {
+                let at_s = parse_time(
+                    words
+                        .first()
+                        .unwrap_or_else(|| panic!("{}: no time", here())),
+                    previous_s,
+                    line_no,
+                );
+                previous_s = at_s;
+                let body = &words[1..];
+                if body.first() == Some(&"mtc") {
+                    // @ T mtc FPS HH:MM:SS:FF x N
+                    assert!(
+                        body.len() == 5 && body[3] == "x",
+                        "{}: mtc FPS HH:MM:SS:FF x N",
+                        here()
+                    );
+                    let n = body[4].parse().expect("quarter-frame count");
+                    r.chunks
+                        .extend(quarter_frames(body[1], body[2], n, at_s, line_no));
+                    continue;
+                }
+                // @ T BYTES [x N every D [jitter J]]
+                let end = body.iter().position(|w| *w == "x").unwrap_or(body.len());
+                let bytes: Vec<u8> = body[..end]
+                    .iter()
+                    .flat_map(|t| parse_hex(t, line_no))
+                    .collect();
+                if end == body.len() {
+                    r.chunks.push(Chunk { at_s, bytes });
+                    continue;
+                }
+                let n: usize = body
+                    .get(end + 1)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{}: 'x' needs a count", here()));
+                assert_eq!(body.get(end + 2), Some(&"every"), "{}: x N every D", here());
+                let every_s = parse_time(body[end + 3], 0.0, line_no);
+                let jitter_s = match body.get(end + 4) {
+                    Some(&"jitter") => parse_time(body[end + 5], 0.0, line_no),
+                    None => 0.0,
+                    Some(other) => panic!("{}: unknown '{other}'", here()),
+                };
+                let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ line_no as u64);
+                for k in 0..n {
+                    let jitter = jitter_s * rng.next_signed();
+                    r.chunks.push(Chunk {
+                        at_s: (at_s + k as f64 * every_s + jitter).max(0.0),
+                        bytes: bytes.clone(),
+                    });
+                }
+            }
+            "check" => {
+                // check @ T video S [within E] [playing|paused] / check @ T tempo BPM within E
+                assert!(
+                    words.len() >= 4 && words[0] == "@",
+                    "{}: check @ T video S ...",
+                    here()
+                );
+                let at_s = parse_time(words[1], previous_s, line_no);
+                let value: f64 = words[3]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}: '{}' is not a number", here(), words[3]));
+                let within = check_option(&words, "within", line_no);
+                match words[2] {
+                    "video" => r.checks.push(Check::Video {
+                        at_s,
+                        position_s: value,
+                        within_s: within.unwrap_or(0.001),
+                        playing: if words.contains(&"playing") {
+                            Some(true)
+                        } else if words.contains(&"paused") {
+                            Some(false)
+                        } else {
+                            None
+                        },
+                        line: line_no,
+                    }),
+                    "tempo" => r.checks.push(Check::Tempo {
+                        at_s,
+                        bpm: value,
+                        within: within.unwrap_or(0.1),
+                        line: line_no,
+                    }),
+                    other => panic!("{}: cannot check '{other}'", here()),
+                }
+            }
             "expect" => r.expected.push(rest.trim().to_string()),
             "follow" => {
                 r.follow = match rest.trim() {
                     "start" => FollowMode::Start,
                     "chase" => FollowMode::Chase,
-                    other => panic!(
-                        "{}:{}: unknown follow mode '{other}'",
-                        path.display(),
-                        i + 1
-                    ),
+                    other => panic!("{}: unknown follow mode '{other}'", here()),
                 }
             }
             "bpm" => r.bpm = Some(rest.trim().parse().unwrap()),
+            "quiet" => {
+                assert_eq!(rest.trim(), "quarter-frames", "{}", here());
+                r.quiet_quarter_frames = true;
+            }
             "clocks" => r.clocks = Some(rest.trim().parse().unwrap()),
             "garbage" => r.garbage = Some(rest.trim().parse().unwrap()),
-            other => panic!("{}:{}: unknown item '{other}'", path.display(), i + 1),
+            "quarter-frames" => r.quarter_frames = Some(rest.trim().parse().unwrap()),
+            "send" => panic!(
+                "{}: 'send' lines carry no time; write '@ TIME BYTES'",
+                here()
+            ),
+            other => panic!("{}: unknown item '{other}'", here()),
         }
     }
+    // Delivery in time order; chunks at the same time keep the order they were written in.
+    r.chunks.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     r
 }
 
-fn replay(r: &Recording) -> (Vec<String>, u64, u64) {
+/// The video as the player drives it: seeks land at once, speed as cued.
+#[derive(Clone, Copy, Debug)]
+struct Video {
+    position_s: f64,
+    since_s: f64,
+    playing: bool,
+    speed: f64,
+}
+
+impl Video {
+    fn at(&self, t_s: f64) -> f64 {
+        if self.playing {
+            self.position_s + (t_s - self.since_s) * self.speed
+        } else {
+            self.position_s
+        }
+    }
+
+    fn set(&mut self, t_s: f64, position_s: f64, playing: bool) {
+        self.position_s = position_s;
+        self.since_s = t_s;
+        self.playing = playing;
+    }
+
+    fn apply(&mut self, cue: Cue, t_s: f64) {
+        let here = self.at(t_s);
+        match cue {
+            Cue::Play => self.set(t_s, here, true),
+            Cue::PlayFromTop => self.set(t_s, 0.0, true),
+            Cue::Hold => self.set(t_s, here, false),
+            Cue::Arm => self.set(t_s, 0.0, false),
+            Cue::Locate { position_s, play } => self.set(t_s, position_s, play),
+            Cue::Speed { speed } => {
+                self.set(t_s, here, self.playing);
+                self.speed = speed;
+            }
+            Cue::Jump { position_s, speed } => {
+                self.set(t_s, position_s, true);
+                self.speed = speed;
+            }
+            Cue::Resume { speed } => {
+                self.set(t_s, here, true);
+                self.speed = speed;
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    trace: Vec<String>,
+    clocks: u64,
+    garbage: u64,
+    quarter_frames: u64,
+    /// One line per failed `check`.
+    failed_checks: Vec<String>,
+}
+
+fn replay(r: &Recording) -> Outcome {
     let mut parser = Parser::new();
     let settings = ChaseSettings {
         tempo_map: r
@@ -80,27 +367,120 @@ fn replay(r: &Recording) -> (Vec<String>, u64, u64) {
         ..ChaseSettings::default()
     };
     let mut transport = Transport::with_mode(r.follow, settings).unwrap();
-    let mut trace = Vec::new();
-    // Each chunk arrives 10 ms after the one before: the recordings hold no timing.
-    for (i, chunk) in r.chunks.iter().enumerate() {
-        let at_s = i as f64 * 0.010;
-        parser.feed(chunk, |event| {
-            let cue = transport.on_midi(event, Stamp::from_secs_f64(at_s));
-            if event != MidiEvent::Clock {
-                let cue = cue.map(|c| format!(" {c:?}")).unwrap_or_default();
-                trace.push(format!("{event:?} -> {:?}{cue}", transport.state()));
+    let mut video = Video {
+        position_s: 0.0,
+        since_s: 0.0,
+        playing: false,
+        speed: 1.0,
+    };
+    let mut out = Outcome {
+        trace: Vec::new(),
+        clocks: 0,
+        garbage: 0,
+        quarter_frames: 0,
+        failed_checks: Vec::new(),
+    };
+    let mut checks = r.checks.clone();
+    checks.sort_by(|a, b| a.at_s().total_cmp(&b.at_s()));
+    let mut checks = checks.into_iter().peekable();
+    let mut chunks = r.chunks.iter().peekable();
+    // The player's own steps: a tick every TICK_S, a position report every frame while playing.
+    let mut next_tick_s: f64 = 0.0;
+    let mut next_report_s: f64 = 0.0;
+    loop {
+        let chunk_s = chunks.peek().map(|c| c.at_s);
+        let check_s = checks.peek().map(|c| c.at_s());
+        let Some(until_s) = [chunk_s, check_s].into_iter().flatten().reduce(f64::min) else {
+            break;
+        };
+        // The player runs up to the next chunk or check.
+        while next_tick_s.min(next_report_s) < until_s {
+            let t = next_tick_s.min(next_report_s);
+            let cue = if t == next_report_s {
+                next_report_s += FRAME_S;
+                if video.playing {
+                    transport.on_video_position(Stamp::from_secs_f64(t), video.at(t))
+                } else {
+                    None
+                }
+            } else {
+                next_tick_s += TICK_S;
+                let cue = transport.on_tick(Stamp::from_secs_f64(t));
+                if let Some(cue) = cue.filter(|c| !matches!(c, Cue::Speed { .. })) {
+                    out.trace
+                        .push(format!("Tick -> {:?} {cue:?}", transport.state()));
+                }
+                cue
+            };
+            if let Some(cue) = cue {
+                video.apply(cue, t);
             }
-        });
+        }
+        if chunk_s == Some(until_s) {
+            let chunk = chunks.next().unwrap();
+            let t = chunk.at_s;
+            parser.feed(&chunk.bytes, |event| {
+                let before = transport.state();
+                let cue = transport.on_midi(event, Stamp::from_secs_f64(t));
+                if let Some(cue) = cue {
+                    video.apply(cue, t);
+                }
+                let quiet = match event {
+                    MidiEvent::Clock => true,
+                    MidiEvent::TimecodeQuarterFrame { .. } => {
+                        out.quarter_frames += 1;
+                        r.quiet_quarter_frames && cue.is_none() && transport.state() == before
+                    }
+                    _ => false,
+                };
+                if !quiet {
+                    let cue = cue.map(|c| format!(" {c:?}")).unwrap_or_default();
+                    out.trace
+                        .push(format!("{event:?} -> {:?}{cue}", transport.state()));
+                }
+            });
+            continue;
+        }
+        match checks.next().unwrap() {
+            Check::Video {
+                at_s,
+                position_s,
+                within_s,
+                playing,
+                line,
+            } => {
+                let seen = video.at(at_s);
+                if (seen - position_s).abs() > within_s {
+                    out.failed_checks.push(format!(
+                        "line {line}: at {at_s} s the video shows {seen:.4} s, not {position_s} s (±{within_s})"
+                    ));
+                }
+                if playing.is_some_and(|p| p != video.playing) {
+                    out.failed_checks.push(format!(
+                        "line {line}: at {at_s} s the video is {}",
+                        if video.playing { "playing" } else { "paused" }
+                    ));
+                }
+            }
+            Check::Tempo {
+                at_s,
+                bpm,
+                within,
+                line,
+            } => match transport.tempo_bpm() {
+                Some(seen) if (seen - bpm).abs() <= within => {}
+                seen => out.failed_checks.push(format!(
+                    "line {line}: at {at_s} s the operator is shown tempo {seen:?}, not {bpm} (±{within})"
+                )),
+            },
+        }
     }
-    (
-        trace,
-        transport.clocks_received(),
-        parser.stats().garbage_bytes,
-    )
+    out.clocks = transport.clocks_received();
+    out.garbage = parser.stats().garbage_bytes;
+    out
 }
 
-#[test]
-fn every_recording_replays_to_its_trace() {
+fn recordings() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -108,33 +488,42 @@ fn every_recording_replays_to_its_trace() {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 9, "recordings missing in {}", dir.display());
+    assert!(paths.len() >= 17, "recordings missing in {}", dir.display());
+    paths
+}
+
+#[test]
+fn every_recording_replays_to_its_trace() {
     let mut failures = Vec::new();
-    for path in &paths {
+    for path in &recordings() {
         let rec = load(path);
         assert!(
             !rec.expected.is_empty(),
             "{}: no expectations",
             path.display()
         );
-        let (trace, clocks, garbage) = replay(&rec);
+        let got = replay(&rec);
         let name = path.file_name().unwrap().to_string_lossy();
-        if trace != rec.expected {
+        if got.trace != rec.expected {
             failures.push(format!(
                 "{name}:\n  expected:\n    {}\n  got:\n    {}",
                 rec.expected.join("\n    "),
-                trace.join("\n    ")
+                got.trace.join("\n    ")
             ));
         }
-        if let Some(c) = rec.clocks {
-            if c != clocks {
-                failures.push(format!("{name}: expected {c} clocks, counted {clocks}"));
-            }
+        for f in &got.failed_checks {
+            failures.push(format!("{name}: {f}"));
         }
-        if let Some(g) = rec.garbage {
-            if g != garbage {
+        let counts = [
+            ("clocks", rec.clocks, got.clocks),
+            ("garbage bytes", rec.garbage, got.garbage),
+            ("quarter frames", rec.quarter_frames, got.quarter_frames),
+        ];
+        for (what, want, seen) in counts {
+            if want.is_some_and(|w| w != seen) {
                 failures.push(format!(
-                    "{name}: expected {g} garbage bytes, counted {garbage}"
+                    "{name}: expected {} {what}, counted {seen}",
+                    want.unwrap()
                 ));
             }
         }
@@ -143,23 +532,52 @@ fn every_recording_replays_to_its_trace() {
 }
 
 #[test]
-fn delivery_in_single_bytes_gives_the_same_trace() {
-    // A network packet or a serial line may split a stream anywhere.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "txt") {
+fn delivery_in_single_bytes_gives_the_same_outcome() {
+    // A network packet or a serial line may split a stream anywhere: the bytes of a chunk
+    // arrive one by one, at the chunk's time.
+    for path in &recordings() {
+        let rec = load(path);
+        let split = Recording {
+            chunks: rec
+                .chunks
+                .iter()
+                .flat_map(|c| {
+                    c.bytes.iter().map(|&b| Chunk {
+                        at_s: c.at_s,
+                        bytes: vec![b],
+                    })
+                })
+                .collect(),
+            checks: rec.checks.clone(),
+            expected: Vec::new(),
+            ..rec
+        };
+        let rec = load(path);
+        assert_eq!(replay(&split), replay(&rec), "{}", path.display());
+    }
+}
+
+#[test]
+fn the_recordings_checks_can_fail() {
+    // A check against the wrong position must be reported: the checks are not decoration.
+    for path in &recordings() {
+        let mut rec = load(path);
+        if rec.checks.is_empty() {
             continue;
         }
-        let rec = load(&path);
-        let split = Recording {
-            follow: rec.follow,
-            bpm: rec.bpm,
-            chunks: rec.chunks.concat().into_iter().map(|b| vec![b]).collect(),
-            expected: Vec::new(),
-            clocks: None,
-            garbage: None,
-        };
-        assert_eq!(replay(&split), replay(&rec), "{}", path.display());
+        for c in &mut rec.checks {
+            match c {
+                Check::Video { position_s, .. } => *position_s += 1.0,
+                Check::Tempo { bpm, .. } => *bpm += 5.0,
+            }
+        }
+        let got = replay(&rec);
+        assert_eq!(
+            got.failed_checks.len(),
+            rec.checks.len(),
+            "{}: {:?}",
+            path.display(),
+            got.failed_checks
+        );
     }
 }

@@ -13,8 +13,10 @@ use playhead_testkit::FrameCode;
 
 mod common;
 use common::{
-    demo, headless_frame as on_screen, second_song, temp_dir, wait_headless_frame as wait_frame,
+    demo, held_frame, notices_until, redraws, second_song, temp_dir, wait_cue,
+    wait_headless_frame as wait_frame,
 };
+use playhead::transport::Cue;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -51,49 +53,72 @@ fn song_select_switches_to_the_preloaded_first_frame_and_start_plays_it() {
     let h = start(&file);
     let mut midi = h.inlet("daw");
     assert_eq!(wait_frame(&h, "song 1 armed", |n| n == 0), 0);
-    // Wait until the second song is preloaded too.
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until the second song is preloaded too: its first frame is drawn, off screen.
+    let preloaded = h
+        .song_screen(1)
+        .expect("a screen for song 2")
+        .wait_newer(0, Duration::from_secs(20))
+        .expect("song 2 preloaded");
+    assert_eq!(preloaded.frame_number(640, 360), Some(1000));
+    assert_eq!(
+        h.screen().latest().frame_number(640, 360),
+        Some(0),
+        "song 1 is still on screen"
+    );
 
-    let t = Instant::now();
     midi.receive(&[0xF3, 9], Instant::now());
-    loop {
-        match h.notices.recv_timeout(Duration::from_secs(5)) {
-            Ok(Notice::Switched { song: 1 }) => break,
-            Ok(_) => {}
-            Err(_) => panic!("no switch to song 2"),
-        }
-    }
-    // The new song's first frame is what the screen shows now, without a load.
-    let n = wait_frame(&h, "the encore's first frame", |n| n != 0);
+    notices_until(&h, "the switch to song 2", |n| {
+        *n == Notice::Switched { song: 1 }
+    });
+    // The new song's first frame is on screen the moment the switch is made: the one drawn
+    // while preloading, nothing is loaded now.
+    let n = h.screen().latest().frame_number(640, 360);
     assert!(
-        (1000..=1001).contains(&n),
-        "the encore starts at frame code 1000, screen shows {n}"
+        n.is_some_and(|n| (1000..=1001).contains(&n)),
+        "the encore starts at frame code 1000, screen shows {n:?} at the switch"
     );
-    assert!(
-        t.elapsed() < Duration::from_millis(500),
-        "switching took {:?}",
-        t.elapsed()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(on_screen(&h), Some(n), "the new song waits paused");
+    assert_eq!(held_frame(&h), n.unwrap(), "the new song waits paused");
 
     midi.receive(&[0xF2, 0x00, 0x00, 0xFA], Instant::now());
     wait_frame(&h, "the encore playing", |n| n >= 1015);
 
-    // An unknown song number changes nothing.
+    // An unknown song number changes nothing: the player takes it (the overlay redraws asked
+    // after it come through) and no switch was made.
     midi.receive(&[0xFC, 0xF3, 42], Instant::now());
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(on_screen(&h).unwrap() >= 1015);
+    wait_cue(&h, |c| *c == Cue::Hold);
+    assert!(held_frame(&h) >= 1015, "the encore stays on screen");
+    let switched: Vec<_> = h
+        .notices
+        .try_iter()
+        .filter(|n| matches!(n, Notice::Switched { .. }))
+        .collect();
+    assert!(switched.is_empty(), "song 42 does not exist: {switched:?}");
 
     // Back to song 1: its first frame again.
+    let encore = h.song_screen(1).expect("a screen for song 2");
+    let played = encore.latest().serial;
     midi.receive(&[0xF3, 0], Instant::now());
+    notices_until(&h, "the switch back to song 1", |n| {
+        *n == Notice::Switched { song: 0 }
+    });
     wait_frame(&h, "song 1 again", |n| n == 0);
 
-    // The encore, played before, is back on its first frame (re-armed off screen) when
-    // selected again.
+    // The encore, played before, goes back to its first frame off screen, and that is what
+    // shows the moment it is selected again.
+    let mut rearmed = encore
+        .wait_newer(played, Duration::from_secs(20))
+        .expect("the encore re-armed off screen");
+    while rearmed.frame_number(640, 360) != Some(1000) {
+        rearmed = encore
+            .wait_newer(rearmed.serial, Duration::from_secs(20))
+            .expect("the encore back on its first frame off screen");
+    }
     midi.receive(&[0xF3, 9], Instant::now());
-    let n = wait_frame(&h, "the encore again", |n| n != 0);
-    assert!((1000..=1001).contains(&n), "the encore re-armed: {n}");
+    notices_until(&h, "the switch to song 2 again", |n| {
+        *n == Notice::Switched { song: 1 }
+    });
+    let n = h.screen().latest().frame_number(640, 360);
+    assert_eq!(n, Some(1000), "the encore re-armed");
 }
 
 #[test]
@@ -113,10 +138,18 @@ fn a_broken_song_is_skipped_and_the_rest_of_the_show_runs() {
     let mut midi = h.inlet("daw");
     midi.receive(&[0xFA], Instant::now());
     wait_frame(&h, "playback", |n| n >= 10);
-    // Selecting the broken song keeps the picture.
+    // Selecting the broken song keeps the picture: the song plays on, and the Stop sent after
+    // the selection still reaches it.
     midi.receive(&[0xF3, 0], Instant::now());
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(on_screen(&h).is_some_and(|n| n >= 10));
+    midi.receive(&[0xFC], Instant::now());
+    let seen = notices_until(&h, "the Stop after the selection", |n| {
+        matches!(n, Notice::Cued { cue: Cue::Hold, .. })
+    });
+    assert!(
+        !seen.iter().any(|n| matches!(n, Notice::Switched { .. })),
+        "no switch to the broken song: {seen:?}"
+    );
+    assert!(held_frame(&h) >= 10, "the working song's picture stays");
 }
 
 fn stop_show(dir: &Path, follow: &str, on_stop: &str) -> HeadlessShow {
@@ -130,21 +163,6 @@ fn stop_show(dir: &Path, follow: &str, on_stop: &str) -> HeadlessShow {
     start(&file)
 }
 
-/// The frame on screen, checked to stay the same for `hold`.
-fn steady_frame(h: &HeadlessShow, hold: Duration) -> Option<u32> {
-    let first = on_screen(h);
-    let end = Instant::now() + hold;
-    while Instant::now() < end {
-        assert_eq!(
-            on_screen(h),
-            first,
-            "the picture moved while it should hold"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    first
-}
-
 fn is_black(f: &playhead::screen::headless::Frame) -> bool {
     let lit = f
         .pixels
@@ -152,6 +170,29 @@ fn is_black(f: &playhead::screen::headless::Frame) -> bool {
         .filter(|p| p[0] > 16 || p[1] > 16 || p[2] > 16)
         .count();
     f.frame_number(640, 360).is_none() && lit < 100
+}
+
+/// Black but for the status overlay in the top left corner: no frame code, and nothing lit
+/// below the overlay's lines.
+fn is_black_under_the_overlay(f: &playhead::screen::headless::Frame) -> bool {
+    let lit = f.pixels[120 * f.stride_bytes..]
+        .chunks(4)
+        .filter(|p| p[0] > 16 || p[1] > 16 || p[2] > 16)
+        .count();
+    f.frame_number(640, 360).is_none() && lit < 100
+}
+
+/// Waits (up to 20 s) until the screen is black.
+fn wait_black(h: &HeadlessShow, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut f = h.screen().latest();
+    while !is_black(&f) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        f = h
+            .screen()
+            .wait_newer(f.serial, left)
+            .unwrap_or_else(|| panic!("{what}: the picture never went black"));
+    }
 }
 
 #[test]
@@ -166,29 +207,32 @@ fn stop_behaviours_hold_black_and_rearm() {
             // Stop, then SPP back to where play began, as Reaper does.
             midi.receive(&[0xFC], Instant::now());
             midi.receive(&[0xF2, 0x00, 0x00], Instant::now());
-            std::thread::sleep(Duration::from_millis(500));
-            let f = h.screen().latest();
+            wait_cue(&h, |c| *c == Cue::Hold);
             let what = format!("{follow} mode, on_stop = {on_stop}");
             match on_stop {
-                // SPP 0 re-arms to frame 0 in both modes; "hold" shows it, paused.
-                "hold" => assert_eq!(
-                    steady_frame(&h, Duration::from_millis(400)),
-                    Some(0),
-                    "{what}"
-                ),
+                // SPP 0 re-arms to frame 0 in both modes ("rearm" already did at the Stop);
+                // the picture shows it, paused.
+                "hold" | "rearm" => {
+                    wait_frame(&h, &format!("{what}: frame 0"), |n| n == 0);
+                    assert_eq!(held_frame(&h), 0, "{what}");
+                }
                 "black" => {
-                    assert!(is_black(&f), "{what}: the picture must stay black");
-                    std::thread::sleep(Duration::from_millis(400));
-                    assert!(is_black(&h.screen().latest()), "{what}: still black");
+                    wait_black(&h, &what);
+                    // The SPP's cue (arm in the "start" mode, a locate in chase mode) is
+                    // drawn under the black, and every redraw after it is black.
+                    wait_cue(&h, |c| {
+                        matches!(c, Cue::Arm | Cue::Locate { play: false, .. })
+                    });
+                    for f in redraws(&h) {
+                        assert!(
+                            is_black_under_the_overlay(&f),
+                            "{what}: the picture must stay black"
+                        );
+                    }
                     // Play brings the picture back.
                     midi.receive(&[0xFA], Instant::now());
                     wait_frame(&h, "the picture after black", |n| n <= 30);
                 }
-                "rearm" => assert_eq!(
-                    steady_frame(&h, Duration::from_millis(400)),
-                    Some(0),
-                    "{what}"
-                ),
                 _ => unreachable!(),
             }
         }
@@ -203,8 +247,8 @@ fn stop_without_a_locate_holds_the_frame() {
     midi.receive(&[0xFA], Instant::now());
     wait_frame(&h, "playback", |n| n >= 20);
     midi.receive(&[0xFC], Instant::now());
-    std::thread::sleep(Duration::from_millis(200));
-    let held = steady_frame(&h, Duration::from_millis(500)).expect("a frame");
+    wait_cue(&h, |c| *c == Cue::Hold);
+    let held = held_frame(&h);
     assert!(held >= 20, "held frame {held}");
 }
 
@@ -216,7 +260,6 @@ fn the_status_overlay_is_drawn_over_the_picture_when_asked() {
         &format!("[[song]]\nvideo = \"{}\"\n", demo().display()),
     );
     let h = start(&file);
-    std::thread::sleep(Duration::from_millis(300));
     let before = h.screen().latest();
     // The top left corner, where the overlay goes (the demo's title is centred).
     let corner = |f: &playhead::screen::headless::Frame| -> Vec<u8> {
@@ -228,18 +271,14 @@ fn the_status_overlay_is_drawn_over_the_picture_when_asked() {
             .collect()
     };
     h.tx.send(PlayerInput::ToggleOverlay).unwrap();
-    let shown = h
-        .screen()
-        .wait_newer(before.serial, Duration::from_secs(5))
-        .expect("a redraw with the overlay");
-    assert_ne!(corner(&before), corner(&shown), "the overlay must show");
+    let shown = common::wait_drawn(&h, before.serial, "the overlay to show", |f| {
+        corner(f) != corner(&before)
+    });
     assert_eq!(shown.frame_number(640, 360), Some(0), "the picture stays");
     h.tx.send(PlayerInput::ToggleOverlay).unwrap();
-    let hidden = h
-        .screen()
-        .wait_newer(shown.serial, Duration::from_secs(5))
-        .expect("a redraw without it");
-    assert_eq!(corner(&before), corner(&hidden), "the overlay must go");
+    common::wait_drawn(&h, shown.serial, "the overlay to go", |f| {
+        corner(f) == corner(&before)
+    });
 }
 
 fn check(args: &[&str]) -> (i32, String) {
@@ -358,20 +397,20 @@ fn the_show_files_settings_reach_the_running_program() {
     ph.wait_log("show 'Settings' (1 song)", 20 * SECOND_S);
     ph.wait_log("armed:", 20 * SECOND_S);
     // The MIDI device named in the show file (relative to it) is opened for reading.
-    let mut midi = open_within(&pipe, 5 * SECOND_S);
+    let mut midi = open_within(&pipe, 10 * SECOND_S);
     ph.wait_log(
         &format!("reading MIDI from {}", pipe.display()),
-        5 * SECOND_S,
+        10 * SECOND_S,
     );
     // follow = "start": a Continue leaves the video alone.
     midi.send(&[0xF2, 0x00, 0x02, 0xFB]);
-    let line = ph.wait_log("Continue from", 5 * SECOND_S);
+    let line = ph.wait_log("Continue from", 10 * SECOND_S);
     assert!(line.contains("video unchanged"), "{line}");
     // on_stop = "rearm": Stop goes back to frame 0.
     midi.send(&[0xFA]);
-    ph.wait_log("-> playing", 5 * SECOND_S);
+    ph.wait_log("-> playing", 10 * SECOND_S);
     midi.send(&[0xFC]);
-    let line = ph.wait_log("stop behaviour \"rearm\"", 5 * SECOND_S);
+    let line = ph.wait_log("stop behaviour \"rearm\"", 10 * SECOND_S);
     assert!(line.contains("armed on frame 0"), "{line}");
 
     // An option typed on the command line wins over the file.
@@ -381,9 +420,9 @@ fn the_show_files_settings_reach_the_running_program() {
     c.args(["--headless", "--follow", "chase"]).arg(&file);
     let mut ph = common::Playhead::spawn(c);
     ph.wait_log("armed:", 20 * SECOND_S);
-    let mut midi = open_within(&pipe, 5 * SECOND_S);
+    let mut midi = open_within(&pipe, 10 * SECOND_S);
     midi.send(&[0xF2, 0x00, 0x02]);
-    let line = ph.wait_log("SongPosition { sixteenths: 256 } from", 5 * SECOND_S);
+    let line = ph.wait_log("SongPosition { sixteenths: 256 } from", 10 * SECOND_S);
     assert!(line.contains("paused"), "chase mode cues the frame: {line}");
 }
 

@@ -227,6 +227,11 @@ impl HeadlessShow {
         &self.screens[self.on_screen.get().min(self.screens.len() - 1)]
     }
 
+    /// The software screen of song `i` of the setlist (`None` past the last), on screen or not.
+    pub fn song_screen(&self, i: usize) -> Option<&SoftwareScreen> {
+        self.screens.get(i)
+    }
+
     /// Waits for the first frame (`Ready`) or a fatal error, up to `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<f64, String> {
         let deadline = Instant::now() + timeout;

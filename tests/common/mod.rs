@@ -79,7 +79,7 @@ impl Desktop {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start matchbox-window-manager");
-            std::thread::sleep(Duration::from_millis(300));
+            wait_for_window_manager(&display);
             return Desktop {
                 display,
                 width,
@@ -142,6 +142,37 @@ impl Desktop {
         )
     }
 
+    /// Waits until the frame on screen has stayed the same over screenshots spanning at
+    /// least `HOLD_OBSERVED` (a playing video changes its frame code every 40 ms), and returns
+    /// it; fails after 20 s, naming the frames seen.
+    pub fn held_frame(&self, what: &str) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen: Vec<Option<u32>> = Vec::new();
+        let mut run: Option<(u32, Instant, usize)> = None;
+        loop {
+            let n = self.frame_on_screen();
+            let now = Instant::now();
+            seen.push(n);
+            run = match (run, n) {
+                (Some((held, since, reads)), Some(n)) if n == held => {
+                    Some((held, since, reads + 1))
+                }
+                (_, Some(n)) => Some((n, now, 1)),
+                (_, None) => None,
+            };
+            if let Some((held, since, reads)) = run {
+                if reads >= 3 && now.duration_since(since) >= HOLD_OBSERVED {
+                    return held;
+                }
+            }
+            assert!(
+                now < deadline,
+                "the picture never held still ({what}); frames read: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Types a key (xdotool key name: space, Home, q, Escape, f).
     pub fn key(&self, key: &str) {
         let st = Command::new("xdotool")
@@ -162,10 +193,47 @@ impl Drop for Desktop {
     }
 }
 
+/// How long a held picture is watched before it counts as held: a playing video would show
+/// 12 new frames meanwhile.
+pub const HOLD_OBSERVED: Duration = Duration::from_millis(500);
+
+/// Waits until the window manager on `display` is up (it sets `_NET_SUPPORTING_WM_CHECK` on
+/// the root window), so a window mapped afterwards is managed and can go fullscreen.
+fn wait_for_window_manager(display: &str) {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+    let root = conn.setup().roots[screen].root;
+    let check = conn
+        .intern_atom(false, b"_NET_SUPPORTING_WM_CHECK")
+        .expect("intern")
+        .reply()
+        .expect("atom")
+        .atom;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let set = conn
+            .get_property(false, root, check, AtomEnum::WINDOW, 0, 1)
+            .expect("get _NET_SUPPORTING_WM_CHECK")
+            .reply()
+            .is_ok_and(|r| r.value_len > 0);
+        if set {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "matchbox-window-manager did not come up on {display}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The playhead binary, running, with its log collected line by line.
 pub struct Playhead {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread reading the log; it ends when playhead's stderr closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Playhead {
@@ -234,7 +302,7 @@ impl Playhead {
             }
             if let Ok(Some(st)) = self.child.try_wait() {
                 // The log reader may not have caught up with the last lines yet.
-                std::thread::sleep(Duration::from_millis(50));
+                self.finish_log();
                 if let Some(t) = found(&self.log()) {
                     return t;
                 }
@@ -257,13 +325,24 @@ impl Playhead {
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
             }
         });
-        Playhead { child, log }
+        Playhead {
+            child,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// After playhead has exited: waits until the reader has every line of its log.
+    fn finish_log(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -282,8 +361,7 @@ impl Playhead {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = self.child.try_wait() {
-                // Let the log reader finish.
-                std::thread::sleep(Duration::from_millis(50));
+                self.finish_log();
                 return Some(st);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -386,7 +464,7 @@ pub fn headless_frame(show: &playhead::screen::headless::HeadlessShow) -> Option
     show.screen().latest().frame_number(640, 360)
 }
 
-/// Waits (up to 10 s) until the frame on a headless player's screen satisfies `ok`; returns it.
+/// Waits (up to 20 s) until the frame on a headless player's screen satisfies `ok`; returns it.
 pub fn wait_headless_frame(
     show: &playhead::screen::headless::HeadlessShow,
     what: &str,
@@ -394,7 +472,7 @@ pub fn wait_headless_frame(
 ) -> u32 {
     wait_for_frame(
         what,
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         Duration::from_millis(5),
         || headless_frame(show),
         ok,
@@ -483,4 +561,140 @@ pub fn wm_state_atoms(conn: &impl x11rb::connection::Connection) -> (u32, u32) {
             .atom
     };
     (atom(b"_NET_WM_STATE"), atom(b"_NET_WM_STATE_FULLSCREEN"))
+}
+
+/// Whether the operator's status overlay is drawn on a headless frame: its white text in the
+/// top left corner, where the demo show has only its dark background.
+pub fn overlay_shown(f: &playhead::screen::headless::Frame) -> bool {
+    let lit = (0..50)
+        .flat_map(|y| {
+            let row = y * f.stride_bytes;
+            f.pixels[row..row + 150 * 4].chunks(4)
+        })
+        .filter(|p| p[0] > 150 && p[1] > 150 && p[2] > 150)
+        .count();
+    lit >= 20
+}
+
+/// Waits (up to 20 s) for the first frame drawn after `serial` that satisfies `ok`.
+pub fn wait_drawn(
+    show: &playhead::screen::headless::HeadlessShow,
+    serial: u64,
+    what: &str,
+    ok: impl Fn(&playhead::screen::headless::Frame) -> bool,
+) -> playhead::screen::headless::Frame {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = serial;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let f = show
+            .screen()
+            .wait_newer(last, left)
+            .unwrap_or_else(|| panic!("timed out waiting for {what}"));
+        if ok(&f) {
+            return f;
+        }
+        last = f.serial;
+    }
+}
+
+/// Frames drawn on a headless player's screen after every input sent to it so far has been
+/// handled: the status overlay is shown and hidden again, a few times, and each frame returned
+/// is the first one drawn with the overlay as just asked, so mpv had every earlier command
+/// before drawing it. They span at least [`HOLD_OBSERVED`] and the overlay ends hidden.
+pub fn redraws(
+    show: &playhead::screen::headless::HeadlessShow,
+) -> Vec<playhead::screen::headless::Frame> {
+    use playhead::player::PlayerInput;
+    let mut last = show.screen().latest().serial;
+    let mut frames: Vec<playhead::screen::headless::Frame> = Vec::new();
+    let mut shown = false;
+    loop {
+        show.tx
+            .send(PlayerInput::ToggleOverlay)
+            .expect("the player runs");
+        shown = !shown;
+        let frame = wait_drawn(
+            show,
+            last,
+            if shown {
+                "a redraw with the status overlay"
+            } else {
+                "a redraw without the status overlay"
+            },
+            |f| overlay_shown(f) == shown,
+        );
+        last = frame.serial;
+        frames.push(frame);
+        let span = frames
+            .last()
+            .and_then(|l| l.rendered_at)
+            .zip(frames[0].rendered_at)
+            .map(|(l, f)| l.duration_since(f))
+            .unwrap_or_default();
+        if !shown && frames.len() >= 4 && span >= HOLD_OBSERVED {
+            return frames;
+        }
+        // Spread the redraws out: a playing video moves on between them.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The frame a headless player holds: every redraw after all input so far was handled shows
+/// the same frame (see [`redraws`]). Fails when the picture moves or has no frame code.
+pub fn held_frame(show: &playhead::screen::headless::HeadlessShow) -> u32 {
+    let numbers: Vec<Option<u32>> = redraws(show)
+        .iter()
+        .map(|f| f.frame_number(640, 360))
+        .collect();
+    let first = numbers[0].expect("a frame code on screen");
+    assert!(
+        numbers.iter().all(|n| *n == Some(first)),
+        "the picture moved while it should hold: frames {numbers:?}"
+    );
+    first
+}
+
+/// Waits (up to 20 s) for the player's notice that `want` accepts; returns it with every
+/// notice before it, in order. Fails on a fatal notice.
+pub fn notices_until(
+    show: &playhead::screen::headless::HeadlessShow,
+    what: &str,
+    want: impl Fn(&playhead::player::Notice) -> bool,
+) -> Vec<playhead::player::Notice> {
+    use playhead::player::Notice;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match show.notices.recv_timeout(left) {
+            Ok(Notice::Fatal(m)) => panic!("fatal while waiting for {what}: {m}"),
+            Ok(n) => {
+                let done = want(&n);
+                seen.push(n);
+                if done {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no {what}; notices meanwhile: {seen:?}"),
+        }
+    }
+}
+
+/// Waits (up to 20 s) for the cue `want` accepts; returns it with the latency the player
+/// measured from the bytes' receipt until mpv had the command.
+pub fn wait_cue(
+    show: &playhead::screen::headless::HeadlessShow,
+    want: impl Fn(&playhead::transport::Cue) -> bool,
+) -> (playhead::transport::Cue, Duration) {
+    use playhead::player::Notice;
+    let seen = notices_until(
+        show,
+        "the cue",
+        |n| matches!(n, Notice::Cued { cue, .. } if want(cue)),
+    );
+    match seen.last() {
+        Some(Notice::Cued { cue, latency }) => (*cue, *latency),
+        _ => unreachable!(),
+    }
 }
