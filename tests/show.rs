@@ -55,7 +55,7 @@ fn song_select_switches_to_the_preloaded_first_frame_and_start_plays_it() {
     assert_eq!(wait_frame(&h, "song 1 armed", |n| n == 0), 0);
     // Wait until the second song is preloaded too: its first frame is drawn, off screen.
     let preloaded = h
-        .song_screen(1)
+        .deck_screen(1)
         .expect("a screen for song 2")
         .wait_newer(0, Duration::from_secs(20))
         .expect("song 2 preloaded");
@@ -95,7 +95,7 @@ fn song_select_switches_to_the_preloaded_first_frame_and_start_plays_it() {
     assert!(switched.is_empty(), "song 42 does not exist: {switched:?}");
 
     // Back to song 1: its first frame again.
-    let encore = h.song_screen(1).expect("a screen for song 2");
+    let encore = h.deck_screen(1).expect("a screen for song 2");
     let played = encore.latest().serial;
     midi.receive(&[0xF3, 0], Instant::now());
     notices_until(&h, "the switch back to song 1", |n| {

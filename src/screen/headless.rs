@@ -227,8 +227,9 @@ impl HeadlessShow {
         &self.screens[self.on_screen.get().min(self.screens.len() - 1)]
     }
 
-    /// The software screen of song `i` of the setlist (`None` past the last), on screen or not.
-    pub fn song_screen(&self, i: usize) -> Option<&SoftwareScreen> {
+    /// The software screen of deck `i` (`None` past the last), on screen or not. While the
+    /// setlist fits the preload window, deck `i` holds song `i`.
+    pub fn deck_screen(&self, i: usize) -> Option<&SoftwareScreen> {
         self.screens.get(i)
     }
 
