@@ -61,6 +61,9 @@ pub const MAX_DELAY_US: i64 = 1_000_000;
 /// jumped. Receipt time is no worse than what the program did before it read stamps.
 pub const MAX_EXCESS_DELAY_US: i64 = 250_000;
 
+/// The resolution of the stamps: 10 kHz.
+const STAMP_RESOLUTION_US: i64 = 100;
+
 /// Delays of recent packets kept for the base delay and jitter.
 const DELAY_WINDOW: usize = 256;
 
@@ -118,7 +121,8 @@ impl fmt::Display for Unmapped {
 pub struct PeerTiming {
     /// CK samples the clock estimate rests on (0: the peer's clock is unknown).
     pub clock_samples: usize,
-    /// Half the quickest CK round trip: the bound on the clock offset's error, in µs.
+    /// Half the quickest CK round trip plus the stamps' 100 µs resolution: the bound on the
+    /// clock offset's error, in µs.
     pub clock_uncertainty_us: Option<i64>,
     /// The peer's clock rate against ours, in parts per million; `None` until the samples
     /// span long enough to tell.
@@ -332,7 +336,9 @@ impl PeerClock {
             .copied();
         PeerTiming {
             clock_samples: self.samples.len(),
-            clock_uncertainty_us: self.fit.map(|f| f.best_round_trip_us / 2),
+            clock_uncertainty_us: self
+                .fit
+                .map(|f| (f.best_round_trip_us / 2).saturating_add(STAMP_RESOLUTION_US)),
             drift_ppm: self.fit.filter(|f| f.rate_known).map(|f| -f.rate * 1e6),
             base_delay_us: base,
             jitter_us: base.zip(p95).map(|(b, p)| p.saturating_sub(b)),
