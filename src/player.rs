@@ -369,7 +369,7 @@ impl Player {
             return;
         }
         let before = self.transport.state();
-        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.received));
+        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.at));
         if !ev.event.is_transport() && cue.is_none() {
             // Clock and timecode that change nothing are not news.
             return;

@@ -13,6 +13,7 @@ use crate::player::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
+use playhead_core::backend_clock::BackendClock;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ pub struct TimedEvent {
     pub event: MidiEvent,
     /// When the bytes were received (monotonic clock, see [`crate::clock`]).
     pub received: Instant,
+    /// When the sender meant the event, on the same clock: the network peer's time stamp or
+    /// the OS backend's, mapped; `received` where there is none to trust. Never after it.
+    pub at: Instant,
     /// The source's name, e.g. the MIDI port's name.
     pub source: Arc<str>,
 }
@@ -41,6 +45,8 @@ pub struct MidiInlet {
     source: Arc<str>,
     garbage_reported: u64,
     last_report: Option<Instant>,
+    /// The OS backend's stamps on our clock (OS ports only).
+    backend_clock: BackendClock,
 }
 
 impl MidiInlet {
@@ -52,12 +58,20 @@ impl MidiInlet {
             source: source.into(),
             garbage_reported: 0,
             last_report: None,
+            backend_clock: BackendClock::new(),
         }
     }
 
     /// Bytes received at `received`: parse them and pass every event on. Returns false when
     /// the player has gone (the program is shutting down).
     pub fn receive(&mut self, bytes: &[u8], received: Instant) -> bool {
+        self.receive_at(bytes, received, received)
+    }
+
+    /// Bytes received at `received` that the sender meant at `at` (its time stamp, on our
+    /// clock; the later of the two is not believed, so `at` is kept no later than `received`).
+    pub fn receive_at(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
+        let at = at.min(received);
         let mut open = true;
         let (tx, source) = (&self.tx, &self.source);
         self.parser.feed(bytes, |event| {
@@ -65,6 +79,7 @@ impl MidiInlet {
                 .send(PlayerInput::Midi(TimedEvent {
                     event,
                     received,
+                    at,
                     source: source.clone(),
                 }))
                 .is_ok();
@@ -257,8 +272,11 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     }
 }
 
-fn midi_callback(_stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
-    inlet.receive(bytes, clock::now());
+/// midir's callback: `stamp_us` is the backend's event time, from an origin of its own.
+fn midi_callback(stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
+    let received = clock::now();
+    let at = clock::instant(inlet.backend_clock.map(stamp_us, clock::stamp(received)));
+    inlet.receive_at(bytes, received, at);
 }
 
 fn connect_port(
@@ -376,6 +394,7 @@ mod tests {
             .map(|m| match m {
                 PlayerInput::Midi(e) => {
                     assert_eq!(e.received, t);
+                    assert_eq!(e.at, t);
                     assert_eq!(&*e.source, "test");
                     e.event
                 }
