@@ -200,10 +200,69 @@ impl ScriptedPeer {
         }
     }
 
+    /// One clock synchronisation as the initiator with real time stamps: CK0 stamped with
+    /// `clock()` (our clock in 100 µs ticks, as a DAW machine keeps it), CK2 with `clock()`
+    /// when CK1 came. Returns the round trip.
+    pub fn clock_sync_with(
+        &mut self,
+        clock: impl Fn() -> u64,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let sent = Instant::now();
+        let t1 = clock();
+        let ck0 = ClockSync {
+            ssrc: self.ssrc,
+            count: 0,
+            timestamps_100us: [t1, 0, 0],
+        };
+        self.send_data(&SessionCommand::ClockSync(ck0).to_bytes())?;
+        let deadline = sent + timeout;
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or("no CK1 answer to our CK0")?;
+            if let Some(SessionCommand::ClockSync(ck)) = self.recv_data(left) {
+                if ck.count == 1 && ck.timestamps_100us[0] == t1 {
+                    let t3 = clock();
+                    let round_trip = sent.elapsed();
+                    let ck2 = ClockSync {
+                        ssrc: self.ssrc,
+                        count: 2,
+                        timestamps_100us: [t1, ck.timestamps_100us[1], t3],
+                    };
+                    self.send_data(&SessionCommand::ClockSync(ck2).to_bytes())?;
+                    return Ok(round_trip);
+                }
+            }
+        }
+    }
+
     /// Sends MIDI messages (each complete) in one RTP-MIDI packet with the next sequence
     /// number; returns when it was sent.
     pub fn send_midi(&mut self, messages: &[&[u8]]) -> Result<Instant, String> {
         self.send_midi_with_journal(messages, None)
+    }
+
+    /// Sends MIDI in one RTP-MIDI packet whose RTP time stamp is `timestamp_100us` (the
+    /// sender's 10 kHz clock, as a DAW stamps the moment it meant), each message `delta_100us`
+    /// after it as the command list says; returns when it was sent.
+    pub fn send_midi_stamped(
+        &mut self,
+        messages: &[(u32, &[u8])],
+        timestamp_100us: u32,
+    ) -> Result<Instant, String> {
+        let header = RtpHeader {
+            marker: false,
+            sequence_number: self.sequence,
+            timestamp_100us,
+            ssrc: self.ssrc,
+        };
+        let mut bytes = Vec::new();
+        encode_data(&header, messages, &mut bytes).map_err(|e| e.to_string())?;
+        self.sequence = self.sequence.wrapping_add(1);
+        let sent = Instant::now();
+        self.send_data(&bytes)?;
+        Ok(sent)
     }
 
     /// Like [`ScriptedPeer::send_midi`], with a recovery journal whose system chapter Q
