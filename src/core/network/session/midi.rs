@@ -10,7 +10,7 @@ use super::super::packet::{
     RtpHeader, SessionCommand,
 };
 use super::peer::{Arrival, Peer};
-use super::peer_clock::Unmapped;
+use super::peer_clock::PeerClock;
 use super::recovery::recover_transport;
 use super::{log, now_micros, send, Level, Notice, Output, Port, Session};
 
@@ -147,8 +147,8 @@ impl Session {
                     mapped_us.min(received_us)
                 }
                 Err(why) => {
-                    // Before the first CK every peer is like this: not worth a warning.
-                    if why != Unmapped::NoClockSync && !p.stamps_refusal_logged {
+                    // Before the first (quick) CK every peer is like this: not worth a warning.
+                    if !PeerClock::is_waiting_for_sync(why) && !p.stamps_refusal_logged {
                         p.stamps_refusal_logged = true;
                         log(
                             out,
