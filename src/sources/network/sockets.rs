@@ -712,3 +712,58 @@ fn resolve_all(host: &str) -> Result<Vec<IpAddr>, String> {
     }
     Ok(ips)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(delay_us: i64, jitter_us: i64) -> PeerTiming {
+        PeerTiming {
+            clock_samples: 4,
+            clock_uncertainty_us: Some(300),
+            drift_ppm: None,
+            base_delay_us: Some(delay_us),
+            jitter_us: Some(jitter_us),
+            stamped_commands: 10,
+            receipt_timed_commands: 0,
+        }
+    }
+
+    #[test]
+    fn timing_is_logged_again_only_when_it_changed_notably() {
+        let last = timing(4_000, 12_000);
+        assert!(!timing_changed(&last, &timing(4_500, 13_000)), "small moves");
+        assert!(timing_changed(&last, &timing(6_000, 12_000)), "delay +2 ms, +50 %");
+        assert!(timing_changed(&last, &timing(4_000, 25_000)), "jitter doubled");
+        assert!(
+            !timing_changed(&timing(100, 500), &timing(900, 2_000)),
+            "sub-millisecond moves are noise however large in proportion"
+        );
+        let drift_known = PeerTiming {
+            drift_ppm: Some(42.0),
+            ..last.clone()
+        };
+        assert!(timing_changed(&last, &drift_known));
+        let junk = PeerTiming {
+            receipt_timed_commands: 3,
+            ..last.clone()
+        };
+        assert!(timing_changed(&last, &junk));
+    }
+
+    #[test]
+    fn timing_reads_in_milliseconds() {
+        let mut t = timing(4_250, 12_000);
+        t.drift_ppm = Some(-87.4);
+        t.receipt_timed_commands = 2;
+        assert_eq!(
+            describe_timing(&t),
+            "network delay 4.2 ms, jitter 12.0 ms; clock offset known to ±0.3 ms from 4 sync(s), \
+             drift -87 ppm; 2 of 12 message(s) timed by receipt (unusable stamps)"
+        );
+        assert_eq!(
+            describe_timing(&PeerTiming::default()),
+            "no time-stamped packets yet; no clock sync yet"
+        );
+    }
+}
