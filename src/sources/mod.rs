@@ -275,7 +275,14 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
 /// midir's callback: `stamp_us` is the backend's event time, from an origin of its own.
 fn midi_callback(stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
     let received = clock::now();
-    let at = clock::instant(inlet.backend_clock.map(stamp_us, clock::stamp(received)));
+    let receipt = clock::stamp(received);
+    let mapped = inlet.backend_clock.map(stamp_us, receipt);
+    // The receipt's own stamp means no earlier time is known: keep the instant exactly.
+    let at = if mapped == receipt {
+        received
+    } else {
+        clock::instant(mapped)
+    };
     inlet.receive_at(bytes, received, at);
 }
 
@@ -410,5 +417,35 @@ mod tests {
             ]
         );
         assert_eq!(inlet.stats().garbage_bytes, 1);
+    }
+
+    #[test]
+    fn os_port_events_carry_the_backend_stamp_on_our_clock() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut inlet = MidiInlet::new("port", tx);
+        let mut next = || match rx.try_recv() {
+            Ok(PlayerInput::Midi(e)) => e,
+            other => panic!("expected an event, got {other:?}"),
+        };
+        // A backend that stamps nothing: receipt times.
+        midi_callback(0, &[0xF8], &mut inlet);
+        let e = next();
+        assert_eq!(e.at, e.received);
+        // The first stamped message sets the backend's origin; one stamped 1 ms later but
+        // delivered after a 20 ms hold-up gets its stamp's time.
+        midi_callback(5_000_000, &[0xFA], &mut inlet);
+        let first = next();
+        assert_eq!(first.at, first.received);
+        thread::sleep(Duration::from_millis(20));
+        midi_callback(5_001_000, &[0xFC], &mut inlet);
+        let late = next();
+        assert_eq!(late.event, MidiEvent::Stop);
+        let meant = first.received + Duration::from_millis(1);
+        let error = late.at.max(meant) - late.at.min(meant);
+        // Within the µs rounding and the drift the backend clock is allowed meanwhile
+        // (300 ppm of the hold-up).
+        let allowed = Duration::from_micros(2) + (late.received - first.received) * 3 / 10_000;
+        assert!(error <= allowed, "{error:?}");
+        assert!(late.received >= first.received + Duration::from_millis(20));
     }
 }

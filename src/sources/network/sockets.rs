@@ -732,9 +732,18 @@ mod tests {
     #[test]
     fn timing_is_logged_again_only_when_it_changed_notably() {
         let last = timing(4_000, 12_000);
-        assert!(!timing_changed(&last, &timing(4_500, 13_000)), "small moves");
-        assert!(timing_changed(&last, &timing(6_000, 12_000)), "delay +2 ms, +50 %");
-        assert!(timing_changed(&last, &timing(4_000, 25_000)), "jitter doubled");
+        assert!(
+            !timing_changed(&last, &timing(4_500, 13_000)),
+            "small moves"
+        );
+        assert!(
+            timing_changed(&last, &timing(6_000, 12_000)),
+            "delay +2 ms, +50 %"
+        );
+        assert!(
+            timing_changed(&last, &timing(4_000, 25_000)),
+            "jitter doubled"
+        );
         assert!(
             !timing_changed(&timing(100, 500), &timing(900, 2_000)),
             "sub-millisecond moves are noise however large in proportion"
