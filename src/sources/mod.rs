@@ -423,7 +423,7 @@ mod tests {
     fn os_port_events_carry_the_backend_stamp_on_our_clock() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut inlet = MidiInlet::new("port", tx);
-        let mut next = || match rx.try_recv() {
+        let next = || match rx.try_recv() {
             Ok(PlayerInput::Midi(e)) => e,
             other => panic!("expected an event, got {other:?}"),
         };
