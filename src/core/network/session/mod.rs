@@ -21,7 +21,8 @@
 //! Here: the session, its public types and the peer lifecycle (timeouts, BY, removal). Beside
 //! it: `admission` (invitations we answer), `link` (invitations we send), `clock_sync`, `midi`
 //! (RTP-MIDI in and out, RS feedback), `recovery` (transport from the journal), `peer` (one
-//! peer's state and sequence tracking) and `allow` (the allow-list).
+//! peer's state and sequence tracking), `peer_clock` (the peer's clock on ours, from the CK
+//! exchanges, for the time each command was meant) and `allow` (the allow-list).
 
 mod admission;
 mod allow;
