@@ -49,7 +49,10 @@ pub use allow::Allow;
 pub use clock_sync::{CLOCK_SYNC_BURST, CLOCK_SYNC_BURST_INTERVAL_US, CLOCK_SYNC_INTERVAL_US};
 pub use link::{INVITE_FAST_TRIES, INVITE_RETRY_US, INVITE_SLOW_RETRY_US};
 pub use midi::FEEDBACK_INTERVAL_US;
-pub use peer_clock::{PeerClock, PeerTiming, Unmapped};
+pub use peer_clock::{
+    PeerClock, PeerTiming, Unmapped, FUTURE_TOLERANCE_US, MAX_CLOCK_UNCERTAINTY_US, MAX_DELAY_US,
+    MAX_EXCESS_DELAY_US,
+};
 
 use allow::same_host;
 use link::{Link, LinkPhase};
