@@ -49,9 +49,10 @@ const MAX_RATE: f64 = 500e-6;
 /// fit means the peer's clock jumped (restarted, was set): the old samples are dropped.
 const CLOCK_JUMP_US: i64 = 20_000;
 
-/// While the quickest CK round trip is longer than twice this, the offset may be this far
-/// off either way: on a wired network the receipt is the better time, so stamps wait for a
-/// quicker exchange.
+/// While half the quickest CK round trip, plus the drift the samples leave unknown since the
+/// newest of them, is more than this, the offset may be this far off either way: on a wired
+/// network the receipt is the better time, so stamps wait for a quicker (or a fresh)
+/// exchange.
 pub const MAX_CLOCK_UNCERTAINTY_US: i64 = 5_000;
 
 /// A mapped time may be this far after its receipt (the estimate's error) before it counts as
@@ -77,10 +78,10 @@ const DELAY_WINDOW: usize = 256;
 pub enum Unmapped {
     /// No usable CK exchange yet: the peer's clock is unknown.
     NoClockSync,
-    /// Every CK exchange so far was slow: the clock offset is known only to this many µs,
-    /// more than [`MAX_CLOCK_UNCERTAINTY_US`].
+    /// Every CK exchange so far was slow, or the last good one is long past: the clock offset
+    /// is known only to this many µs, more than [`MAX_CLOCK_UNCERTAINTY_US`].
     ImpreciseClock {
-        /// Half the quickest round trip, in µs.
+        /// Half the quickest round trip plus the unknown drift since, in µs.
         uncertainty_us: i64,
     },
     /// The stamp is zero: senders that do not keep time send that.
@@ -173,6 +174,11 @@ struct Fit {
     /// Whether `rate` is known to within [`KNOWN_RATE_ERROR`].
     rate_known: bool,
     best_round_trip_us: i64,
+    /// Standard error of `rate`: how fast the offset's uncertainty grows away from the
+    /// samples.
+    rate_error: f64,
+    /// Our time of the newest sample the fit used, µs.
+    newest_us: i64,
 }
 
 impl Fit {
@@ -305,7 +311,11 @@ impl PeerClock {
 
     fn try_map(&self, stamp_100us: u32, received_us: i64) -> Result<i64, Unmapped> {
         let fit = self.fit.ok_or(Unmapped::NoClockSync)?;
-        let uncertainty_us = fit.best_round_trip_us / 2;
+        // The offset is known to half the quickest round trip at the samples, and less well
+        // the longer ago they were: the drift is known only so well.
+        let age_us = received_us.saturating_sub(fit.newest_us).max(0);
+        let uncertainty_us =
+            (fit.best_round_trip_us / 2).saturating_add((fit.rate_error * age_us as f64) as i64);
         if uncertainty_us > MAX_CLOCK_UNCERTAINTY_US {
             return Err(Unmapped::ImpreciseClock { uncertainty_us });
         }
@@ -419,6 +429,8 @@ fn fit(samples: &VecDeque<Sample>) -> Option<Fit> {
         rate,
         rate_known: rate_error <= KNOWN_RATE_ERROR,
         best_round_trip_us: best,
+        rate_error,
+        newest_us: used.iter().map(|s| s.our_us).max().unwrap_or(o0),
     })
 }
 
@@ -615,6 +627,26 @@ mod tests {
         let timing = clock.timing();
         assert_eq!(timing.stamped_commands, 1);
         assert!(timing.receipt_timed_commands >= 4);
+    }
+
+    #[test]
+    fn stamps_wait_for_a_fresh_sync_when_the_drift_is_unknown_for_too_long() {
+        let (mut clock, peer) = synced();
+        // Six exchanges over 5 s say little about the drift: a minute on, 100 ppm could have
+        // moved the offset 6 ms.
+        let later_us = 65_000_000;
+        assert!(matches!(
+            clock.map(peer.stamp(later_us - 1_000), later_us),
+            Err(Unmapped::ImpreciseClock { .. })
+        ));
+        assert!(clock.map(peer.stamp(9_000_000), 9_001_000).is_ok());
+        // Fresh exchanges (some of them slow, as the simulated network has it) bring it back.
+        let mut rng = Rng::seeded(8);
+        for ago_us in [3_000_000, 2_000_000, 1_000_000] {
+            exchange(&mut clock, &peer, later_us - ago_us, &mut rng);
+        }
+        let at = clock.map(peer.stamp(later_us - 1_000), later_us).unwrap();
+        assert!((at - (later_us - 1_000)).abs() <= 1_000, "{at}");
     }
 
     #[test]
