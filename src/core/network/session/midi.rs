@@ -14,11 +14,6 @@ use super::peer_clock::PeerClock;
 use super::recovery::recover_transport;
 use super::{log, now_micros, send, Level, Notice, Output, Port, Session};
 
-/// Our stamp of the session's µs.
-fn stamp_of(now_us: u64) -> Stamp {
-    Stamp::from_micros(i64::try_from(now_us).unwrap_or(i64::MAX))
-}
-
 /// Shortest gap between two RS receiver feedback packets to one peer.
 pub const FEEDBACK_INTERVAL_US: u64 = 1_000_000;
 
@@ -111,7 +106,14 @@ impl Session {
                         // so it is applied before this packet's own commands.
                         p.recovery_pending = false;
                         if let Some(state) = system_transport_state(&journal) {
-                            recover_transport(p, state, stamp_of(now_us), out);
+                            // The lost command was meant before this packet was sent: its
+                            // stamp (or, unusable, the receipt) is the best bound known.
+                            let received_us = i64::try_from(now_us).unwrap_or(i64::MAX);
+                            let sent_us = p
+                                .clock
+                                .peek(packet.header.timestamp_100us, received_us)
+                                .map_or(received_us, |t| t.min(received_us));
+                            recover_transport(p, state, Stamp::from_micros(sent_us), out);
                         }
                     }
                     Err(e) => log(
@@ -162,6 +164,10 @@ impl Session {
                     received_us
                 }
             };
+            // In packet order the times never go back: a refused stamp's receipt time may lie
+            // after the next packet's mapped one, and the transport reads intervals.
+            let at_us = at_us.max(p.last_at_us);
+            p.last_at_us = at_us;
             deliver(p, message, Stamp::from_micros(at_us), out);
         }
         if let Some(delay_us) = last_delay_us {
@@ -561,5 +567,52 @@ mod tests {
         );
         let got = timed(&out);
         assert!((got[0].1.micros() - 50_000).abs() <= 600, "{:?}", got);
+    }
+
+    #[test]
+    fn times_never_go_back_and_recovered_transport_carries_the_packets_send_time() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        // The Mac's clock reads 5 000 000 ticks at our 1 s, as above.
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 0, [5_000_000, 0, 0]),
+            us(1_000_000),
+        );
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 2, [5_000_000, 10_000, 5_000_010]),
+            us(1_002_000),
+        );
+        // A stamp 100 ms in the future is refused: receipt time, 2.000 s.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(1, 5_011_000, &[(0, &[0xF8])]),
+            us(2_000_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xF8], us(2_000_000))]);
+        // The next packet was meant at 1.990 s: it may not come before the one already given.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(2, 5_009_900, &[(0, &[0xF8])]),
+            us(2_001_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xF8], us(2_000_000))]);
+        // Packets 3 and 4 (a Start) are lost; packet 5, sent at 3.000 s and received 15 ms
+        // later, carries a journal saying the transport runs.
+        let mut bytes = stamped_packet(5, 5_020_000, &[(0, &[0xF8])]);
+        bytes[12] |= 0x40;
+        bytes.extend_from_slice(&[0x40, 0x00, 0x01, 0x10, 0x03, 0x40]);
+        let out = s.handle_data(mac_data(), &bytes, us(3_015_000));
+        let got = timed(&out);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            vec![0xFB],
+            "Continue: no position to say it is the top"
+        );
+        for (_, at) in &got {
+            assert!((at.micros() - 3_000_000).abs() <= 600, "{at}");
+        }
     }
 }

@@ -55,6 +55,8 @@ pub(super) struct Peer {
     pub(super) stamps_refusal_logged: bool,
     /// The first mapped time stamp was logged.
     pub(super) stamps_used_logged: bool,
+    /// The time the last command delivered was meant, µs on our clock (`i64::MIN` before).
+    pub(super) last_at_us: i64,
 }
 
 impl Peer {
@@ -89,6 +91,7 @@ impl Peer {
             clock: PeerClock::new(),
             stamps_refusal_logged: false,
             stamps_used_logged: false,
+            last_at_us: i64::MIN,
         }
     }
 

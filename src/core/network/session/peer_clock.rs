@@ -309,6 +309,12 @@ impl PeerClock {
         mapped
     }
 
+    /// [`PeerClock::map`] without counting the command: for times the caller derives, like
+    /// the bound on when a lost command was meant.
+    pub fn peek(&self, stamp_100us: u32, received_us: i64) -> Result<i64, Unmapped> {
+        self.try_map(stamp_100us, received_us)
+    }
+
     fn try_map(&self, stamp_100us: u32, received_us: i64) -> Result<i64, Unmapped> {
         let fit = self.fit.ok_or(Unmapped::NoClockSync)?;
         // The offset is known to half the quickest round trip at the samples, and less well

@@ -8,12 +8,12 @@ use crate::time::Stamp;
 
 /// Makes up the transport bytes lost with missing packets, when the journal shows them.
 ///
-/// When the lost commands were meant is unknown (somewhere between the lost packet and now):
-/// they carry `now`, the receipt of the packet whose journal told.
+/// When the lost commands were meant is unknown (before the packet whose journal told was
+/// sent): they carry `at`, that packet's mapped send time or its receipt.
 pub(super) fn recover_transport(
     p: &mut Peer,
     state: JournalTransport,
-    now: Stamp,
+    at: Stamp,
     out: &mut Vec<Output>,
 ) {
     if state.running == p.running.unwrap_or(false) {
@@ -35,7 +35,7 @@ pub(super) fn recover_transport(
         out.push(Output::Midi {
             peer: p.id,
             bytes,
-            at: now,
+            at,
         })
     };
     if state.running {
