@@ -139,7 +139,8 @@ impl Session {
                             out,
                             Level::Info,
                             format!(
-                                "{}: timing MIDI by its time stamps (first one {:.1} ms before receipt)",
+                                "{}: timing MIDI by its time stamps (the first {:.1} ms before \
+                                 its receipt)",
                                 p.label(),
                                 received_us.saturating_sub(mapped_us) as f64 / 1e3
                             ),

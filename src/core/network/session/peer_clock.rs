@@ -297,9 +297,9 @@ impl PeerClock {
 
     /// Our time of the peer's 32-bit 10 kHz RTP time stamp `stamp_100us`, from a packet
     /// received at our `received_us`. It may lie up to [`FUTURE_TOLERANCE_US`] after the
-    /// receipt (the estimate's error): the caller bounds it by the receipt. Also counts the command as
-    /// stamped or not; [`PeerClock::record_delay`] is separate because a packet's several
-    /// commands share one delivery.
+    /// receipt (the estimate's error): the caller bounds it by the receipt. Also counts the
+    /// command as stamped or not; [`PeerClock::record_delay`] is separate because a packet's
+    /// several commands share one delivery.
     pub fn map(&mut self, stamp_100us: u32, received_us: i64) -> Result<i64, Unmapped> {
         let mapped = self.try_map(stamp_100us, received_us);
         match mapped {
