@@ -56,22 +56,32 @@ pub fn input_channel() -> (Sender<PlayerInput>, Receiver<PlayerInput>) {
     crossbeam_channel::bounded(INPUT_CAPACITY)
 }
 
+/// When one clock tick came, and when its sender meant it (both on the one clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickTime {
+    /// When the bytes were received.
+    pub received: Instant,
+    /// When the sender meant the tick (its time stamp on our clock; the receipt time for
+    /// sources without one).
+    pub at: Instant,
+}
+
 /// Ticks taken out of a lane by the player, oldest first.
 #[derive(Debug, Default, PartialEq)]
 pub struct Ticks {
-    /// Ticks kept one by one: their receipt times.
-    pub single: Vec<Instant>,
+    /// Ticks kept one by one, with their own times.
+    pub single: Vec<TickTime>,
     /// Ticks folded after those: how many.
     pub folded: u64,
-    /// The receipt time of the latest folded tick (`None` when none were folded).
-    pub folded_latest: Option<Instant>,
+    /// The times of the latest folded tick (`None` when none were folded).
+    pub folded_latest: Option<TickTime>,
 }
 
 #[derive(Debug, Default)]
 struct LaneState {
-    single: VecDeque<Instant>,
+    single: VecDeque<TickTime>,
     folded: u64,
-    folded_latest: Option<Instant>,
+    folded_latest: Option<TickTime>,
     /// A doorbell for this lane is in the channel and the player has not taken it yet.
     doorbell_queued: bool,
 }
@@ -109,9 +119,9 @@ impl ClockLane {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a tick received at `received`; true when the caller must ring the doorbell (the
-    /// lane was not waiting for the player already).
-    fn push(&self, received: Instant) -> bool {
+    /// Adds a tick; true when the caller must ring the doorbell (the lane was not waiting for
+    /// the player already).
+    fn push(&self, received: TickTime) -> bool {
         let mut s = self.lock();
         if s.folded == 0 && s.single.len() < LANE_TICKS {
             s.single.push_back(received);
@@ -168,9 +178,16 @@ impl LaneSender {
         }
     }
 
-    /// A clock tick received at `received`. Never blocks. False when the player has gone.
+    /// A clock tick received at `received` (a source without time stamps). Never blocks.
+    /// False when the player has gone.
     pub fn tick(&mut self, received: Instant) -> bool {
-        if !self.lane.push(received) {
+        self.tick_at(received, received)
+    }
+
+    /// A clock tick received at `received` that its sender meant at `at`. Never blocks.
+    /// False when the player has gone.
+    pub fn tick_at(&mut self, received: Instant, at: Instant) -> bool {
+        if !self.lane.push(TickTime { received, at }) {
             return true;
         }
         match self.tx.try_send(PlayerInput::Clocks(self.lane.clone())) {
@@ -253,6 +270,7 @@ mod tests {
         TimedEvent {
             event,
             received,
+            at: received,
             source: "test".into(),
         }
     }
@@ -274,9 +292,10 @@ mod tests {
         };
         assert!(rx.try_recv().is_err(), "one doorbell for the whole flood");
         let ticks = lane.take();
-        assert_eq!(ticks.single, times[..LANE_TICKS]);
+        let single: Vec<Instant> = ticks.single.iter().map(|t| t.received).collect();
+        assert_eq!(single, times[..LANE_TICKS]);
         assert_eq!(ticks.folded, 1000 - LANE_TICKS as u64);
-        assert_eq!(ticks.folded_latest, times.last().copied());
+        assert_eq!(ticks.folded_latest.map(|t| t.at), times.last().copied());
         // Taken: the next tick rings again and is kept one by one.
         assert!(s.tick(t0));
         assert!(matches!(rx.try_recv(), Ok(PlayerInput::Clocks(_))));

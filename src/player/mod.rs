@@ -416,7 +416,7 @@ impl Player {
             return;
         }
         let before = self.transport.state();
-        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.received));
+        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.at));
         if !ev.event.is_transport() && cue.is_none() {
             // Clock and timecode that change nothing are not news.
             return;
@@ -441,10 +441,11 @@ impl Player {
     /// the folded ones (if the player fell behind) in one step.
     fn on_clocks(&mut self, lane: &ClockLane) {
         let ticks = lane.take();
-        for received in ticks.single {
+        for tick in ticks.single {
             self.on_midi(TimedEvent {
                 event: MidiEvent::Clock,
-                received,
+                received: tick.received,
+                at: tick.at,
                 source: lane.source().clone(),
             });
         }
@@ -462,8 +463,15 @@ impl Player {
                 self.clocks_folded
             );
         }
-        if let Some(cue) = self.transport.on_clocks(ticks.folded, clock::stamp(latest)) {
-            self.apply(cue, latest, &format!("clock from {}", lane.source()));
+        if let Some(cue) = self
+            .transport
+            .on_clocks(ticks.folded, clock::stamp(latest.at))
+        {
+            self.apply(
+                cue,
+                latest.received,
+                &format!("clock from {}", lane.source()),
+            );
         }
     }
 

@@ -15,6 +15,7 @@ use crate::player::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
+use playhead_core::backend_clock::BackendClock;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct TimedEvent {
     pub event: MidiEvent,
     /// When the bytes were received (monotonic clock, see [`crate::clock`]).
     pub received: Instant,
+    /// When the sender meant the event, on the same clock: the network peer's time stamp or
+    /// the OS backend's, mapped; `received` where there is none to trust. Never after it.
+    pub at: Instant,
     /// The source's name, e.g. the MIDI port's name.
     pub source: Arc<str>,
 }
@@ -43,6 +47,8 @@ pub struct MidiInlet {
     source: Arc<str>,
     garbage_reported: u64,
     last_report: Option<Instant>,
+    /// The OS backend's stamps on our clock (OS ports only).
+    backend_clock: BackendClock,
 }
 
 impl MidiInlet {
@@ -55,20 +61,29 @@ impl MidiInlet {
             source,
             garbage_reported: 0,
             last_report: None,
+            backend_clock: BackendClock::new(),
         }
     }
 
     /// Bytes received at `received`: parse them and pass every event on. Returns false when
     /// the player has gone (the program is shutting down).
     pub fn receive(&mut self, bytes: &[u8], received: Instant) -> bool {
+        self.receive_at(bytes, received, received)
+    }
+
+    /// Bytes received at `received` that the sender meant at `at` (its time stamp, on our
+    /// clock; the later of the two is not believed, so `at` is kept no later than `received`).
+    pub fn receive_at(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
+        let at = at.min(received);
         let mut open = true;
         let (lanes, source) = (&mut self.lanes, &self.source);
         self.parser.feed(bytes, |event| {
             open &= match event {
-                MidiEvent::Clock => lanes.tick(received),
+                MidiEvent::Clock => lanes.tick_at(received, at),
                 _ => lanes.event(TimedEvent {
                     event,
                     received,
+                    at,
                     source: source.clone(),
                 }),
             };
@@ -261,8 +276,18 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     }
 }
 
-fn midi_callback(_stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
-    inlet.receive(bytes, clock::now());
+/// midir's callback: `stamp_us` is the backend's event time, from an origin of its own.
+fn midi_callback(stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
+    let received = clock::now();
+    let receipt = clock::stamp(received);
+    let mapped = inlet.backend_clock.map(stamp_us, receipt);
+    // The receipt's own stamp means no earlier time is known: keep the instant exactly.
+    let at = if mapped == receipt {
+        received
+    } else {
+        clock::instant(mapped)
+    };
+    inlet.receive_at(bytes, received, at);
 }
 
 fn connect_port(
@@ -380,13 +405,14 @@ mod tests {
             match m {
                 PlayerInput::Midi(e) => {
                     assert_eq!(e.received, t);
+                    assert_eq!(e.at, t);
                     assert_eq!(&*e.source, "test");
                     got.push(e.event);
                 }
                 PlayerInput::Clocks(lane) => {
                     assert_eq!(&**lane.source(), "test");
-                    for at in lane.take().single {
-                        assert_eq!(at, t);
+                    for tick in lane.take().single {
+                        assert_eq!((tick.received, tick.at), (t, t));
                         got.push(MidiEvent::Clock);
                     }
                 }
@@ -402,5 +428,41 @@ mod tests {
             ]
         );
         assert_eq!(inlet.stats().garbage_bytes, 1);
+    }
+
+    #[test]
+    fn os_port_events_carry_the_backend_stamp_on_our_clock() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut inlet = MidiInlet::new("port", tx);
+        let next = || match rx.try_recv() {
+            Ok(PlayerInput::Midi(e)) => e,
+            other => panic!("expected an event, got {other:?}"),
+        };
+        // A backend that stamps nothing: receipt times (a clock tick goes to its lane).
+        midi_callback(0, &[0xF8], &mut inlet);
+        match rx.try_recv() {
+            Ok(PlayerInput::Clocks(lane)) => {
+                let ticks = lane.take().single;
+                assert_eq!(ticks.len(), 1);
+                assert_eq!(ticks[0].at, ticks[0].received);
+            }
+            other => panic!("expected a clock lane, got {other:?}"),
+        }
+        // The first stamped message sets the backend's origin; one stamped 1 ms later but
+        // delivered after a 20 ms hold-up gets its stamp's time.
+        midi_callback(5_000_000, &[0xFA], &mut inlet);
+        let first = next();
+        assert_eq!(first.at, first.received);
+        thread::sleep(Duration::from_millis(20));
+        midi_callback(5_001_000, &[0xFC], &mut inlet);
+        let late = next();
+        assert_eq!(late.event, MidiEvent::Stop);
+        let meant = first.received + Duration::from_millis(1);
+        let error = late.at.max(meant) - late.at.min(meant);
+        // Within the µs rounding and the drift the backend clock is allowed meanwhile
+        // (300 ppm of the hold-up).
+        let allowed = Duration::from_micros(2) + (late.received - first.received) * 3 / 10_000;
+        assert!(error <= allowed, "{error:?}");
+        assert!(late.received >= first.received + Duration::from_millis(20));
     }
 }

@@ -4,10 +4,12 @@
 //! Two threads, one per socket, so a flood on the data port never delays an invitation and a
 //! burst of invitations never delays a Start. Each datagram is stamped with the time
 //! `recv_from` returned it, before anything else is done, and every MIDI message it carries goes
-//! into that peer's own [`MidiInlet`] with that time: the player sees the network receipt time,
-//! as it sees an OS port's. The session is shared behind a mutex held only while one datagram
-//! is handled (microseconds); clock ticks never wait for the player, other messages only when
-//! it has a full channel waiting (see [`crate::player::lanes`]).
+//! into that peer's own [`MidiInlet`] with that time and the time the sender meant it (its RTP
+//! time stamp mapped through the session's estimate of its clock, or the receipt time when
+//! the stamp is unusable). Each peer's network delay and jitter are logged when first known
+//! and when they change notably. The session is shared behind a mutex held only while one
+//! datagram is handled (microseconds); clock ticks never wait for the player, other messages
+//! only when it has a full channel waiting (see [`crate::player::lanes`]).
 //! The control thread also runs the session's timers (invitations, clock sync, feedback,
 //! timeouts).
 
@@ -20,7 +22,8 @@ use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{debug, info, warn};
 use playhead_core::network::session::{
-    Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, Port, Session,
+    Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, PeerTiming,
+    PeerTimingInfo, Port, Session,
 };
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -39,6 +42,15 @@ const GAP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often host names in `--allow` and `--rtp-connect` are looked up again.
 const RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How often the peers' timing is looked at for the log.
+const TIMING_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A base delay that moved this much (and by a quarter) since the last line is logged again.
+const DELAY_CHANGE_US: i64 = 1_000;
+
+/// A jitter that moved this much (and by half) since the last line is logged again.
+const JITTER_CHANGE_US: i64 = 2_000;
+
 /// Largest UDP payload; any datagram fits, so none is cut short and misread.
 const MAX_DATAGRAM_BYTES: usize = 65_536;
 
@@ -56,6 +68,8 @@ struct PeerInlet {
     gaps_unreported: u64,
     lost_total: u64,
     last_gap_report: Option<Instant>,
+    /// The timing last logged for it.
+    timing_logged: Option<PeerTiming>,
 }
 
 /// Everything the socket threads share, behind one mutex.
@@ -63,6 +77,7 @@ struct Core {
     session: Session,
     inlets: HashMap<PeerId, PeerInlet>,
     tx: Sender<PlayerInput>,
+    last_timing_report: Option<Instant>,
 }
 
 struct Shared {
@@ -98,6 +113,7 @@ impl Shared {
             let out = core.session.poll(stamp);
             core.apply(out, now, self);
         }
+        core.report_timing(now);
         match core.session.next_deadline() {
             Some(d) => Duration::from_micros(u64::try_from(d.micros_since(stamp)).unwrap_or(0))
                 .clamp(Duration::from_millis(1), READ_TIMEOUT),
@@ -120,6 +136,49 @@ impl Shared {
     }
 }
 
+/// Whether `now` differs from the timing last logged enough to log it again.
+fn timing_changed(last: &PeerTiming, now: &PeerTiming) -> bool {
+    let moved = |a: Option<i64>, b: Option<i64>, floor_us: i64, fraction: f64| match (a, b) {
+        (Some(a), Some(b)) => {
+            let change = a.abs_diff(b) as f64;
+            change >= floor_us as f64 && change >= fraction * a.unsigned_abs() as f64
+        }
+        (a, b) => a.is_some() != b.is_some(),
+    };
+    moved(last.base_delay_us, now.base_delay_us, DELAY_CHANGE_US, 0.25)
+        || moved(last.jitter_us, now.jitter_us, JITTER_CHANGE_US, 0.5)
+        || last.drift_ppm.is_some() != now.drift_ppm.is_some()
+        || (last.receipt_timed_commands == 0) != (now.receipt_timed_commands == 0)
+}
+
+/// One peer's timing as a log line or a status line shows it.
+pub fn describe_timing(t: &PeerTiming) -> String {
+    let ms = |us: i64| us as f64 / 1e3;
+    let mut text = match (t.base_delay_us, t.jitter_us) {
+        (Some(d), Some(j)) => format!("network delay {:.1} ms, jitter {:.1} ms", ms(d), ms(j)),
+        _ => "no time-stamped packets yet".to_string(),
+    };
+    match t.clock_uncertainty_us {
+        Some(u) => text.push_str(&format!(
+            "; clock offset known to ±{:.1} ms from {} sync(s)",
+            ms(u),
+            t.clock_samples
+        )),
+        None => text.push_str("; no clock sync yet"),
+    }
+    if let Some(ppm) = t.drift_ppm {
+        text.push_str(&format!(", drift {ppm:+.0} ppm"));
+    }
+    if t.receipt_timed_commands > 0 {
+        text.push_str(&format!(
+            "; {} of {} message(s) timed by receipt (unusable stamps)",
+            t.receipt_timed_commands,
+            t.receipt_timed_commands.saturating_add(t.stamped_commands)
+        ));
+    }
+    text
+}
+
 fn peer_label(name: &str, address: SocketAddr) -> String {
     format!("'{name}' ({address})")
 }
@@ -134,19 +193,32 @@ fn new_inlet(tx: &Sender<PlayerInput>, name: &str, address: SocketAddr) -> PeerI
         gaps_unreported: 0,
         lost_total: 0,
         last_gap_report: None,
+        timing_logged: None,
     }
 }
 
 impl Core {
     /// Carries out what the session asked for. `at` is the receipt time of the datagram that
-    /// caused it (or now, for timers): the MIDI inside carries it to the player.
+    /// caused it (or now, for timers): the MIDI inside carries it to the player, with the time
+    /// its sender meant.
     fn apply(&mut self, outputs: Vec<Output>, at: Instant, shared: &Shared) {
         for output in outputs {
             match output {
                 Output::Send { port, to, bytes } => shared.send(port, to, &bytes),
-                Output::Midi { peer, bytes, .. } => {
+                Output::Midi {
+                    peer,
+                    bytes,
+                    at: meant,
+                } => {
+                    // The receipt's own stamp means "no better time known": keep the receipt
+                    // instant exactly rather than its µs rounding.
+                    let meant = if meant == clock::stamp(at) {
+                        at
+                    } else {
+                        clock::instant(meant)
+                    };
                     let inlet = self.inlet(peer);
-                    inlet.inlet.receive(&bytes, at);
+                    inlet.inlet.receive_at(&bytes, at, meant);
                 }
                 Output::Notice(notice) => self.on_notice(notice, at),
                 Output::Log { level, message } => match level {
@@ -171,6 +243,36 @@ impl Core {
                 .unwrap_or_else(|| (peer.to_string(), SocketAddr::from(([0, 0, 0, 0], 0))));
             new_inlet(tx, &name, address)
         })
+    }
+
+    /// Logs each peer's network delay and jitter when first known and when they changed
+    /// notably; at most once a second.
+    fn report_timing(&mut self, now: Instant) {
+        if self
+            .last_timing_report
+            .is_some_and(|t| now.saturating_duration_since(t) < TIMING_REPORT_INTERVAL)
+        {
+            return;
+        }
+        self.last_timing_report = Some(now);
+        for info in self.session.peer_timing() {
+            let Some(inlet) = self.inlets.get_mut(&info.id) else {
+                continue;
+            };
+            let t = &info.timing;
+            if t.base_delay_us.is_none() {
+                continue;
+            }
+            if inlet
+                .timing_logged
+                .as_ref()
+                .is_some_and(|last| !timing_changed(last, t))
+            {
+                continue;
+            }
+            info!("network MIDI: {}: {}", inlet.label, describe_timing(t));
+            inlet.timing_logged = Some(t.clone());
+        }
     }
 
     fn add_inlet(&mut self, peer: PeerId, name: &str, address: SocketAddr) {
@@ -372,6 +474,7 @@ impl Network {
                 session,
                 inlets: HashMap::new(),
                 tx,
+                last_timing_report: None,
             }),
             control,
             data,
@@ -462,6 +565,12 @@ impl Network {
     /// A snapshot of the peers, joined or half-way through their invitation.
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.shared.core().session.peers()
+    }
+
+    /// A snapshot of every joined peer's timing: network delay and jitter, clock offset and
+    /// drift (for the status display: [`describe_timing`] words one).
+    pub fn peer_timing(&self) -> Vec<PeerTimingInfo> {
+        self.shared.core().session.peer_timing()
     }
 }
 
@@ -603,4 +712,68 @@ fn resolve_all(host: &str) -> Result<Vec<IpAddr>, String> {
         return Err(format!("'{host}' has no address"));
     }
     Ok(ips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(delay_us: i64, jitter_us: i64) -> PeerTiming {
+        PeerTiming {
+            clock_samples: 4,
+            clock_uncertainty_us: Some(300),
+            drift_ppm: None,
+            base_delay_us: Some(delay_us),
+            jitter_us: Some(jitter_us),
+            stamped_commands: 10,
+            receipt_timed_commands: 0,
+        }
+    }
+
+    #[test]
+    fn timing_is_logged_again_only_when_it_changed_notably() {
+        let last = timing(4_000, 12_000);
+        assert!(
+            !timing_changed(&last, &timing(4_500, 13_000)),
+            "small moves"
+        );
+        assert!(
+            timing_changed(&last, &timing(6_000, 12_000)),
+            "delay +2 ms, +50 %"
+        );
+        assert!(
+            timing_changed(&last, &timing(4_000, 25_000)),
+            "jitter doubled"
+        );
+        assert!(
+            !timing_changed(&timing(100, 500), &timing(900, 2_000)),
+            "sub-millisecond moves are noise however large in proportion"
+        );
+        let drift_known = PeerTiming {
+            drift_ppm: Some(42.0),
+            ..last.clone()
+        };
+        assert!(timing_changed(&last, &drift_known));
+        let junk = PeerTiming {
+            receipt_timed_commands: 3,
+            ..last.clone()
+        };
+        assert!(timing_changed(&last, &junk));
+    }
+
+    #[test]
+    fn timing_reads_in_milliseconds() {
+        let mut t = timing(4_250, 12_000);
+        t.drift_ppm = Some(-87.4);
+        t.receipt_timed_commands = 2;
+        assert_eq!(
+            describe_timing(&t),
+            "network delay 4.2 ms, jitter 12.0 ms; clock offset known to ±0.3 ms from 4 sync(s), \
+             drift -87 ppm; 2 of 12 message(s) timed by receipt (unusable stamps)"
+        );
+        assert_eq!(
+            describe_timing(&PeerTiming::default()),
+            "no time-stamped packets yet; no clock sync yet"
+        );
+    }
 }

@@ -200,10 +200,116 @@ impl ScriptedPeer {
         }
     }
 
+    /// One clock synchronisation as the initiator with real time stamps: CK0 stamped with
+    /// `clock()` (our clock in 100 µs ticks, as a DAW machine keeps it), CK2 with `clock()`
+    /// when CK1 came. Returns the round trip.
+    pub fn clock_sync_with(
+        &mut self,
+        clock: impl Fn() -> u64,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let sent = Instant::now();
+        let t1 = clock();
+        let ck0 = ClockSync {
+            ssrc: self.ssrc,
+            count: 0,
+            timestamps_100us: [t1, 0, 0],
+        };
+        self.send_data(&SessionCommand::ClockSync(ck0).to_bytes())?;
+        let deadline = sent + timeout;
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or("no CK1 answer to our CK0")?;
+            if let Some(SessionCommand::ClockSync(ck)) = self.recv_data(left) {
+                if ck.count == 1 && ck.timestamps_100us[0] == t1 {
+                    let t3 = clock();
+                    let round_trip = sent.elapsed();
+                    let ck2 = ClockSync {
+                        ssrc: self.ssrc,
+                        count: 2,
+                        timestamps_100us: [t1, ck.timestamps_100us[1], t3],
+                    };
+                    self.send_data(&SessionCommand::ClockSync(ck2).to_bytes())?;
+                    return Ok(round_trip);
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a session to invite us (as a Mac waits in its list) and
+    /// accepts on both ports; the inviter becomes the session we talk to. Returns its name.
+    pub fn accept_invitation(&mut self, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let (from, x) =
+            recv_invitation(&self.control, deadline).ok_or("no invitation on the control port")?;
+        self.target = Some(from);
+        let ok = SessionCommand::Accepted(Exchange {
+            initiator_token: x.initiator_token,
+            ssrc: self.ssrc,
+            name: Some(self.name.clone()),
+        })
+        .to_bytes();
+        self.send_control(&ok)?;
+        let (data_from, _) =
+            recv_invitation(&self.data, deadline).ok_or("no invitation on the data port")?;
+        self.data
+            .send_to(&ok, data_from)
+            .map_err(|e| format!("send to {data_from}: {e}"))?;
+        Ok(x.name.unwrap_or_default())
+    }
+
+    /// Answers the next CK0 on the data port (within `timeout`) with CK1 stamped `clock()`
+    /// (our clock in 100 µs ticks), as the responder of a clock synchronisation does.
+    pub fn answer_clock_sync(
+        &mut self,
+        clock: impl Fn() -> u64,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or("no CK0 to answer")?;
+            if let Some(SessionCommand::ClockSync(ck)) = self.recv_data(left) {
+                if ck.count == 0 {
+                    let ck1 = ClockSync {
+                        ssrc: self.ssrc,
+                        count: 1,
+                        timestamps_100us: [ck.timestamps_100us[0], clock(), 0],
+                    };
+                    return self.send_data(&SessionCommand::ClockSync(ck1).to_bytes());
+                }
+            }
+        }
+    }
+
     /// Sends MIDI messages (each complete) in one RTP-MIDI packet with the next sequence
     /// number; returns when it was sent.
     pub fn send_midi(&mut self, messages: &[&[u8]]) -> Result<Instant, String> {
         self.send_midi_with_journal(messages, None)
+    }
+
+    /// Sends MIDI in one RTP-MIDI packet whose RTP time stamp is `timestamp_100us` (the
+    /// sender's 10 kHz clock, as a DAW stamps the moment it meant), each message `delta_100us`
+    /// after it as the command list says; returns when it was sent.
+    pub fn send_midi_stamped(
+        &mut self,
+        messages: &[(u32, &[u8])],
+        timestamp_100us: u32,
+    ) -> Result<Instant, String> {
+        let header = RtpHeader {
+            marker: false,
+            sequence_number: self.sequence,
+            timestamp_100us,
+            ssrc: self.ssrc,
+        };
+        let mut bytes = Vec::new();
+        encode_data(&header, messages, &mut bytes).map_err(|e| e.to_string())?;
+        self.sequence = self.sequence.wrapping_add(1);
+        let sent = Instant::now();
+        self.send_data(&bytes)?;
+        Ok(sent)
     }
 
     /// Like [`ScriptedPeer::send_midi`], with a recovery journal whose system chapter Q
@@ -288,6 +394,26 @@ fn recv_command(socket: &UdpSocket, timeout: Duration) -> Option<SessionCommand>
             Ok((n, _)) => {
                 if let Ok(c) = decode_command(&buf[..n]) {
                     return Some(c);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The next invitation received on `socket` before `deadline`, with where it came from.
+fn recv_invitation(socket: &UdpSocket, deadline: Instant) -> Option<(SocketAddr, Exchange)> {
+    let mut buf = [0u8; 2048];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                if let Ok(SessionCommand::Invitation(x)) = decode_command(&buf[..n]) {
+                    return Some((from, x));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -15,6 +15,11 @@ pub const CLOCK_SYNC_BURST_INTERVAL_US: u64 = 1_000_000;
 /// Gap between clock synchronisations after the first burst; well inside the peer's timeout.
 pub const CLOCK_SYNC_INTERVAL_US: u64 = 10_000_000;
 
+/// Our clock's µs as the peer clock estimator counts them.
+fn micros_i64(now_us: u64) -> i64 {
+    i64::try_from(now_us).unwrap_or(i64::MAX)
+}
+
 impl Session {
     pub(super) fn on_clock_sync(
         &mut self,
@@ -50,6 +55,8 @@ impl Session {
                 send(out, port, from, SessionCommand::ClockSync(answer));
             }
             1 => {
+                // Our CK0 went out at t1 (our clock), the peer answered at t2 (its clock).
+                p.clock.add_initiator_exchange(t1, t2, micros_i64(now_us));
                 p.latency_us = Some(now_100us.saturating_sub(t1).saturating_mul(50));
                 let close = ClockSync {
                     ssrc: our_ssrc,
@@ -58,7 +65,12 @@ impl Session {
                 };
                 send(out, port, from, SessionCommand::ClockSync(close));
             }
-            _ => p.latency_us = Some(t3.saturating_sub(t1).saturating_mul(50)),
+            _ => {
+                // The peer's CK0 at t1 and CK2 at t3 (its clock), our CK1 at t2 (ours).
+                p.clock
+                    .add_responder_exchange(t1, t2, t3, micros_i64(now_us));
+                p.latency_us = Some(t3.saturating_sub(t1).saturating_mul(50));
+            }
         }
     }
 

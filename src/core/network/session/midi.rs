@@ -10,6 +10,7 @@ use super::super::packet::{
     RtpHeader, SessionCommand,
 };
 use super::peer::{Arrival, Peer};
+use super::peer_clock::PeerClock;
 use super::recovery::recover_transport;
 use super::{log, now_micros, send, Level, Notice, Output, Port, Session};
 
@@ -105,7 +106,14 @@ impl Session {
                         // so it is applied before this packet's own commands.
                         p.recovery_pending = false;
                         if let Some(state) = system_transport_state(&journal) {
-                            recover_transport(p, state, out);
+                            // The lost command was meant before this packet was sent: its
+                            // stamp (or, unusable, the receipt) is the best bound known.
+                            let received_us = i64::try_from(now_us).unwrap_or(i64::MAX);
+                            let sent_us = p
+                                .clock
+                                .peek(packet.header.timestamp_100us, received_us)
+                                .map_or(received_us, |t| t.min(received_us));
+                            recover_transport(p, state, Stamp::from_micros(sent_us), out);
                         }
                     }
                     Err(e) => log(
@@ -116,8 +124,56 @@ impl Session {
                 }
             }
         }
-        for (_, message) in list.iter() {
-            deliver(p, message, out);
+        let received_us = i64::try_from(now_us).unwrap_or(i64::MAX);
+        let mut last_delay_us = None;
+        for (delta_100us, message) in list.iter() {
+            // Delta times are cumulative from the packet's stamp, in the same 10 kHz units,
+            // and wrap with it.
+            let stamp_100us = packet.header.timestamp_100us.wrapping_add(delta_100us);
+            let at_us = match p.clock.map(stamp_100us, received_us) {
+                Ok(mapped_us) => {
+                    last_delay_us = Some(received_us.saturating_sub(mapped_us));
+                    if !p.stamps_used_logged {
+                        p.stamps_used_logged = true;
+                        log(
+                            out,
+                            Level::Info,
+                            format!(
+                                "{}: timing MIDI by its time stamps (the first {:.1} ms before \
+                                 its receipt)",
+                                p.label(),
+                                received_us.saturating_sub(mapped_us) as f64 / 1e3
+                            ),
+                        );
+                    }
+                    // Never after the receipt: the estimate's error may put it a little later.
+                    mapped_us.min(received_us)
+                }
+                Err(why) => {
+                    // Before the first (quick) CK every peer is like this: not worth a warning.
+                    if !PeerClock::is_waiting_for_sync(why) && !p.stamps_refusal_logged {
+                        p.stamps_refusal_logged = true;
+                        log(
+                            out,
+                            Level::Warn,
+                            format!(
+                                "{}: {why}; timing its MIDI by receipt (logged once per peer)",
+                                p.label()
+                            ),
+                        );
+                    }
+                    received_us
+                }
+            };
+            // In packet order the times never go back: a refused stamp's receipt time may lie
+            // after the next packet's mapped one, and the transport reads intervals.
+            let at_us = at_us.max(p.last_at_us);
+            p.last_at_us = at_us;
+            deliver(p, message, Stamp::from_micros(at_us), out);
+        }
+        if let Some(delay_us) = last_delay_us {
+            // The last command is the nearest to the send: its delay is the packet's.
+            p.clock.record_delay(delay_us);
         }
     }
 
@@ -150,7 +206,7 @@ impl Session {
 
 /// Passes one listed command on as a MIDI message, joining SysEx segments and tracking the
 /// transport the way the journal reports it.
-fn deliver(p: &mut Peer, message: &[u8], out: &mut Vec<Output>) {
+fn deliver(p: &mut Peer, message: &[u8], at: Stamp, out: &mut Vec<Output>) {
     let Some(&status) = message.first() else {
         return;
     };
@@ -167,7 +223,11 @@ fn deliver(p: &mut Peer, message: &[u8], out: &mut Vec<Output>) {
         }
         message.to_vec()
     };
-    out.push(Output::Midi { peer: p.id, bytes });
+    out.push(Output::Midi {
+        peer: p.id,
+        bytes,
+        at,
+    });
 }
 
 #[cfg(test)]
@@ -366,5 +426,194 @@ mod tests {
             us(40),
         );
         assert_eq!(midi(&out), vec![(PeerId(0xB), vec![0xF0, 0x05, 0xF7])]);
+    }
+
+    /// The MIDI of `out` with its DAW times.
+    fn timed(out: &[Output]) -> Vec<(Vec<u8>, Stamp)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Midi { bytes, at, .. } => Some((bytes.clone(), *at)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stamped_packet(
+        sequence_number: u16,
+        stamp_100us: u32,
+        commands: &[(u32, &[u8])],
+    ) -> Vec<u8> {
+        let header = RtpHeader {
+            marker: false,
+            sequence_number,
+            timestamp_100us: stamp_100us,
+            ssrc: MAC_SSRC,
+        };
+        let mut bytes = Vec::new();
+        encode_data(&header, commands, &mut bytes).unwrap();
+        bytes
+    }
+
+    fn warnings(out: &[Output]) -> usize {
+        out.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Log {
+                        level: Level::Warn,
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+
+    #[test]
+    fn midi_carries_the_senders_time_mapped_through_its_clock_sync() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        // Before any CK the stamp means nothing: receipt time, and no warning for it.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(1, 777, &[(0, &[0xF8])]),
+            us(900_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xF8], us(900_000))]);
+        assert_eq!(warnings(&out), 0);
+        // The Mac's clock reads 5 000 000 ticks (500 s) at our 1 s: CK0 at its 5_000_000, our
+        // answer at 1.000 s, its CK2 at 5_000_010, received at 1.002 s.
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 0, [5_000_000, 0, 0]),
+            us(1_000_000),
+        );
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 2, [5_000_000, 10_000, 5_000_010]),
+            us(1_002_000),
+        );
+        // Sent at its 5_010_000 (our 2.000 s, within the 100 µs steps), Start 2.5 ms later;
+        // delivered 20 ms late.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(2, 5_010_000, &[(0, &[0xF2, 0, 0]), (25, &[0xFA])]),
+            us(2_022_000),
+        );
+        let got = timed(&out);
+        assert_eq!(got.len(), 2);
+        for ((_, at), want) in got.iter().zip([2_000_000, 2_002_500]) {
+            assert!((at.micros() - want).abs() <= 600, "{at} for {want} µs");
+        }
+        let timing = &s.peer_timing()[0].timing;
+        assert_eq!(timing.stamped_commands, 2);
+        let delay = timing.base_delay_us.unwrap();
+        assert!((19_000..=20_100).contains(&delay), "{delay}");
+        // A sender that stamps 0: receipt time, one warning for the peer however often.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(3, 0, &[(0, &[0xFC])]),
+            us(3_000_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xFC], us(3_000_000))]);
+        assert_eq!(warnings(&out), 1);
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(4, 0, &[(0, &[0xFA])]),
+            us(3_100_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xFA], us(3_100_000))]);
+        assert_eq!(warnings(&out), 0);
+    }
+
+    #[test]
+    fn as_initiator_our_own_clock_syncs_map_the_stamps() {
+        let mut s = session();
+        // Invite a peer and let it accept on both ports.
+        let to = mac_control();
+        let out = s.connect(to, us(0));
+        let token = sent(&out)
+            .into_iter()
+            .find_map(|(_, _, c)| match c {
+                SessionCommand::Invitation(x) => Some(x.initiator_token),
+                _ => None,
+            })
+            .unwrap();
+        let ok = SessionCommand::Accepted(super::super::super::packet::Exchange {
+            initiator_token: token,
+            ssrc: MAC_SSRC,
+            name: Some("Mac".into()),
+        })
+        .to_bytes();
+        s.handle_control(to, &ok, us(1_000));
+        // Joined on the data port, we send CK0 at once; the peer (its clock 1 000 000 ticks
+        // ahead) answers.
+        let out = s.handle_data(mac_data(), &ok, us(10_000));
+        let t1 = sent(&out)
+            .into_iter()
+            .find_map(|(_, _, c)| match c {
+                SessionCommand::ClockSync(ck) if ck.count == 0 => Some(ck.timestamps_100us[0]),
+                _ => None,
+            })
+            .expect("CK0");
+        assert_eq!(t1, 100);
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 1, [t1, 1_000_105, 0]),
+            us(11_000),
+        );
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(1, 1_000_500, &[(0, &[0xFA])]),
+            us(65_000),
+        );
+        let got = timed(&out);
+        assert!((got[0].1.micros() - 50_000).abs() <= 600, "{:?}", got);
+    }
+
+    #[test]
+    fn times_never_go_back_and_recovered_transport_carries_the_packets_send_time() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        // The Mac's clock reads 5 000 000 ticks at our 1 s, as above.
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 0, [5_000_000, 0, 0]),
+            us(1_000_000),
+        );
+        s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 2, [5_000_000, 10_000, 5_000_010]),
+            us(1_002_000),
+        );
+        // A stamp 100 ms in the future is refused: receipt time, 2.000 s.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(1, 5_011_000, &[(0, &[0xF8])]),
+            us(2_000_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xF8], us(2_000_000))]);
+        // The next packet was meant at 1.990 s: it may not come before the one already given.
+        let out = s.handle_data(
+            mac_data(),
+            &stamped_packet(2, 5_009_900, &[(0, &[0xF8])]),
+            us(2_001_000),
+        );
+        assert_eq!(timed(&out), vec![(vec![0xF8], us(2_000_000))]);
+        // Packets 3 and 4 (a Start) are lost; packet 5, sent at 3.000 s and received 15 ms
+        // later, carries a journal saying the transport runs.
+        let mut bytes = stamped_packet(5, 5_020_000, &[(0, &[0xF8])]);
+        bytes[12] |= 0x40;
+        bytes.extend_from_slice(&[0x40, 0x00, 0x01, 0x10, 0x03, 0x40]);
+        let out = s.handle_data(mac_data(), &bytes, us(3_015_000));
+        let got = timed(&out);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0].0,
+            vec![0xFB],
+            "Continue: no position to say it is the top"
+        );
+        for (_, at) in &got {
+            assert!((at.micros() - 3_000_000).abs() <= 600, "{at}");
+        }
     }
 }

@@ -21,7 +21,8 @@
 //! Here: the session, its public types and the peer lifecycle (timeouts, BY, removal). Beside
 //! it: `admission` (invitations we answer), `link` (invitations we send), `clock_sync`, `midi`
 //! (RTP-MIDI in and out, RS feedback), `recovery` (transport from the journal), `peer` (one
-//! peer's state and sequence tracking) and `allow` (the allow-list).
+//! peer's state and sequence tracking), `peer_clock` (the peer's clock on ours, from the CK
+//! exchanges, for the time each command was meant) and `allow` (the allow-list).
 
 mod admission;
 mod allow;
@@ -29,6 +30,7 @@ mod clock_sync;
 mod link;
 mod midi;
 mod peer;
+mod peer_clock;
 mod recovery;
 #[cfg(test)]
 mod test_support;
@@ -47,6 +49,10 @@ pub use allow::Allow;
 pub use clock_sync::{CLOCK_SYNC_BURST, CLOCK_SYNC_BURST_INTERVAL_US, CLOCK_SYNC_INTERVAL_US};
 pub use link::{INVITE_FAST_TRIES, INVITE_RETRY_US, INVITE_SLOW_RETRY_US};
 pub use midi::FEEDBACK_INTERVAL_US;
+pub use peer_clock::{
+    PeerClock, PeerTiming, Unmapped, FUTURE_TOLERANCE_US, MAX_CLOCK_UNCERTAINTY_US, MAX_DELAY_US,
+    MAX_EXCESS_DELAY_US,
+};
 
 use allow::same_host;
 use link::{Link, LinkPhase};
@@ -186,6 +192,11 @@ pub enum Output {
         peer: PeerId,
         /// The message, status byte first.
         bytes: Vec<u8>,
+        /// When the sender meant it, on our clock: its RTP time stamp and delta time mapped
+        /// through the peer's clock, never after the receipt; the receipt time when the
+        /// stamp is unusable (no clock sync yet, junk) or the message was made up from a
+        /// recovery journal.
+        at: Stamp,
     },
     /// A session event for the operator.
     Notice(Notice),
@@ -244,6 +255,19 @@ pub struct PeerInfo {
     pub late_packets: u64,
     /// Half the round trip of the last clock synchronisation.
     pub latency_us: Option<u64>,
+}
+
+/// A snapshot of one peer's timing, for logs and status displays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerTimingInfo {
+    /// The peer.
+    pub id: PeerId,
+    /// Its session name.
+    pub name: String,
+    /// Its control port address.
+    pub control_address: SocketAddr,
+    /// What its clock synchronisations and packets show.
+    pub timing: PeerTiming,
 }
 
 /// One local network-MIDI participant: a name, an SSRC, and its peers.
@@ -329,6 +353,20 @@ impl Session {
                 sequence_gaps: p.sequence_gaps,
                 late_packets: p.late_packets,
                 latency_us: p.latency_us,
+            })
+            .collect()
+    }
+
+    /// Every joined peer's clock and network timing.
+    pub fn peer_timing(&self) -> Vec<PeerTimingInfo> {
+        self.peers
+            .iter()
+            .filter(|p| p.data.is_some())
+            .map(|p| PeerTimingInfo {
+                id: p.id,
+                name: p.name.clone(),
+                control_address: p.control,
+                timing: p.clock.timing(),
             })
             .collect()
     }

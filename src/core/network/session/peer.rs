@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::super::packet::SysexAssembler;
+use super::peer_clock::PeerClock;
 use super::PeerId;
 
 /// Packets this far behind the newest one are late duplicates or stragglers and are dropped;
@@ -48,6 +49,14 @@ pub(super) struct Peer {
     /// Packets were lost and no journal has covered them yet.
     pub(super) recovery_pending: bool,
     pub(super) sysex: SysexAssembler,
+    /// Its clock on ours, from CK exchanges, and its packets' delays.
+    pub(super) clock: PeerClock,
+    /// A refused time stamp was logged (once per peer: junk stamps come in every packet).
+    pub(super) stamps_refusal_logged: bool,
+    /// The first mapped time stamp was logged.
+    pub(super) stamps_used_logged: bool,
+    /// The time the last command delivered was meant, µs on our clock (`i64::MIN` before).
+    pub(super) last_at_us: i64,
 }
 
 impl Peer {
@@ -79,6 +88,10 @@ impl Peer {
             running: None,
             recovery_pending: false,
             sysex: SysexAssembler::new(),
+            clock: PeerClock::new(),
+            stamps_refusal_logged: false,
+            stamps_used_logged: false,
+            last_at_us: i64::MIN,
         }
     }
 

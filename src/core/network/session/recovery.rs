@@ -4,9 +4,18 @@
 use super::super::packet::JournalTransport;
 use super::peer::Peer;
 use super::{Notice, Output};
+use crate::time::Stamp;
 
 /// Makes up the transport bytes lost with missing packets, when the journal shows them.
-pub(super) fn recover_transport(p: &mut Peer, state: JournalTransport, out: &mut Vec<Output>) {
+///
+/// When the lost commands were meant is unknown (before the packet whose journal told was
+/// sent): they carry `at`, that packet's mapped send time or its receipt.
+pub(super) fn recover_transport(
+    p: &mut Peer,
+    state: JournalTransport,
+    at: Stamp,
+    out: &mut Vec<Output>,
+) {
     if state.running == p.running.unwrap_or(false) {
         return;
     }
@@ -22,7 +31,13 @@ pub(super) fn recover_transport(p: &mut Peer, state: JournalTransport, out: &mut
         let sixteenths = (clocks / 6).min(0x3FFF) as u16;
         vec![0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8]
     });
-    let mut midi = |bytes: Vec<u8>| out.push(Output::Midi { peer: p.id, bytes });
+    let mut midi = |bytes: Vec<u8>| {
+        out.push(Output::Midi {
+            peer: p.id,
+            bytes,
+            at,
+        })
+    };
     if state.running {
         // Locate, then play from there: Start only when the journal puts us at the top.
         let from_top = state.song_position_clocks == Some(0);

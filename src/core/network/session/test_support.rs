@@ -84,7 +84,7 @@ pub(super) fn notices(out: &[Output]) -> Vec<Notice> {
 pub(super) fn midi(out: &[Output]) -> Vec<(PeerId, Vec<u8>)> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Midi { peer, bytes } => Some((*peer, bytes.clone())),
+            Output::Midi { peer, bytes, .. } => Some((*peer, bytes.clone())),
             _ => None,
         })
         .collect()
