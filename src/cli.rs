@@ -4,6 +4,7 @@ use crate::chase::drift::DriftConfig;
 use crate::chase::position::TimeSignature;
 use crate::chase::tempo::{parse_tempo_map, TempoMap};
 use crate::chase::timecode::{FrameRate, Timecode};
+use crate::error::Error;
 use crate::transport::{ChaseSettings, FollowMode};
 use clap::Parser;
 use std::path::PathBuf;
@@ -120,15 +121,16 @@ fn parse_follow_mode(text: &str) -> Result<FollowMode, String> {
 }
 
 impl Cli {
-    /// The chase settings from the options, or a message naming the option that is wrong.
-    pub fn chase_settings(&self) -> Result<ChaseSettings, String> {
+    /// The chase settings from the options, or an error naming the option that is wrong.
+    pub fn chase_settings(&self) -> Result<ChaseSettings, Error> {
+        let wrong = |option: String, reason: String| Error::Option { option, reason };
         let tempo_map = match (&self.tempo_map, self.bpm) {
-            (Some(text), _) => {
-                Some(parse_tempo_map(text).map_err(|e| format!("--tempo-map: {e}"))?)
-            }
+            (Some(text), _) => Some(
+                parse_tempo_map(text).map_err(|e| wrong("--tempo-map".into(), e.to_string()))?,
+            ),
             (None, Some(bpm)) => Some(
                 TempoMap::fixed(bpm, TimeSignature::FOUR_FOUR)
-                    .map_err(|e| format!("--bpm {bpm}: {e}"))?,
+                    .map_err(|e| wrong(format!("--bpm {bpm}"), e.to_string()))?,
             ),
             (None, None) => None,
         };
@@ -138,15 +140,15 @@ impl Cli {
             FrameRate::Fps30
         };
         let video_start = Timecode::parse(&self.timecode_start, rate).map_err(|e| {
-            format!(
-                "--timecode-start {}: {e} (write it as HH:MM:SS:FF, e.g. 01:00:00:00)",
-                self.timecode_start
+            wrong(
+                format!("--timecode-start {}", self.timecode_start),
+                format!("{e} (write it as HH:MM:SS:FF, e.g. 01:00:00:00)"),
             )
         })?;
         if !self.offset_ms.is_finite() || self.offset_ms.abs() > 10_000.0 {
-            return Err(format!(
-                "--offset-ms {}: give a number of milliseconds between -10000 and 10000",
-                self.offset_ms
+            return Err(wrong(
+                format!("--offset-ms {}", self.offset_ms),
+                "give a number of milliseconds between -10000 and 10000".into(),
             ));
         }
         let drift = DriftConfig {
@@ -158,7 +160,7 @@ impl Cli {
         };
         drift
             .validate()
-            .map_err(|e| format!("drift settings: {e}"))?;
+            .map_err(|e| wrong("drift settings".into(), e.to_string()))?;
         Ok(ChaseSettings {
             tempo_map,
             offset_s: self.offset_ms / 1000.0,

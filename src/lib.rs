@@ -7,7 +7,8 @@
 //! libmpv (`playhead-mpv`); the [`screen`] (the window on the main thread, or a headless
 //! software screen) draws the frames and keeps the display awake. [`preflight`] checks a show
 //! before doors open, [`cli`] is the command line, [`watchdog`] ends the program loudly when
-//! a thread dies or hangs.
+//! a thread dies or hangs, and [`error::Error`] is what the operator is told when the show
+//! cannot run.
 //!
 //! The core's modules are re-exported under their own names (`playhead::transport` is
 //! `playhead_core::transport`), so a path says which layer a type lives in only once.
@@ -17,6 +18,7 @@ pub use playhead_mpv as mpv;
 
 pub mod cli;
 pub mod clock;
+pub mod error;
 pub mod player;
 pub mod preflight;
 pub mod screen;

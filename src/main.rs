@@ -4,6 +4,7 @@
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use log::info;
 use playhead::cli::Cli;
+use playhead::error::Error;
 use playhead::player::{self, OnScreen, Player, PlayerInput, PlayerOptions};
 use playhead::screen::headless;
 use playhead::screen::ScreenEvent as ScreenMsg;
@@ -45,17 +46,17 @@ fn given(matches: &ArgMatches, id: &str) -> bool {
 
 /// The show to play: the file or video named on the command line, else a show file in the
 /// usual places, else the demo.
-fn find_show(cli: &Cli) -> Result<Show, String> {
+fn find_show(cli: &Cli) -> Result<Show, Error> {
     if let Some(arg) = &cli.video {
         if show::is_show_file(arg) {
-            return Show::load(arg).map_err(|e| e.to_string());
+            return Ok(Show::load(arg)?);
         }
         return Ok(Show::single(arg.clone()));
     }
     for place in show::default_locations() {
         if place.is_file() {
             info!("show file: {}", place.display());
-            return Show::load(&place).map_err(|e| e.to_string());
+            return Ok(Show::load(&place)?);
         }
     }
     Ok(Show::single(playhead::cli::demo_video()))
@@ -90,7 +91,7 @@ fn port_filters(cli: &Cli, show: &Show) -> Vec<String> {
     }
 }
 
-fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
+fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     if cli.list_midi_ports {
         return match input::list_os_ports() {
             Ok(ports) if ports.is_empty() => {
@@ -101,7 +102,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
                 ports.iter().for_each(|p| println!("{p}"));
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(Error::Input(e)),
         };
     }
     if cli.check {
@@ -111,7 +112,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
                 let filters = port_filters(&cli, &show);
                 preflight::check(&show, &cli, &filters)
             }
-            Err(e) => preflight::Report::show_file_error(e),
+            Err(e) => preflight::Report::show_file_error(e.to_string()),
         };
         print!("{report}");
         return Ok(if report.failed() {
@@ -124,7 +125,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let show = find_show(&cli)?;
     merge(&mut cli, matches, &show);
     if show.songs.len() == 1 {
-        player::check_video_file(&show.songs[0].video)?;
+        player::check_video_file(&show.songs[0].video).map_err(Error::Video)?;
     }
     // A tempo typed on the command line holds for every song (the player uses a song's own
     // tempo only where none is set here); so does a typed timecode start, below.
@@ -157,16 +158,17 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     }
 
     watchdog::start(|failure| eprintln!("playhead: error: {failure}"))
-        .map_err(|e| format!("cannot start the watchdog thread: {e}"))?;
+        .map_err(Error::thread("watchdog"))?;
     let filters = port_filters(&cli, &show);
     if cli.headless {
-        let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
+        let headless =
+            headless::HeadlessShow::start_show(show, &options, 640, 360).map_err(Error::Video)?;
         let _network = start_inputs(&cli, &filters, &headless.tx)?;
         let shutdown = Shutdown::new(headless.tx.clone());
         shutdown.listen()?;
         loop {
             match headless.notices.recv() {
-                Ok(player::Notice::Fatal(msg)) => return Err(msg),
+                Ok(player::Notice::Fatal(msg)) => return Err(Error::Player(msg)),
                 Ok(_) => {}
                 Err(_) => return Ok(ExitCode::SUCCESS),
             }
@@ -178,7 +180,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let shutdown = Shutdown::new(tx.clone());
     shutdown.listen()?;
     let window_shutdown = shutdown.clone();
-    let cores = player::create_decks(&show, &options)?;
+    let cores = player::create_decks(&show, &options).map_err(Error::Video)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
     let on_screen = OnScreen::default();
     let screen_options = ScreenOptions {
@@ -187,7 +189,8 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         kiosk: cli.kiosk,
         title: format!("playhead: {}", show.name),
     };
-    let player = Player::for_show(show, cores, options, on_screen.clone(), |_| {})?;
+    let player =
+        Player::for_show(show, cores, options, on_screen.clone(), |_| {}).map_err(Error::Video)?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
         window_shutdown.window_is_up(proxy.clone());
@@ -245,10 +248,10 @@ impl Shutdown {
     }
 
     /// Starts the thread that waits for the signals.
-    fn listen(&self) -> Result<(), String> {
+    fn listen(&self) -> Result<(), Error> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-            .map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
+            .map_err(Error::thread("signals"))?;
         let this = self.clone();
         std::thread::Builder::new()
             .name("signals".into())
@@ -270,7 +273,7 @@ impl Shutdown {
                 }
             })
             .map(|_| ())
-            .map_err(|e| format!("cannot start the signal thread: {e}"))
+            .map_err(Error::thread("signals"))
     }
 
     fn begin(&self) {
@@ -299,14 +302,12 @@ fn start_inputs(
     cli: &Cli,
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
-) -> Result<Option<playhead::sources::network::Network>, String> {
-    input::spawn_os_ports(filters.to_vec(), tx.clone())
-        .map_err(|e| format!("cannot start the MIDI port thread: {e}"))?;
+) -> Result<Option<playhead::sources::network::Network>, Error> {
+    input::spawn_os_ports(filters.to_vec(), tx.clone()).map_err(Error::thread("MIDI ports"))?;
     for path in &cli.midi_device {
-        input::spawn_raw_device(path.clone(), tx.clone())
-            .map_err(|e| format!("cannot start the MIDI device thread: {e}"))?;
+        input::spawn_raw_device(path.clone(), tx.clone()).map_err(Error::thread("MIDI device"))?;
     }
-    playhead::sources::network::spawn(&cli.network, tx.clone())
+    playhead::sources::network::spawn(&cli.network, tx.clone()).map_err(Error::Input)
 }
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up

@@ -278,7 +278,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         ),
     }
     if let Err(e) = cli.chase_settings() {
-        r.add(Level::Fail, "options", e);
+        r.add(Level::Fail, "options", e.to_string());
     }
 
     let mut first_frames = vec![None; show.songs.len()];

@@ -7,6 +7,7 @@
 //! compositor that holds back frames (Wayland with the window hidden) cannot stall the loop.
 
 use crate::clock;
+use crate::error::Error;
 use crate::mpv::render::GlRenderContext;
 use crate::mpv::{EventLoopWaker, Mpv, WakeTag};
 use crate::player::{Notice, OnScreen, PlayerInput};
@@ -96,7 +97,7 @@ struct App {
     proxy: EventLoopProxy<ScreenEvent>,
     start_player: Option<StartPlayer>,
     gl: Option<Gl>,
-    fatal: Option<String>,
+    fatal: Option<Error>,
     /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
     screens: Option<crate::screen::kiosk::ScreenWatch>,
     /// The main thread's promise to the watchdog: it beats every time the loop wakes.
@@ -118,22 +119,22 @@ pub fn run(
     options: ScreenOptions,
     player_tx: Sender<PlayerInput>,
     start_player: StartPlayer,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if !display_is_set() {
-        return Err(
+        return Err(Error::Screen(
             "no display: DISPLAY and WAYLAND_DISPLAY are not set; playhead needs a \
              graphical session (X11 or Wayland): run it from the desktop, or from a console \
              on the show machine with DISPLAY=:0"
                 .into(),
-        );
+        ));
     }
     let event_loop = EventLoop::<ScreenEvent>::with_user_event()
         .build()
         .map_err(|e| {
-            format!(
+            Error::Screen(format!(
                 "cannot open a window: {e}; playhead needs a graphical session (X11 or Wayland): \
                  run it from the desktop, or set DISPLAY (X11) or WAYLAND_DISPLAY"
-            )
+            ))
         })?;
     let proxy = event_loop.create_proxy();
     let mut app = App {
@@ -150,7 +151,7 @@ pub fn run(
     };
     event_loop
         .run_app(&mut app)
-        .map_err(|e| format!("the window system failed: {e}"))?;
+        .map_err(|e| Error::Screen(format!("the window system failed: {e}")))?;
     let App {
         fatal, heartbeat, ..
     } = app;
@@ -390,7 +391,7 @@ impl ApplicationHandler<ScreenEvent> for App {
                 }
             }
             Err(e) => {
-                self.fatal = Some(e);
+                self.fatal = Some(Error::Screen(e));
                 self.quit(event_loop);
             }
         }
@@ -405,7 +406,7 @@ impl ApplicationHandler<ScreenEvent> for App {
                 }
             }
             ScreenEvent::Player(Notice::Fatal(msg)) => {
-                self.fatal = Some(msg);
+                self.fatal = Some(Error::Player(msg));
                 self.quit(event_loop);
             }
             ScreenEvent::Player(_) => {}
