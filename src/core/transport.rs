@@ -1,8 +1,8 @@
 //! The transport state machine: what the video should do, given what the DAW said.
 //!
 //! Pure logic: MIDI events, operator commands and the player's position reports in, [`Cue`]s
-//! for the player out. No libmpv, no clocks read here: every input carries its time in seconds
-//! on the one clock ([`crate::clock`]).
+//! for the player out. No libmpv, no clocks read here: every input carries its time
+//! on the one clock (a [`crate::time::Stamp`]).
 //!
 //! There are two follow modes.
 //!

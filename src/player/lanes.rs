@@ -32,8 +32,8 @@
 //! thread waiting on a player that is that far behind loses nothing the DAW said; dropping the
 //! Stop would leave the video playing in front of the audience.
 
+use crate::parse::MidiEvent;
 use crate::player::PlayerInput;
-use crate::sources::TimedEvent;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use log::warn;
 use std::collections::VecDeque;
@@ -54,6 +54,19 @@ pub const FULL_WARN_AFTER: Duration = Duration::from_millis(100);
 /// The player's channel: bounded to [`INPUT_CAPACITY`] messages.
 pub fn input_channel() -> (Sender<PlayerInput>, Receiver<PlayerInput>) {
     crossbeam_channel::bounded(INPUT_CAPACITY)
+}
+
+/// A parsed MIDI event with the time its bytes arrived and where they came from.
+#[derive(Clone, Debug)]
+pub struct TimedEvent {
+    pub event: MidiEvent,
+    /// When the bytes were received (monotonic clock, see [`crate::clock`]).
+    pub received: Instant,
+    /// When the sender meant the event, on the same clock: the network peer's time stamp or
+    /// the OS backend's, mapped; `received` where there is none to trust. Never after it.
+    pub at: Instant,
+    /// The source's name, e.g. the MIDI port's name.
+    pub source: Arc<str>,
 }
 
 /// When one clock tick came, and when its sender meant it (both on the one clock).

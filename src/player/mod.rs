@@ -12,8 +12,8 @@ use crate::chase::drift::LockState;
 use crate::clock;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::parse::MidiEvent;
+use crate::player::lanes::TimedEvent;
 use crate::show::{Preload, Selection, Show, StopAction};
-use crate::sources::TimedEvent;
 use crate::transport::{
     ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
 };
@@ -185,7 +185,7 @@ impl OnScreen {
 }
 
 /// Creates the show's decks: one mpv core for each song of the preload window (see
-/// [`decks::deck_count`]). The player loads the songs of the window into them, held on the
+/// `decks::deck_count`). The player loads the songs of the window into them, held on the
 /// first frame, so switching to one shows the new picture at once; as the window moves along
 /// the setlist, the decks are reused for the songs entering it.
 pub fn create_decks(show: &Show, options: &PlayerOptions) -> Result<Vec<(Mpv, Events)>, String> {

@@ -5,7 +5,7 @@
 //! winit 0.30 has no event for monitors coming and going, so the event loop asks for the list
 //! every [`POLL_INTERVAL`]. Asking costs next to nothing: winit keeps the list cached and
 //! refreshes it when the X server or the Wayland compositor says the screens changed (on X11
-//! only once [`let_winit_hear_randr`] has run). [`Placement`] is the pure part: given the screens before and after
+//! only once `let_winit_hear_randr` has run). [`Placement`] is the pure part: given the screens before and after
 //! and the screen chosen at start, where the window goes and what to log. [`ScreenWatch`] ties
 //! it to the window.
 

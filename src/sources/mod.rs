@@ -11,6 +11,8 @@ pub mod network;
 use crate::clock;
 use crate::parse::{MidiEvent, Parser};
 use crate::player::lanes::LaneSender;
+/// The player's message for one event (defined with the player's input, which it belongs to).
+pub use crate::player::lanes::TimedEvent;
 use crate::player::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
@@ -22,19 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A parsed MIDI event with the time its bytes arrived and where they came from.
-#[derive(Clone, Debug)]
-pub struct TimedEvent {
-    pub event: MidiEvent,
-    /// When the bytes were received (monotonic clock, see [`crate::clock`]).
-    pub received: Instant,
-    /// When the sender meant the event, on the same clock: the network peer's time stamp or
-    /// the OS backend's, mapped; `received` where there is none to trust. Never after it.
-    pub at: Instant,
-    /// The source's name, e.g. the MIDI port's name.
-    pub source: Arc<str>,
-}
 
 /// How often garbage from one source is reported at most.
 const GARBAGE_REPORT_INTERVAL: Duration = Duration::from_secs(10);

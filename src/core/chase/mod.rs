@@ -19,8 +19,8 @@
 //!   (drop-frame included), a [`timecode::QuarterFrameAssembler`] for the running code, and a
 //!   [`timecode::VideoStart`] that maps timecode to video seconds.
 //! - [`drift`]: the [`drift::DriftController`] compares the player's position with the DAW's and
-//!   answers with a [`drift::Correction`] (keep, nudge the speed, seek, park, free-run);
-//!   [`drift::simulate_show`] runs it against a simulated player and DAW.
+//!   answers with a [`drift::Correction`] (keep, nudge the speed, seek, park, free-run); the
+//!   test kit's `simulator` runs it against a simulated player and DAW over a whole show.
 
 use std::fmt;
 

@@ -126,7 +126,7 @@ impl SongPosition {
     }
 
     /// The position of `bar` and `beat` (both from 1) in a song with one time signature
-    /// throughout. For songs whose meter changes use [`TempoMap::position_of`].
+    /// throughout. For songs whose meter changes use [`TempoMap::position_of`](crate::chase::tempo::TempoMap::position_of).
     pub fn from_bar_beat(
         bar: u32,
         beat: u32,

@@ -1,11 +1,12 @@
 //! Network MIDI: playhead as its own AppleMIDI / RTP-MIDI (RFC 6295) session participant, so a
 //! Mac's Network MIDI or Windows rtpMIDI can connect with no other daemon.
 //!
-//! [`packet`] reads and writes the wire formats; [`session`] is the session state machine. Both
-//! are pure (bytes and time in, packets and events out). [`udp`] owns the two sockets and the
-//! thread that drives the session, one [`crate::sources::MidiInlet`] per peer; [`discovery`]
-//! advertises the session over DNS-SD (mDNS) and logs the sessions it sees. [`remote`] is a
-//! scripted participant that plays a DAW's side for the benchmark and the tests.
+//! The wire formats and the session state machine are the core's
+//! (`playhead_core::network::{packet, session}`): pure, bytes and time in, packets and events
+//! out. [`sockets`] owns the two UDP sockets and the threads that drive the session, one
+//! [`crate::sources::MidiInlet`] per peer; [`discovery`] advertises the session over DNS-SD
+//! (mDNS) and logs the sessions it sees. The scripted participant that plays a DAW's side in
+//! the benchmark and the tests is the test kit's `peer`.
 
 pub mod discovery;
 pub mod sockets;

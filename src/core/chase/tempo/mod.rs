@@ -42,7 +42,7 @@
 //! The tick number is the count of `F8`s received, so a lost tick looks like a jump of one
 //! clock: step 4 absorbs it within a few ticks.
 //!
-//! [`map`] holds the tempo map and its text form; [`clock`] the estimator.
+//! `map.rs` holds the tempo map and its text form; `clock.rs` the estimator.
 
 mod clock;
 mod map;
