@@ -118,6 +118,10 @@ fn run(args: &BenchArgs) -> Result<(), String> {
     show.wait_ready(Duration::from_secs(10))?;
     let mut inlet: MidiInlet = show.inlet("bench");
     let (mut told_us, mut moving_ms, mut frame_ms) = (Vec::new(), Vec::new(), Vec::new());
+    // The show starts armed, where SPP 0 changes nothing: play once, so that every trigger
+    // below begins the same way, from a stopped video re-armed by SPP 0.
+    inlet.receive(&[0xFA], Instant::now());
+    wait_cue(&show, Cue::Play)?;
     for _ in 0..args.triggers {
         inlet.receive(&[0xFC], Instant::now());
         inlet.receive(&[0xF2, 0x00, 0x00], Instant::now());
