@@ -2,10 +2,13 @@
 //! clock.
 //!
 //! The program's clock (`playhead::clock`) makes stamps from `std::time::Instant`s; the core
-//! never reads a clock itself. Durations and positions inside the chase arithmetic are `f64`
-//! seconds with the unit in the name (`dead_band_s`, `position_s`); a moment is always a
-//! `Stamp`. Wire formats keep their own units at the edge (RTP-MIDI's 100 µs ticks and
-//! 10 kHz time stamps are converted where packets are decoded).
+//! never reads a clock itself. Every moment that crosses into the core is a `Stamp`: the
+//! transport's inputs, the network session's, the peer and backend clock estimates. Below the
+//! transport, the chase arithmetic (tempo fit, drift controller, quarter-frame timing) works
+//! in `f64` seconds on the same clock (`Stamp::secs_f64`), with the unit in every name
+//! (`now_s`, `received_at_s`), because it fits lines and filters through those numbers. Wire
+//! formats keep their own units at the edge (RTP-MIDI's 100 µs ticks and 10 kHz time stamps
+//! are converted where packets are decoded).
 
 use std::fmt;
 use std::ops::{Add, Sub};
