@@ -67,21 +67,10 @@ fn wait_for(
 pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
     crate::player::check_video_file(video)?;
     let started = Instant::now();
-    let (mpv, mut events) = Mpv::new(&[
-        ("config", "no"),
-        ("terminal", "no"),
-        ("load-scripts", "no"),
-        ("osc", "no"),
-        ("ytdl", "no"),
-        ("vo", "null"),
-        ("audio", "no"),
-        ("sub", "no"),
-        ("pause", "yes"),
-        ("hr-seek", "yes"),
-        ("keep-open", "yes"),
-        ("idle", "yes"),
-    ])
-    .map_err(|e| e.to_string())?;
+    // The show's own core settings, with nothing drawn and no sound.
+    let mut settings = crate::player::CORE_OPTIONS.to_vec();
+    settings.extend([("vo", "null"), ("audio", "no")]);
+    let (mpv, mut events) = Mpv::new(&settings).map_err(|e| e.to_string())?;
     let path = video.display();
     mpv.load_file(video)
         .map_err(|e| format!("cannot load video '{path}': {e}"))?;
@@ -89,7 +78,7 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
     wait_for(&mut events, video, timeout, |e| *e == Event::FileLoaded)?;
     match mpv.get_string("vid") {
         Ok(v) if v != "no" && !v.is_empty() => {}
-        _ => return Err(format!("video '{path}' has no video track")),
+        _ => return Err(crate::player::Player::no_video_track(video)),
     }
     wait_for(&mut events, video, timeout, |e| {
         *e == Event::PlaybackRestart

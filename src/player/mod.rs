@@ -109,29 +109,37 @@ impl Default for PlayerOptions {
     }
 }
 
-/// Creates the mpv core set up for a show: paused, exact seeks, holds the last frame at the
-/// end, draws through the render API only, reads no user configuration.
+/// What every mpv core of playhead's is set to, the show's and the preflight's probes alike:
+/// no user configuration, scripts, on-screen controller or subtitles; opened paused, with exact
+/// seeks, and holding the last frame at the end.
+pub const CORE_OPTIONS: [(&str, &str); 10] = [
+    ("config", "no"),
+    ("terminal", "no"),
+    ("load-scripts", "no"),
+    ("osc", "no"),
+    ("ytdl", "no"),
+    ("sub", "no"),
+    ("idle", "yes"),
+    ("keep-open", "yes"),
+    ("pause", "yes"),
+    ("hr-seek", "yes"),
+];
+
+/// Creates the mpv core set up for a show: [`CORE_OPTIONS`], drawing through the render API
+/// only, keys left to the window.
 pub fn create_mpv(options: &PlayerOptions) -> Result<(Mpv, Events), MpvError> {
     let audio = if options.audio { "auto" } else { "no" };
-    let (mpv, events) = Mpv::new(&[
-        ("config", "no"),
-        ("terminal", "no"),
-        ("load-scripts", "no"),
-        ("osc", "no"),
-        ("ytdl", "no"),
+    let mut settings = CORE_OPTIONS.to_vec();
+    settings.extend([
         ("input-default-bindings", "no"),
         ("input-vo-keyboard", "no"),
         ("vo", "libmpv"),
         // The render API must not hold back a frame to time it: we draw when told.
         ("video-timing-offset", "0"),
-        ("idle", "yes"),
-        ("keep-open", "yes"),
-        ("pause", "yes"),
-        ("hr-seek", "yes"),
         ("hwdec", &options.hwdec),
         ("audio", audio),
-        ("sub", "no"),
-    ])?;
+    ]);
+    let (mpv, events) = Mpv::new(&settings)?;
     mpv.request_log_messages("warn")?;
     Ok((mpv, events))
 }
@@ -929,7 +937,7 @@ impl Player {
         }
     }
 
-    fn no_video_track(video: &Path) -> String {
+    pub(crate) fn no_video_track(video: &Path) -> String {
         format!(
             "video '{}' has no video track: give a video file (H.264 or similar in .mp4, .mkv or .mov)",
             video.display()
