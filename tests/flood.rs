@@ -64,16 +64,6 @@ fn flood(
     duration_ms * TICKS_PER_MS
 }
 
-/// The process's resident memory, from /proc/self/status, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line")
-}
-
 #[test]
 fn transport_after_a_flood_is_never_lost_nor_stuck_behind_clocks() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -159,7 +149,7 @@ fn memory_stays_flat_under_a_clock_flood_into_a_stalled_player() {
         if ms % 1000 != 0 || ms < WARM_UP_SECS * 1000 {
             return;
         }
-        let rss = rss_kib();
+        let rss = common::rss_kib();
         warm_kib.get_or_insert(rss);
         low_kib = low_kib.min(rss);
         high_kib = high_kib.max(rss);

@@ -250,16 +250,6 @@ fn probe(video: &Path, songs: usize, preload: &str) -> Probe {
     }
 }
 
-/// The process's resident memory, from /proc/self/status, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line")
-}
-
 #[test]
 fn twelve_songs_cost_at_most_twice_one_song_plus_50_mib() {
     let dir = temp_dir("preload-memory");
@@ -330,7 +320,7 @@ fn memory_probe() {
         });
     }
     settle();
-    let rss = rss_kib();
+    let rss = common::rss_kib();
     if songs > 3 && preload == "1" {
         let last = songs - 1;
         h.inlet("daw").receive(
@@ -351,7 +341,7 @@ fn memory_probe() {
             matches!(n, Notice::Preloaded { .. }).then_some(())
         });
         settle();
-        println!("PROBE_RSS_AFTER_JUMP_KIB={}", rss_kib());
+        println!("PROBE_RSS_AFTER_JUMP_KIB={}", common::rss_kib());
         // Back through the setlist song by song, as a show goes: each is a preloaded
         // neighbour, and each step loads the next one and unloads one behind.
         for song in (0..last).rev() {
@@ -369,7 +359,7 @@ fn memory_probe() {
             }
         }
         settle();
-        println!("PROBE_RSS_AFTER_WALK_KIB={}", rss_kib());
+        println!("PROBE_RSS_AFTER_WALK_KIB={}", common::rss_kib());
     }
     println!("PROBE_RSS_KIB={rss}");
 }
@@ -379,10 +369,10 @@ fn memory_probe() {
 /// most 10 s more).
 fn settle() {
     std::thread::sleep(Duration::from_secs(2));
-    let mut last = rss_kib();
+    let mut last = common::rss_kib();
     for _ in 0..10 {
         std::thread::sleep(Duration::from_secs(1));
-        let now = rss_kib();
+        let now = common::rss_kib();
         if now.abs_diff(last) < 1024 {
             return;
         }

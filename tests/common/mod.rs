@@ -698,3 +698,13 @@ pub fn wait_cue(
         _ => unreachable!(),
     }
 }
+
+/// The process's resident memory, from /proc/self/status, in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
