@@ -2,9 +2,10 @@
 //! it locate. Runs a separate mpv core with no video output, so it never touches the picture on
 //! screen.
 
+use crate::clock;
 use crate::mpv::{EndReason, Event, Mpv};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A locate slower than this makes a mid-song start or a drift seek visibly late.
 pub const SLOW_LOCATE: Duration = Duration::from_millis(250);
@@ -38,10 +39,10 @@ fn wait_for(
     timeout: Duration,
     want: impl Fn(&Event) -> bool,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+    let deadline = clock::now() + timeout;
     loop {
         let left = deadline
-            .checked_duration_since(Instant::now())
+            .checked_duration_since(clock::now())
             .ok_or_else(|| {
                 format!(
                     "'{}' took longer than {timeout:?} to respond",
@@ -66,7 +67,7 @@ fn wait_for(
 /// spread over the file (at positions between keyframes, where a long keyframe interval hurts).
 pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
     crate::player::check_video_file(video)?;
-    let started = Instant::now();
+    let started = clock::now();
     // The show's own core settings, with nothing drawn and no sound.
     let mut settings = crate::player::CORE_OPTIONS.to_vec();
     settings.extend([("vo", "null"), ("audio", "no")]);
@@ -97,7 +98,7 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         if duration_s <= 0.0 || target_s >= duration_s {
             continue;
         }
-        let t = Instant::now();
+        let t = clock::now();
         mpv.command(&["seek", &format!("{target_s:.3}"), "absolute+exact"])
             .map_err(|e| format!("cannot seek in '{path}': {e}"))?;
         wait_for(&mut events, video, timeout, |e| {

@@ -12,6 +12,7 @@
 //! the events of its old file, and a load asked for meanwhile waits until the `end-file` (or,
 //! if mpv had not started the file and so sends none, until [`UNLOAD_SETTLE`] has passed).
 
+use crate::clock;
 use crate::mpv::{Events, Mpv};
 use crate::show::{Preload, Show};
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ impl Deck {
         self.loaded = false;
         self.ready = false;
         match self.mpv.command(&["stop"]) {
-            Ok(()) => self.unloading_since = Some(Instant::now()),
+            Ok(()) => self.unloading_since = Some(clock::now()),
             Err(e) => log::warn!("could not unload a song: {e}"),
         }
     }

@@ -32,6 +32,7 @@
 //! thread waiting on a player that is that far behind loses nothing the DAW said; dropping the
 //! Stop would leave the video playing in front of the audience.
 
+use crate::clock;
 use crate::parse::MidiEvent;
 use crate::player::PlayerInput;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -257,7 +258,7 @@ fn send_waiting(tx: &Sender<PlayerInput>, msg: PlayerInput, from: &str) -> bool 
         Ok(()) => true,
         Err(SendTimeoutError::Disconnected(_)) => false,
         Err(SendTimeoutError::Timeout(msg)) => {
-            let t = Instant::now();
+            let t = clock::now();
             warn!(
                 "the player has {INPUT_CAPACITY} messages waiting: {from} waits for room \
                  rather than lose a message"

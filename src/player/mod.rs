@@ -253,7 +253,7 @@ impl Player {
         if decks.is_empty() {
             return Err("the show has no deck to play on".into());
         }
-        let now = Instant::now();
+        let now = clock::now();
         let songs = show.songs.len();
         let mut player = Player {
             show,
@@ -516,7 +516,7 @@ impl Player {
                 return;
             }
         };
-        let t = Instant::now();
+        let t = clock::now();
         self.set_black(false);
         if self.overlay_shown {
             let _ = self
@@ -844,7 +844,7 @@ impl Player {
 
     /// Draws (or removes) the operator's status overlay on the picture.
     fn refresh_overlay(&mut self) {
-        self.last_overlay = Instant::now();
+        self.last_overlay = clock::now();
         let result = if self.overlay_shown {
             let text = self
                 .status()

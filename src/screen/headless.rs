@@ -4,6 +4,7 @@
 //! It renders exactly when mpv asks, like the window does, so mpv's timing (and its
 //! `playback-restart` event, which waits for the first frame to be drawn) behaves as on a screen.
 
+use crate::clock;
 use crate::mpv::render::SwRenderContext;
 use crate::mpv::{Mpv, MpvError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,7 +87,7 @@ impl SoftwareScreen {
                     let mut f = shared2.frame.lock().unwrap_or_else(|p| p.into_inner());
                     f.pixels.copy_from_slice(&pixels);
                     f.serial += 1;
-                    f.rendered_at = Some(Instant::now());
+                    f.rendered_at = Some(clock::now());
                     shared2.changed.notify_all();
                 }
             })
@@ -120,10 +121,10 @@ impl SoftwareScreen {
     /// Waits until a frame newer than `serial` is rendered and returns it, or `None` after
     /// `timeout`.
     pub fn wait_newer(&self, serial: u64, timeout: Duration) -> Option<Frame> {
-        let deadline = Instant::now() + timeout;
+        let deadline = clock::now() + timeout;
         let mut f = self.shared.frame.lock().unwrap_or_else(|p| p.into_inner());
         while f.serial <= serial {
-            let left = deadline.checked_duration_since(Instant::now())?;
+            let left = deadline.checked_duration_since(clock::now())?;
             f = self
                 .shared
                 .changed
@@ -235,16 +236,16 @@ impl HeadlessShow {
 
     /// Waits for the first frame (`Ready`) or a fatal error, up to `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<f64, String> {
-        let deadline = Instant::now() + timeout;
+        let deadline = clock::now() + timeout;
         loop {
             let left = deadline
-                .checked_duration_since(Instant::now())
+                .checked_duration_since(clock::now())
                 .ok_or("the video did not show its first frame in time")?;
             match self.notices.recv_timeout(left) {
                 Ok(crate::player::Notice::Ready { since_start_ms }) => {
                     // mpv reports the restart once it has asked for the first frame; wait
                     // until that frame is in memory too.
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let left = deadline.saturating_duration_since(clock::now());
                     self.screen()
                         .wait_newer(0, left)
                         .ok_or("the first frame was never drawn")?;

@@ -9,6 +9,7 @@
 //! and the screen chosen at start, where the window goes and what to log. [`ScreenWatch`] ties
 //! it to the window.
 
+use crate::clock;
 use log::{info, warn};
 use std::time::{Duration, Instant};
 use winit::event_loop::ActiveEventLoop;
@@ -227,7 +228,7 @@ impl ScreenWatch {
         ScreenWatch {
             placement: Placement::new(monitors.iter().map(info_of).collect(), index),
             kiosk,
-            next_poll: Instant::now() + POLL_INTERVAL,
+            next_poll: clock::now() + POLL_INTERVAL,
             hooked: false,
         }
     }
@@ -239,7 +240,7 @@ impl ScreenWatch {
             self.hooked = true;
             let_winit_hear_randr(window);
         }
-        let now = Instant::now();
+        let now = clock::now();
         if now < self.next_poll {
             return self.next_poll;
         }

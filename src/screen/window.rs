@@ -450,7 +450,7 @@ impl ApplicationHandler<ScreenEvent> for App {
         self.heartbeat.beat();
         // Wake at least every SCREEN_BEAT_INTERVAL, so that a quiet loop is not taken for a
         // stuck one.
-        let mut next = std::time::Instant::now() + SCREEN_BEAT_INTERVAL;
+        let mut next = crate::clock::now() + SCREEN_BEAT_INTERVAL;
         // winit has no event for screens coming and going: look every few seconds.
         if let (Some(watch), Some(gl)) = (self.screens.as_mut(), self.gl.as_ref()) {
             next = next.min(watch.poll(event_loop, &gl.window));

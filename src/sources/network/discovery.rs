@@ -5,6 +5,7 @@
 //! UDP 5353 with avahi when one runs. The host record it publishes is named after the machine
 //! with a `-playhead` suffix, so it never competes with the host name avahi announces.
 
+use crate::clock;
 use log::{debug, info, warn};
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 use std::collections::HashSet;
@@ -103,9 +104,9 @@ pub fn browse_sessions(
     let events = daemon
         .browse(SERVICE_TYPE)
         .map_err(|e| format!("cannot look for network-MIDI sessions over mDNS: {e}"))?;
-    let deadline = std::time::Instant::now() + wait;
+    let deadline = clock::now() + wait;
     let mut found: Vec<(String, Vec<String>, u16)> = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+    while let Some(left) = deadline.checked_duration_since(clock::now()) {
         match events.recv_timeout(left) {
             Ok(ServiceEvent::ServiceResolved(s)) => {
                 let name = instance_name(&s.fullname).to_string();

@@ -693,8 +693,8 @@ fn resolve_names(shared: &Shared, rules: &[AllowRule], targets: &[(String, u16)]
                 }
             }
         }
-        let until = Instant::now() + RESOLVE_INTERVAL;
-        while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
+        let until = clock::now() + RESOLVE_INTERVAL;
+        while clock::now() < until && !shared.stop.load(Ordering::Relaxed) {
             std::thread::sleep(READ_TIMEOUT);
         }
     }
