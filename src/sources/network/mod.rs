@@ -162,29 +162,25 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "playhead".to_string())
 }
 
-/// Starts network MIDI as the options say, feeding every peer's MIDI to the player through
-/// `tx`. `None` when `--no-rtp` turned it off. The returned handle stops it when dropped.
-pub fn start(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Option<Network>, String> {
-    if options.no_rtp {
-        log::info!("network MIDI is off (--no-rtp)");
-        return Ok(None);
-    }
-    Network::start(options, tx).map(Some)
-}
-
-/// [`start`] for the program. A port that is taken is not fatal (OS MIDI ports and keys still
-/// work): it is logged with what to do, and there is no handle. Keep the handle for as long
-/// as the show runs: dropping it says goodbye to the peers and withdraws the advertisement.
+/// Starts network MIDI as the options say, for the program, feeding every peer's MIDI to the
+/// player through `tx`. `None` when `--no-rtp` turned it off, or when the port is taken: that
+/// is not fatal (OS MIDI ports and keys still work), it is logged with what to do. A typo in
+/// an option is an error. Keep the handle for as long as the show runs: dropping it says
+/// goodbye to the peers and withdraws the advertisement. (Tests that want the error of a busy
+/// port call [`Network::start`] directly.)
 pub fn spawn(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Option<Network>, String> {
-    // A typo in an option stops the program with a message; a busy port does not (below).
     for a in &options.allow {
         parse_allow(a)?;
     }
     for c in &options.rtp_connect {
         parse_connect(c)?;
     }
-    match start(options, tx) {
-        Ok(network) => Ok(network),
+    if options.no_rtp {
+        log::info!("network MIDI is off (--no-rtp)");
+        return Ok(None);
+    }
+    match Network::start(options, tx) {
+        Ok(network) => Ok(Some(network)),
         Err(e) => {
             log::error!("{e}; network MIDI is off, MIDI ports, devices and keys still work");
             Ok(None)

@@ -378,21 +378,30 @@ pub struct Network {
 /// Binds the control and data sockets on all IPv4 interfaces: `port` and `port + 1`, or with
 /// port 0 the first free pair with an even control port (some implementations tell the two
 /// ports apart by parity).
+/// Two free neighbouring UDP ports on `ip`, the even one first (control, then data), as the
+/// AppleMIDI convention wants; the system picks them.
+pub fn free_port_pair(ip: IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    let mut last = None;
+    for _ in 0..200 {
+        let control = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        let p = control.local_addr()?.port();
+        if p % 2 == 1 || p == u16::MAX {
+            continue;
+        }
+        match UdpSocket::bind(SocketAddr::new(ip, p + 1)) {
+            Ok(data) => return Ok((control, data)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no two free neighbouring UDP ports")))
+}
+
 fn bind_pair(port: u16) -> Result<(UdpSocket, UdpSocket), String> {
     let any = |p: u16| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));
     if port == 0 {
-        for _ in 0..200 {
-            let control =
-                UdpSocket::bind(any(0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-            let p = control.local_addr().map(|a| a.port()).unwrap_or(1);
-            if p % 2 == 1 || p == u16::MAX {
-                continue;
-            }
-            if let Ok(data) = UdpSocket::bind(any(p + 1)) {
-                return Ok((control, data));
-            }
-        }
-        return Err("cannot find two free neighbouring UDP ports for network MIDI".into());
+        return free_port_pair(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).map_err(|e| {
+            format!("cannot find two free neighbouring UDP ports for network MIDI: {e}")
+        });
     }
     let data_port = port
         .checked_add(1)

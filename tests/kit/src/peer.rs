@@ -48,22 +48,6 @@ pub struct ScriptedPeer {
     sequence: u16,
 }
 
-fn bind_pair(ip: IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
-    let mut last = None;
-    for _ in 0..200 {
-        let control = UdpSocket::bind(SocketAddr::new(ip, 0))?;
-        let port = control.local_addr()?.port();
-        if port % 2 == 1 || port == u16::MAX {
-            continue;
-        }
-        match UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
-            Ok(data) => return Ok((control, data)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free port pair")))
-}
-
 impl ScriptedPeer {
     /// A participant called `name` with SSRC `ssrc`, on two fresh ports of 127.0.0.1.
     pub fn new(name: &str, ssrc: u32) -> std::io::Result<ScriptedPeer> {
@@ -72,7 +56,7 @@ impl ScriptedPeer {
 
     /// A participant on two fresh ports of the local address `ip`.
     pub fn bind(name: &str, ssrc: u32, ip: IpAddr) -> std::io::Result<ScriptedPeer> {
-        let (control, data) = bind_pair(ip)?;
+        let (control, data) = playhead::sources::network::sockets::free_port_pair(ip)?;
         Ok(ScriptedPeer {
             name: name.into(),
             ssrc,
