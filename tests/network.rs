@@ -234,18 +234,6 @@ fn an_allowed_host_name_is_resolved_and_admitted() {
     );
 }
 
-/// A small deterministic generator for rubbish.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn rubbish_from_one_peer_does_not_disturb_another() {
     let show = show();
@@ -257,11 +245,11 @@ fn rubbish_from_one_peer_does_not_disturb_another() {
     wait_peers(&net, 2);
 
     let vandal_thread = std::thread::spawn(move || {
-        let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+        let mut rng = playhead_core::rng::Rng::seeded(0x1234_5678_9ABC_DEF1);
         let sizes = [0usize, 1, 2, 3, 4, 12, 13, 16, 36, 100, 1500, 9000, 65_507];
         for i in 0..4_000u32 {
             let len = sizes[i as usize % sizes.len()];
-            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             match i % 4 {
                 // RTP-MIDI from the vandal, a joined peer, with a random body. Whatever of it
                 // decodes is MIDI from a member of the session and is passed on, so it carries

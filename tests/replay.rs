@@ -90,19 +90,6 @@ fn parse_time(token: &str, previous_s: f64, line_no: usize) -> f64 {
     }
 }
 
-/// The fixed pseudo-random source for jitter: a recording replays the same way every time.
-struct XorShift(u64);
-
-impl XorShift {
-    /// Uniform in -1..1.
-    fn next_signed(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-}
-
 /// `F1 xx` quarter-frame messages of a timecode running forward from `start` (HH:MM:SS:FF) at
 /// `fps` (24, 25 or 30), one every quarter of a frame from `at_s`.
 fn quarter_frames(fps: &str, start: &str, count: usize, at_s: f64, line_no: usize) -> Vec<Chunk> {
@@ -228,9 +215,11 @@ fn load(path: &Path) -> Recording {
                     None => 0.0,
                     Some(other) => panic!("{}: unknown '{other}'", here()),
                 };
-                let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ line_no as u64);
+                // The one random source, seeded per line: a recording replays the same way every time.
+                let mut rng =
+                    playhead_core::rng::Rng::seeded(0x9E37_79B9_7F4A_7C15 ^ line_no as u64);
                 for k in 0..n {
-                    let jitter = jitter_s * rng.next_signed();
+                    let jitter = jitter_s * rng.symmetric();
                     r.chunks.push(Chunk {
                         at_s: (at_s + k as f64 * every_s + jitter).max(0.0),
                         bytes: bytes.clone(),
