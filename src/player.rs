@@ -261,7 +261,10 @@ impl Player {
                 settings.video_start = tc;
             }
         }
-        Transport::with_mode(self.options.follow, settings).map_err(|e| e.to_string())
+        let mut transport =
+            Transport::with_mode(self.options.follow, settings).map_err(|e| e.to_string())?;
+        transport.set_mmc_device(self.show.mmc_device);
+        Ok(transport)
     }
 
     fn mpv(&self) -> &Mpv {

@@ -10,6 +10,7 @@
 //! on_stop = "hold"            # "hold", "black" or "rearm"
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
+//! mmc_device = 1              # MIDI Machine Control device ID, 0-126 (0x7F is always heard)
 //!
 //! [[song]]
 //! title = "Opener"
@@ -82,6 +83,8 @@ pub struct Show {
     pub midi_devices: Vec<PathBuf>,
     pub session_name: Option<String>,
     pub on_stop: StopAction,
+    /// The MIDI Machine Control device ID playhead answers to besides the all-call 0x7F.
+    pub mmc_device: Option<u8>,
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -125,6 +128,7 @@ struct RawShow {
     on_stop: Option<Spanned<String>>,
     select_by: Option<Spanned<String>>,
     program_channel: Option<Spanned<i64>>,
+    mmc_device: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
@@ -193,6 +197,7 @@ impl Show {
             midi_devices: Vec::new(),
             session_name: None,
             on_stop: StopAction::Hold,
+            mmc_device: None,
         }
     }
 
@@ -306,6 +311,18 @@ impl Show {
                 ));
             }
         }
+        let mmc_device = match &raw.mmc_device {
+            None => None,
+            Some(d) if (0..=126).contains(d.get_ref()) => Some(*d.get_ref() as u8),
+            Some(d) => return Err(err(
+                Some(d.span()),
+                "mmc_device",
+                format!(
+                    "{} is not an MMC device ID: use 0 to 126 (127, the all-call, is always heard)",
+                    d.get_ref()
+                ),
+            )),
+        };
         if let Some(s) = &raw.screen {
             if *s.get_ref() == 0 {
                 return Err(err(
@@ -447,6 +464,7 @@ impl Show {
                 .collect(),
             session_name: raw.session_name,
             on_stop,
+            mmc_device,
         })
     }
 
@@ -534,6 +552,14 @@ tempo_map = "1=120, 33=90 3/4"
 
     fn error(text: &str) -> ShowError {
         parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn mmc_device_is_read_and_checked() {
+        let show = parse("mmc_device = 5\n[[song]]\nvideo = \"a.mp4\"\n").unwrap();
+        assert_eq!(show.mmc_device, Some(5));
+        let e = error("mmc_device = 127\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.key.as_str(), e.line), ("mmc_device", Some(1)), "{e}");
     }
 
     #[test]

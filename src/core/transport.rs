@@ -52,6 +52,19 @@
 //! | Playing | MTC stops (no quarter frame for [`TIMECODE_STOPPED_S`]) | Stopped | `Hold` |
 //! | Playing | clock / timecode, video position reports | Playing | drift correction: `Speed`, `Locate`, `Hold`/`Play` (before the video start), see [`crate::chase::drift`] |
 //!
+//! MIDI Machine Control (addressed to 0x7F, or to the show file's `mmc_device`):
+//!
+//! | state   | event                  | next    | cue |
+//! |---------|------------------------|---------|-----|
+//! | stopped | MMC Locate             | Stopped | `Locate` paused to the timecode (through the song's timecode start, like MTC) |
+//! | Playing | MMC Locate             | Playing | `Locate` to the timecode, playing |
+//! | stopped | MMC Play, Deferred Play | Playing | `Play` from the frame on screen (the cue of the last locate) |
+//! | Playing | MMC Stop, Pause        | Stopped | `Hold` |
+//!
+//! MMC carries no running position: after an MMC Play the video runs freely unless timecode
+//! (MTC) arrives too, which then becomes the reference. In the "start" mode MMC Play plays
+//! only when armed (like Start), Stop and Pause hold, and Locate is not followed.
+//!
 //! When timecode is arriving it is the reference (it needs no tempo); otherwise the clock is.
 //! When the reference stops arriving while playing, the video plays on freely ("clock lost:
 //! free-running") and locks again when it returns.
@@ -63,7 +76,7 @@ use crate::chase::drift::{Correction, DawReference, DriftConfig, DriftController
 use crate::chase::position::SongPosition;
 use crate::chase::tempo::{ClockTempoConfig, ClockTempoEstimator, TempoMap};
 use crate::chase::timecode::{Direction, QuarterFrameAssembler, Timecode, VideoStart};
-use crate::parse::MidiEvent;
+use crate::parse::{MachineCommand, MidiEvent};
 use crate::time::Stamp;
 
 /// With timecode as the reference, this long without a quarter frame means the DAW stopped
@@ -236,6 +249,8 @@ pub struct Transport {
     song_position_clocks: Option<u32>,
     clocks_received: u64,
     chase: Option<Box<Chaser>>,
+    /// The MMC device ID this playhead answers to besides the all-call 0x7F.
+    mmc_device: Option<u8>,
 }
 
 impl Default for Transport {
@@ -265,6 +280,7 @@ impl Transport {
             song_position_clocks: None,
             clocks_received: 0,
             chase: None,
+            mmc_device: None,
         }
     }
 
@@ -301,6 +317,12 @@ impl Transport {
             t.chase = Some(Box::new(chaser));
         }
         Ok(t)
+    }
+
+    /// Answers MIDI Machine Control sent to `device` as well as to the all-call 0x7F (the show
+    /// file's `mmc_device`); `None` answers only the all-call.
+    pub fn set_mmc_device(&mut self, device: Option<u8>) {
+        self.mmc_device = device;
     }
 
     /// The follow mode.
@@ -366,6 +388,11 @@ impl Transport {
     /// Applies a MIDI event received at `at`; returns the cue for the player, if any.
     pub fn on_midi(&mut self, event: MidiEvent, at: Stamp) -> Option<Cue> {
         let at_s = at.secs_f64();
+        if let MidiEvent::MachineControl { device, .. } = event {
+            if !crate::parse::mmc_addressed_to(device, self.mmc_device) {
+                return None;
+            }
+        }
         if self.chase.is_some() {
             return self.chase_midi(event, at_s);
         }
@@ -416,6 +443,21 @@ impl Transport {
                 self.count_clock();
                 None
             }
+            MidiEvent::MachineControl { command, .. } => match command {
+                MachineCommand::Play | MachineCommand::DeferredPlay => {
+                    self.daw_running = true;
+                    if self.state == State::Armed {
+                        self.state = State::Playing;
+                        Some(Cue::Play)
+                    } else {
+                        None
+                    }
+                }
+                MachineCommand::Stop | MachineCommand::Pause => {
+                    self.start_mode_midi(MidiEvent::Stop)
+                }
+                MachineCommand::Locate { .. } => None,
+            },
             MidiEvent::SongSelect { .. }
             | MidiEvent::ProgramChange { .. }
             | MidiEvent::TimecodeQuarterFrame { .. }
@@ -609,7 +651,53 @@ impl Transport {
                     self.go(v, true, at_s)
                 }
             }
+            MidiEvent::MachineControl { command, .. } => self.chase_mmc(command, at_s),
             MidiEvent::SongSelect { .. } | MidiEvent::ProgramChange { .. } => None,
+        }
+    }
+
+    /// MIDI Machine Control in the chase mode (see the module's table).
+    fn chase_mmc(&mut self, command: MachineCommand, at_s: f64) -> Option<Cue> {
+        match command {
+            MachineCommand::Locate {
+                rate_code,
+                hours,
+                minutes,
+                seconds,
+                frames,
+            } => {
+                let tc =
+                    Timecode::from_full_frame(rate_code, hours, minutes, seconds, frames).ok()?;
+                let c = self.chaser();
+                let v = c.video_start.video_position_s(tc) + c.settings.offset_s;
+                let playing = self.state == State::Playing;
+                let cue = self.go(v, playing, at_s);
+                if !playing && close(v.max(0.0), 0.0) {
+                    self.state = State::Armed;
+                }
+                cue
+            }
+            MachineCommand::Play | MachineCommand::DeferredPlay => {
+                self.daw_running = true;
+                if let Some(v) = self.chaser().cued_s {
+                    return self.go(v, true, at_s);
+                }
+                if self.state == State::Playing {
+                    return None;
+                }
+                // Held after a Stop: play on from the frame on screen, freely until a
+                // reference arrives.
+                let c = self.chaser();
+                c.drift.reset();
+                c.reference = None;
+                c.parked_s = None;
+                self.state = State::Playing;
+                Some(Cue::Play)
+            }
+            MachineCommand::Stop | MachineCommand::Pause => {
+                self.daw_running = false;
+                self.hold()
+            }
         }
     }
 
@@ -933,6 +1021,105 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn mmc(device: u8, command: MachineCommand) -> MidiEvent {
+        MidiEvent::MachineControl { device, command }
+    }
+
+    fn locate(hours: u8, minutes: u8, seconds: u8, frames: u8) -> MachineCommand {
+        MachineCommand::Locate {
+            rate_code: 1,
+            hours,
+            minutes,
+            seconds,
+            frames,
+        }
+    }
+
+    #[test]
+    fn mmc_locate_cues_paused_play_plays_there_and_stop_holds() {
+        let mut t = Transport::with_mode(
+            FollowMode::Chase,
+            ChaseSettings {
+                video_start: Timecode::parse(
+                    "01:00:00:00",
+                    crate::chase::timecode::FrameRate::Fps25,
+                )
+                .unwrap(),
+                ..ChaseSettings::default()
+            },
+        )
+        .unwrap();
+        let at = Stamp::from_secs_f64;
+        // 01:00:10:05 at 25 fps against a video starting at 01:00:00:00: 10.2 s.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, locate(1, 0, 10, 5)), at(1.0)),
+            Some(Cue::Locate {
+                position_s: 10.2,
+                play: false
+            })
+        );
+        assert_eq!(t.state(), State::Stopped);
+        // Another device's locate is not for us.
+        assert_eq!(t.on_midi(mmc(0x05, locate(1, 0, 20, 0)), at(1.5)), None);
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), at(2.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.state(), State::Playing);
+        // A locate while playing jumps and keeps playing.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, locate(1, 0, 30, 0)), at(3.0)),
+            Some(Cue::Locate {
+                position_s: 30.0,
+                play: true
+            })
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Stop), at(4.0)),
+            Some(Cue::Hold)
+        );
+        assert_eq!(t.on_midi(mmc(0x7F, MachineCommand::Pause), at(4.1)), None);
+        // Played again with no locate: from the frame on screen.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::DeferredPlay), at(5.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Pause), at(6.0)),
+            Some(Cue::Hold)
+        );
+        // The top of the video arms.
+        t.on_midi(mmc(0x7F, locate(1, 0, 0, 0)), at(7.0));
+        assert_eq!(t.state(), State::Armed);
+    }
+
+    #[test]
+    fn mmc_device_id_from_the_show_and_start_mode() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.set_mmc_device(Some(0x05));
+        assert!(t
+            .on_midi(mmc(0x05, locate(0, 0, 4, 0)), Stamp::from_secs_f64(0.0))
+            .is_some());
+        assert_eq!(
+            t.on_midi(mmc(0x06, locate(0, 0, 8, 0)), Stamp::from_secs_f64(0.1)),
+            None
+        );
+        let mut t = Transport::new();
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), Stamp::from_secs_f64(0.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Stop), Stamp::from_secs_f64(1.0)),
+            Some(Cue::Hold)
+        );
+        // Start mode plays only from the top: an MMC Play away from it waits.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), Stamp::from_secs_f64(2.0)),
+            None
+        );
     }
 
     #[test]
