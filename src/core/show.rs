@@ -314,14 +314,16 @@ impl Show {
         let mmc_device = match &raw.mmc_device {
             None => None,
             Some(d) if (0..=126).contains(d.get_ref()) => Some(*d.get_ref() as u8),
-            Some(d) => return Err(err(
-                Some(d.span()),
-                "mmc_device",
-                format!(
+            Some(d) => {
+                return Err(err(
+                    Some(d.span()),
+                    "mmc_device",
+                    format!(
                     "{} is not an MMC device ID: use 0 to 126 (127, the all-call, is always heard)",
                     d.get_ref()
                 ),
-            )),
+                ))
+            }
         };
         if let Some(s) = &raw.screen {
             if *s.get_ref() == 0 {
