@@ -106,6 +106,22 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 500.0)]
     pub clock_lost_ms: f64,
 
+    /// Read SMPTE linear timecode (LTC) from an audio input: an ALSA capture device
+    /// ("default", "hw:1,0", a PipeWire or Pulse device through ALSA) or, in the JACK build,
+    /// "jack" for a JACK audio input port playhead:ltc. LTC leads MTC and MIDI clock.
+    #[arg(long, value_name = "SOURCE")]
+    pub ltc: Option<String>,
+
+    /// With --ltc jack: connect the JACK audio outputs whose name contains TEXT to
+    /// playhead:ltc (and again whenever they reappear).
+    #[arg(long, value_name = "TEXT")]
+    pub ltc_connect: Option<String>,
+
+    /// How long LTC may drop out while playing before the video holds, in milliseconds: the
+    /// video free-wheels on through shorter dropouts.
+    #[arg(long, value_name = "MS", default_value_t = 250.0)]
+    pub ltc_freewheel_ms: f64,
+
     /// Draw in memory with no window (benchmarks and tests).
     #[arg(long, hide = true)]
     pub headless: bool,
@@ -156,6 +172,10 @@ impl Cli {
             lost_after_s: self.clock_lost_ms / 1000.0,
             ..DriftConfig::default()
         };
+        if !(self.ltc_freewheel_ms.is_finite() && (0.0..=10_000.0).contains(&self.ltc_freewheel_ms))
+        {
+            return Err("--ltc-freewheel-ms: give milliseconds from 0 to 10000".into());
+        }
         drift
             .validate()
             .map_err(|e| format!("drift settings: {e}"))?;
@@ -164,6 +184,7 @@ impl Cli {
             offset_s: self.offset_ms / 1000.0,
             video_start,
             drift,
+            ltc_freewheel_s: self.ltc_freewheel_ms / 1000.0,
         })
     }
 }

@@ -300,6 +300,11 @@ fn start_inputs(
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
 ) -> Result<Option<playhead::sources::network::Network>, String> {
+    // LTC first: its JACK client then gets the name "playhead" (port playhead:ltc).
+    if let Some(source) = &cli.ltc {
+        let input = playhead::sources::ltc::LtcInput::parse(source);
+        playhead::sources::ltc::spawn(&input, cli.ltc_connect.clone(), tx.clone())?;
+    }
     input::spawn_os_ports(filters.to_vec(), tx.clone())
         .map_err(|e| format!("cannot start the MIDI port thread: {e}"))?;
     for path in &cli.midi_device {

@@ -9,9 +9,7 @@ use crate::clock;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::show::{Selection, Show, Song, StopAction};
 use crate::sources::TimedEvent;
-use crate::transport::{
-    ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
-};
+use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
 use log::{debug, error, info, warn};
@@ -27,6 +25,8 @@ pub enum PlayerInput {
     Midi(TimedEvent),
     /// A command from the operator's keyboard, with the time the key was pressed.
     Operator(OperatorCommand, Instant),
+    /// A frame of linear timecode from the audio input.
+    Ltc(crate::sources::ltc::TimedTimecode),
     /// Show or hide the operator's status overlay.
     ToggleOverlay,
     /// Shut down.
@@ -322,6 +322,7 @@ impl Player {
             select! {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
+                    Ok(PlayerInput::Ltc(tc)) => self.on_ltc(tc),
                     Ok(PlayerInput::Operator(cmd, at)) => {
                         // The operator wants to see what they do.
                         self.set_black(false);
@@ -390,6 +391,28 @@ impl Player {
         }
         if cue == Some(Cue::Hold) {
             self.after_stop(ev.received);
+        }
+    }
+
+    /// A frame of LTC: the song whose timecode range it is in comes on screen first (one LTC
+    /// track drives a whole setlist), then the transport chases it.
+    fn on_ltc(&mut self, tc: crate::sources::ltc::TimedTimecode) {
+        if let Some(song) = self.show.song_for_timecode(tc.timecode) {
+            if song != self.current {
+                self.select(song, &format!("LTC {} from {}", tc.timecode, tc.source));
+            }
+        }
+        let at = clock::stamp(tc.at);
+        if let Some(cue) = self
+            .transport
+            .on_ltc(tc.timecode, at, clock::stamp(tc.received))
+        {
+            let what = format!("LTC {} from {}", tc.timecode, tc.source);
+            self.last_event = Some((what.clone(), tc.received));
+            self.apply(cue, tc.received, &what);
+            if cue == Cue::Hold {
+                self.after_stop(tc.received);
+            }
         }
     }
 
@@ -596,11 +619,11 @@ impl Player {
                 .sync_error_s()
                 .map(|e| format!(" {:+.1} ms", e * 1000.0))
                 .unwrap_or_default();
-            let source = match self.transport.reference() {
-                Some(Reference::Clock) => " (clock)",
-                Some(Reference::Timecode) => " (timecode)",
-                None => "",
-            };
+            let source = self
+                .transport
+                .reference()
+                .map(|r| format!(" ({})", r.label()))
+                .unwrap_or_default();
             items.push(format!("sync {}{source}{error}", state.label()));
         }
         match &self.last_event {

@@ -62,6 +62,9 @@ pub struct Song {
     pub tempo_map: Option<TempoMap>,
     /// The MIDI Time Code at which the video's first frame plays.
     pub timecode_start: Option<Timecode>,
+    /// True when the song's own entry gives its timecode start: then LTC or MTC entering
+    /// its range selects it (see [`Show::song_for_timecode`]).
+    pub selected_by_timecode: bool,
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -144,6 +147,7 @@ struct RawSong {
     number: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
+    #[serde(alias = "timecode")]
     timecode_start: Option<Spanned<String>>,
 }
 
@@ -188,6 +192,7 @@ impl Show {
                 number: 0,
                 tempo_map: None,
                 timecode_start: None,
+                selected_by_timecode: false,
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -444,6 +449,7 @@ impl Show {
                 number,
                 tempo_map: tempo(&s.bpm, &s.tempo_map, &key)?.or_else(|| show_tempo.clone()),
                 timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
+                selected_by_timecode: s.timecode_start.is_some(),
             });
         }
         Ok(Show {
@@ -468,6 +474,41 @@ impl Show {
             on_stop,
             mmc_device,
         })
+    }
+
+    /// The song whose timecode range `timecode` is in, so that one LTC track drives a whole
+    /// setlist. A song with its own `timecode` (or `timecode_start`) owns the hour its start
+    /// is in, from the top of that hour (the pre-roll before its start included); when
+    /// several songs start in one hour, each owns the time from its start to the next one's
+    /// (the first from the top of the hour).
+    pub fn song_for_timecode(&self, timecode: Timecode) -> Option<usize> {
+        let t = timecode.real_time_s();
+        let starts: Vec<(usize, f64)> = self
+            .songs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.selected_by_timecode)
+            .filter_map(|(i, s)| Some((i, s.timecode_start?.real_time_s())))
+            .collect();
+        let hour_of = |s: f64| (s / 3600.0).floor();
+        let mut best: Option<(usize, f64)> = None;
+        for &(i, start) in &starts {
+            if hour_of(start) != hour_of(t) {
+                continue;
+            }
+            let first_in_hour = starts
+                .iter()
+                .all(|&(_, other)| hour_of(other) != hour_of(start) || other >= start);
+            let begin = if first_in_hour {
+                hour_of(start) * 3600.0
+            } else {
+                start
+            };
+            if t >= begin && best.is_none_or(|(_, b)| begin > b) {
+                best = Some((i, begin));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// The index of the song a Song Select or Program Change picks, if any.
@@ -554,6 +595,27 @@ tempo_map = "1=120, 33=90 3/4"
 
     fn error(text: &str) -> ShowError {
         parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn timecode_picks_the_song_of_its_hour_or_range() {
+        let show = parse(
+            "[[song]]\nvideo = \"a.mp4\"\ntimecode = \"01:00:00:00\"\n\
+             [[song]]\nvideo = \"b.mp4\"\ntimecode = \"02:00:10:00\"\n\
+             [[song]]\nvideo = \"c.mp4\"\ntimecode_start = \"02:30:00:00\"\n\
+             [[song]]\nvideo = \"d.mp4\"\n",
+        )
+        .unwrap();
+        let at =
+            |text: &str| show.song_for_timecode(Timecode::parse(text, FrameRate::Fps25).unwrap());
+        assert_eq!(at("00:59:59:24"), None);
+        assert_eq!(at("01:00:00:00"), Some(0));
+        assert_eq!(at("01:59:59:00"), Some(0));
+        // The pre-roll before song 2's start is in its hour.
+        assert_eq!(at("02:00:05:00"), Some(1));
+        assert_eq!(at("02:29:59:00"), Some(1));
+        assert_eq!(at("02:30:00:00"), Some(2));
+        assert_eq!(at("03:00:00:00"), None);
     }
 
     #[test]

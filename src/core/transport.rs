@@ -83,6 +83,10 @@ use crate::time::Stamp;
 /// (MTC sends 96 to 120 quarter frames a second while running).
 pub const TIMECODE_STOPPED_S: f64 = 0.25;
 
+/// How long LTC may drop out while playing before playhead takes it that the DAW stopped,
+/// by default: the video free-wheels on through shorter dropouts (`--ltc-freewheel-ms`).
+pub const LTC_FREEWHEEL_S: f64 = 0.25;
+
 /// Tempo assumed for a mid-song start when neither a tempo map, a fixed BPM nor the clock has
 /// given one yet; corrected as soon as the clock tells.
 pub const FALLBACK_BPM: f64 = 120.0;
@@ -140,6 +144,8 @@ pub struct ChaseSettings {
     pub video_start: Timecode,
     /// Drift-correction thresholds.
     pub drift: DriftConfig,
+    /// How long LTC may drop out while playing before the video holds, in seconds.
+    pub ltc_freewheel_s: f64,
 }
 
 impl Default for ChaseSettings {
@@ -149,6 +155,7 @@ impl Default for ChaseSettings {
             offset_s: 0.0,
             video_start: Timecode::from_frame_count(0, crate::chase::timecode::FrameRate::Fps30),
             drift: DriftConfig::default(),
+            ltc_freewheel_s: LTC_FREEWHEEL_S,
         }
     }
 }
@@ -215,6 +222,19 @@ pub enum Reference {
     Clock,
     /// MIDI Time Code.
     Timecode,
+    /// Linear timecode (LTC) from an audio input.
+    Ltc,
+}
+
+impl Reference {
+    /// The word the overlay, the status line and `--check` use for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reference::Clock => "MIDI clock",
+            Reference::Timecode => "MTC",
+            Reference::Ltc => "LTC",
+        }
+    }
 }
 
 /// The chase mode's state: tempo, timecode and the drift controller.
@@ -236,6 +256,10 @@ struct Chaser {
     cued_s: Option<f64>,
     /// Parked (paused) position while waiting for the DAW to reach the video start.
     parked_s: Option<f64>,
+    /// The last LTC frame: its timecode and when it was true (its start).
+    last_ltc: Option<(Timecode, f64)>,
+    /// When the last LTC frame was received (its end, decoded).
+    last_ltc_received_s: Option<f64>,
 }
 
 /// The transport: the state, the DAW's song position, and counters for the operator.
@@ -308,6 +332,8 @@ impl Transport {
                 clocks_since_start: 0,
                 cued_s: None,
                 parked_s: None,
+                last_ltc: None,
+                last_ltc_received_s: None,
             };
             // Loaded on frame 0: that is the top only without a positive offset.
             chaser.cued_s = Some(0.0);
@@ -573,7 +599,7 @@ impl Transport {
                 self.song_position_clocks = Some(clocks);
                 let v = self.chaser().video_s_at_clocks(clocks);
                 if self.state == State::Playing {
-                    if self.chaser().timecode_running(at_s) {
+                    if self.chaser().timecode_running(at_s) || self.chaser().ltc_running(at_s) {
                         // Timecode leads; a song position while it runs is only noted.
                         return None;
                     }
@@ -601,7 +627,8 @@ impl Transport {
                 if let Some(bpm) = c.estimator.tick(at_s) {
                     c.measured_bpm = Some(bpm);
                 }
-                if self.state == State::Playing && !c.timecode_running(at_s) {
+                if self.state == State::Playing && !c.timecode_running(at_s) && !c.ltc_running(at_s)
+                {
                     let clocks = self.song_position_clocks.unwrap_or(0);
                     let received_at_s = c.estimator.latest_tick_fitted_s().unwrap_or(at_s);
                     c.reference = Some(DawReference {
@@ -637,6 +664,10 @@ impl Transport {
                 let v = c.video_start.video_position_s(time.timecode)
                     + c.settings.offset_s
                     + (time.real_time_at_receipt_s() - time.timecode.real_time_s());
+                if c.ltc_running(at_s) {
+                    // LTC leads (the priority in the module doc): MTC is only noted.
+                    return None;
+                }
                 c.reference_kind = Some(Reference::Timecode);
                 if self.state == State::Playing {
                     let c = self.chaser();
@@ -701,6 +732,51 @@ impl Transport {
         }
     }
 
+    /// A frame of linear timecode: `timecode` was true at `at` (the frame's start on the
+    /// audio input, its latency taken off), and the frame was decoded at `received`.
+    ///
+    /// LTC is followed in the chase mode only, and leads MTC and the clock. While stopped, a
+    /// frame that is not the next of the one before (a still, or the first) locates paused;
+    /// two frames in a row at about real time mean the DAW rolls: play from there. While
+    /// playing each frame is the drift controller's reference; when none has come for the
+    /// free-wheel time, the video holds.
+    pub fn on_ltc(&mut self, timecode: Timecode, at: Stamp, received: Stamp) -> Option<Cue> {
+        let (at_s, received_s) = (at.secs_f64(), received.secs_f64());
+        let c = self.chase.as_mut()?;
+        let frame_s = timecode.rate().frame_duration_s();
+        let rolling = c.last_ltc.is_some_and(|(previous, previous_at_s)| {
+            previous.rate() == timecode.rate()
+                && previous.add_frames(1) == timecode
+                && ((at_s - previous_at_s) - frame_s).abs() < frame_s / 2.0
+        });
+        c.last_ltc = Some((timecode, at_s));
+        c.last_ltc_received_s = Some(received_s);
+        let v = c.video_start.video_position_s(timecode) + c.settings.offset_s;
+        if self.state == State::Playing && (rolling || c.reference_kind == Some(Reference::Ltc)) {
+            if !rolling {
+                // A jump in the timecode: the drift controller seeks when it is a real one.
+                c.drift.reset();
+            }
+            c.reference = Some(DawReference {
+                position_s: v,
+                received_at_s: at_s,
+            });
+            c.reference_kind = Some(Reference::Ltc);
+            return None;
+        }
+        if rolling {
+            self.daw_running = true;
+            c.reference_kind = Some(Reference::Ltc);
+            // Where the DAW is now: the frame's time plus the time it took to arrive.
+            return self.go(v + (received_s - at_s), true, received_s);
+        }
+        if self.state == State::Playing {
+            // Playing on another reference: a stray LTC frame changes nothing.
+            return None;
+        }
+        self.go(v, false, at_s)
+    }
+
     /// The player's position report while playing: `video_s` was on screen at `now`.
     /// Returns the drift correction, if the video must change.
     pub fn on_video_position(&mut self, now: Stamp, video_s: f64) -> Option<Cue> {
@@ -725,6 +801,11 @@ impl Transport {
             return None;
         }
         let c = self.chase.as_mut()?;
+        if c.reference_kind == Some(Reference::Ltc) && !c.ltc_running(now_s) {
+            // LTC gone for longer than the free-wheel: the DAW stopped.
+            self.daw_running = false;
+            return self.hold();
+        }
         if c.reference_kind == Some(Reference::Timecode)
             && c.last_quarter_frame_s
                 .is_some_and(|t| now_s - t > TIMECODE_STOPPED_S)
@@ -806,6 +887,12 @@ impl Chaser {
             }
         };
         song_s + self.settings.offset_s
+    }
+
+    /// True while LTC frames arrive (none missing for longer than the free-wheel time).
+    fn ltc_running(&self, now_s: f64) -> bool {
+        self.last_ltc_received_s
+            .is_some_and(|t| now_s - t <= self.settings.ltc_freewheel_s)
     }
 
     fn timecode_running(&self, now_s: f64) -> bool {
@@ -1120,6 +1207,65 @@ mod tests {
             t.on_midi(mmc(0x7F, MachineCommand::Play), Stamp::from_secs_f64(2.0)),
             None
         );
+    }
+
+    #[test]
+    fn ltc_locates_on_a_still_rolls_free_wheels_and_stops() {
+        use crate::chase::timecode::FrameRate;
+        let mut t = Transport::with_mode(
+            FollowMode::Chase,
+            ChaseSettings {
+                video_start: Timecode::parse("02:00:00:00", FrameRate::Fps25).unwrap(),
+                ..ChaseSettings::default()
+            },
+        )
+        .unwrap();
+        let tc = |frames: u64| {
+            Timecode::parse("02:00:10:00", FrameRate::Fps25)
+                .unwrap()
+                .add_frames(frames as i64)
+        };
+        let at = Stamp::from_secs_f64;
+        // One frame alone: a still, located paused.
+        assert_eq!(
+            t.on_ltc(tc(0), at(1.0), at(1.045)),
+            Some(Cue::Locate {
+                position_s: 10.0,
+                play: false
+            })
+        );
+        // The same frame again changes nothing.
+        assert_eq!(t.on_ltc(tc(0), at(1.2), at(1.245)), None);
+        // Two in a row at real time: rolling, from where the DAW is at receipt.
+        match t.on_ltc(tc(1), at(1.24), at(1.285)) {
+            Some(Cue::Locate { position_s, play }) => {
+                assert!(play);
+                assert!((position_s - 10.085).abs() < 1e-6, "{position_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // MTC while LTC runs does not take the lead.
+        for i in 2..10u64 {
+            let now = 1.24 + 0.04 * (i - 1) as f64;
+            t.on_ltc(tc(i), at(now), at(now + 0.045));
+        }
+        assert_eq!(
+            t.on_midi(MidiEvent::TimecodeQuarterFrame { data: 0 }, at(1.6)),
+            None
+        );
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // A dropout shorter than the free-wheel: playing on.
+        let last_received = 1.24 + 0.04 * 8.0 + 0.045;
+        assert_eq!(
+            t.on_tick(at(last_received + 0.2))
+                .filter(|c| *c == Cue::Hold),
+            None
+        );
+        assert_eq!(t.state(), State::Playing);
+        // Longer: the DAW stopped.
+        assert_eq!(t.on_tick(at(last_received + 0.3)), Some(Cue::Hold));
+        assert_eq!(t.state(), State::Stopped);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! unbounded and the player drains it. Sources come and go; the watchers here reconnect on
 //! their own and log each change once.
 
+pub mod ltc;
 pub mod network;
 
 use crate::clock;

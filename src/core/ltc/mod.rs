@@ -96,6 +96,9 @@ pub struct LtcDecoder {
     max_bit_period: f64,
     /// True after the first half of a `1`.
     half_bit: bool,
+    /// True when the frame was completed at the middle of its last bit (a `1`): the
+    /// transition that ends that bit is the next frame's start, not a bit of its own.
+    ended_early: bool,
     /// Where the bit cell being read began.
     cell_start: f64,
     /// The last 80 bits, the first received in bit 0.
@@ -105,8 +108,6 @@ pub struct LtcDecoder {
     /// Where each of the last 80 bits began, indexed by bit count modulo 80.
     bit_starts: [f64; BITS_PER_FRAME],
     bit_count: usize,
-    /// Frames per second from recent frames' lengths, smoothed.
-    fps_estimate: Option<f64>,
     stats: LtcStats,
 }
 
@@ -130,12 +131,12 @@ impl LtcDecoder {
             min_bit_period,
             max_bit_period,
             half_bit: false,
+            ended_early: false,
             cell_start: 0.0,
             bits: 0,
             run_bits: 0,
             bit_starts: [0.0; BITS_PER_FRAME],
             bit_count: 0,
-            fps_estimate: None,
             stats: LtcStats::default(),
         }
     }
@@ -245,6 +246,11 @@ impl LtcDecoder {
             self.cell_start = at;
             return;
         }
+        if std::mem::take(&mut self.ended_early) && interval <= period * 0.75 {
+            // The second half of the last bit, done already: the next frame starts here.
+            self.cell_start = at;
+            return;
+        }
         if interval > period * 0.75 {
             // A whole cell: a 0.
             if self.half_bit {
@@ -265,6 +271,16 @@ impl LtcDecoder {
             self.bit(true, start, at, emit);
         } else {
             self.half_bit = true;
+            // The middle of the sync word's last bit (always a 1) already tells the frame:
+            // finish it now, so the last frame before a dropout is not lost with the
+            // transition that would have ended it.
+            let with_one = (self.bits >> 1) | (1 << (BITS_PER_FRAME - 1));
+            if self.run_bits + 1 >= BITS_PER_FRAME && (with_one >> 64) & 0xFFFF == SYNC_WORD {
+                self.half_bit = false;
+                self.ended_early = true;
+                let start = self.cell_start;
+                self.bit(true, start, at + (at - start), emit);
+            }
         }
     }
 
@@ -275,6 +291,7 @@ impl LtcDecoder {
 
     fn resync(&mut self) {
         self.half_bit = false;
+        self.ended_early = false;
         self.run_bits = 0;
         self.stats.resyncs += 1;
     }
@@ -295,13 +312,10 @@ impl LtcDecoder {
             self.stats.resyncs += 1;
             return;
         }
+        // One frame's length is known to a sample in some 1600 to 2000: the rate needs no
+        // smoothing, and is right from the first frame after a change.
         let fps = self.sample_rate_hz / length;
-        let smoothed = match self.fps_estimate {
-            Some(e) if (e - fps).abs() < 2.0 => e + (fps - e) * 0.3,
-            _ => fps,
-        };
-        self.fps_estimate = Some(smoothed);
-        match decode_time(self.bits, smoothed) {
+        match decode_time(self.bits, fps) {
             Some(timecode) => {
                 self.stats.frames += 1;
                 emit(LtcFrame {
