@@ -388,7 +388,50 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         }
     }
     check_network(&cli.network, &mut r);
+    check_ltc(cli, &mut r);
+    r.add(
+        Level::Ok,
+        "sync",
+        "sources lead in this order: LTC > MTC > MIDI clock/SPP; MMC locates and rolls from any",
+    );
     r
+}
+
+/// How long `--check` listens to the LTC input.
+const LTC_LISTEN: Duration = Duration::from_secs(2);
+
+/// LTC in: the input opens, and what it carries now (time, rate, level).
+fn check_ltc(cli: &crate::cli::Cli, r: &mut Report) {
+    let Some(source) = &cli.ltc else { return };
+    let input = crate::sources::ltc::LtcInput::parse(source);
+    match crate::sources::ltc::probe(&input, cli.ltc_connect.clone(), LTC_LISTEN) {
+        Ok(Some(t)) => r.add(
+            Level::Ok,
+            "LTC",
+            format!(
+                "{} from {} at {:.2} fps, level {:.1} dBFS",
+                t.timecode,
+                t.source,
+                t.measured_fps,
+                20.0 * f64::from(t.peak_level.max(1e-6)).log10()
+            ),
+        ),
+        Ok(None) => r.add(
+            Level::Warn,
+            "LTC",
+            format!(
+                "'{source}' opened, but no timecode in {} s: roll the DAW with its LTC output on \
+                 to check the signal (cable, gain{})",
+                LTC_LISTEN.as_secs(),
+                if input == crate::sources::ltc::LtcInput::Jack {
+                    ", --ltc-connect"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "LTC", e),
+    }
 }
 
 /// Network MIDI: off, or its UDP ports free to take (a busy port usually means playhead is

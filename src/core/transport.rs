@@ -65,6 +65,15 @@
 //! (MTC) arrives too, which then becomes the reference. In the "start" mode MMC Play plays
 //! only when armed (like Start), Stop and Pause hold, and Locate is not followed.
 //!
+//! # Several sources at once
+//!
+//! The reference while playing is the first running of: LTC ([`Transport::on_ltc`]), MTC
+//! quarter frames, MIDI clock counted from SPP. A lower source is only noted while a higher
+//! one runs. When the one leading stops (LTC: nothing for the free-wheel time; MTC: nothing
+//! for [`TIMECODE_STOPPED_S`]) and a lower one still runs, that one leads from its next
+//! message and the drift controller carries on (no seek unless the two disagree by more than
+//! the seek threshold); with none running, the video holds. MMC commands act whatever leads.
+//!
 //! When timecode is arriving it is the reference (it needs no tempo); otherwise the clock is.
 //! When the reference stops arriving while playing, the video plays on freely ("clock lost:
 //! free-running") and locks again when it returns.
@@ -260,6 +269,8 @@ struct Chaser {
     last_ltc: Option<(Timecode, f64)>,
     /// When the last LTC frame was received (its end, decoded).
     last_ltc_received_s: Option<f64>,
+    /// When the last MIDI clock arrived while the DAW ran.
+    last_clock_s: Option<f64>,
 }
 
 /// The transport: the state, the DAW's song position, and counters for the operator.
@@ -334,6 +345,7 @@ impl Transport {
                 parked_s: None,
                 last_ltc: None,
                 last_ltc_received_s: None,
+                last_clock_s: None,
             };
             // Loaded on frame 0: that is the top only without a positive offset.
             chaser.cued_s = Some(0.0);
@@ -624,6 +636,7 @@ impl Transport {
                     }
                 }
                 c.clocks_since_start += 1;
+                c.last_clock_s = Some(at_s);
                 if let Some(bpm) = c.estimator.tick(at_s) {
                     c.measured_bpm = Some(bpm);
                 }
@@ -802,7 +815,17 @@ impl Transport {
         }
         let c = self.chase.as_mut()?;
         if c.reference_kind == Some(Reference::Ltc) && !c.ltc_running(now_s) {
-            // LTC gone for longer than the free-wheel: the DAW stopped.
+            // LTC gone for longer than the free-wheel. The next source in the priority takes
+            // over where it is (its next message is the reference); with none, the DAW
+            // stopped.
+            if c.timecode_running(now_s) {
+                c.reference_kind = Some(Reference::Timecode);
+                return None;
+            }
+            if self.daw_running && c.clock_running(now_s) {
+                c.reference_kind = Some(Reference::Clock);
+                return None;
+            }
             self.daw_running = false;
             return self.hold();
         }
@@ -810,6 +833,10 @@ impl Transport {
             && c.last_quarter_frame_s
                 .is_some_and(|t| now_s - t > TIMECODE_STOPPED_S)
         {
+            if self.daw_running && c.clock_running(now_s) {
+                c.reference_kind = Some(Reference::Clock);
+                return None;
+            }
             self.daw_running = false;
             return self.hold();
         }
@@ -887,6 +914,12 @@ impl Chaser {
             }
         };
         song_s + self.settings.offset_s
+    }
+
+    /// True while MIDI clock arrives (24 a beat: even 30 BPM sends one every 83 ms).
+    fn clock_running(&self, now_s: f64) -> bool {
+        self.last_clock_s
+            .is_some_and(|t| now_s - t <= TIMECODE_STOPPED_S)
     }
 
     /// True while LTC frames arrive (none missing for longer than the free-wheel time).
@@ -1266,6 +1299,40 @@ mod tests {
         // Longer: the DAW stopped.
         assert_eq!(t.on_tick(at(last_received + 0.3)), Some(Cue::Hold));
         assert_eq!(t.state(), State::Stopped);
+    }
+
+    #[test]
+    fn when_ltc_stops_the_running_clock_takes_over_without_a_hold() {
+        use crate::chase::timecode::FrameRate;
+        let mut t = chase(Some(120.0), 0.0);
+        let at = Stamp::from_secs_f64;
+        t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, at(0.0));
+        t.on_midi(MidiEvent::Start, at(0.0));
+        let tick_s = 60.0 / (120.0 * 24.0);
+        let mut now = 0.0;
+        let mut frame = 0u64;
+        // Clock and LTC together for 2 s: LTC leads.
+        while now < 2.0 {
+            t.on_midi(MidiEvent::Clock, at(now));
+            if now >= frame as f64 * 0.04 {
+                let tc = Timecode::from_frame_count(frame, FrameRate::Fps25);
+                t.on_ltc(tc, at(frame as f64 * 0.04), at(now));
+                frame += 1;
+            }
+            now += tick_s;
+            assert_ne!(t.on_tick(at(now)), Some(Cue::Hold));
+        }
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // LTC stops, the clock runs on: the clock leads, the video plays on.
+        while now < 3.0 {
+            t.on_midi(MidiEvent::Clock, at(now));
+            now += tick_s;
+            assert_ne!(t.on_tick(at(now)), Some(Cue::Hold), "at {now}");
+        }
+        assert_eq!(t.reference(), Some(Reference::Clock));
+        assert_eq!(t.state(), State::Playing);
+        // Then the clock stops too, with the DAW's Stop.
+        assert_eq!(t.on_midi(MidiEvent::Stop, at(3.1)), Some(Cue::Hold));
     }
 
     #[test]

@@ -140,6 +140,33 @@ pub fn spawn(
     }
 }
 
+/// For `--check`: opens `input` and listens for up to `listen`; the first frame heard, or
+/// `None` when the input opened but carried no timecode. Errors say why it cannot open.
+pub fn probe(
+    input: &LtcInput,
+    connect: Option<String>,
+    listen: Duration,
+) -> Result<Option<TimedTimecode>, String> {
+    if let LtcInput::Alsa(device) = input {
+        // Opened here first, so that a missing device is an answer and not a retry loop.
+        drop(alsa::open(device)?);
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    spawn(input, connect, tx)?;
+    let deadline = Instant::now() + listen;
+    // The first frame after a (re)connection may be cut; the second is whole.
+    let mut first = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(PlayerInput::Ltc(t)) if first.is_some() => return Ok(Some(t)),
+            Ok(PlayerInput::Ltc(t)) => first = Some(t),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(first)
+}
+
 #[cfg(not(feature = "jack"))]
 fn spawn_jack(_connect: Option<String>, _tx: Sender<PlayerInput>) -> Result<(), String> {
     Err(
@@ -296,7 +323,7 @@ mod alsa {
     /// Samples per read, per channel (about 5 ms at 48 kHz).
     const PERIOD_FRAMES: usize = 256;
 
-    fn open(device: &str) -> Result<(PCM, u32, usize), String> {
+    pub(super) fn open(device: &str) -> Result<(PCM, u32, usize), String> {
         let pcm = PCM::new(device, Direction::Capture, false)
             .map_err(|e| format!("cannot open ALSA capture device '{device}': {e}"))?;
         let (rate, channels) = {
