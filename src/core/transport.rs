@@ -766,10 +766,8 @@ impl Transport {
         c.last_ltc_received_s = Some(received_s);
         let v = c.video_start.video_position_s(timecode) + c.settings.offset_s;
         if self.state == State::Playing && (rolling || c.reference_kind == Some(Reference::Ltc)) {
-            if !rolling {
-                // A jump in the timecode: the drift controller seeks when it is a real one.
-                c.drift.reset();
-            }
+            // A jump in the timecode (after a dropout, or a locate in the DAW) is left to the
+            // drift controller: it seeks when the video is really off, and only then.
             c.reference = Some(DawReference {
                 position_s: v,
                 received_at_s: at_s,
