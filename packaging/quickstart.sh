@@ -95,7 +95,7 @@ case "${1:-}" in
         cargo fmt --all -- --check
         cargo clippy --workspace --all-targets -- -D warnings
         cargo test --workspace
-        cargo test --features jack --test os_ports --test ltc_jack
+        cargo test --features jack --test os_ports --test ltc_jack --test mmc_os_port
         install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
         install_cargo_deb
         bash packaging/test-deb.sh
