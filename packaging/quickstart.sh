@@ -17,8 +17,10 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0)
 # iproute2 brings up loopback in the network namespace where the mDNS test runs.
 # x11-xserver-utils (xset, xrandr) and dbus-daemon: the screen-blanking and re-plug tests
 # (tests/kiosk.rs) drive the X screensaver and RandR, and run a private session bus.
+# cmake, g++ and libclang-dev build Ableton Link's C++ for the `link` build (rusty_link), which
+# tests/link.rs runs against PyPI's aalink (tests/peers/requirements.txt).
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
-    x11-xserver-utils dbus-daemon weston)
+    x11-xserver-utils dbus-daemon weston cmake g++ libclang-dev)
 
 # What building the .deb needs (packaging/build-deb.sh), and what testing it adds
 # (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).
@@ -96,6 +98,8 @@ case "${1:-}" in
         cargo clippy --workspace --all-targets -- -D warnings
         cargo test --workspace
         cargo test --features jack --test os_ports --test ltc_jack --test mmc_os_port
+        cargo clippy --all-targets --features link,jack -- -D warnings
+        cargo test --features link --test link
         install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
         install_cargo_deb
         bash packaging/test-deb.sh

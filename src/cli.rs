@@ -122,6 +122,17 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 250.0)]
     pub ltc_freewheel_ms: f64,
 
+    /// Join the Ableton Link session with start/stop sync: when the session plays, the
+    /// video starts from the top on the next bar, at the session's tempo; Stop stops it.
+    /// Link has no song position: mid-song starts need MIDI or timecode (the `link` build).
+    #[arg(long)]
+    pub link: bool,
+
+    /// Beats to the bar for --link's quantized start (default 4, or the show file's
+    /// link_quantum).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub link_quantum: Option<u16>,
+
     /// Draw in memory with no window (benchmarks and tests).
     #[arg(long, hide = true)]
     pub headless: bool,

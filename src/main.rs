@@ -77,6 +77,9 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     if cli.screen.is_none() {
         cli.screen = show.screen;
     }
+    if cli.link_quantum.is_none() {
+        cli.link_quantum = show.link_quantum;
+    }
     cli.midi_device.extend(show.midi_devices.iter().cloned());
     if cli.network.session_name.is_none() {
         cli.network.session_name = show.session_name.clone();
@@ -300,6 +303,9 @@ fn start_inputs(
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
 ) -> Result<Option<playhead::sources::network::Network>, String> {
+    if cli.link {
+        start_link(cli, tx)?;
+    }
     // LTC first: its JACK client then gets the name "playhead" (port playhead:ltc).
     if let Some(source) = &cli.ltc {
         let input = playhead::sources::ltc::LtcInput::parse(source);
@@ -312,6 +318,20 @@ fn start_inputs(
             .map_err(|e| format!("cannot start the MIDI device thread: {e}"))?;
     }
     playhead::sources::network::spawn(&cli.network, tx.clone())
+}
+
+/// Joins the Ableton Link session (the `link` build).
+#[cfg(feature = "link")]
+fn start_link(cli: &Cli, tx: &crossbeam_channel::Sender<PlayerInput>) -> Result<(), String> {
+    let quantum = cli.link_quantum.unwrap_or(4);
+    playhead::sources::link::spawn(f64::from(quantum), tx.clone())
+        .map_err(|e| format!("cannot start the Ableton Link thread: {e}"))
+}
+
+/// Without the `link` build, `--link` says how to get it.
+#[cfg(not(feature = "link"))]
+fn start_link(_cli: &Cli, _tx: &crossbeam_channel::Sender<PlayerInput>) -> Result<(), String> {
+    Err("--link needs playhead built with Ableton Link (cargo build --features link)".into())
 }
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up

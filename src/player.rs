@@ -132,6 +132,8 @@ const TICK: Duration = Duration::from_millis(20);
 const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
 /// How often the status goes to the log.
 const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
+/// How long after the last MIDI clock or transport message Ableton Link's are ignored.
+const LINK_YIELDS_FOR: Duration = Duration::from_secs(1);
 /// mpv OSD overlay ids: the black picture (on_stop = "black") and the operator's status.
 const OVERLAY_BLACK: &str = "1";
 const OVERLAY_STATUS: &str = "2";
@@ -192,6 +194,9 @@ pub struct Player {
     last_event: Option<(String, Instant)>,
     /// The video position of the deck on screen, as mpv last reported it.
     position_s: Option<f64>,
+    /// When MIDI transport or clock last came from a MIDI source (not Ableton Link): MIDI
+    /// leads Link, whose events are then dropped.
+    last_midi_transport: Option<Instant>,
 }
 
 impl Player {
@@ -238,6 +243,7 @@ impl Player {
             last_status_log: now,
             last_event: None,
             position_s: None,
+            last_midi_transport: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -368,6 +374,17 @@ impl Player {
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
+        if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
+            if &*ev.source != crate::sources::LINK_SOURCE {
+                self.last_midi_transport = Some(ev.received);
+            } else if self
+                .last_midi_transport
+                .is_some_and(|t| ev.received.saturating_duration_since(t) < LINK_YIELDS_FOR)
+            {
+                // MIDI clock and transport lead Link (the priority in the README).
+                return;
+            }
+        }
         if let Some(song) = self.show.song_for(&ev.event) {
             self.select(song, &format!("{:?} from {}", ev.event, ev.source));
             return;

@@ -389,12 +389,47 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     }
     check_network(&cli.network, &mut r);
     check_ltc(cli, &mut r);
+    check_link(cli, &mut r);
     r.add(
         Level::Ok,
         "sync",
-        "sources lead in this order: LTC > MTC > MIDI clock/SPP; MMC locates and rolls from any",
+        "sources lead in this order: LTC > MTC > MIDI clock/SPP > Ableton Link; MMC locates and rolls from any",
     );
     r
+}
+
+/// Ableton Link: the peers seen in the session.
+#[cfg(feature = "link")]
+fn check_link(cli: &crate::cli::Cli, r: &mut Report) {
+    if !cli.link {
+        return;
+    }
+    let peers = crate::sources::link::peers_seen(Duration::from_secs(2));
+    if peers == 0 {
+        r.add(
+            Level::Warn,
+            "Link",
+            "no Ableton Link peer in 2 s: is Link on in the DAW, on this network?",
+        );
+    } else {
+        r.add(
+            Level::Ok,
+            "Link",
+            format!("{peers} Ableton Link peer(s) in the session"),
+        );
+    }
+}
+
+/// Without the `link` build, `--link` cannot work.
+#[cfg(not(feature = "link"))]
+fn check_link(cli: &crate::cli::Cli, r: &mut Report) {
+    if cli.link {
+        r.add(
+            Level::Fail,
+            "Link",
+            "--link needs playhead built with Ableton Link (cargo build --features link)",
+        );
+    }
 }
 
 /// How long `--check` listens to the LTC input.

@@ -11,6 +11,7 @@
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
 //! mmc_device = 1              # MIDI Machine Control device ID, 0-126 (0x7F is always heard)
+//! link_quantum = 4            # beats to the bar for an Ableton Link start (--link)
 //!
 //! [[song]]
 //! title = "Opener"
@@ -88,6 +89,8 @@ pub struct Show {
     pub on_stop: StopAction,
     /// The MIDI Machine Control device ID playhead answers to besides the all-call 0x7F.
     pub mmc_device: Option<u8>,
+    /// Beats to the bar for an Ableton Link session's quantized start.
+    pub link_quantum: Option<u16>,
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -132,6 +135,7 @@ struct RawShow {
     select_by: Option<Spanned<String>>,
     program_channel: Option<Spanned<i64>>,
     mmc_device: Option<Spanned<i64>>,
+    link_quantum: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
@@ -203,6 +207,7 @@ impl Show {
             session_name: None,
             on_stop: StopAction::Hold,
             mmc_device: None,
+            link_quantum: None,
         }
     }
 
@@ -327,6 +332,20 @@ impl Show {
                     "{} is not an MMC device ID: use 0 to 126 (127, the all-call, is always heard)",
                     d.get_ref()
                 ),
+                ))
+            }
+        };
+        let link_quantum = match &raw.link_quantum {
+            None => None,
+            Some(q) if (1..=64).contains(q.get_ref()) => Some(*q.get_ref() as u16),
+            Some(q) => {
+                return Err(err(
+                    Some(q.span()),
+                    "link_quantum",
+                    format!(
+                        "{} beats to the bar is not allowed: use 1 to 64",
+                        q.get_ref()
+                    ),
                 ))
             }
         };
@@ -473,6 +492,7 @@ impl Show {
             session_name: raw.session_name,
             on_stop,
             mmc_device,
+            link_quantum,
         })
     }
 
@@ -616,6 +636,14 @@ tempo_map = "1=120, 33=90 3/4"
         assert_eq!(at("02:29:59:00"), Some(1));
         assert_eq!(at("02:30:00:00"), Some(2));
         assert_eq!(at("03:00:00:00"), None);
+    }
+
+    #[test]
+    fn link_quantum_is_read_and_checked() {
+        let show = parse("link_quantum = 3\n[[song]]\nvideo = \"a.mp4\"\n").unwrap();
+        assert_eq!(show.link_quantum, Some(3));
+        let e = error("\nlink_quantum = 0\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.key.as_str(), e.line), ("link_quantum", Some(2)), "{e}");
     }
 
     #[test]
