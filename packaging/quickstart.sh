@@ -10,13 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building and running playhead needs.
-BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0)
+# cmake, g++ and libclang-dev build Ableton Link's C++ (rusty_link), in every build.
+BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0 cmake g++ libclang-dev)
 # What the tests add: a virtual X desktop with a window manager, screenshots, key presses,
 # and a JACK server with its headers (OS MIDI ports are tested through midir's JACK backend,
 # since CI machines have no ALSA sequencer).
 # iproute2 brings up loopback in the network namespace where the mDNS test runs.
 # x11-xserver-utils (xset, xrandr) and dbus-daemon: the screen-blanking and re-plug tests
 # (tests/kiosk.rs) drive the X screensaver and RandR, and run a private session bus.
+# tests/link.rs runs Ableton Link against PyPI's aalink (tests/peers/requirements.txt).
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
     x11-xserver-utils dbus-daemon weston)
 
@@ -95,7 +97,8 @@ case "${1:-}" in
         cargo fmt --all -- --check
         cargo clippy --workspace --all-targets -- -D warnings
         cargo test --workspace
-        cargo test --features jack --test os_ports
+        cargo test --features jack --test os_ports --test ltc_jack --test mmc_os_port
+        cargo clippy --all-targets --features jack -- -D warnings
         install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
         install_cargo_deb
         bash packaging/test-deb.sh

@@ -107,6 +107,33 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 500.0)]
     pub clock_lost_ms: f64,
 
+    /// Read SMPTE linear timecode (LTC) from an audio input: an ALSA capture device
+    /// ("default", "hw:1,0", a PipeWire or Pulse device through ALSA) or, in the JACK build,
+    /// "jack" for a JACK audio input port playhead:ltc. LTC leads MTC and MIDI clock.
+    #[arg(long, value_name = "SOURCE")]
+    pub ltc: Option<String>,
+
+    /// With --ltc jack: connect the JACK audio outputs whose name contains TEXT to
+    /// playhead:ltc (and again whenever they reappear).
+    #[arg(long, value_name = "TEXT")]
+    pub ltc_connect: Option<String>,
+
+    /// How long LTC may drop out while playing before the video holds, in milliseconds: the
+    /// video free-wheels on through shorter dropouts.
+    #[arg(long, value_name = "MS", default_value_t = 250.0)]
+    pub ltc_freewheel_ms: f64,
+
+    /// Join the Ableton Link session with start/stop sync: when the session plays, the
+    /// video starts from the top on the next bar, at the session's tempo; Stop stops it.
+    /// Link has no song position: mid-song starts need MIDI or timecode (the `link` build).
+    #[arg(long)]
+    pub link: bool,
+
+    /// Beats to the bar for --link's quantized start (default 4, or the show file's
+    /// link_quantum).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub link_quantum: Option<u16>,
+
     /// Draw in memory with no window (benchmarks and tests).
     #[arg(long, hide = true)]
     pub headless: bool,
@@ -158,6 +185,13 @@ impl Cli {
             lost_after_s: self.clock_lost_ms / 1000.0,
             ..DriftConfig::default()
         };
+        if !(self.ltc_freewheel_ms.is_finite() && (0.0..=10_000.0).contains(&self.ltc_freewheel_ms))
+        {
+            return Err(wrong(
+                format!("--ltc-freewheel-ms {}", self.ltc_freewheel_ms),
+                "give milliseconds from 0 to 10000".into(),
+            ));
+        }
         drift
             .validate()
             .map_err(|e| wrong("drift settings".into(), e.to_string()))?;
@@ -166,6 +200,7 @@ impl Cli {
             offset_s: self.offset_ms / 1000.0,
             video_start,
             drift,
+            ltc_freewheel_s: self.ltc_freewheel_ms / 1000.0,
         })
     }
 }

@@ -78,6 +78,9 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     if cli.screen.is_none() {
         cli.screen = show.screen;
     }
+    if cli.link_quantum.is_none() {
+        cli.link_quantum = show.link_quantum;
+    }
     cli.midi_device.extend(show.midi_devices.iter().cloned());
     if cli.network.session_name.is_none() {
         cli.network.session_name = show.session_name.clone();
@@ -303,11 +306,34 @@ fn start_inputs(
     filters: &[String],
     tx: &crossbeam_channel::Sender<PlayerInput>,
 ) -> Result<Option<playhead::sources::network::Network>, Error> {
+    if cli.link {
+        start_link(cli, tx).map_err(Error::Input)?;
+    }
+    // LTC first: its JACK client then gets the name "playhead" (port playhead:ltc).
+    if let Some(source) = &cli.ltc {
+        let input = playhead::sources::ltc::LtcInput::parse(source);
+        playhead::sources::ltc::spawn(&input, cli.ltc_connect.clone(), tx.clone())
+            .map_err(Error::Input)?;
+    }
     input::spawn_os_ports(filters.to_vec(), tx.clone()).map_err(Error::thread("MIDI ports"))?;
     for path in &cli.midi_device {
         input::spawn_raw_device(path.clone(), tx.clone()).map_err(Error::thread("MIDI device"))?;
     }
     playhead::sources::network::spawn(&cli.network, tx.clone()).map_err(Error::Input)
+}
+
+/// Joins the Ableton Link session (the `link` build).
+#[cfg(feature = "link")]
+fn start_link(cli: &Cli, tx: &crossbeam_channel::Sender<PlayerInput>) -> Result<(), String> {
+    let quantum = cli.link_quantum.unwrap_or(4);
+    playhead::sources::link::spawn(f64::from(quantum), tx.clone())
+        .map_err(|e| format!("cannot start the Ableton Link thread: {e}"))
+}
+
+/// Without the `link` build, `--link` says how to get it.
+#[cfg(not(feature = "link"))]
+fn start_link(_cli: &Cli, _tx: &crossbeam_channel::Sender<PlayerInput>) -> Result<(), String> {
+    Err("--link needs playhead built with Ableton Link (this one was built with --no-default-features)".into())
 }
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up

@@ -383,7 +383,85 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         }
     }
     check_network(&cli.network, &mut r);
+    check_ltc(cli, &mut r);
+    check_link(cli, &mut r);
+    r.add(
+        Level::Ok,
+        "sync",
+        "sources lead in this order: LTC > MTC > MIDI clock/SPP > Ableton Link; MMC locates and rolls from any",
+    );
     r
+}
+
+/// Ableton Link: the peers seen in the session.
+#[cfg(feature = "link")]
+fn check_link(cli: &crate::cli::Cli, r: &mut Report) {
+    if !cli.link {
+        return;
+    }
+    let peers = crate::sources::link::peers_seen(Duration::from_secs(2));
+    if peers == 0 {
+        r.add(
+            Level::Warn,
+            "Link",
+            "no Ableton Link peer in 2 s: is Link on in the DAW, on this network?",
+        );
+    } else {
+        r.add(
+            Level::Ok,
+            "Link",
+            format!("{peers} Ableton Link peer(s) in the session"),
+        );
+    }
+}
+
+/// Without the `link` build, `--link` cannot work.
+#[cfg(not(feature = "link"))]
+fn check_link(cli: &crate::cli::Cli, r: &mut Report) {
+    if cli.link {
+        r.add(
+            Level::Fail,
+            "Link",
+            "--link needs playhead built with Ableton Link (cargo build --features link)",
+        );
+    }
+}
+
+/// How long `--check` listens to the LTC input.
+const LTC_LISTEN: Duration = Duration::from_secs(2);
+
+/// LTC in: the input opens, and what it carries now (time, rate, level).
+fn check_ltc(cli: &crate::cli::Cli, r: &mut Report) {
+    let Some(source) = &cli.ltc else { return };
+    let input = crate::sources::ltc::LtcInput::parse(source);
+    match crate::sources::ltc::probe(&input, cli.ltc_connect.clone(), LTC_LISTEN) {
+        Ok(Some(t)) => r.add(
+            Level::Ok,
+            "LTC",
+            format!(
+                "{} from {} at {:.2} fps, level {:.1} dBFS",
+                t.timecode,
+                t.source,
+                t.measured_fps,
+                20.0 * f64::from(t.peak_level.max(1e-6)).log10()
+            ),
+        ),
+        Ok(None) => r.add(
+            Level::Warn,
+            "LTC",
+            format!(
+                "'{source}' opened, but no timecode in {} s: roll the DAW with its LTC output on \
+                 to check the signal (cable, gain{})",
+                LTC_LISTEN.as_secs(),
+                if input == crate::sources::ltc::LtcInput::Jack {
+                    ", --ltc-connect"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "LTC", e),
+    }
 }
 
 /// Network MIDI: off, or its UDP ports free to take (a busy port usually means playhead is

@@ -1,7 +1,7 @@
 //! Property-based tests of the MIDI parser: generated streams of valid messages with realtime
 //! bytes slipped in anywhere, arbitrary chunking, and arbitrary garbage.
 
-use playhead::parse::{MidiEvent, Parser};
+use playhead::parse::{MachineCommand, MidiEvent, Parser};
 use proptest::prelude::*;
 
 /// A message a generator can emit: its bytes, and the event the parser must return for it.
@@ -47,6 +47,28 @@ fn system_msg() -> impl Strategy<Value = Msg> {
             bytes: vec![0xF1, d],
             event: Some(MidiEvent::TimecodeQuarterFrame { data: d }),
         }),
+        // MMC Locate with any time bytes, to any device.
+        (0u8..128, proptest::collection::vec(0u8..128, 5)).prop_map(|(dev, t)| {
+            let body = [
+                0x7F, dev, 0x06, 0x44, 0x06, 0x01, t[0], t[1], t[2], t[3], t[4],
+            ];
+            let mut bytes = vec![0xF0];
+            bytes.extend(body);
+            bytes.push(0xF7);
+            Msg {
+                bytes,
+                event: Some(MidiEvent::MachineControl {
+                    device: dev,
+                    command: MachineCommand::Locate {
+                        rate_code: (t[0] >> 5) & 3,
+                        hours: t[0] & 0x1F,
+                        minutes: t[1] & 0x3F,
+                        seconds: t[2] & 0x3F,
+                        frames: t[3] & 0x1F,
+                    },
+                }),
+            }
+        }),
         proptest::collection::vec(0u8..128, 0..300).prop_map(|body| {
             let mut bytes = vec![0xF0];
             bytes.extend(&body);
@@ -61,6 +83,32 @@ fn system_msg() -> impl Strategy<Value = Msg> {
                     seconds: *sc,
                     frames: *fr,
                 }),
+                // MIDI Machine Control: the transport commands and Locate.
+                [0x7F, dev, 0x06, cmd] => {
+                    let command = match cmd {
+                        0x01 => Some(MachineCommand::Stop),
+                        0x02 => Some(MachineCommand::Play),
+                        0x03 => Some(MachineCommand::DeferredPlay),
+                        0x09 => Some(MachineCommand::Pause),
+                        _ => None,
+                    };
+                    command.map(|command| MidiEvent::MachineControl {
+                        device: *dev,
+                        command,
+                    })
+                }
+                [0x7F, dev, 0x06, 0x44, 0x06, 0x01, hr, mn, sc, fr, _] => {
+                    Some(MidiEvent::MachineControl {
+                        device: *dev,
+                        command: MachineCommand::Locate {
+                            rate_code: (hr >> 5) & 3,
+                            hours: hr & 0x1F,
+                            minutes: mn & 0x3F,
+                            seconds: sc & 0x3F,
+                            frames: fr & 0x1F,
+                        },
+                    })
+                }
                 _ => None,
             };
             Msg { bytes, event }

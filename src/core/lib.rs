@@ -4,14 +4,16 @@
 //! [`network`] session turns AppleMIDI/RTP-MIDI datagrams into MIDI bytes and answers; the
 //! [`transport`] state machine turns events into [`transport::Cue`]s for the player, using
 //! [`chase`] (song position, tempo, timecode, drift) to follow the DAW anywhere in a song;
-//! [`show`] is the show model and its file format. [`time`] is the one way to say "when";
-//! [`backend_clock`] puts an OS MIDI backend's event stamps on that clock.
+//! [`ltc`] decodes linear timecode from audio samples; [`show`] is the show model and its file
+//! format. [`time`] is the one way to say "when"; [`backend_clock`] puts an OS MIDI backend's
+//! event stamps on that clock.
 //!
 //! What it does not do: read a clock, open a socket or a file (but for [`show::Show::load`]),
 //! start a thread, draw, or talk to libmpv. The `playhead` program does all of that around it.
 
 pub mod backend_clock;
 pub mod chase;
+pub mod ltc;
 pub mod network;
 pub mod parse;
 pub mod rng;

@@ -8,7 +8,8 @@
 //!   message; they are returned at once and leave the message being assembled untouched;
 //! - channel messages may use running status; system common messages (`F1`-`F7`) and SysEx
 //!   cancel it;
-//! - SysEx may be of any length; only MIDI Time Code full-frame messages are decoded, the rest
+//! - SysEx may be of any length; only MIDI Time Code full-frame messages and MIDI Machine
+//!   Control transport commands (Stop, Play, Deferred Play, Pause, Locate) are decoded, the rest
 //!   are skipped without buffering them;
 //! - anything else (data bytes with no status, undefined status bytes, messages cut short by a
 //!   new status byte) is counted in [`ParserStats::garbage_bytes`] and otherwise ignored.
@@ -47,6 +48,65 @@ pub enum MidiEvent {
         seconds: u8,
         frames: u8,
     },
+    /// MIDI Machine Control (`F0 7F dev 06 cmd ... F7`): what Logic and Pro Tools send to
+    /// locate and roll external machines. `device` is the message's device ID (0x7F = all).
+    MachineControl { device: u8, command: MachineCommand },
+}
+
+/// The MMC device ID that addresses every device ("all call").
+pub const MMC_ALL_CALL: u8 = 0x7F;
+
+/// The MIDI Machine Control commands playhead follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineCommand {
+    /// Stop (`01`).
+    Stop,
+    /// Play (`02`).
+    Play,
+    /// Deferred Play (`03`): play once the locate in progress is done. playhead's locates are
+    /// done when the command is applied, so it plays like Play.
+    DeferredPlay,
+    /// Pause (`09`).
+    Pause,
+    /// Locate to a time (`44 06 01 hr mn sc fr ff`), in MMC's standard time code: the hours
+    /// byte carries the frame rate in bits 5-6 as in MTC.
+    Locate {
+        /// 0 = 24, 1 = 25, 2 = 29.97 drop-frame, 3 = 30 fps.
+        rate_code: u8,
+        hours: u8,
+        minutes: u8,
+        seconds: u8,
+        frames: u8,
+    },
+}
+
+impl MachineCommand {
+    /// Decodes the bytes after `06` of an MMC message (command and its data); `None` for
+    /// commands playhead does not follow.
+    fn decode(bytes: &[u8]) -> Option<MachineCommand> {
+        match bytes {
+            [0x01] => Some(MachineCommand::Stop),
+            [0x02] => Some(MachineCommand::Play),
+            [0x03] => Some(MachineCommand::DeferredPlay),
+            [0x09] => Some(MachineCommand::Pause),
+            // The sub-frame byte `_ff` is finer than a video frame: not needed.
+            [0x44, 0x06, 0x01, hr, mn, sc, fr, _ff] => Some(MachineCommand::Locate {
+                rate_code: (hr >> 5) & 0x03,
+                hours: hr & 0x1F,
+                minutes: mn & 0x3F,
+                seconds: sc & 0x3F,
+                // Bit 5 of the frames byte is MMC's colour-frame flag, bit 6 a sign.
+                frames: fr & 0x1F,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an MMC message sent to `device` is meant for a playhead listening as `mine`: the
+/// all-call ID 0x7F always is; another ID only when the show file's `mmc_device` names it.
+pub fn mmc_addressed_to(device: u8, mine: Option<u8>) -> bool {
+    device == MMC_ALL_CALL || mine == Some(device)
 }
 
 impl MidiEvent {
@@ -58,6 +118,7 @@ impl MidiEvent {
                 | MidiEvent::Continue
                 | MidiEvent::Stop
                 | MidiEvent::SongPosition { .. }
+                | MidiEvent::MachineControl { .. }
         )
     }
 }
@@ -260,6 +321,12 @@ impl Parser {
                     frames: *fr,
                 })
             }
+            [0x7F, device, 0x06, command @ ..] if self.sysex_len <= SYSEX_KEEP_BYTES => {
+                Some(MidiEvent::MachineControl {
+                    device: *device,
+                    command: MachineCommand::decode(command)?,
+                })
+            }
             _ => None,
         }
     }
@@ -357,6 +424,46 @@ mod tests {
             vec![MidiEvent::Stop, MidiEvent::SongPosition { sixteenths: 0 }]
         );
         assert_eq!(st.garbage_bytes, 2);
+    }
+
+    #[test]
+    fn machine_control_commands_and_locate() {
+        let (ev, st) = parse(&[
+            0xF0, 0x7F, 0x7F, 0x06, 0x02, 0xF7, 0xF0, 0x7F, 0x10, 0x06, 0x01, 0xF7, 0xF0, 0x7F,
+            0x7F, 0x06, 0x44, 0x06, 0x01, 0x21, 0x02, 0x03, 0x24, 0x00, 0xF7,
+        ]);
+        assert_eq!(
+            ev,
+            vec![
+                MidiEvent::MachineControl {
+                    device: 0x7F,
+                    command: MachineCommand::Play
+                },
+                MidiEvent::MachineControl {
+                    device: 0x10,
+                    command: MachineCommand::Stop
+                },
+                MidiEvent::MachineControl {
+                    device: 0x7F,
+                    command: MachineCommand::Locate {
+                        rate_code: 1,
+                        hours: 1,
+                        minutes: 2,
+                        seconds: 3,
+                        frames: 4
+                    }
+                },
+            ]
+        );
+        assert_eq!(st.garbage_bytes, 0);
+        // Commands playhead does not follow (Record Strobe) and cut-short locates are skipped.
+        let (ev, _) = parse(&[0xF0, 0x7F, 0x7F, 0x06, 0x06, 0xF7]);
+        assert!(ev.is_empty());
+        let (ev, _) = parse(&[0xF0, 0x7F, 0x7F, 0x06, 0x44, 0x06, 0x01, 0x21, 0xF7]);
+        assert!(ev.is_empty());
+        assert!(mmc_addressed_to(0x7F, None));
+        assert!(!mmc_addressed_to(0x01, None));
+        assert!(mmc_addressed_to(0x01, Some(0x01)));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
 //! preload = 1                 # songs held ready on each side of the one on screen, or "all"
+//! mmc_device = 1              # MIDI Machine Control device ID, 0-126 (0x7F is always heard)
+//! link_quantum = 4            # beats to the bar for an Ableton Link start (--link)
 //!
 //! [[song]]
 //! title = "Opener"
@@ -89,6 +91,9 @@ pub struct Song {
     pub tempo_map: Option<TempoMap>,
     /// The MIDI Time Code at which the video's first frame plays.
     pub timecode_start: Option<Timecode>,
+    /// True when the song's own entry gives its timecode start: then LTC or MTC entering
+    /// its range selects it (see [`Show::song_for_timecode`]).
+    pub selected_by_timecode: bool,
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -112,6 +117,10 @@ pub struct Show {
     pub on_stop: StopAction,
     /// Which songs are held ready.
     pub preload: Preload,
+    /// The MIDI Machine Control device ID playhead answers to besides the all-call 0x7F.
+    pub mmc_device: Option<u8>,
+    /// Beats to the bar for an Ableton Link session's quantized start.
+    pub link_quantum: Option<u16>,
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -156,6 +165,8 @@ struct RawShow {
     select_by: Option<Spanned<String>>,
     program_channel: Option<Spanned<i64>>,
     preload: Option<Spanned<toml::Value>>,
+    mmc_device: Option<Spanned<i64>>,
+    link_quantum: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
@@ -171,6 +182,7 @@ struct RawSong {
     number: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
+    #[serde(alias = "timecode")]
     timecode_start: Option<Spanned<String>>,
 }
 
@@ -215,6 +227,7 @@ impl Show {
                 number: 0,
                 tempo_map: None,
                 timecode_start: None,
+                selected_by_timecode: false,
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -225,6 +238,8 @@ impl Show {
             session_name: None,
             on_stop: StopAction::Hold,
             preload: Preload::default(),
+            mmc_device: None,
+            link_quantum: None,
         }
     }
 
@@ -358,6 +373,34 @@ impl Show {
                 ));
             }
         }
+        let mmc_device = match &raw.mmc_device {
+            None => None,
+            Some(d) if (0..=126).contains(d.get_ref()) => Some(*d.get_ref() as u8),
+            Some(d) => {
+                return Err(err(
+                    Some(d.span()),
+                    "mmc_device",
+                    format!(
+                    "{} is not an MMC device ID: use 0 to 126 (127, the all-call, is always heard)",
+                    d.get_ref()
+                ),
+                ))
+            }
+        };
+        let link_quantum = match &raw.link_quantum {
+            None => None,
+            Some(q) if (1..=64).contains(q.get_ref()) => Some(*q.get_ref() as u16),
+            Some(q) => {
+                return Err(err(
+                    Some(q.span()),
+                    "link_quantum",
+                    format!(
+                        "{} beats to the bar is not allowed: use 1 to 64",
+                        q.get_ref()
+                    ),
+                ))
+            }
+        };
         if let Some(s) = &raw.screen {
             if *s.get_ref() == 0 {
                 return Err(err(
@@ -477,6 +520,7 @@ impl Show {
                 number,
                 tempo_map: tempo(&s.bpm, &s.tempo_map, &key)?.or_else(|| show_tempo.clone()),
                 timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
+                selected_by_timecode: s.timecode_start.is_some(),
             });
         }
         Ok(Show {
@@ -500,7 +544,44 @@ impl Show {
             session_name: raw.session_name,
             on_stop,
             preload,
+            mmc_device,
+            link_quantum,
         })
+    }
+
+    /// The song whose timecode range `timecode` is in, so that one LTC track drives a whole
+    /// setlist. A song with its own `timecode` (or `timecode_start`) owns the hour its start
+    /// is in, from the top of that hour (the pre-roll before its start included); when
+    /// several songs start in one hour, each owns the time from its start to the next one's
+    /// (the first from the top of the hour).
+    pub fn song_for_timecode(&self, timecode: Timecode) -> Option<usize> {
+        let t = timecode.real_time_s();
+        let starts: Vec<(usize, f64)> = self
+            .songs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.selected_by_timecode)
+            .filter_map(|(i, s)| Some((i, s.timecode_start?.real_time_s())))
+            .collect();
+        let hour_of = |s: f64| (s / 3600.0).floor();
+        let mut best: Option<(usize, f64)> = None;
+        for &(i, start) in &starts {
+            if hour_of(start) != hour_of(t) {
+                continue;
+            }
+            let first_in_hour = starts
+                .iter()
+                .all(|&(_, other)| hour_of(other) != hour_of(start) || other >= start);
+            let begin = if first_in_hour {
+                hour_of(start) * 3600.0
+            } else {
+                start
+            };
+            if t >= begin && best.is_none_or(|(_, b)| begin > b) {
+                best = Some((i, begin));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// The index of the song a Song Select or Program Change picks, if any.
@@ -606,6 +687,43 @@ tempo_map = "1=120, 33=90 3/4"
 
     fn error(text: &str) -> ShowError {
         parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn timecode_picks_the_song_of_its_hour_or_range() {
+        let show = parse(
+            "[[song]]\nvideo = \"a.mp4\"\ntimecode = \"01:00:00:00\"\n\
+             [[song]]\nvideo = \"b.mp4\"\ntimecode = \"02:00:10:00\"\n\
+             [[song]]\nvideo = \"c.mp4\"\ntimecode_start = \"02:30:00:00\"\n\
+             [[song]]\nvideo = \"d.mp4\"\n",
+        )
+        .unwrap();
+        let at =
+            |text: &str| show.song_for_timecode(Timecode::parse(text, FrameRate::Fps25).unwrap());
+        assert_eq!(at("00:59:59:24"), None);
+        assert_eq!(at("01:00:00:00"), Some(0));
+        assert_eq!(at("01:59:59:00"), Some(0));
+        // The pre-roll before song 2's start is in its hour.
+        assert_eq!(at("02:00:05:00"), Some(1));
+        assert_eq!(at("02:29:59:00"), Some(1));
+        assert_eq!(at("02:30:00:00"), Some(2));
+        assert_eq!(at("03:00:00:00"), None);
+    }
+
+    #[test]
+    fn link_quantum_is_read_and_checked() {
+        let show = parse("link_quantum = 3\n[[song]]\nvideo = \"a.mp4\"\n").unwrap();
+        assert_eq!(show.link_quantum, Some(3));
+        let e = error("\nlink_quantum = 0\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.key.as_str(), e.line), ("link_quantum", Some(2)), "{e}");
+    }
+
+    #[test]
+    fn mmc_device_is_read_and_checked() {
+        let show = parse("mmc_device = 5\n[[song]]\nvideo = \"a.mp4\"\n").unwrap();
+        assert_eq!(show.mmc_device, Some(5));
+        let e = error("mmc_device = 127\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.key.as_str(), e.line), ("mmc_device", Some(1)), "{e}");
     }
 
     #[test]

@@ -52,6 +52,28 @@
 //! | Playing | MTC stops (no quarter frame for [`TIMECODE_STOPPED_S`]) | Stopped | `Hold` |
 //! | Playing | clock / timecode, video position reports | Playing | drift correction: `Speed`, `Locate`, `Hold`/`Play` (before the video start), see [`crate::chase::drift`] |
 //!
+//! MIDI Machine Control (addressed to 0x7F, or to the show file's `mmc_device`):
+//!
+//! | state   | event                  | next    | cue |
+//! |---------|------------------------|---------|-----|
+//! | stopped | MMC Locate             | Stopped | `Locate` paused to the timecode (through the song's timecode start, like MTC) |
+//! | Playing | MMC Locate             | Playing | `Locate` to the timecode, playing |
+//! | stopped | MMC Play, Deferred Play | Playing | `Play` from the frame on screen (the cue of the last locate) |
+//! | Playing | MMC Stop, Pause        | Stopped | `Hold` |
+//!
+//! MMC carries no running position: after an MMC Play the video runs freely unless timecode
+//! (MTC) arrives too, which then becomes the reference. In the "start" mode MMC Play plays
+//! only when armed (like Start), Stop and Pause hold, and Locate is not followed.
+//!
+//! # Several sources at once
+//!
+//! The reference while playing is the first running of: LTC ([`Transport::on_ltc`]), MTC
+//! quarter frames, MIDI clock counted from SPP. A lower source is only noted while a higher
+//! one runs. When the one leading stops (LTC: nothing for the free-wheel time; MTC: nothing
+//! for [`TIMECODE_STOPPED_S`]) and a lower one still runs, that one leads from its next
+//! message and the drift controller carries on (no seek unless the two disagree by more than
+//! the seek threshold); with none running, the video holds. MMC commands act whatever leads.
+//!
 //! When timecode is arriving it is the reference (it needs no tempo); otherwise the clock is.
 //! When the reference stops arriving while playing, the video plays on freely ("clock lost:
 //! free-running") and locks again when it returns.
@@ -63,12 +85,16 @@ use crate::chase::drift::{Correction, DawReference, DriftConfig, DriftController
 use crate::chase::position::SongPosition;
 use crate::chase::tempo::{ClockTempoConfig, ClockTempoEstimator, TempoMap};
 use crate::chase::timecode::{Direction, QuarterFrameAssembler, Timecode, VideoStart};
-use crate::parse::MidiEvent;
+use crate::parse::{MachineCommand, MidiEvent};
 use crate::time::Stamp;
 
 /// With timecode as the reference, this long without a quarter frame means the DAW stopped
 /// (MTC sends 96 to 120 quarter frames a second while running).
 pub const TIMECODE_STOPPED_S: f64 = 0.25;
+
+/// How long LTC may drop out while playing before playhead takes it that the DAW stopped,
+/// by default: the video free-wheels on through shorter dropouts (`--ltc-freewheel-ms`).
+pub const LTC_FREEWHEEL_S: f64 = 0.25;
 
 /// Tempo assumed for a mid-song start when neither a tempo map, a fixed BPM nor the clock has
 /// given one yet; corrected as soon as the clock tells.
@@ -127,6 +153,8 @@ pub struct ChaseSettings {
     pub video_start: Timecode,
     /// Drift-correction thresholds.
     pub drift: DriftConfig,
+    /// How long LTC may drop out while playing before the video holds, in seconds.
+    pub ltc_freewheel_s: f64,
 }
 
 impl Default for ChaseSettings {
@@ -136,6 +164,7 @@ impl Default for ChaseSettings {
             offset_s: 0.0,
             video_start: Timecode::from_frame_count(0, crate::chase::timecode::FrameRate::Fps30),
             drift: DriftConfig::default(),
+            ltc_freewheel_s: LTC_FREEWHEEL_S,
         }
     }
 }
@@ -202,6 +231,19 @@ pub enum Reference {
     Clock,
     /// MIDI Time Code.
     Timecode,
+    /// Linear timecode (LTC) from an audio input.
+    Ltc,
+}
+
+impl Reference {
+    /// The word the overlay, the status line and `--check` use for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reference::Clock => "MIDI clock",
+            Reference::Timecode => "MTC",
+            Reference::Ltc => "LTC",
+        }
+    }
 }
 
 /// The chase mode's state: tempo, timecode and the drift controller.
@@ -223,6 +265,12 @@ struct Chaser {
     cued_s: Option<f64>,
     /// Parked (paused) position while waiting for the DAW to reach the video start.
     parked_s: Option<f64>,
+    /// The last LTC frame: its timecode and when it was true (its start).
+    last_ltc: Option<(Timecode, f64)>,
+    /// When the last LTC frame was received (its end, decoded).
+    last_ltc_received_s: Option<f64>,
+    /// When the last MIDI clock arrived while the DAW ran.
+    last_clock_s: Option<f64>,
 }
 
 /// The transport: the state, the DAW's song position, and counters for the operator.
@@ -236,6 +284,8 @@ pub struct Transport {
     song_position_clocks: Option<u32>,
     clocks_received: u64,
     chase: Option<Box<Chaser>>,
+    /// The MMC device ID this playhead answers to besides the all-call 0x7F.
+    mmc_device: Option<u8>,
 }
 
 impl Default for Transport {
@@ -265,6 +315,7 @@ impl Transport {
             song_position_clocks: None,
             clocks_received: 0,
             chase: None,
+            mmc_device: None,
         }
     }
 
@@ -292,6 +343,9 @@ impl Transport {
                 clocks_since_start: 0,
                 cued_s: None,
                 parked_s: None,
+                last_ltc: None,
+                last_ltc_received_s: None,
+                last_clock_s: None,
             };
             // Loaded on frame 0: that is the top only without a positive offset.
             chaser.cued_s = Some(0.0);
@@ -301,6 +355,12 @@ impl Transport {
             t.chase = Some(Box::new(chaser));
         }
         Ok(t)
+    }
+
+    /// Answers MIDI Machine Control sent to `device` as well as to the all-call 0x7F (the show
+    /// file's `mmc_device`); `None` answers only the all-call.
+    pub fn set_mmc_device(&mut self, device: Option<u8>) {
+        self.mmc_device = device;
     }
 
     /// The follow mode.
@@ -366,6 +426,11 @@ impl Transport {
     /// Applies a MIDI event received at `at`; returns the cue for the player, if any.
     pub fn on_midi(&mut self, event: MidiEvent, at: Stamp) -> Option<Cue> {
         let at_s = at.secs_f64();
+        if let MidiEvent::MachineControl { device, .. } = event {
+            if !crate::parse::mmc_addressed_to(device, self.mmc_device) {
+                return None;
+            }
+        }
         if self.chase.is_some() {
             return self.chase_midi(event, at_s);
         }
@@ -452,6 +517,21 @@ impl Transport {
                 self.count_clock();
                 None
             }
+            MidiEvent::MachineControl { command, .. } => match command {
+                MachineCommand::Play | MachineCommand::DeferredPlay => {
+                    self.daw_running = true;
+                    if self.state == State::Armed {
+                        self.state = State::Playing;
+                        Some(Cue::Play)
+                    } else {
+                        None
+                    }
+                }
+                MachineCommand::Stop | MachineCommand::Pause => {
+                    self.start_mode_midi(MidiEvent::Stop)
+                }
+                MachineCommand::Locate { .. } => None,
+            },
             MidiEvent::SongSelect { .. }
             | MidiEvent::ProgramChange { .. }
             | MidiEvent::TimecodeQuarterFrame { .. }
@@ -567,7 +647,7 @@ impl Transport {
                 self.song_position_clocks = Some(clocks);
                 let v = self.chaser().video_s_at_clocks(clocks);
                 if self.state == State::Playing {
-                    if self.chaser().timecode_running(at_s) {
+                    if self.chaser().timecode_running(at_s) || self.chaser().ltc_running(at_s) {
                         // Timecode leads; a song position while it runs is only noted.
                         return None;
                     }
@@ -592,10 +672,12 @@ impl Transport {
                     }
                 }
                 c.clocks_since_start += 1;
+                c.last_clock_s = Some(at_s);
                 if let Some(bpm) = c.estimator.tick(at_s) {
                     c.measured_bpm = Some(bpm);
                 }
-                if self.state == State::Playing && !c.timecode_running(at_s) {
+                if self.state == State::Playing && !c.timecode_running(at_s) && !c.ltc_running(at_s)
+                {
                     let clocks = self.song_position_clocks.unwrap_or(0);
                     let received_at_s = c.estimator.latest_tick_fitted_s().unwrap_or(at_s);
                     c.reference = Some(DawReference {
@@ -631,6 +713,10 @@ impl Transport {
                 let v = c.video_start.video_position_s(time.timecode)
                     + c.settings.offset_s
                     + (time.real_time_at_receipt_s() - time.timecode.real_time_s());
+                if c.ltc_running(at_s) {
+                    // LTC leads (the priority in the module doc): MTC is only noted.
+                    return None;
+                }
                 c.reference_kind = Some(Reference::Timecode);
                 if self.state == State::Playing {
                     let c = self.chaser();
@@ -645,8 +731,97 @@ impl Transport {
                     self.go(v, true, at_s)
                 }
             }
+            MidiEvent::MachineControl { command, .. } => self.chase_mmc(command, at_s),
             MidiEvent::SongSelect { .. } | MidiEvent::ProgramChange { .. } => None,
         }
+    }
+
+    /// MIDI Machine Control in the chase mode (see the module's table).
+    fn chase_mmc(&mut self, command: MachineCommand, at_s: f64) -> Option<Cue> {
+        match command {
+            MachineCommand::Locate {
+                rate_code,
+                hours,
+                minutes,
+                seconds,
+                frames,
+            } => {
+                let tc =
+                    Timecode::from_full_frame(rate_code, hours, minutes, seconds, frames).ok()?;
+                let c = self.chaser();
+                let v = c.video_start.video_position_s(tc) + c.settings.offset_s;
+                let playing = self.state == State::Playing;
+                let cue = self.go(v, playing, at_s);
+                if !playing && close(v.max(0.0), 0.0) {
+                    self.state = State::Armed;
+                }
+                cue
+            }
+            MachineCommand::Play | MachineCommand::DeferredPlay => {
+                self.daw_running = true;
+                if let Some(v) = self.chaser().cued_s {
+                    return self.go(v, true, at_s);
+                }
+                if self.state == State::Playing {
+                    return None;
+                }
+                // Held after a Stop: play on from the frame on screen, freely until a
+                // reference arrives.
+                let c = self.chaser();
+                c.drift.reset();
+                c.reference = None;
+                c.parked_s = None;
+                self.state = State::Playing;
+                Some(Cue::Play)
+            }
+            MachineCommand::Stop | MachineCommand::Pause => {
+                self.daw_running = false;
+                self.hold()
+            }
+        }
+    }
+
+    /// A frame of linear timecode: `timecode` was true at `at` (the frame's start on the
+    /// audio input, its latency taken off), and the frame was decoded at `received`.
+    ///
+    /// LTC is followed in the chase mode only, and leads MTC and the clock. While stopped, a
+    /// frame that is not the next of the one before (a still, or the first) locates paused;
+    /// two frames in a row at about real time mean the DAW rolls: play from there. While
+    /// playing each frame is the drift controller's reference; when none has come for the
+    /// free-wheel time, the video holds.
+    pub fn on_ltc(&mut self, timecode: Timecode, at: Stamp, received: Stamp) -> Option<Cue> {
+        let (at_s, received_s) = (at.secs_f64(), received.secs_f64());
+        let c = self.chase.as_mut()?;
+        let frame_s = timecode.rate().frame_duration_s();
+        let rolling = c.last_ltc.is_some_and(|(previous, previous_at_s)| {
+            previous.rate() == timecode.rate()
+                && previous.add_frames(1) == timecode
+                && ((at_s - previous_at_s) - frame_s).abs() < frame_s / 2.0
+        });
+        c.last_ltc = Some((timecode, at_s));
+        c.last_ltc_received_s = Some(received_s);
+        let v = c.video_start.video_position_s(timecode) + c.settings.offset_s;
+        if self.state == State::Playing && (rolling || c.reference_kind == Some(Reference::Ltc)) {
+            // A jump in the timecode (after a dropout, or a locate in the DAW) is left to the
+            // drift controller: it seeks when the video is really off, and only then.
+            c.reference = Some(DawReference {
+                position_s: v,
+                received_at_s: at_s,
+            });
+            c.reference_kind = Some(Reference::Ltc);
+            return None;
+        }
+        if rolling {
+            self.daw_running = true;
+            c.reference_kind = Some(Reference::Ltc);
+            // Where the DAW is now: the frame's time plus the time it took to arrive.
+            return self.go(v + (received_s - at_s), true, received_s);
+        }
+        if self.state == State::Playing {
+            // Playing on another reference: a stray LTC frame changes nothing.
+            return None;
+        }
+        self.go(v, false, at_s)
     }
 
     /// The player's position report while playing: `video_s` was on screen at `now`.
@@ -673,10 +848,29 @@ impl Transport {
             return None;
         }
         let c = self.chase.as_mut()?;
+        if c.reference_kind == Some(Reference::Ltc) && !c.ltc_running(now_s) {
+            // LTC gone for longer than the free-wheel. The next source in the priority takes
+            // over where it is (its next message is the reference); with none, the DAW
+            // stopped.
+            if c.timecode_running(now_s) {
+                c.reference_kind = Some(Reference::Timecode);
+                return None;
+            }
+            if self.daw_running && c.clock_running(now_s) {
+                c.reference_kind = Some(Reference::Clock);
+                return None;
+            }
+            self.daw_running = false;
+            return self.hold();
+        }
         if c.reference_kind == Some(Reference::Timecode)
             && c.last_quarter_frame_s
                 .is_some_and(|t| now_s - t > TIMECODE_STOPPED_S)
         {
+            if self.daw_running && c.clock_running(now_s) {
+                c.reference_kind = Some(Reference::Clock);
+                return None;
+            }
             self.daw_running = false;
             return self.hold();
         }
@@ -754,6 +948,18 @@ impl Chaser {
             }
         };
         song_s + self.settings.offset_s
+    }
+
+    /// True while MIDI clock arrives (24 a beat: even 30 BPM sends one every 83 ms).
+    fn clock_running(&self, now_s: f64) -> bool {
+        self.last_clock_s
+            .is_some_and(|t| now_s - t <= TIMECODE_STOPPED_S)
+    }
+
+    /// True while LTC frames arrive (none missing for longer than the free-wheel time).
+    fn ltc_running(&self, now_s: f64) -> bool {
+        self.last_ltc_received_s
+            .is_some_and(|t| now_s - t <= self.settings.ltc_freewheel_s)
     }
 
     fn timecode_running(&self, now_s: f64) -> bool {
@@ -1021,6 +1227,198 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn mmc(device: u8, command: MachineCommand) -> MidiEvent {
+        MidiEvent::MachineControl { device, command }
+    }
+
+    fn locate(hours: u8, minutes: u8, seconds: u8, frames: u8) -> MachineCommand {
+        MachineCommand::Locate {
+            rate_code: 1,
+            hours,
+            minutes,
+            seconds,
+            frames,
+        }
+    }
+
+    #[test]
+    fn mmc_locate_cues_paused_play_plays_there_and_stop_holds() {
+        let mut t = Transport::with_mode(
+            FollowMode::Chase,
+            ChaseSettings {
+                video_start: Timecode::parse(
+                    "01:00:00:00",
+                    crate::chase::timecode::FrameRate::Fps25,
+                )
+                .unwrap(),
+                ..ChaseSettings::default()
+            },
+        )
+        .unwrap();
+        let at = Stamp::from_secs_f64;
+        // 01:00:10:05 at 25 fps against a video starting at 01:00:00:00: 10.2 s.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, locate(1, 0, 10, 5)), at(1.0)),
+            Some(Cue::Locate {
+                position_s: 10.2,
+                play: false
+            })
+        );
+        assert_eq!(t.state(), State::Stopped);
+        // Another device's locate is not for us.
+        assert_eq!(t.on_midi(mmc(0x05, locate(1, 0, 20, 0)), at(1.5)), None);
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), at(2.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.state(), State::Playing);
+        // A locate while playing jumps and keeps playing.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, locate(1, 0, 30, 0)), at(3.0)),
+            Some(Cue::Locate {
+                position_s: 30.0,
+                play: true
+            })
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Stop), at(4.0)),
+            Some(Cue::Hold)
+        );
+        assert_eq!(t.on_midi(mmc(0x7F, MachineCommand::Pause), at(4.1)), None);
+        // Played again with no locate: from the frame on screen.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::DeferredPlay), at(5.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Pause), at(6.0)),
+            Some(Cue::Hold)
+        );
+        // The top of the video arms.
+        t.on_midi(mmc(0x7F, locate(1, 0, 0, 0)), at(7.0));
+        assert_eq!(t.state(), State::Armed);
+    }
+
+    #[test]
+    fn mmc_device_id_from_the_show_and_start_mode() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.set_mmc_device(Some(0x05));
+        assert!(t
+            .on_midi(mmc(0x05, locate(0, 0, 4, 0)), Stamp::from_secs_f64(0.0))
+            .is_some());
+        assert_eq!(
+            t.on_midi(mmc(0x06, locate(0, 0, 8, 0)), Stamp::from_secs_f64(0.1)),
+            None
+        );
+        let mut t = Transport::new();
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), Stamp::from_secs_f64(0.0)),
+            Some(Cue::Play)
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Stop), Stamp::from_secs_f64(1.0)),
+            Some(Cue::Hold)
+        );
+        // Start mode plays only from the top: an MMC Play away from it waits.
+        assert_eq!(
+            t.on_midi(mmc(0x7F, MachineCommand::Play), Stamp::from_secs_f64(2.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn ltc_locates_on_a_still_rolls_free_wheels_and_stops() {
+        use crate::chase::timecode::FrameRate;
+        let mut t = Transport::with_mode(
+            FollowMode::Chase,
+            ChaseSettings {
+                video_start: Timecode::parse("02:00:00:00", FrameRate::Fps25).unwrap(),
+                ..ChaseSettings::default()
+            },
+        )
+        .unwrap();
+        let tc = |frames: u64| {
+            Timecode::parse("02:00:10:00", FrameRate::Fps25)
+                .unwrap()
+                .add_frames(frames as i64)
+        };
+        let at = Stamp::from_secs_f64;
+        // One frame alone: a still, located paused.
+        assert_eq!(
+            t.on_ltc(tc(0), at(1.0), at(1.045)),
+            Some(Cue::Locate {
+                position_s: 10.0,
+                play: false
+            })
+        );
+        // The same frame again changes nothing.
+        assert_eq!(t.on_ltc(tc(0), at(1.2), at(1.245)), None);
+        // Two in a row at real time: rolling, from where the DAW is at receipt.
+        match t.on_ltc(tc(1), at(1.24), at(1.285)) {
+            Some(Cue::Locate { position_s, play }) => {
+                assert!(play);
+                assert!((position_s - 10.085).abs() < 1e-6, "{position_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // MTC while LTC runs does not take the lead.
+        for i in 2..10u64 {
+            let now = 1.24 + 0.04 * (i - 1) as f64;
+            t.on_ltc(tc(i), at(now), at(now + 0.045));
+        }
+        assert_eq!(
+            t.on_midi(MidiEvent::TimecodeQuarterFrame { data: 0 }, at(1.6)),
+            None
+        );
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // A dropout shorter than the free-wheel: playing on.
+        let last_received = 1.24 + 0.04 * 8.0 + 0.045;
+        assert_eq!(
+            t.on_tick(at(last_received + 0.2))
+                .filter(|c| *c == Cue::Hold),
+            None
+        );
+        assert_eq!(t.state(), State::Playing);
+        // Longer: the DAW stopped.
+        assert_eq!(t.on_tick(at(last_received + 0.3)), Some(Cue::Hold));
+        assert_eq!(t.state(), State::Stopped);
+    }
+
+    #[test]
+    fn when_ltc_stops_the_running_clock_takes_over_without_a_hold() {
+        use crate::chase::timecode::FrameRate;
+        let mut t = chase(Some(120.0), 0.0);
+        let at = Stamp::from_secs_f64;
+        t.on_midi(MidiEvent::SongPosition { sixteenths: 0 }, at(0.0));
+        t.on_midi(MidiEvent::Start, at(0.0));
+        let tick_s = 60.0 / (120.0 * 24.0);
+        let mut now = 0.0;
+        let mut frame = 0u64;
+        // Clock and LTC together for 2 s: LTC leads.
+        while now < 2.0 {
+            t.on_midi(MidiEvent::Clock, at(now));
+            if now >= frame as f64 * 0.04 {
+                let tc = Timecode::from_frame_count(frame, FrameRate::Fps25);
+                t.on_ltc(tc, at(frame as f64 * 0.04), at(now));
+                frame += 1;
+            }
+            now += tick_s;
+            assert_ne!(t.on_tick(at(now)), Some(Cue::Hold));
+        }
+        assert_eq!(t.reference(), Some(Reference::Ltc));
+        // LTC stops, the clock runs on: the clock leads, the video plays on.
+        while now < 3.0 {
+            t.on_midi(MidiEvent::Clock, at(now));
+            now += tick_s;
+            assert_ne!(t.on_tick(at(now)), Some(Cue::Hold), "at {now}");
+        }
+        assert_eq!(t.reference(), Some(Reference::Clock));
+        assert_eq!(t.state(), State::Playing);
+        // Then the clock stops too, with the DAW's Stop.
+        assert_eq!(t.on_midi(MidiEvent::Stop, at(3.1)), Some(Cue::Hold));
     }
 
     #[test]

@@ -14,9 +14,7 @@ use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue}
 use crate::parse::MidiEvent;
 use crate::player::lanes::TimedEvent;
 use crate::show::{Preload, Selection, Show, StopAction};
-use crate::transport::{
-    ChaseSettings, Cue, FollowMode, OperatorCommand, Reference, State, Transport,
-};
+use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
 use decks::{deck_count, Deck, UNLOAD_SETTLE};
@@ -34,6 +32,8 @@ pub enum PlayerInput {
     Midi(TimedEvent),
     /// A command from the operator's keyboard, with the time the key was pressed.
     Operator(OperatorCommand, Instant),
+    /// A frame of linear timecode from the audio input.
+    Ltc(crate::sources::ltc::TimedTimecode),
     /// Show or hide the operator's status overlay.
     ToggleOverlay,
     /// Clock ticks wait in this source's lane (its doorbell; see [`lanes`]).
@@ -172,6 +172,8 @@ const TICK: Duration = Duration::from_millis(20);
 const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
 /// How often the status goes to the log.
 const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
+/// How long after the last MIDI clock or transport message Ableton Link's are ignored.
+const LINK_YIELDS_FOR: Duration = Duration::from_secs(1);
 /// mpv OSD overlay ids: the black picture (on_stop = "black") and the operator's status.
 const OVERLAY_BLACK: &str = "1";
 const OVERLAY_STATUS: &str = "2";
@@ -233,6 +235,9 @@ pub struct Player {
     /// The song selected while it was not loaded yet: when it was selected. The picture of
     /// the deck on screen stays until its first frame is ready.
     selected_unloaded_at: Option<Instant>,
+    /// When MIDI transport or clock last came from a MIDI source (not Ableton Link): MIDI
+    /// leads Link, whose events are then dropped.
+    last_midi_transport: Option<Instant>,
 }
 
 impl Player {
@@ -278,6 +283,7 @@ impl Player {
             clocks_folded: 0,
             folded_records: 0,
             selected_unloaded_at: None,
+            last_midi_transport: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -301,7 +307,10 @@ impl Player {
                 settings.video_start = tc;
             }
         }
-        Transport::with_mode(self.options.follow, settings).map_err(|e| e.to_string())
+        let mut transport =
+            Transport::with_mode(self.options.follow, settings).map_err(|e| e.to_string())?;
+        transport.set_mmc_device(self.show.mmc_device);
+        Ok(transport)
     }
 
     fn mpv(&self) -> &Mpv {
@@ -361,6 +370,7 @@ impl Player {
             select! {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
+                    Ok(PlayerInput::Ltc(tc)) => self.on_ltc(tc),
                     Ok(PlayerInput::Operator(cmd, at)) => {
                         // The operator wants to see what they do.
                         self.set_black(false);
@@ -419,6 +429,17 @@ impl Player {
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
+        if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
+            if &*ev.source != crate::sources::LINK_SOURCE {
+                self.last_midi_transport = Some(ev.received);
+            } else if self
+                .last_midi_transport
+                .is_some_and(|t| ev.received.saturating_duration_since(t) < LINK_YIELDS_FOR)
+            {
+                // MIDI clock and transport lead Link (the priority in the README).
+                return;
+            }
+        }
         if let Some(song) = self.show.song_for(&ev.event) {
             self.select(song, &format!("{:?} from {}", ev.event, ev.source));
             return;
@@ -480,6 +501,28 @@ impl Player {
                 latest.received,
                 &format!("clock from {}", lane.source()),
             );
+        }
+    }
+
+    /// A frame of LTC: the song whose timecode range it is in comes on screen first (one LTC
+    /// track drives a whole setlist), then the transport chases it.
+    fn on_ltc(&mut self, tc: crate::sources::ltc::TimedTimecode) {
+        if let Some(song) = self.show.song_for_timecode(tc.timecode) {
+            if song != self.current {
+                self.select(song, &format!("LTC {} from {}", tc.timecode, tc.source));
+            }
+        }
+        let at = clock::stamp(tc.at);
+        if let Some(cue) = self
+            .transport
+            .on_ltc(tc.timecode, at, clock::stamp(tc.received))
+        {
+            let what = format!("LTC {} from {}", tc.timecode, tc.source);
+            self.last_event = Some((what.clone(), tc.received));
+            self.apply(cue, tc.received, &what);
+            if cue == Cue::Hold {
+                self.after_stop(tc.received);
+            }
         }
     }
 
@@ -819,11 +862,11 @@ impl Player {
                 .sync_error_s()
                 .map(|e| format!(" {:+.1} ms", e * 1000.0))
                 .unwrap_or_default();
-            let source = match self.transport.reference() {
-                Some(Reference::Clock) => " (clock)",
-                Some(Reference::Timecode) => " (timecode)",
-                None => "",
-            };
+            let source = self
+                .transport
+                .reference()
+                .map(|r| format!(" ({})", r.label()))
+                .unwrap_or_default();
             items.push(format!("sync {}{source}{error}", state.label()));
         }
         if self.clocks_folded > 0 {

@@ -6,6 +6,12 @@
 //! happens when the player falls behind). A tick never blocks an inlet. Sources come and go; the watchers here reconnect on
 //! their own and log each change once.
 
+#[cfg(feature = "link")]
+pub mod link;
+
+/// The source name of the MIDI transport made from an Ableton Link session.
+pub const LINK_SOURCE: &str = "Ableton Link";
+pub mod ltc;
 pub mod network;
 
 use crate::clock;

@@ -2,12 +2,14 @@
 //!
 //! [`framecode`] reads which frame of the demo show is on a picture; [`peer`] is a scripted
 //! network-MIDI participant that plays a DAW's side on loopback; [`simulator`] runs the drift
-//! controller against a simulated DAW and player over a whole show. The `playhead-bench`
+//! controller against a simulated DAW and player over a whole show; [`ltc`] encodes linear
+//! timecode into audio samples. The `playhead-bench`
 //! binary (`src/bench.rs`) measures latency, start-up and chase figures for the README.
 //!
 //! Nothing here is linked into the `playhead` binary or shipped in the .deb.
 
 pub mod framecode;
+pub mod ltc;
 pub mod peer;
 pub mod simulator;
 
