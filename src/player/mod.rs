@@ -7,6 +7,7 @@
 
 mod decks;
 pub mod lanes;
+pub mod status;
 
 use crate::chase::drift::LockState;
 use crate::clock;
@@ -22,6 +23,7 @@ use crossbeam_channel::{select, Receiver};
 use decks::{deck_count, Deck, UNLOAD_SETTLE};
 use lanes::ClockLane;
 use log::{debug, error, info, warn};
+use status::{SongRef, StatusBoard, StatusSnapshot};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -45,8 +47,28 @@ pub enum PlayerInput {
     /// Tests and benchmarks: the player sends its input counters to this channel.
     #[doc(hidden)]
     Counters(crossbeam_channel::Sender<InputCounters>),
+    /// A command from the remote page or OSC, with when it arrived and who sent it (for the
+    /// log).
+    Remote(RemoteCommand, Instant, String),
     /// Shut down.
     Quit,
+}
+
+/// What the remote page and OSC may ask of the player.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RemoteCommand {
+    /// Play from the frame on screen (nothing when already playing).
+    Play,
+    /// Hold the frame, then the show's stop behaviour (nothing when not playing).
+    Stop,
+    /// Back to the first frame, armed.
+    Arm,
+    /// Select the song with this index in the setlist (from 0).
+    Song(usize),
+    /// Black over the picture, or take it away.
+    Black(bool),
+    /// Show this video position, in seconds, paused (only while not playing).
+    Locate(f64),
 }
 
 /// What the player has taken in, for tests and benchmarks.
@@ -162,6 +184,9 @@ const OBSERVE_TIME_POS: u64 = 2;
 const TICK: Duration = Duration::from_millis(20);
 /// How often the status overlay is refreshed while shown.
 const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
+/// How often the status snapshot is published when nothing the operator sees at a glance
+/// changed (the position moves, the message ages).
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the status goes to the log.
 const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// mpv OSD overlay ids: the black picture (on_stop = "black") and the operator's status.
@@ -225,7 +250,16 @@ pub struct Player {
     /// The song selected while it was not loaded yet: when it was selected. The picture of
     /// the deck on screen stays until its first frame is ready.
     selected_unloaded_at: Option<Instant>,
+    /// Where the last transport message came from.
+    last_source: Option<String>,
+    /// The snapshot for the remote, and when and of what it was last published.
+    board: Arc<StatusBoard>,
+    last_publish: Instant,
+    published_key: Option<PublishedKey>,
 }
+
+/// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
+type PublishedKey = (State, usize, bool, Option<Instant>);
 
 impl Player {
     /// A player for a whole show, with the decks (cores) from [`create_decks`].
@@ -270,10 +304,19 @@ impl Player {
             clocks_folded: 0,
             folded_records: 0,
             selected_unloaded_at: None,
+            last_source: None,
+            board: Arc::new(StatusBoard::default()),
+            last_publish: now,
+            published_key: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
         Ok(player)
+    }
+
+    /// Where the player publishes its status (for the remote page and OSC).
+    pub fn status_board(&self) -> Arc<StatusBoard> {
+        self.board.clone()
     }
 
     /// The same player, reporting to `notify` instead.
@@ -367,6 +410,7 @@ impl Player {
                         self.refresh_overlay();
                     }
                     Ok(PlayerInput::Clocks(lane)) => self.on_clocks(&lane),
+                    Ok(PlayerInput::Remote(cmd, at, origin)) => self.on_remote(cmd, at, &origin),
                     Ok(PlayerInput::Stall(release)) => {
                         warn!("player stalled on request (a test)");
                         let _ = release.recv();
@@ -401,6 +445,7 @@ impl Player {
             if self.overlay_shown && now.duration_since(self.last_overlay) >= OVERLAY_REFRESH {
                 self.refresh_overlay();
             }
+            self.publish_status(now);
             if now.duration_since(self.last_status_log) >= STATUS_LOG_INTERVAL {
                 self.last_status_log = now;
                 info!("status: {}", self.status().join(" | "));
@@ -423,6 +468,7 @@ impl Player {
         }
         let what = format!("{:?} from {}", ev.event, ev.source);
         self.last_event = Some((what.clone(), ev.received));
+        self.last_source = Some(ev.source.to_string());
         match cue {
             Some(cue) => self.apply(cue, ev.received, &what),
             None => info!(
@@ -464,6 +510,140 @@ impl Player {
         }
         if let Some(cue) = self.transport.on_clocks(ticks.folded, clock::stamp(latest)) {
             self.apply(cue, latest, &format!("clock from {}", lane.source()));
+        }
+    }
+
+    /// A command from the remote page or OSC, logged with its origin.
+    fn on_remote(&mut self, cmd: RemoteCommand, at: Instant, origin: &str) {
+        info!("remote command {cmd:?} from {origin}");
+        let what = format!("remote {cmd:?} from {origin}");
+        let state = self.transport.state();
+        match cmd {
+            RemoteCommand::Play | RemoteCommand::Stop => {
+                let playing = state == State::Playing;
+                if playing != (cmd == RemoteCommand::Play) {
+                    self.set_black(false);
+                    if let Some(cue) = self.transport.on_operator(OperatorCommand::TogglePlay) {
+                        self.apply(cue, at, &what);
+                    }
+                    if playing {
+                        self.after_stop(at);
+                    }
+                } else {
+                    info!(
+                        "{what}: already {}",
+                        if playing { "playing" } else { "not playing" }
+                    );
+                }
+            }
+            RemoteCommand::Arm => {
+                self.set_black(false);
+                if let Some(cue) = self.transport.on_operator(OperatorCommand::Rewind) {
+                    self.apply(cue, at, &what);
+                }
+            }
+            RemoteCommand::Song(i) if i < self.show.songs.len() => self.select(i, &what),
+            RemoteCommand::Song(i) => warn!(
+                "{what}: there is no song {} (the setlist has {})",
+                i + 1,
+                self.show.songs.len()
+            ),
+            RemoteCommand::Black(on) => {
+                self.set_black(on);
+                if !on {
+                    info!("{what}: the picture is back");
+                }
+            }
+            RemoteCommand::Locate(_) if state == State::Playing => {
+                warn!("{what}: not while playing; stop first")
+            }
+            RemoteCommand::Locate(position_s) if position_s.is_finite() => {
+                let position_s = position_s.max(0.0);
+                self.apply(
+                    Cue::Locate {
+                        position_s,
+                        play: false,
+                    },
+                    at,
+                    &what,
+                );
+            }
+            RemoteCommand::Locate(_) => warn!("{what}: not a position"),
+        }
+        self.publish_status(clock::now());
+    }
+
+    /// Publishes the status at once when what the operator sees at a glance changed, else a
+    /// few times a second.
+    fn publish_status(&mut self, now: Instant) {
+        let key = (
+            self.transport.state(),
+            self.current,
+            self.black_shown,
+            self.last_event.as_ref().map(|(_, at)| *at),
+        );
+        if self.published_key == Some(key)
+            && now.duration_since(self.last_publish) < PUBLISH_INTERVAL
+        {
+            return;
+        }
+        self.published_key = Some(key);
+        self.last_publish = now;
+        self.board.publish(self.snapshot());
+    }
+
+    /// The status as the remote shows it.
+    fn snapshot(&self) -> StatusSnapshot {
+        let song_ref = |i: usize| SongRef {
+            index: i + 1,
+            title: self.show.songs[i].title.clone(),
+        };
+        let mut warnings: Vec<String> = (0..self.song_failed.len())
+            .filter_map(|i| {
+                self.song_failed[i].as_ref().map(|why| {
+                    format!(
+                        "song {} '{}' cannot play: {why}",
+                        i + 1,
+                        self.show.songs[i].title
+                    )
+                })
+            })
+            .collect();
+        if self.clocks_folded > 0 {
+            warnings.push(format!(
+                "{} clock ticks folded (the player fell behind)",
+                self.clocks_folded
+            ));
+        }
+        let bar_beat = self.transport.bar_beat();
+        StatusSnapshot {
+            show: self.show.name.clone(),
+            state: match self.transport.state() {
+                State::Armed => "armed",
+                State::Playing => "playing",
+                State::Stopped => "stopped",
+            },
+            song: song_ref(self.current),
+            setlist: (0..self.show.songs.len()).map(song_ref).collect(),
+            position_s: self.position_s,
+            bar: bar_beat.map(|b| b.bar),
+            beat: bar_beat.map(|b| b.beat),
+            sync_reference: match self.transport.reference() {
+                Some(Reference::Clock) => "clock",
+                Some(Reference::Timecode) => "timecode",
+                None => "none",
+            },
+            sync_state: self.transport.lock_state().map(|s| s.label()),
+            tempo_bpm: self.transport.tempo_bpm(),
+            sync_error_ms: self.transport.sync_error_s().map(|e| e * 1000.0),
+            source: self.last_source.clone(),
+            last_message: self.last_event.as_ref().map(|(what, _)| what.clone()),
+            last_message_age_s: self
+                .last_event
+                .as_ref()
+                .map(|(_, at)| at.elapsed().as_secs_f64()),
+            black: self.black_shown,
+            warnings,
         }
     }
 

@@ -154,7 +154,12 @@ pub struct HeadlessShow {
     /// The first deck's mpv core (for reading properties): the first song's, until another
     /// song takes the deck.
     pub mpv: Mpv,
-    on_screen: crate::player::OnScreen,
+    /// Every deck's core, in deck order (the remote takes its thumbnails from them).
+    pub decks: Vec<Mpv>,
+    /// Where the player publishes its status.
+    pub status: std::sync::Arc<crate::player::status::StatusBoard>,
+    /// Which deck is on screen.
+    pub on_screen: crate::player::OnScreen,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.
     screens: Vec<SoftwareScreen>,
@@ -203,6 +208,7 @@ impl HeadlessShow {
                 let _ = notice_tx.send(n);
             },
         )?;
+        let status = player.status_board();
         let thread = std::thread::Builder::new()
             .name("player".into())
             .spawn(move || player.run(rx))
@@ -211,6 +217,8 @@ impl HeadlessShow {
             tx,
             notices,
             mpv: decks[0].clone(),
+            decks,
+            status,
             on_screen,
             thread: Some(thread),
             screens,
