@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod player;
 pub mod preflight;
+pub mod remote;
 pub mod screen;
 pub mod sources;
 pub mod watchdog;

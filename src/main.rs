@@ -81,6 +81,39 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     if cli.network.session_name.is_none() {
         cli.network.session_name = show.session_name.clone();
     }
+    if cli.remote.is_none() {
+        cli.remote = show.remote;
+    }
+    if cli.remote_token.is_none() {
+        cli.remote_token = show.remote_token.clone();
+    }
+    if cli.osc.is_none() {
+        cli.osc = show.osc;
+    }
+}
+
+/// Starts the remote status page and OSC, when asked for. They read the player's published
+/// status and send commands into its channel; nothing of theirs runs on the player thread.
+fn start_remotes(
+    cli: &Cli,
+    board: Arc<playhead::player::status::StatusBoard>,
+    tx: &crossbeam_channel::Sender<PlayerInput>,
+    decks: Vec<playhead::mpv::Mpv>,
+    on_screen: OnScreen,
+) -> Result<(), String> {
+    let allow = playhead::remote::RemoteAllow::from_rules(&cli.network.allow)?;
+    if let Some(listen) = cli.remote {
+        let config = playhead::remote::RemoteConfig {
+            listen,
+            token: cli.remote_token.clone(),
+            allow: allow.clone(),
+        };
+        let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
+        playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)?;
+    } else if cli.remote_token.is_some() {
+        log::warn!("--remote-token is set but --remote is not: no status page is served");
+    }
+    Ok(())
 }
 
 fn port_filters(cli: &Cli, show: &Show) -> Vec<String> {
@@ -162,6 +195,13 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     if cli.headless {
         let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
         let _network = start_inputs(&cli, &filters, &headless.tx)?;
+        start_remotes(
+            &cli,
+            headless.status.clone(),
+            &headless.tx,
+            headless.decks.clone(),
+            headless.on_screen.clone(),
+        )?;
         let shutdown = Shutdown::new(headless.tx.clone());
         shutdown.listen()?;
         loop {
@@ -188,6 +228,13 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         title: format!("playhead: {}", show.name),
     };
     let player = Player::for_show(show, cores, options, on_screen.clone(), |_| {})?;
+    start_remotes(
+        &cli,
+        player.status_board(),
+        &tx,
+        decks.clone(),
+        on_screen.clone(),
+    )?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
         window_shutdown.window_is_up(proxy.clone());

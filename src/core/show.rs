@@ -11,6 +11,9 @@
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
 //! preload = 1                 # songs held ready on each side of the one on screen, or "all"
+//! remote = "0.0.0.0:8080"     # the status page (off unless set)
+//! remote_token = "s3cret"     # lets the page and API control, too
+//! osc = 9000                  # OSC in and out, [ADDR:]PORT
 //!
 //! [[song]]
 //! title = "Opener"
@@ -112,6 +115,30 @@ pub struct Show {
     pub on_stop: StopAction,
     /// Which songs are held ready.
     pub preload: Preload,
+    /// Where the remote status page listens, if anywhere.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The remote's control token.
+    pub remote_token: Option<String>,
+    /// Where OSC listens, if anywhere.
+    pub osc: Option<std::net::SocketAddr>,
+}
+
+/// Reads a listening address: `ADDR:PORT`, or a bare `PORT` (on every interface) when
+/// `port_alone` is true.
+pub fn parse_listen(text: &str, port_alone: bool) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if port_alone {
+        if let Ok(port) = text.parse::<u16>() {
+            return Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+    }
+    text.parse().map_err(|_| {
+        format!(
+            "'{text}' is not an address to listen on: write it as 0.0.0.0:8080 (every \
+             interface) or 192.168.1.10:8080{}",
+            if port_alone { ", or a port alone" } else { "" }
+        )
+    })
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -159,6 +186,9 @@ struct RawShow {
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
+    remote: Option<Spanned<String>>,
+    remote_token: Option<String>,
+    osc: Option<Spanned<toml::Value>>,
     #[serde(default)]
     song: Vec<Spanned<RawSong>>,
 }
@@ -225,6 +255,9 @@ impl Show {
             session_name: None,
             on_stop: StopAction::Hold,
             preload: Preload::default(),
+            remote: None,
+            remote_token: None,
+            osc: None,
         }
     }
 
@@ -268,6 +301,23 @@ impl Show {
                     ))
                 }
             }),
+        };
+        let remote = match &raw.remote {
+            None => None,
+            Some(v) => Some(
+                parse_listen(v.get_ref(), false).map_err(|m| err(Some(v.span()), "remote", m))?,
+            ),
+        };
+        let osc = match &raw.osc {
+            None => None,
+            Some(v) => {
+                let text = match v.get_ref() {
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    _ => String::new(),
+                };
+                Some(parse_listen(&text, true).map_err(|m| err(Some(v.span()), "osc", m))?)
+            }
         };
         let on_stop = match &raw.on_stop {
             None => StopAction::Hold,
@@ -500,6 +550,9 @@ impl Show {
             session_name: raw.session_name,
             on_stop,
             preload,
+            remote,
+            remote_token: raw.remote_token.filter(|t| !t.is_empty()),
+            osc,
         })
     }
 

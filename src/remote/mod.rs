@@ -1,0 +1,384 @@
+//! The remote: a status page and JSON API over HTTP for a phone at front of house, with
+//! token-guarded control (`--remote`, `--remote-token`).
+//!
+//! Requests never call into the player: status comes from the snapshot the player publishes
+//! ([`StatusBoard`]); commands go into the player's bounded input channel with `try_send`, so
+//! a full channel refuses the command (503) rather than wait. Every connection has its own
+//! short-lived thread with read and write timeouts: a client that connects and never reads is
+//! dropped once its socket buffer fills and the write timeout passes, and holds nothing the
+//! player or other clients need.
+
+mod allow;
+pub mod thumbnail;
+
+pub use allow::RemoteAllow;
+
+use crate::player::status::StatusBoard;
+use crate::player::{PlayerInput, RemoteCommand};
+use crate::watchdog::{self, Watch};
+use crossbeam_channel::{Sender, TrySendError};
+use log::{debug, info, warn};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thumbnail::Thumbnailer;
+
+/// The page, built into the binary: a show network has no internet, so it fetches nothing.
+const PAGE_HTML: &str = include_str!("page.html");
+
+/// At most this many connections at once; more are refused with 503.
+const MAX_CONNECTIONS: usize = 512;
+/// A request's head must arrive within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client that takes longer than this to take a write is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest request head read, in bytes.
+const MAX_HEAD_BYTES: usize = 8192;
+/// Live updates send a comment this often when nothing changed, so a dead client is noticed.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// What the remote serves from.
+pub struct RemoteConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Control needs `Authorization: Bearer TOKEN`; without a token the remote is read-only.
+    pub token: Option<String>,
+    /// The `--allow` rules; empty lets anyone in.
+    pub allow: RemoteAllow,
+}
+
+/// What each connection's thread shares.
+struct Shared {
+    board: Arc<StatusBoard>,
+    player: Sender<PlayerInput>,
+    token: Option<String>,
+    thumbnails: Thumbnailer,
+    connections: AtomicUsize,
+}
+
+/// Starts the remote's listening thread; returns the address it listens on (the port is
+/// chosen when `listen` has port 0).
+pub fn start(
+    config: RemoteConfig,
+    board: Arc<StatusBoard>,
+    player: Sender<PlayerInput>,
+    thumbnails: Thumbnailer,
+) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("--remote {}: cannot listen: {e}", config.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("--remote {}: {e}", config.listen))?;
+    let shared = Arc::new(Shared {
+        board,
+        player,
+        token: config.token.filter(|t| !t.is_empty()),
+        thumbnails,
+        connections: AtomicUsize::new(0),
+    });
+    info!(
+        "remote status page on http://{local}/ ({})",
+        if shared.token.is_some() {
+            "control with the token"
+        } else {
+            "read-only: no --remote-token"
+        }
+    );
+    let allow = config.allow;
+    std::thread::Builder::new()
+        .name("remote-http".into())
+        .spawn(move || {
+            // Blocks in accept for as long as nobody connects.
+            let heartbeat = watchdog::register("remote-http", Watch::DeathOnly);
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                accept(stream, &shared, &allow);
+            }
+            heartbeat.done();
+        })
+        .map_err(|e| format!("cannot start the remote thread: {e}"))?;
+    Ok(local)
+}
+
+/// Admits a connection (allowed address, room left) into a thread of its own.
+fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    if !allow.admits(peer.ip()) {
+        debug!("remote: {peer} is not in --allow; refused");
+        let _ = respond(&mut stream, 403, "text/plain", b"not allowed by --allow\n");
+        return;
+    }
+    if shared.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        shared.connections.fetch_sub(1, Ordering::AcqRel);
+        let _ = respond(&mut stream, 503, "text/plain", b"too many clients\n");
+        return;
+    }
+    let shared2 = shared.clone();
+    // A connection's thread is not watched: it ends with its client, and a fault in it must
+    // not end the show (it can only lose that one client).
+    let spawned = std::thread::Builder::new()
+        .name("remote-conn".into())
+        .spawn(move || {
+            serve(stream, peer, &shared2);
+            shared2.connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One request, parsed.
+struct Request {
+    method: String,
+    path: String,
+    bearer: Option<String>,
+}
+
+/// Reads the request head (no body is needed by any route).
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let bearer = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(|t| t.trim().to_string());
+                return Some(Request {
+                    method: req.method?.to_string(),
+                    path: req.path?.to_string(),
+                    bearer,
+                });
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
+            _ => {
+                let _ = respond(stream, 400, "text/plain", b"bad request\n");
+                return None;
+            }
+        }
+    }
+}
+
+/// Serves one connection: one request, then it closes (live updates excepted).
+fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let Some(req) = read_request(&mut stream) else {
+        return;
+    };
+    let path = req.path.split('?').next().unwrap_or("");
+    let result = match (req.method.as_str(), path) {
+        ("GET", "/") | ("GET", "/index.html") => respond(
+            &mut stream,
+            200,
+            "text/html; charset=utf-8",
+            PAGE_HTML.as_bytes(),
+        ),
+        ("GET", "/api/status") => {
+            let (_, snapshot) = shared.board.latest();
+            let body = status_json(&snapshot, shared.token.is_some());
+            respond(&mut stream, 200, "application/json", body.as_bytes())
+        }
+        ("GET", "/api/events") => events(&mut stream, shared),
+        ("GET", "/thumbnail.jpg") => match shared.thumbnails.latest() {
+            Some(jpeg) => respond(&mut stream, 200, "image/jpeg", &jpeg),
+            None => respond(&mut stream, 503, "text/plain", b"no picture yet\n"),
+        },
+        ("POST", p) if p.starts_with("/api/") => control(&mut stream, peer, &req, p, shared),
+        (_, "/") | (_, "/api/status") | (_, "/api/events") | (_, "/thumbnail.jpg") => {
+            respond(&mut stream, 405, "text/plain", b"method not allowed\n")
+        }
+        // Nothing else exists: the remote serves no files, so no path reaches the disk.
+        _ => respond(&mut stream, 404, "text/plain", b"not found\n"),
+    };
+    if let Err(e) = result {
+        debug!("remote: {peer}: {e}");
+    }
+}
+
+/// The snapshot as the API gives it, with whether control is possible at all.
+fn status_json(snapshot: &crate::player::status::StatusSnapshot, control: bool) -> String {
+    let mut value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("control".into(), serde_json::Value::Bool(control));
+    }
+    value.to_string()
+}
+
+/// Server-sent events: a snapshot each time the player publishes one.
+fn events(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
+    stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
+          Connection: close\r\n\r\n",
+    )?;
+    let (mut version, mut snapshot) = shared.board.latest();
+    loop {
+        let body = status_json(&snapshot, shared.token.is_some());
+        stream.write_all(format!("data: {body}\n\n").as_bytes())?;
+        loop {
+            let (v, s) = shared.board.wait_newer(version, KEEPALIVE);
+            if v > version {
+                (version, snapshot) = (v, s);
+                break;
+            }
+            stream.write_all(b": still here\n\n")?;
+        }
+    }
+}
+
+/// A control request: refused with 401 unless it carries the token.
+fn control(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    req: &Request,
+    path: &str,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let authorised = match (&shared.token, &req.bearer) {
+        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    if !authorised {
+        warn!("remote: {peer} asked for {path} without the right token; refused");
+        return respond(
+            stream,
+            401,
+            "application/json",
+            br#"{"error":"control needs Authorization: Bearer TOKEN (--remote-token)"}"#,
+        );
+    }
+    let Some(cmd) = parse_command(path) else {
+        return respond(
+            stream,
+            404,
+            "application/json",
+            br#"{"error":"no such command"}"#,
+        );
+    };
+    let origin = format!("the remote page at {peer}");
+    match shared
+        .player
+        .try_send(PlayerInput::Remote(cmd, crate::clock::now(), origin))
+    {
+        Ok(()) => respond(stream, 202, "application/json", br#"{"ok":true}"#),
+        Err(TrySendError::Full(_)) => {
+            warn!("remote: {peer}: the player is busy; {path} refused");
+            respond(
+                stream,
+                503,
+                "application/json",
+                br#"{"error":"the player is busy; try again"}"#,
+            )
+        }
+        Err(TrySendError::Disconnected(_)) => respond(
+            stream,
+            503,
+            "application/json",
+            br#"{"error":"the player has stopped"}"#,
+        ),
+    }
+}
+
+/// The command a control path names: `/api/play`, `/api/stop`, `/api/arm`, `/api/song/N`
+/// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`.
+pub fn parse_command(path: &str) -> Option<RemoteCommand> {
+    let rest = path.strip_prefix("/api/")?;
+    let mut parts = rest.split('/');
+    let cmd = match (parts.next()?, parts.next()) {
+        ("play", None) => RemoteCommand::Play,
+        ("stop", None) => RemoteCommand::Stop,
+        ("arm", None) => RemoteCommand::Arm,
+        ("black", None) => RemoteCommand::Black(true),
+        ("black", Some("1")) => RemoteCommand::Black(true),
+        ("black", Some("0")) => RemoteCommand::Black(false),
+        ("song", Some(n)) => {
+            let n: usize = n.parse().ok()?;
+            RemoteCommand::Song(n.checked_sub(1)?)
+        }
+        ("locate", Some(s)) => {
+            let s: f64 = s.parse().ok()?;
+            if !s.is_finite() || s < 0.0 {
+                return None;
+            }
+            RemoteCommand::Locate(s)
+        }
+        _ => return None,
+    };
+    parts.next().is_none().then_some(cmd)
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Writes a whole response and closes.
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_paths_name_their_command_and_nothing_else() {
+        assert_eq!(parse_command("/api/play"), Some(RemoteCommand::Play));
+        assert_eq!(parse_command("/api/song/2"), Some(RemoteCommand::Song(1)));
+        assert_eq!(parse_command("/api/song/0"), None);
+        assert_eq!(
+            parse_command("/api/black/0"),
+            Some(RemoteCommand::Black(false))
+        );
+        assert_eq!(
+            parse_command("/api/locate/12.5"),
+            Some(RemoteCommand::Locate(12.5))
+        );
+        assert_eq!(parse_command("/api/locate/NaN"), None);
+        assert_eq!(parse_command("/api/play/x"), None);
+        assert_eq!(parse_command("/api/../etc/passwd"), None);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+    }
+}
