@@ -9,6 +9,7 @@
 //! player or other clients need.
 
 mod allow;
+mod events;
 pub mod thumbnail;
 
 pub use allow::RemoteAllow;
@@ -36,8 +37,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest request head read, in bytes.
 const MAX_HEAD_BYTES: usize = 8192;
-/// Live updates send a comment this often when nothing changed, so a dead client is noticed.
-const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// What the remote serves from.
 pub struct RemoteConfig {
@@ -55,6 +54,7 @@ struct Shared {
     player: Sender<PlayerInput>,
     token: Option<String>,
     thumbnails: Thumbnailer,
+    events: events::Events,
     connections: AtomicUsize,
 }
 
@@ -71,10 +71,13 @@ pub fn start(
     let local = listener
         .local_addr()
         .map_err(|e| format!("--remote {}: {e}", config.listen))?;
+    let token = config.token.filter(|t| !t.is_empty());
+    let events = events::Events::start(board.clone(), token.is_some())?;
     let shared = Arc::new(Shared {
         board,
         player,
-        token: config.token.filter(|t| !t.is_empty()),
+        token,
+        events,
         thumbnails,
         connections: AtomicUsize::new(0),
     });
@@ -124,6 +127,7 @@ fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
     let spawned = std::thread::Builder::new()
         .name("remote-conn".into())
         .spawn(move || {
+            lower_priority();
             serve(stream, peer, &shared2);
             shared2.connections.fetch_sub(1, Ordering::AcqRel);
         });
@@ -193,7 +197,13 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             let body = status_json(&snapshot, shared.token.is_some());
             respond(&mut stream, 200, "application/json", body.as_bytes())
         }
-        ("GET", "/api/events") => events(&mut stream, shared),
+        ("GET", "/api/events") => {
+            if shared.events.add(stream, peer) {
+                return;
+            }
+            debug!("remote: {peer}: no room for more live-update clients");
+            return;
+        }
         ("GET", "/thumbnail.jpg") => match shared.thumbnails.latest() {
             Some(jpeg) => respond(&mut stream, 200, "image/jpeg", &jpeg),
             None => respond(&mut stream, 503, "text/plain", b"no picture yet\n"),
@@ -211,33 +221,15 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 }
 
 /// The snapshot as the API gives it, with whether control is possible at all.
-fn status_json(snapshot: &crate::player::status::StatusSnapshot, control: bool) -> String {
+pub(crate) fn status_json(
+    snapshot: &crate::player::status::StatusSnapshot,
+    control: bool,
+) -> String {
     let mut value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("control".into(), serde_json::Value::Bool(control));
     }
     value.to_string()
-}
-
-/// Server-sent events: a snapshot each time the player publishes one.
-fn events(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
-          Connection: close\r\n\r\n",
-    )?;
-    let (mut version, mut snapshot) = shared.board.latest();
-    loop {
-        let body = status_json(&snapshot, shared.token.is_some());
-        stream.write_all(format!("data: {body}\n\n").as_bytes())?;
-        loop {
-            let (v, s) = shared.board.wait_newer(version, KEEPALIVE);
-            if v > version {
-                (version, snapshot) = (v, s);
-                break;
-            }
-            stream.write_all(b": still here\n\n")?;
-        }
-    }
 }
 
 /// A control request: refused with 401 unless it carries the token.
@@ -320,6 +312,20 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     };
     parts.next().is_none().then_some(cmd)
 }
+
+/// The remote's threads give way to the player and the inputs when the processor is busy:
+/// a page may update late, a cue must not.
+pub(crate) fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; on Linux PRIO_PROCESS with a thread id
+    // sets that thread's nice value only.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, REMOTE_NICE);
+    }
+}
+
+/// The nice value of the remote's threads (0 is normal, 19 the lowest priority).
+const REMOTE_NICE: libc::c_int = 10;
 
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
