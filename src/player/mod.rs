@@ -517,6 +517,9 @@ impl Player {
     fn on_remote(&mut self, cmd: RemoteCommand, at: Instant, origin: &str) {
         info!("remote command {cmd:?} from {origin}");
         let what = format!("remote {cmd:?} from {origin}");
+        // The page shows it as the last transport message, like the DAW's.
+        self.last_event = Some((what.clone(), at));
+        self.last_source = Some(origin.to_string());
         let state = self.transport.state();
         match cmd {
             RemoteCommand::Play | RemoteCommand::Stop => {
