@@ -17,6 +17,7 @@ pub use playhead_mpv as mpv;
 
 pub mod cli;
 pub mod clock;
+pub mod osc;
 pub mod player;
 pub mod preflight;
 pub mod remote;

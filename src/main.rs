@@ -110,7 +110,12 @@ fn start_remotes(
         };
         let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
         playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)?;
-    } else if cli.remote_token.is_some() {
+    }
+    if let Some(listen) = cli.osc {
+        // Lives as long as the program: the OSC threads run until it ends.
+        playhead::osc::start(listen, allow, board, tx.clone())?;
+    }
+    if cli.remote.is_none() && cli.remote_token.is_some() {
         log::warn!("--remote-token is set but --remote is not: no status page is served");
     }
     Ok(())

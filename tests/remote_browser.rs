@@ -99,7 +99,11 @@ impl Drop for Browser {
 fn number_after(line: &str, marker: &str) -> u16 {
     line.split(marker)
         .nth(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number after '{marker}' in '{line}'"))
 }
@@ -145,7 +149,10 @@ fn the_page_in_a_browser_follows_the_show_and_stops_it() {
     // The technician presses Stop on the page, with the token.
     page.tell("stop");
     page.wait_for("stopped", 30 * SECOND);
-    ph.wait_log("remote command Stop from the remote page at 127.0.0.1", 5 * SECOND);
+    ph.wait_log(
+        "remote command Stop from the remote page at 127.0.0.1",
+        5 * SECOND,
+    );
     let held = desktop.wait_frame("the held frame", 5 * SECOND, |n| n >= 25);
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(150));
