@@ -29,6 +29,7 @@ fn show_with_osc(name: &str) -> (HeadlessShow, playhead::osc::Osc) {
         number: 1,
         tempo_map: None,
         timecode_start: None,
+        idle: None,
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");

@@ -7,7 +7,8 @@
 //! name = "Summer tour"
 //! follow = "chase"            # or "start"
 //! offset_ms = 60              # projector latency
-//! on_stop = "hold"            # "hold", "black" or "rearm"
+//! on_stop = "hold"            # "hold", "black", "rearm" or "idle"
+//! idle = "walkin-loop.mp4"   # looped before the first Start (and on_stop = "idle")
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
 //! preload = 1                 # songs held ready on each side of the one on screen, or "all"
@@ -41,6 +42,9 @@ pub enum StopAction {
     Black,
     /// Go back to the top, paused: armed for the next Start.
     Rearm,
+    /// Go back to the top, armed, and show the idle content (walk-in loop, logo) until the
+    /// next song position, Song Select or Start.
+    Idle,
 }
 
 /// Which songs of the setlist are held loaded, paused on their first frame, so that selecting
@@ -92,6 +96,9 @@ pub struct Song {
     pub tempo_map: Option<TempoMap>,
     /// The MIDI Time Code at which the video's first frame plays.
     pub timecode_start: Option<Timecode>,
+    /// The video or still image looped between songs while this song is selected (the
+    /// show's, unless the song names its own).
+    pub idle: Option<PathBuf>,
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -186,6 +193,7 @@ struct RawShow {
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
+    idle: Option<Spanned<String>>,
     remote: Option<Spanned<String>>,
     remote_token: Option<String>,
     osc: Option<Spanned<toml::Value>>,
@@ -202,6 +210,7 @@ struct RawSong {
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
+    idle: Option<Spanned<String>>,
 }
 
 /// The file name a show file is recognised by, besides any `.toml` file given on the command
@@ -245,6 +254,7 @@ impl Show {
                 number: 0,
                 tempo_map: None,
                 timecode_start: None,
+                idle: None,
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -325,11 +335,15 @@ impl Show {
                 "hold" => StopAction::Hold,
                 "black" => StopAction::Black,
                 "rearm" => StopAction::Rearm,
+                "idle" => StopAction::Idle,
                 other => {
                     return Err(err(
                         Some(v.span()),
                         "on_stop",
-                        format!("'{other}' is not allowed: use \"hold\", \"black\" or \"rearm\""),
+                        format!(
+                            "'{other}' is not allowed: use \"hold\", \"black\", \"rearm\" \
+                             or \"idle\""
+                        ),
                     ))
                 }
             },
@@ -462,6 +476,30 @@ impl Show {
             ));
         }
         let base = file.parent().unwrap_or(Path::new("."));
+        // Idle content: a path relative to this file, like the songs' videos.
+        let idle_path = |v: &Option<Spanned<String>>, key: &str| match v {
+            None => Ok(None),
+            Some(v) if v.get_ref().trim().is_empty() => Err(err(
+                Some(v.span()),
+                key,
+                "give the path of a video or a still image (PNG, JPEG) to loop between songs"
+                    .into(),
+            )),
+            Some(v) => Ok(Some(base.join(v.get_ref()))),
+        };
+        let show_idle = idle_path(&raw.idle, "idle")?;
+        if on_stop == StopAction::Idle
+            && show_idle.is_none()
+            && raw.song.iter().all(|s| s.get_ref().idle.is_none())
+        {
+            return Err(err(
+                raw.on_stop.as_ref().map(|v| v.span()),
+                "on_stop",
+                "\"idle\" needs idle content: add idle = \"walkin-loop.mp4\" (a video or a \
+                 still image) to the show or to its songs"
+                    .into(),
+            ));
+        }
         let mut songs: Vec<Song> = Vec::new();
         let mut number_lines: Vec<(u8, usize)> = Vec::new();
         for (i, spanned) in raw.song.iter().enumerate() {
@@ -527,6 +565,7 @@ impl Show {
                 number,
                 tempo_map: tempo(&s.bpm, &s.tempo_map, &key)?.or_else(|| show_tempo.clone()),
                 timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
+                idle: idle_path(&s.idle, &format!("{key}idle"))?.or_else(|| show_idle.clone()),
             });
         }
         Ok(Show {
@@ -674,9 +713,17 @@ tempo_map = "1=120, 33=90 3/4"
 
         let e = error("on_stop = \"pause\"\n[[song]]\nvideo = \"a.mp4\"\n");
         assert!(
-            e.message.contains("\"hold\", \"black\" or \"rearm\""),
+            e.message
+                .contains("\"hold\", \"black\", \"rearm\" or \"idle\""),
             "{e}"
         );
+        let e = error("on_stop = \"idle\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "on_stop"), "{e}");
+        assert!(e.message.contains("needs idle content"), "{e}");
+        let e = error("[[song]]\nvideo = \"a.mp4\"\nidle = \" \"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "song[1].idle"), "{e}");
+        let e = error("remote = \"8080\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "remote"), "{e}");
 
         let e = error(
             "select_by = \"program-change\"\nprogram_channel = 17\n[[song]]\nvideo = \"a.mp4\"\n",

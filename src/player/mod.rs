@@ -153,6 +153,8 @@ pub fn create_mpv(options: &PlayerOptions) -> Result<(Mpv, Events), MpvError> {
         ("hwdec", &options.hwdec),
         ("audio", audio),
         ("sub", "no"),
+        // A still image as a song (or idle content) is held for as long as it is shown.
+        ("image-display-duration", "inf"),
     ])?;
     mpv.request_log_messages("warn")?;
     Ok((mpv, events))
@@ -215,7 +217,10 @@ impl OnScreen {
 /// the setlist, the decks are reused for the songs entering it.
 pub fn create_decks(show: &Show, options: &PlayerOptions) -> Result<Vec<(Mpv, Events)>, String> {
     decks::keep_frames_in_own_mappings();
-    (0..deck_count(show))
+    // One more for the idle content, when the show has any: it loops while the songs' decks
+    // stay armed.
+    let idle = usize::from(show.songs.iter().any(|s| s.idle.is_some()));
+    (0..deck_count(show) + idle)
         .map(|_| create_mpv(options).map_err(|e| e.to_string()))
         .collect()
 }
@@ -256,10 +261,15 @@ pub struct Player {
     board: Arc<StatusBoard>,
     last_publish: Instant,
     published_key: Option<PublishedKey>,
+    /// The deck that loops the idle content (the last one, when the show has idle content),
+    /// the file it holds, and whether it is on screen.
+    idle_deck: Option<usize>,
+    idle_loaded: Option<std::path::PathBuf>,
+    idle_shown: bool,
 }
 
 /// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
-type PublishedKey = (State, usize, bool, Option<Instant>);
+type PublishedKey = (State, usize, bool, bool, Option<Instant>);
 
 impl Player {
     /// A player for a whole show, with the decks (cores) from [`create_decks`].
@@ -281,6 +291,7 @@ impl Player {
         }
         let now = Instant::now();
         let songs = show.songs.len();
+        let idle_deck = (decks.len() > deck_count(&show)).then(|| decks.len() - 1);
         let mut player = Player {
             show,
             decks,
@@ -308,6 +319,9 @@ impl Player {
             board: Arc::new(StatusBoard::default()),
             last_publish: now,
             published_key: None,
+            idle_deck,
+            idle_loaded: None,
+            idle_shown: false,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -456,6 +470,14 @@ impl Player {
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
+        if self.idle_shown
+            && matches!(
+                ev.event,
+                MidiEvent::SongPosition { .. } | MidiEvent::Start | MidiEvent::Continue
+            )
+        {
+            self.leave_idle(&format!("{:?} from {}", ev.event, ev.source));
+        }
         if let Some(song) = self.show.song_for(&ev.event) {
             self.select(song, &format!("{:?} from {}", ev.event, ev.source));
             return;
@@ -583,6 +605,7 @@ impl Player {
             self.transport.state(),
             self.current,
             self.black_shown,
+            self.idle_shown,
             self.last_event.as_ref().map(|(_, at)| *at),
         );
         if self.published_key == Some(key)
@@ -646,6 +669,7 @@ impl Player {
                 .as_ref()
                 .map(|(_, at)| at.elapsed().as_secs_f64()),
             black: self.black_shown,
+            idle: self.idle_shown,
             warnings,
         }
     }
@@ -660,7 +684,63 @@ impl Player {
                     self.apply(cue, at, "stop behaviour \"rearm\"");
                 }
             }
+            StopAction::Idle => {
+                if let Some(cue) = self.transport.on_operator(OperatorCommand::Rewind) {
+                    self.apply(cue, at, "stop behaviour \"idle\"");
+                }
+                self.show_idle();
+            }
         }
+    }
+
+    /// Puts the selected song's idle content on screen, looping, while the song's deck stays
+    /// armed behind it. Nothing when the song has none.
+    fn show_idle(&mut self) {
+        let (Some(d), Some(path)) = (self.idle_deck, self.show.songs[self.current].idle.clone())
+        else {
+            return;
+        };
+        if self.idle_shown {
+            return;
+        }
+        let mpv = self.decks[d].mpv.clone();
+        if self.idle_loaded.as_ref() != Some(&path) {
+            let loaded = mpv
+                .set_string("loop-file", "inf")
+                .and_then(|_| mpv.load_file(&path));
+            if let Err(e) = loaded {
+                error!("cannot load the idle content '{}': {e}", path.display());
+                return;
+            }
+            self.idle_loaded = Some(path.clone());
+        }
+        if let Err(e) = mpv.set_flag("pause", false) {
+            warn!("could not play the idle content: {e}");
+        }
+        self.set_black(false);
+        self.idle_shown = true;
+        self.on_screen.set(d);
+        info!(
+            "idle: '{}' on screen, looping, until the next song position, Song Select or Start",
+            path.display()
+        );
+    }
+
+    /// The song's picture replaces the idle content (at once: its deck is armed behind it).
+    fn leave_idle(&mut self, what: &str) {
+        let Some(d) = self.idle_deck.filter(|_| self.idle_shown) else {
+            return;
+        };
+        if !self.decks[self.deck].ready {
+            // A song still loading: its first frame replaces the idle content when ready.
+            return;
+        }
+        self.idle_shown = false;
+        self.on_screen.set(self.deck);
+        if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+            warn!("could not pause the idle content: {e}");
+        }
+        info!("{what}: the song's picture replaces the idle content");
     }
 
     /// Switches to song `i`. A preloaded song's first frame is already decoded, so it is on
@@ -753,7 +833,7 @@ impl Player {
             Some(_) => None,
         };
         let (_, d) = (0..self.decks.len())
-            .filter(|&d| d != shown)
+            .filter(|&d| d != shown && Some(d) != self.idle_deck)
             .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
             .min()?;
         let video = self.show.songs[song].video.clone();
@@ -768,6 +848,7 @@ impl Player {
     fn show_current(&mut self) {
         let (deck, before) = (self.deck, self.on_screen.get());
         self.on_screen.set(deck);
+        self.idle_shown = false;
         (self.notify)(Notice::Switched { song: self.current });
         if before != deck {
             self.retire(before);
@@ -781,6 +862,14 @@ impl Player {
     /// first frame off screen, at normal speed, ready for its next turn; else it is unloaded.
     fn retire(&mut self, d: usize) {
         if d == self.deck {
+            return;
+        }
+        if Some(d) == self.idle_deck {
+            // The idle content waits, paused, for its next turn.
+            self.idle_shown = false;
+            if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+                warn!("could not pause the idle content: {e}");
+            }
             return;
         }
         match self.decks[d].song {
@@ -805,7 +894,7 @@ impl Player {
     fn update_window(&mut self) {
         let (current, shown) = (self.current, self.on_screen.get());
         for d in 0..self.decks.len() {
-            if d == shown || d == self.deck {
+            if d == shown || d == self.deck || Some(d) == self.idle_deck {
                 continue;
             }
             if let Some(s) = self.decks[d].song {
@@ -863,6 +952,9 @@ impl Player {
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
         if cue.plays() {
             self.set_black(false);
+        }
+        if cue.plays() || matches!(cue, Cue::Arm | Cue::Locate { .. }) {
+            self.leave_idle(what);
         }
         let mpv = self.mpv();
         let result = match cue {
@@ -1123,6 +1215,8 @@ impl Player {
             self.show.songs[self.current].video.display()
         );
         (self.notify)(Notice::Ready { since_start_ms });
+        // Before the first Start the audience sees the walk-in loop, not frame 0.
+        self.show_idle();
     }
 
     /// Handles every queued event of every deck; false when mpv shut down.
@@ -1133,6 +1227,18 @@ impl Player {
                 // The song this deck holds; events of a deck that holds none are only the
                 // ends of files it unloaded.
                 let song = self.decks[i].song;
+                if Some(i) == self.idle_deck {
+                    match ev {
+                        Event::Shutdown => return false,
+                        Event::EndFile(EndReason::Error(code)) => error!(
+                            "the idle content cannot play: {}",
+                            crate::mpv::error_string(code)
+                        ),
+                        Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
+                        _ => {}
+                    }
+                    continue;
+                }
                 match ev {
                     Event::Shutdown => return false,
                     Event::Log {

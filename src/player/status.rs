@@ -36,6 +36,8 @@ pub struct StatusSnapshot {
     pub last_message_age_s: Option<f64>,
     /// Black is over the picture.
     pub black: bool,
+    /// The idle content (walk-in loop, logo) is on screen.
+    pub idle: bool,
     /// What the operator should know about: songs that cannot play, a player falling behind.
     pub warnings: Vec<String>,
 }
