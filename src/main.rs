@@ -100,6 +100,7 @@ fn start_remotes(
     tx: &crossbeam_channel::Sender<PlayerInput>,
     decks: Vec<playhead::mpv::Mpv>,
     on_screen: OnScreen,
+    network: Option<&playhead::sources::network::Network>,
 ) -> Result<(), String> {
     let allow = playhead::remote::RemoteAllow::from_rules(&cli.network.allow)?;
     if let Some(listen) = cli.remote {
@@ -107,6 +108,10 @@ fn start_remotes(
             listen,
             token: cli.remote_token.clone(),
             allow: allow.clone(),
+            peers: network.map(|n| {
+                let reader: playhead::remote::PeerReader = Arc::new(n.peer_reader());
+                reader
+            }),
         };
         let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
         playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)?;
@@ -199,13 +204,14 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
     let filters = port_filters(&cli, &show);
     if cli.headless {
         let headless = headless::HeadlessShow::start_show(show, &options, 640, 360)?;
-        let _network = start_inputs(&cli, &filters, &headless.tx)?;
+        let network = start_inputs(&cli, &filters, &headless.tx)?;
         start_remotes(
             &cli,
             headless.status.clone(),
             &headless.tx,
             headless.decks.clone(),
             headless.on_screen.clone(),
+            network.as_ref(),
         )?;
         let shutdown = Shutdown::new(headless.tx.clone());
         shutdown.listen()?;
@@ -239,6 +245,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         &tx,
         decks.clone(),
         on_screen.clone(),
+        network.as_ref(),
     )?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {

@@ -31,6 +31,7 @@ fn show_with_remote(token: Option<&str>, allow: &[&str]) -> (HeadlessShow, Socke
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         token: token.map(str::to_string),
         allow: RemoteAllow::from_rules(&allow).unwrap(),
+        peers: None,
     };
     let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
     let addr =

@@ -144,6 +144,7 @@ fn the_page_in_a_browser_follows_the_show_and_stops_it() {
     }
     daw.send_midi(&[&[0xF2, 0, 0], &[0xFA]]).unwrap();
     page.wait_for("playing", 30 * SECOND);
+    page.wait_for("peer Live", 30 * SECOND);
     desktop.wait_frame("playback", 20 * SECOND, |n| n >= 25);
 
     // The technician presses Stop on the page, with the token.

@@ -2,7 +2,7 @@
 //! client through non-blocking sockets, so a hundred phones cost one wakeup per snapshot, and
 //! a client that stops reading is dropped once it falls too far behind, never waited for.
 
-use super::status_json;
+use super::{status_json, Peers};
 use crate::player::status::StatusBoard;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{Receiver, Sender};
@@ -76,11 +76,15 @@ pub struct Events {
 
 impl Events {
     /// Starts the thread that writes the updates.
-    pub fn start(board: Arc<StatusBoard>, control: bool) -> Result<Events, String> {
+    pub fn start(
+        board: Arc<StatusBoard>,
+        control: bool,
+        peers: Arc<Peers>,
+    ) -> Result<Events, String> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         std::thread::Builder::new()
             .name("remote-events".into())
-            .spawn(move || run(&board, control, &rx))
+            .spawn(move || run(&board, control, &peers, &rx))
             .map_err(|e| format!("cannot start the remote's live-update thread: {e}"))?;
         Ok(Events { tx })
     }
@@ -97,7 +101,7 @@ impl Events {
     }
 }
 
-fn run(board: &StatusBoard, control: bool, rx: &Receiver<(TcpStream, SocketAddr)>) {
+fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStream, SocketAddr)>) {
     super::lower_priority();
     let heartbeat = watchdog::register("remote-events", Watch::Beats(watchdog::DEFAULT_HANG_LIMIT));
     let mut clients: Vec<Client> = Vec::new();
@@ -124,7 +128,7 @@ fn run(board: &StatusBoard, control: bool, rx: &Receiver<(TcpStream, SocketAddr)
         if v > version || message.is_empty() {
             version = v;
             // Made once for every client.
-            message = event(&status_json(&snapshot, control));
+            message = event(&status_json(&snapshot, control, peers));
             last_sent = Instant::now();
             clients.retain_mut(|c| c.send(&message));
         } else if last_sent.elapsed() >= KEEPALIVE {

@@ -46,6 +46,57 @@ pub struct RemoteConfig {
     pub token: Option<String>,
     /// The `--allow` rules; empty lets anyone in.
     pub allow: RemoteAllow,
+    /// Reads the network-MIDI peers, when there is a session.
+    pub peers: Option<PeerReader>,
+}
+
+/// Reads the network-MIDI session's peers.
+pub type PeerReader = Arc<dyn Fn() -> Vec<playhead_core::network::session::PeerInfo> + Send + Sync>;
+
+/// The peers as the page shows them, read at most once a second: reading takes the session's
+/// lock, which the network thread needs for every packet.
+pub(crate) struct Peers {
+    reader: Option<PeerReader>,
+    cache: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+}
+
+impl Peers {
+    fn new(reader: Option<PeerReader>) -> Arc<Peers> {
+        Arc::new(Peers {
+            reader,
+            cache: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Name, address, one-way delay (half the last clock-sync round trip) and losses of each.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let Some(reader) = &self.reader else {
+            return serde_json::Value::Array(Vec::new());
+        };
+        let Ok(mut cache) = self.cache.lock() else {
+            return serde_json::Value::Null;
+        };
+        if let Some((at, v)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_secs(1) {
+                return v.clone();
+            }
+        }
+        let list: Vec<serde_json::Value> = reader()
+            .into_iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "address": p.control_address.ip().to_string(),
+                    "joined": p.data_address.is_some(),
+                    "delay_ms": p.latency_us.map(|us| us as f64 / 1000.0),
+                    "packets_lost": p.packets_lost,
+                })
+            })
+            .collect();
+        let v = serde_json::Value::Array(list);
+        *cache = Some((std::time::Instant::now(), v.clone()));
+        v
+    }
 }
 
 /// What each connection's thread shares.
@@ -55,6 +106,7 @@ struct Shared {
     token: Option<String>,
     thumbnails: Thumbnailer,
     events: events::Events,
+    peers: Arc<Peers>,
     connections: AtomicUsize,
 }
 
@@ -72,12 +124,14 @@ pub fn start(
         .local_addr()
         .map_err(|e| format!("--remote {}: {e}", config.listen))?;
     let token = config.token.filter(|t| !t.is_empty());
-    let events = events::Events::start(board.clone(), token.is_some())?;
+    let peers = Peers::new(config.peers);
+    let events = events::Events::start(board.clone(), token.is_some(), peers.clone())?;
     let shared = Arc::new(Shared {
         board,
         player,
         token,
         events,
+        peers,
         thumbnails,
         connections: AtomicUsize::new(0),
     });
@@ -194,7 +248,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         ),
         ("GET", "/api/status") => {
             let (_, snapshot) = shared.board.latest();
-            let body = status_json(&snapshot, shared.token.is_some());
+            let body = status_json(&snapshot, shared.token.is_some(), &shared.peers);
             respond(&mut stream, 200, "application/json", body.as_bytes())
         }
         ("GET", "/api/events") => {
@@ -224,10 +278,12 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 pub(crate) fn status_json(
     snapshot: &crate::player::status::StatusSnapshot,
     control: bool,
+    peers: &Peers,
 ) -> String {
     let mut value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("control".into(), serde_json::Value::Bool(control));
+        map.insert("peers".into(), peers.json());
     }
     value.to_string()
 }

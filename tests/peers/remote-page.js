@@ -45,6 +45,10 @@ async function stateIs(page, state) {
     await page.goto(url);
     await stateIs(page, 'armed');
     await stateIs(page, 'playing');
+    // The DAW's machine is listed among the network peers (refreshed once a second).
+    await page.waitForFunction(() => document.getElementById('peers').textContent.includes('Live'),
+      null, { timeout: waitTimeoutMs });
+    console.log('peer Live');
     await waitFor('stop');
     await page.fill('#token', token);
     await page.click('#use-token');

@@ -463,6 +463,18 @@ impl Network {
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.shared.core().session.peers()
     }
+
+    /// A way to read the peers from another thread (the remote page) for as long as the
+    /// session lives; empty once it is gone.
+    pub fn peer_reader(&self) -> impl Fn() -> Vec<PeerInfo> + Send + Sync + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        move || {
+            shared
+                .upgrade()
+                .map(|s| s.core().session.peers())
+                .unwrap_or_default()
+        }
+    }
 }
 
 impl Drop for Network {
