@@ -160,3 +160,36 @@ fn a_still_image_is_held_while_its_song_plays() {
     }
     assert_eq!(h.status.latest().1.state, "playing");
 }
+
+#[test]
+fn idle_content_that_cannot_play_leaves_the_song_on_screen() {
+    let dir = temp_dir("idle-broken");
+    let broken = dir.join("not-a-video.mp4");
+    std::fs::write(&broken, b"this is not a video").unwrap();
+    let text = format!(
+        "on_stop = \"idle\"\nidle = \"{}\"\n[[song]]\nvideo = \"{}\"\n",
+        broken.display(),
+        demo().display()
+    );
+    let h = start(&text, &dir);
+    // The song's frame 0, not an empty idle screen, once mpv has refused the file.
+    let deadline = Instant::now() + 10 * SECOND;
+    while h.status.latest().1.idle || frame(&h) != Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the song's frame 0 never came back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xFA], Instant::now());
+    wait_headless_frame(&h, "the song playing", |n| n >= 25);
+    midi.receive(&[0xFC], Instant::now());
+    let deadline = Instant::now() + 5 * SECOND;
+    while h.status.latest().1.state != "armed" {
+        assert!(Instant::now() < deadline, "on_stop = idle re-arms the song");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_headless_frame(&h, "frame 0, not the broken idle content", |n| n == 0);
+    assert!(!h.status.latest().1.idle);
+}

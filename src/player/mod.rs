@@ -266,6 +266,8 @@ pub struct Player {
     idle_deck: Option<usize>,
     idle_loaded: Option<std::path::PathBuf>,
     idle_shown: bool,
+    /// Idle content mpv could not play: never shown again (the song's picture is, instead).
+    idle_broken: Option<std::path::PathBuf>,
 }
 
 /// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
@@ -322,6 +324,7 @@ impl Player {
             idle_deck,
             idle_loaded: None,
             idle_shown: false,
+            idle_broken: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -700,7 +703,7 @@ impl Player {
         else {
             return;
         };
-        if self.idle_shown {
+        if self.idle_shown || self.idle_broken.as_ref() == Some(&path) {
             return;
         }
         let mpv = self.decks[d].mpv.clone();
@@ -1230,10 +1233,21 @@ impl Player {
                 if Some(i) == self.idle_deck {
                     match ev {
                         Event::Shutdown => return false,
-                        Event::EndFile(EndReason::Error(code)) => error!(
-                            "the idle content cannot play: {}",
-                            crate::mpv::error_string(code)
-                        ),
+                        Event::EndFile(EndReason::Error(code)) => {
+                            let path = self.idle_loaded.take();
+                            error!(
+                                "the idle content '{}' cannot play: {}; the song's picture is \
+                                 shown instead",
+                                path.as_deref().unwrap_or(Path::new("")).display(),
+                                crate::mpv::error_string(code)
+                            );
+                            self.idle_broken = path;
+                            if self.idle_shown {
+                                // Never a blank screen: back to the song, armed as it was.
+                                self.idle_shown = false;
+                                self.on_screen.set(self.deck);
+                            }
+                        }
                         Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
                         _ => {}
                     }

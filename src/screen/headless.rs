@@ -246,10 +246,17 @@ impl HeadlessShow {
                 Ok(crate::player::Notice::Ready { since_start_ms }) => {
                     // mpv reports the restart once it has asked for the first frame; wait
                     // until that frame is in memory too.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    self.screen()
-                        .wait_newer(0, left)
-                        .ok_or("the first frame was never drawn")?;
+                    // The screen is asked again each time round: idle content may take the
+                    // screen, or give it back, meanwhile.
+                    while self
+                        .screen()
+                        .wait_newer(0, Duration::from_millis(50))
+                        .is_none()
+                    {
+                        if Instant::now() >= deadline {
+                            return Err("the first frame was never drawn".into());
+                        }
+                    }
                     return Ok(since_start_ms);
                 }
                 Ok(crate::player::Notice::Fatal(msg)) => return Err(msg),
