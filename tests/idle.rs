@@ -193,3 +193,37 @@ fn idle_content_that_cannot_play_leaves_the_song_on_screen() {
     wait_headless_frame(&h, "frame 0, not the broken idle content", |n| n == 0);
     assert!(!h.status.latest().1.idle);
 }
+
+#[test]
+fn check_reports_the_idle_content() {
+    let dir = temp_dir("idle-check");
+    let idle = idle_loop(&dir);
+    let text = format!(
+        "idle = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nidle = \"missing.mp4\"\n",
+        idle.display(),
+        demo().display(),
+        demo().display()
+    );
+    let file = dir.join("check.playhead.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_playhead"))
+        .args(["--check", "--no-rtp"])
+        .arg(&file)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a missing idle file is a warning: {report}"
+    );
+    assert!(
+        report.contains("ok    idle") && report.contains("walkin-loop.mp4"),
+        "{report}"
+    );
+    assert!(
+        report.contains("warn  idle") && report.contains("missing.mp4"),
+        "{report}"
+    );
+}
