@@ -111,6 +111,7 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
         "/playhead/play" => command(RemoteCommand::Play),
         "/playhead/stop" => command(RemoteCommand::Stop),
         "/playhead/arm" => command(RemoteCommand::Arm),
+        "/playhead/reopen" => command(RemoteCommand::Reopen),
         "/playhead/song" => match int_arg(m) {
             Some(n) if n >= 1 => command(RemoteCommand::Song(
                 usize::try_from(n - 1).map_err(|_| unknown())?,

@@ -386,3 +386,53 @@ fn a_hundred_page_clients_leave_start_latency_unchanged() {
         crowded[CYCLES - 1]
     );
 }
+
+/// A song whose file was missing at the start plays once it is back and the page re-opens it.
+#[test]
+fn a_failed_video_is_reopened_from_the_remote() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let dir = common::temp_dir("remote-reopen");
+    let encore = common::second_song(&dir);
+    let late = dir.join("late-encore.mp4");
+    let mut show = playhead::show::Show::single(common::demo());
+    show.songs.push(playhead::show::Song {
+        title: "encore".into(),
+        video: late.clone(),
+        number: 1,
+        tempo_map: None,
+        timecode_start: None,
+        idle: None,
+    });
+    let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
+    h.wait_ready(20 * SECOND).expect("first frame");
+    let config = RemoteConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        token: Some(TOKEN.into()),
+        allow: RemoteAllow::default(),
+        peers: None,
+    };
+    let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
+    let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();
+    let right = bearer(TOKEN);
+
+    // The page warns that song 2 cannot play.
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let st = status(addr);
+        if st["warnings"].to_string().contains("song 2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning for song 2: {st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The file comes back; re-open, and song 2 plays.
+    std::fs::copy(&encore, &late).unwrap();
+    assert_eq!(http(addr, "POST", "/api/reopen", &[&right]).0, 202);
+    let deadline = Instant::now() + 10 * SECOND;
+    while status(addr)["warnings"].to_string().contains("song 2") {
+        assert!(Instant::now() < deadline, "song 2 still failed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(http(addr, "POST", "/api/song/2", &[&right]).0, 202);
+    wait_headless_frame(&h, "song 2's first frame", |n| n >= 1000);
+}

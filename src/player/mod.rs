@@ -69,6 +69,8 @@ pub enum RemoteCommand {
     Black(bool),
     /// Show this video position, in seconds, paused (only while not playing).
     Locate(f64),
+    /// Try again the songs that could not play (a file replaced or a drive plugged back).
+    Reopen,
 }
 
 /// What the player has taken in, for tests and benchmarks.
@@ -597,8 +599,42 @@ impl Player {
                 );
             }
             RemoteCommand::Locate(_) => warn!("{what}: not a position"),
+            RemoteCommand::Reopen => self.reopen_failed(&what),
         }
         self.publish_status(clock::now());
+    }
+
+    /// Forgets why songs could not play and loads those of the preload window again; the
+    /// others load when selected. A song that fails again is reported again.
+    fn reopen_failed(&mut self, what: &str) {
+        let failed: Vec<usize> = (0..self.song_failed.len())
+            .filter(|&i| self.song_failed[i].is_some())
+            .collect();
+        if failed.is_empty() {
+            info!("{what}: every song can play; nothing to re-open");
+            return;
+        }
+        for &i in &failed {
+            self.song_failed[i] = None;
+            self.failure_reported[i] = false;
+            // A deck still holding the failed file gives it up, so the file is opened afresh.
+            if let Some(d) = self.deck_of(i) {
+                if d != self.deck && d != self.on_screen.get() {
+                    self.decks[d].unload();
+                }
+            }
+        }
+        info!(
+            "{what}: re-opening song{} {}",
+            if failed.len() == 1 { "" } else { "s" },
+            failed
+                .iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.update_window();
+        self.check_failures();
     }
 
     /// Publishes the status at once when what the operator sees at a glance changed, else a

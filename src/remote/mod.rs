@@ -342,7 +342,8 @@ fn control(
 }
 
 /// The command a control path names: `/api/play`, `/api/stop`, `/api/arm`, `/api/song/N`
-/// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`.
+/// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`,
+/// `/api/reopen` (try the songs that could not play again).
 pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     let rest = path.strip_prefix("/api/")?;
     let mut parts = rest.split('/');
@@ -350,6 +351,7 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         ("play", None) => RemoteCommand::Play,
         ("stop", None) => RemoteCommand::Stop,
         ("arm", None) => RemoteCommand::Arm,
+        ("reopen", None) => RemoteCommand::Reopen,
         ("black", None) => RemoteCommand::Black(true),
         ("black", Some("1")) => RemoteCommand::Black(true),
         ("black", Some("0")) => RemoteCommand::Black(false),
