@@ -436,3 +436,34 @@ fn a_failed_video_is_reopened_from_the_remote() {
     assert_eq!(http(addr, "POST", "/api/song/2", &[&right]).0, 202);
     wait_headless_frame(&h, "song 2's first frame", |n| n >= 1000);
 }
+
+/// A client that sends its request a byte now and then is hung up on once the time for the
+/// whole head has passed, however often it sends.
+#[test]
+fn a_request_dribbled_byte_by_byte_is_hung_up_on() {
+    let (_show, addr) = show_with_remote(None, &[]);
+    let s = TcpStream::connect(addr).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let dribbler = std::thread::spawn(move || {
+        for b in b"GET /api/status HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+            if writer.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let mut reader = s;
+    reader.set_read_timeout(Some(60 * SECOND)).unwrap();
+    let mut buf = [0u8; 64];
+    // The remote closes the connection without an answer.
+    // (A read timing out here would mean the remote kept waiting: that fails.)
+    let answer = reader.read(&mut buf);
+    assert!(
+        matches!(&answer, Ok(0))
+            || matches!(&answer, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the remote must hang up: {answer:?}"
+    );
+    let _ = reader.shutdown(std::net::Shutdown::Both);
+    dribbler.join().unwrap();
+    assert_eq!(status(addr)["state"], "armed", "and go on answering others");
+}

@@ -22,6 +22,8 @@ const KEEPALIVE: Duration = Duration::from_secs(10);
 const WAKE: Duration = Duration::from_millis(250);
 /// Clients waiting to be taken in; more are refused.
 const QUEUE: usize = 64;
+/// Pages listening at once; more are turned away (they retry on their own).
+const MAX_CLIENTS: usize = 256;
 
 /// One page that listens.
 struct Client {
@@ -139,6 +141,10 @@ fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStre
         }
         // Newcomers get the latest at once, so the page fills in without waiting for a change.
         for (stream, peer) in first.into_iter().chain(rx.try_iter()) {
+            if clients.len() >= MAX_CLIENTS {
+                debug!("remote: {peer}: {MAX_CLIENTS} pages listen already; turned away");
+                continue;
+            }
             let mut client = Client {
                 stream,
                 peer,

@@ -31,7 +31,9 @@ const PAGE_HTML: &str = include_str!("page.html");
 
 /// At most this many connections at once; more are refused with 503.
 const MAX_CONNECTIONS: usize = 512;
-/// A request's head must arrive within this.
+/// After a failed accept, the listener waits this long before the next.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// A request's head must arrive within this, all of it.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client that takes longer than this to take a write is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -150,8 +152,15 @@ pub fn start(
             // Blocks in accept for as long as nobody connects.
             let heartbeat = watchdog::register("remote-http", Watch::DeathOnly);
             for conn in listener.incoming() {
-                let Ok(stream) = conn else { continue };
-                accept(stream, &shared, &allow);
+                match conn {
+                    Ok(stream) => accept(stream, &shared, &allow),
+                    Err(e) => {
+                        // Out of file descriptors, say: fails again at once, so wait a little
+                        // rather than spin.
+                        debug!("remote: accept: {e}");
+                        std::thread::sleep(ACCEPT_RETRY);
+                    }
+                }
             }
             heartbeat.done();
         })
@@ -201,7 +210,13 @@ struct Request {
 fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
+    let started = std::time::Instant::now();
     loop {
+        // A client sending a byte now and then must not hold its place for ever.
+        let left = READ_TIMEOUT.checked_sub(started.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
         let n = stream.read(&mut chunk).ok()?;
         if n == 0 {
             return None;
