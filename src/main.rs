@@ -101,6 +101,7 @@ fn start_remotes(
     decks: Vec<playhead::mpv::Mpv>,
     on_screen: OnScreen,
     network: Option<&playhead::sources::network::Network>,
+    warnings: playhead::remote::Warnings,
 ) -> Result<(), String> {
     let allow = playhead::remote::RemoteAllow::from_rules(&cli.network.allow)?;
     if let Some(listen) = cli.remote {
@@ -112,6 +113,7 @@ fn start_remotes(
                 let reader: playhead::remote::PeerReader = Arc::new(n.peer_reader());
                 reader
             }),
+            warnings,
         };
         let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
         playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)?;
@@ -195,8 +197,13 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         chase,
     };
 
+    // What the start-up checks find goes to the log and to the remote page.
+    let warnings = playhead::remote::Warnings::default();
     if cli.follow == FollowMode::Chase {
-        spawn_locate_check(show.songs.iter().map(|s| s.video.clone()).collect());
+        spawn_locate_check(
+            show.songs.iter().map(|s| s.video.clone()).collect(),
+            warnings.clone(),
+        );
     }
 
     watchdog::start(|failure| eprintln!("playhead: error: {failure}"))
@@ -212,6 +219,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
             headless.decks.clone(),
             headless.on_screen.clone(),
             network.as_ref(),
+            warnings.clone(),
         )?;
         let shutdown = Shutdown::new(headless.tx.clone());
         shutdown.listen()?;
@@ -246,6 +254,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, String> {
         decks.clone(),
         on_screen.clone(),
         network.as_ref(),
+        warnings.clone(),
     )?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
@@ -370,7 +379,7 @@ fn start_inputs(
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up
 /// (in an mpv core of its own, so the picture is not touched) and tell the operator.
-fn spawn_locate_check(videos: Vec<PathBuf>) {
+fn spawn_locate_check(videos: Vec<PathBuf>, warnings: playhead::remote::Warnings) {
     let _ = std::thread::Builder::new()
         .name("locate-check".into())
         .spawn(move || {
@@ -379,7 +388,11 @@ fn spawn_locate_check(videos: Vec<PathBuf>) {
             for video in videos {
                 match preflight::probe_video(&video, 3) {
                     Ok(p) if p.locates_slowly() => {
-                        log::warn!("{}", preflight::slow_locate_advice(&video, &p))
+                        let advice = preflight::slow_locate_advice(&video, &p);
+                        log::warn!("{advice}");
+                        if let Ok(mut w) = warnings.lock() {
+                            w.push(advice);
+                        }
                     }
                     Ok(p) => info!(
                         "locating in '{}' takes up to {} ms",

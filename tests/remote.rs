@@ -32,6 +32,7 @@ fn show_with_remote(token: Option<&str>, allow: &[&str]) -> (HeadlessShow, Socke
         token: token.map(str::to_string),
         allow: RemoteAllow::from_rules(&allow).unwrap(),
         peers: None,
+        warnings: Default::default(),
     };
     let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
     let addr =
@@ -410,6 +411,7 @@ fn a_failed_video_is_reopened_from_the_remote() {
         token: Some(TOKEN.into()),
         allow: RemoteAllow::default(),
         peers: None,
+        warnings: Default::default(),
     };
     let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
     let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();

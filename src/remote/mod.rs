@@ -50,22 +50,29 @@ pub struct RemoteConfig {
     pub allow: RemoteAllow,
     /// Reads the network-MIDI peers, when there is a session.
     pub peers: Option<PeerReader>,
+    /// Warnings found outside the player (a video that locates slowly), shown with its own.
+    pub warnings: Warnings,
 }
+
+/// Warnings for the page that other threads add to (the start-up checks).
+pub type Warnings = Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Reads the network-MIDI session's peers.
 pub type PeerReader = Arc<dyn Fn() -> Vec<playhead_core::network::session::PeerInfo> + Send + Sync>;
 
-/// The peers as the page shows them, read at most once a second: reading takes the session's
+/// What the page adds to the player's snapshot: the peers, read at most once a second: reading takes the session's
 /// lock, which the network thread needs for every packet.
 pub(crate) struct Peers {
     reader: Option<PeerReader>,
+    warnings: Warnings,
     cache: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
 }
 
 impl Peers {
-    fn new(reader: Option<PeerReader>) -> Arc<Peers> {
+    fn new(reader: Option<PeerReader>, warnings: Warnings) -> Arc<Peers> {
         Arc::new(Peers {
             reader,
+            warnings,
             cache: std::sync::Mutex::new(None),
         })
     }
@@ -126,7 +133,7 @@ pub fn start(
         .local_addr()
         .map_err(|e| format!("--remote {}: {e}", config.listen))?;
     let token = config.token.filter(|t| !t.is_empty());
-    let peers = Peers::new(config.peers);
+    let peers = Peers::new(config.peers, config.warnings);
     let events = events::Events::start(board.clone(), token.is_some(), peers.clone())?;
     let shared = Arc::new(Shared {
         board,
@@ -299,6 +306,10 @@ pub(crate) fn status_json(
     if let Some(map) = value.as_object_mut() {
         map.insert("control".into(), serde_json::Value::Bool(control));
         map.insert("peers".into(), peers.json());
+        let more = peers.warnings.lock().map(|w| w.clone()).unwrap_or_default();
+        if let Some(serde_json::Value::Array(list)) = map.get_mut("warnings") {
+            list.extend(more.into_iter().map(serde_json::Value::String));
+        }
     }
     value.to_string()
 }
