@@ -19,8 +19,11 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0 cmake g++ li
 # x11-xserver-utils (xset, xrandr) and dbus-daemon: the screen-blanking and re-plug tests
 # (tests/kiosk.rs) drive the X screensaver and RandR, and run a private session bus.
 # tests/link.rs runs Ableton Link against PyPI's aalink (tests/peers/requirements.txt).
+# chromium: the remote status page is tested in a real browser (tests/remote_browser.rs,
+# driven by npm playwright-core); liblo-tools: oscsend and oscdump, the OSC client of
+# tests/osc.rs.
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
-    x11-xserver-utils dbus-daemon weston)
+    x11-xserver-utils dbus-daemon weston chromium liblo-tools)
 
 # What building the .deb needs (packaging/build-deb.sh), and what testing it adds
 # (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).
@@ -43,14 +46,15 @@ install_debs() {
     fi
 }
 
-# The third-party network-MIDI peers of the interop tests: npm's rtpmidi into
+# The third-party peers of the interop tests: npm's rtpmidi (and playwright-core, which
+# drives Debian's chromium for the remote page's test) into
 # tests/peers/node_modules, PyPI's pymidi into a virtual environment under target/ (Debian's
 # Python refuses system-wide pip installs). Node and venv come from Debian only when missing.
 install_test_peers() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         install_debs nodejs npm
     fi
-    if [ ! -d tests/peers/node_modules/rtpmidi ]; then
+    if [ ! -d tests/peers/node_modules/rtpmidi ] || [ ! -d tests/peers/node_modules/playwright-core ]; then
         echo "quickstart: installing the npm test peer (tests/peers)"
         # Versions pinned by package-lock.json. Its optional dependencies are left out: one is
         # a git URL 'npm ci' cannot take, and both are mDNS add-ons the tests must not load.

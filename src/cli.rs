@@ -138,8 +138,33 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub headless: bool,
 
+    /// Serve the status page and JSON API on ADDR:PORT (e.g. 0.0.0.0:8080), for a phone or
+    /// tablet at front of house. Read-only unless --remote-token is given. --allow applies.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_remote)]
+    pub remote: Option<std::net::SocketAddr>,
+
+    /// Lets the status page and API control the show (arm, play, stop, song, black): each
+    /// request must carry "Authorization: Bearer TOKEN".
+    #[arg(long, value_name = "TOKEN")]
+    pub remote_token: Option<String>,
+
+    /// Take OSC commands (/playhead/play, /playhead/song i, ...) on UDP [ADDR:]PORT and send
+    /// state changes to the clients that sent /playhead/subscribe. --allow applies.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_osc)]
+    pub osc: Option<std::net::SocketAddr>,
+
     #[command(flatten)]
     pub network: crate::sources::network::NetworkOptions,
+}
+
+/// Parses `--remote`.
+fn parse_remote(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::show::parse_listen(text, false)
+}
+
+/// Parses `--osc`.
+fn parse_osc(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::show::parse_listen(text, true)
 }
 
 /// Parses `--follow` (clap's list of possible values is in the help text above).

@@ -32,6 +32,9 @@ pub enum Error {
     /// A MIDI input (OS ports, a raw device, network MIDI) cannot start.
     #[error("{0}")]
     Input(String),
+    /// The operator's remote (status page, OSC) cannot start: its address is wrong or taken.
+    #[error("{0}")]
+    Remote(String),
     /// The window, the display or OpenGL.
     #[error("{0}")]
     Screen(String),

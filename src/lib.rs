@@ -8,7 +8,8 @@
 //! software screen) draws the frames and keeps the display awake. [`preflight`] checks a show
 //! before doors open, [`cli`] is the command line, [`watchdog`] ends the program loudly when
 //! a thread dies or hangs, and [`error::Error`] is what the operator is told when the show
-//! cannot run.
+//! cannot run. [`remote`] (the status page) and [`osc`] read the status the player publishes
+//! and send it commands through its channel, never waiting for it.
 //!
 //! The core's modules are re-exported under their own names (`playhead::transport` is
 //! `playhead_core::transport`), so a path says which layer a type lives in only once.
@@ -19,8 +20,10 @@ pub use playhead_mpv as mpv;
 pub mod cli;
 pub mod clock;
 pub mod error;
+pub mod osc;
 pub mod player;
 pub mod preflight;
+pub mod remote;
 pub mod screen;
 pub mod sources;
 pub mod watchdog;

@@ -85,6 +85,53 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     if cli.network.session_name.is_none() {
         cli.network.session_name = show.session_name.clone();
     }
+    if cli.remote.is_none() {
+        cli.remote = show.remote;
+    }
+    if cli.remote_token.is_none() {
+        cli.remote_token = show.remote_token.clone();
+    }
+    if cli.osc.is_none() {
+        cli.osc = show.osc;
+    }
+}
+
+/// Starts the remote status page and OSC, when asked for. They read the player's published
+/// status and send commands into its channel; nothing of theirs runs on the player thread.
+fn start_remotes(
+    cli: &Cli,
+    board: Arc<playhead::player::status::StatusBoard>,
+    tx: &crossbeam_channel::Sender<PlayerInput>,
+    decks: Vec<playhead::mpv::Mpv>,
+    on_screen: OnScreen,
+    network: Option<&playhead::sources::network::Network>,
+    warnings: playhead::remote::Warnings,
+) -> Result<(), Error> {
+    let allow =
+        playhead::remote::RemoteAllow::from_rules(&cli.network.allow).map_err(Error::Remote)?;
+    if let Some(listen) = cli.remote {
+        let config = playhead::remote::RemoteConfig {
+            listen,
+            token: cli.remote_token.clone(),
+            allow: allow.clone(),
+            peers: network.map(|n| {
+                let reader: playhead::remote::PeerReader = Arc::new(n.peer_reader());
+                reader
+            }),
+            warnings,
+        };
+        let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
+        playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)
+            .map_err(Error::Remote)?;
+    }
+    if let Some(listen) = cli.osc {
+        // Lives as long as the program: the OSC threads run until it ends.
+        playhead::osc::start(listen, allow, board, tx.clone()).map_err(Error::Remote)?;
+    }
+    if cli.remote.is_none() && cli.remote_token.is_some() {
+        log::warn!("--remote-token is set but --remote is not: no status page is served");
+    }
+    Ok(())
 }
 
 fn port_filters(cli: &Cli, show: &Show) -> Vec<String> {
@@ -156,8 +203,13 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         chase,
     };
 
+    // What the start-up checks find goes to the log and to the remote page.
+    let warnings = playhead::remote::Warnings::default();
     if cli.follow == FollowMode::Chase {
-        spawn_locate_check(show.songs.iter().map(|s| s.video.clone()).collect());
+        spawn_locate_check(
+            show.songs.iter().map(|s| s.video.clone()).collect(),
+            warnings.clone(),
+        );
     }
 
     watchdog::start(|failure| eprintln!("playhead: error: {failure}"))
@@ -166,7 +218,16 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     if cli.headless {
         let headless =
             headless::HeadlessShow::start_show(show, &options, 640, 360).map_err(Error::Video)?;
-        let _network = start_inputs(&cli, &filters, &headless.tx)?;
+        let network = start_inputs(&cli, &filters, &headless.tx)?;
+        start_remotes(
+            &cli,
+            headless.status.clone(),
+            &headless.tx,
+            headless.decks.clone(),
+            headless.on_screen.clone(),
+            network.as_ref(),
+            warnings.clone(),
+        )?;
         let shutdown = Shutdown::new(headless.tx.clone());
         shutdown.listen()?;
         loop {
@@ -194,6 +255,15 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     };
     let player =
         Player::for_show(show, cores, options, on_screen.clone(), |_| {}).map_err(Error::Video)?;
+    start_remotes(
+        &cli,
+        player.status_board(),
+        &tx,
+        decks.clone(),
+        on_screen.clone(),
+        network.as_ref(),
+        warnings.clone(),
+    )?;
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
         window_shutdown.window_is_up(proxy.clone());
@@ -338,7 +408,7 @@ fn start_link(_cli: &Cli, _tx: &crossbeam_channel::Sender<PlayerInput>) -> Resul
 
 /// Chasing locates; a file with few keyframes locates slowly. Measure it once the show is up
 /// (in an mpv core of its own, so the picture is not touched) and tell the operator.
-fn spawn_locate_check(videos: Vec<PathBuf>) {
+fn spawn_locate_check(videos: Vec<PathBuf>, warnings: playhead::remote::Warnings) {
     let _ = std::thread::Builder::new()
         .name("locate-check".into())
         .spawn(move || {
@@ -347,7 +417,11 @@ fn spawn_locate_check(videos: Vec<PathBuf>) {
             for video in videos {
                 match preflight::probe_video(&video, 3) {
                     Ok(p) if p.locates_slowly() => {
-                        log::warn!("{}", preflight::slow_locate_advice(&video, &p))
+                        let advice = preflight::slow_locate_advice(&video, &p);
+                        log::warn!("{advice}");
+                        if let Ok(mut w) = warnings.lock() {
+                            w.push(advice);
+                        }
                     }
                     Ok(p) => info!(
                         "locating in '{}' takes up to {} ms",

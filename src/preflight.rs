@@ -303,6 +303,37 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     if show.songs.len() > 1 {
         check_preload(show, &first_frames, &mut r);
     }
+    // Idle content: each file once, whichever songs share it.
+    let mut idle: Vec<&std::path::Path> = show
+        .songs
+        .iter()
+        .filter_map(|s| s.idle.as_deref())
+        .collect();
+    idle.sort();
+    idle.dedup();
+    for path in idle {
+        match probe_video(path, 0) {
+            Ok(p) => r.add(
+                Level::Ok,
+                "idle",
+                format!(
+                    "'{}': {}x{}, looped between songs",
+                    path.display(),
+                    p.width_px,
+                    p.height_px
+                ),
+            ),
+            // Not fatal: the song's picture is shown instead.
+            Err(e) => r.add(
+                Level::Warn,
+                "idle",
+                format!(
+                    "'{}' cannot play ({e}): the song's first frame will show instead",
+                    path.display()
+                ),
+            ),
+        }
+    }
 
     match list_screens() {
         Ok(screens) if screens.is_empty() => {

@@ -355,7 +355,10 @@ fn check_reports_a_good_show_and_each_fault() {
     let (code, out) = check(&[bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("line 3, on_stop"), "{out}");
-    assert!(out.contains("\"hold\", \"black\" or \"rearm\""), "{out}");
+    assert!(
+        out.contains("\"hold\", \"black\", \"rearm\" or \"idle\""),
+        "{out}"
+    );
 }
 
 #[test]

@@ -7,12 +7,16 @@
 //! name = "Summer tour"
 //! follow = "chase"            # or "start"
 //! offset_ms = 60              # projector latency
-//! on_stop = "hold"            # "hold", "black" or "rearm"
+//! on_stop = "hold"            # "hold", "black", "rearm" or "idle"
+//! idle = "walkin-loop.mp4"   # looped before the first Start (and on_stop = "idle")
 //! select_by = "song-select"   # or "program-change"
 //! program_channel = 16        # for program-change, 1-16
 //! preload = 1                 # songs held ready on each side of the one on screen, or "all"
 //! mmc_device = 1              # MIDI Machine Control device ID, 0-126 (0x7F is always heard)
 //! link_quantum = 4            # beats to the bar for an Ableton Link start (--link)
+//! remote = "0.0.0.0:8080"     # the status page (off unless set)
+//! remote_token = "s3cret"     # lets the page and API control, too
+//! osc = 9000                  # OSC in and out, [ADDR:]PORT
 //!
 //! [[song]]
 //! title = "Opener"
@@ -40,6 +44,9 @@ pub enum StopAction {
     Black,
     /// Go back to the top, paused: armed for the next Start.
     Rearm,
+    /// Go back to the top, armed, and show the idle content (walk-in loop, logo) until the
+    /// next song position, Song Select or Start.
+    Idle,
 }
 
 /// Which songs of the setlist are held loaded, paused on their first frame, so that selecting
@@ -94,6 +101,9 @@ pub struct Song {
     /// True when the song's own entry gives its timecode start: then LTC or MTC entering
     /// its range selects it (see [`Show::song_for_timecode`]).
     pub selected_by_timecode: bool,
+    /// The video or still image looped between songs while this song is selected (the
+    /// show's, unless the song names its own).
+    pub idle: Option<PathBuf>,
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -121,6 +131,30 @@ pub struct Show {
     pub mmc_device: Option<u8>,
     /// Beats to the bar for an Ableton Link session's quantized start.
     pub link_quantum: Option<u16>,
+    /// Where the remote status page listens, if anywhere.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The remote's control token.
+    pub remote_token: Option<String>,
+    /// Where OSC listens, if anywhere.
+    pub osc: Option<std::net::SocketAddr>,
+}
+
+/// Reads a listening address: `ADDR:PORT`, or a bare `PORT` (on every interface) when
+/// `port_alone` is true.
+pub fn parse_listen(text: &str, port_alone: bool) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if port_alone {
+        if let Ok(port) = text.parse::<u16>() {
+            return Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+    }
+    text.parse().map_err(|_| {
+        format!(
+            "'{text}' is not an address to listen on: write it as 0.0.0.0:8080 (every \
+             interface) or 192.168.1.10:8080{}",
+            if port_alone { ", or a port alone" } else { "" }
+        )
+    })
 }
 
 /// A mistake in a show file: where it is and what is allowed.
@@ -170,6 +204,10 @@ struct RawShow {
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
     timecode_start: Option<Spanned<String>>,
+    idle: Option<Spanned<String>>,
+    remote: Option<Spanned<String>>,
+    remote_token: Option<String>,
+    osc: Option<Spanned<toml::Value>>,
     #[serde(default)]
     song: Vec<Spanned<RawSong>>,
 }
@@ -184,6 +222,7 @@ struct RawSong {
     tempo_map: Option<Spanned<String>>,
     #[serde(alias = "timecode")]
     timecode_start: Option<Spanned<String>>,
+    idle: Option<Spanned<String>>,
 }
 
 /// The file name a show file is recognised by, besides any `.toml` file given on the command
@@ -228,6 +267,7 @@ impl Show {
                 tempo_map: None,
                 timecode_start: None,
                 selected_by_timecode: false,
+                idle: None,
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -240,6 +280,9 @@ impl Show {
             preload: Preload::default(),
             mmc_device: None,
             link_quantum: None,
+            remote: None,
+            remote_token: None,
+            osc: None,
         }
     }
 
@@ -284,17 +327,38 @@ impl Show {
                 }
             }),
         };
+        let remote = match &raw.remote {
+            None => None,
+            Some(v) => Some(
+                parse_listen(v.get_ref(), false).map_err(|m| err(Some(v.span()), "remote", m))?,
+            ),
+        };
+        let osc = match &raw.osc {
+            None => None,
+            Some(v) => {
+                let text = match v.get_ref() {
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    _ => String::new(),
+                };
+                Some(parse_listen(&text, true).map_err(|m| err(Some(v.span()), "osc", m))?)
+            }
+        };
         let on_stop = match &raw.on_stop {
             None => StopAction::Hold,
             Some(v) => match v.get_ref().as_str() {
                 "hold" => StopAction::Hold,
                 "black" => StopAction::Black,
                 "rearm" => StopAction::Rearm,
+                "idle" => StopAction::Idle,
                 other => {
                     return Err(err(
                         Some(v.span()),
                         "on_stop",
-                        format!("'{other}' is not allowed: use \"hold\", \"black\" or \"rearm\""),
+                        format!(
+                            "'{other}' is not allowed: use \"hold\", \"black\", \"rearm\" \
+                             or \"idle\""
+                        ),
                     ))
                 }
             },
@@ -455,6 +519,30 @@ impl Show {
             ));
         }
         let base = file.parent().unwrap_or(Path::new("."));
+        // Idle content: a path relative to this file, like the songs' videos.
+        let idle_path = |v: &Option<Spanned<String>>, key: &str| match v {
+            None => Ok(None),
+            Some(v) if v.get_ref().trim().is_empty() => Err(err(
+                Some(v.span()),
+                key,
+                "give the path of a video or a still image (PNG, JPEG) to loop between songs"
+                    .into(),
+            )),
+            Some(v) => Ok(Some(base.join(v.get_ref()))),
+        };
+        let show_idle = idle_path(&raw.idle, "idle")?;
+        if on_stop == StopAction::Idle
+            && show_idle.is_none()
+            && raw.song.iter().all(|s| s.get_ref().idle.is_none())
+        {
+            return Err(err(
+                raw.on_stop.as_ref().map(|v| v.span()),
+                "on_stop",
+                "\"idle\" needs idle content: add idle = \"walkin-loop.mp4\" (a video or a \
+                 still image) to the show or to its songs"
+                    .into(),
+            ));
+        }
         let mut songs: Vec<Song> = Vec::new();
         let mut number_lines: Vec<(u8, usize)> = Vec::new();
         for (i, spanned) in raw.song.iter().enumerate() {
@@ -521,6 +609,7 @@ impl Show {
                 tempo_map: tempo(&s.bpm, &s.tempo_map, &key)?.or_else(|| show_tempo.clone()),
                 timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
                 selected_by_timecode: s.timecode_start.is_some(),
+                idle: idle_path(&s.idle, &format!("{key}idle"))?.or_else(|| show_idle.clone()),
             });
         }
         Ok(Show {
@@ -546,6 +635,9 @@ impl Show {
             preload,
             mmc_device,
             link_quantum,
+            remote,
+            remote_token: raw.remote_token.filter(|t| !t.is_empty()),
+            osc,
         })
     }
 
@@ -739,9 +831,17 @@ tempo_map = "1=120, 33=90 3/4"
 
         let e = error("on_stop = \"pause\"\n[[song]]\nvideo = \"a.mp4\"\n");
         assert!(
-            e.message.contains("\"hold\", \"black\" or \"rearm\""),
+            e.message
+                .contains("\"hold\", \"black\", \"rearm\" or \"idle\""),
             "{e}"
         );
+        let e = error("on_stop = \"idle\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "on_stop"), "{e}");
+        assert!(e.message.contains("needs idle content"), "{e}");
+        let e = error("[[song]]\nvideo = \"a.mp4\"\nidle = \" \"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "song[1].idle"), "{e}");
+        let e = error("remote = \"8080\"\n[[song]]\nvideo = \"a.mp4\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "remote"), "{e}");
 
         let e = error(
             "select_by = \"program-change\"\nprogram_channel = 17\n[[song]]\nvideo = \"a.mp4\"\n",

@@ -7,6 +7,7 @@
 
 mod decks;
 pub mod lanes;
+pub mod status;
 
 use crate::chase::drift::LockState;
 use crate::clock;
@@ -20,6 +21,7 @@ use crossbeam_channel::{select, Receiver};
 use decks::{deck_count, Deck, UNLOAD_SETTLE};
 use lanes::ClockLane;
 use log::{debug, error, info, warn};
+use status::{SongRef, StatusBoard, StatusSnapshot};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -45,8 +47,30 @@ pub enum PlayerInput {
     /// Tests and benchmarks: the player sends its input counters to this channel.
     #[doc(hidden)]
     Counters(crossbeam_channel::Sender<InputCounters>),
+    /// A command from the remote page or OSC, with when it arrived and who sent it (for the
+    /// log).
+    Remote(RemoteCommand, Instant, String),
     /// Shut down.
     Quit,
+}
+
+/// What the remote page and OSC may ask of the player.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RemoteCommand {
+    /// Play from the frame on screen (nothing when already playing).
+    Play,
+    /// Hold the frame, then the show's stop behaviour (nothing when not playing).
+    Stop,
+    /// Back to the first frame, armed.
+    Arm,
+    /// Select the song with this index in the setlist (from 0).
+    Song(usize),
+    /// Black over the picture, or take it away.
+    Black(bool),
+    /// Show this video position, in seconds, paused (only while not playing).
+    Locate(f64),
+    /// Try again the songs that could not play (a file replaced or a drive plugged back).
+    Reopen,
 }
 
 /// What the player has taken in, for tests and benchmarks.
@@ -138,6 +162,8 @@ pub fn create_mpv(options: &PlayerOptions) -> Result<(Mpv, Events), MpvError> {
         ("video-timing-offset", "0"),
         ("hwdec", &options.hwdec),
         ("audio", audio),
+        // A still image as a song (or idle content) is held for as long as it is shown.
+        ("image-display-duration", "inf"),
     ]);
     let (mpv, events) = Mpv::new(&settings)?;
     mpv.request_log_messages("warn")?;
@@ -170,6 +196,9 @@ const OBSERVE_TIME_POS: u64 = 2;
 const TICK: Duration = Duration::from_millis(20);
 /// How often the status overlay is refreshed while shown.
 const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
+/// How often the status snapshot is published when nothing the operator sees at a glance
+/// changed (the position moves, the message ages).
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the status goes to the log.
 const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// How long after the last MIDI clock or transport message Ableton Link's are ignored.
@@ -200,7 +229,10 @@ impl OnScreen {
 /// the setlist, the decks are reused for the songs entering it.
 pub fn create_decks(show: &Show, options: &PlayerOptions) -> Result<Vec<(Mpv, Events)>, String> {
     decks::keep_frames_in_own_mappings();
-    (0..deck_count(show))
+    // One more for the idle content, when the show has any: it loops while the songs' decks
+    // stay armed.
+    let idle = usize::from(show.songs.iter().any(|s| s.idle.is_some()));
+    (0..deck_count(show) + idle)
         .map(|_| create_mpv(options).map_err(|e| e.to_string()))
         .collect()
 }
@@ -238,7 +270,23 @@ pub struct Player {
     /// When MIDI transport or clock last came from a MIDI source (not Ableton Link): MIDI
     /// leads Link, whose events are then dropped.
     last_midi_transport: Option<Instant>,
+    /// Where the last transport message came from.
+    last_source: Option<String>,
+    /// The snapshot for the remote, and when and of what it was last published.
+    board: Arc<StatusBoard>,
+    last_publish: Instant,
+    published_key: Option<PublishedKey>,
+    /// The deck that loops the idle content (the last one, when the show has idle content),
+    /// the file it holds, and whether it is on screen.
+    idle_deck: Option<usize>,
+    idle_loaded: Option<std::path::PathBuf>,
+    idle_shown: bool,
+    /// Idle content mpv could not play: never shown again (the song's picture is, instead).
+    idle_broken: Option<std::path::PathBuf>,
 }
+
+/// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
+type PublishedKey = (State, usize, bool, bool, Option<Instant>);
 
 impl Player {
     /// A player for a whole show, with the decks (cores) from [`create_decks`].
@@ -260,6 +308,7 @@ impl Player {
         }
         let now = clock::now();
         let songs = show.songs.len();
+        let idle_deck = (decks.len() > deck_count(&show)).then(|| decks.len() - 1);
         let mut player = Player {
             show,
             decks,
@@ -284,10 +333,23 @@ impl Player {
             folded_records: 0,
             selected_unloaded_at: None,
             last_midi_transport: None,
+            last_source: None,
+            board: Arc::new(StatusBoard::default()),
+            last_publish: now,
+            published_key: None,
+            idle_deck,
+            idle_loaded: None,
+            idle_shown: false,
+            idle_broken: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
         Ok(player)
+    }
+
+    /// Where the player publishes its status (for the remote page and OSC).
+    pub fn status_board(&self) -> Arc<StatusBoard> {
+        self.board.clone()
     }
 
     /// The same player, reporting to `notify` instead.
@@ -385,6 +447,7 @@ impl Player {
                         self.refresh_overlay();
                     }
                     Ok(PlayerInput::Clocks(lane)) => self.on_clocks(&lane),
+                    Ok(PlayerInput::Remote(cmd, at, origin)) => self.on_remote(cmd, at, &origin),
                     Ok(PlayerInput::Stall(release)) => {
                         warn!("player stalled on request (a test)");
                         let _ = release.recv();
@@ -419,6 +482,7 @@ impl Player {
             if self.overlay_shown && now.duration_since(self.last_overlay) >= OVERLAY_REFRESH {
                 self.refresh_overlay();
             }
+            self.publish_status(now);
             if now.duration_since(self.last_status_log) >= STATUS_LOG_INTERVAL {
                 self.last_status_log = now;
                 info!("status: {}", self.status().join(" | "));
@@ -440,6 +504,14 @@ impl Player {
                 return;
             }
         }
+        if self.idle_shown
+            && matches!(
+                ev.event,
+                MidiEvent::SongPosition { .. } | MidiEvent::Start | MidiEvent::Continue
+            )
+        {
+            self.leave_idle(&format!("{:?} from {}", ev.event, ev.source));
+        }
         if let Some(song) = self.show.song_for(&ev.event) {
             self.select(song, &format!("{:?} from {}", ev.event, ev.source));
             return;
@@ -452,6 +524,7 @@ impl Player {
         }
         let what = format!("{:?} from {}", ev.event, ev.source);
         self.last_event = Some((what.clone(), ev.received));
+        self.last_source = Some(ev.source.to_string());
         match cue {
             Some(cue) => self.apply(cue, ev.received, &what),
             None => info!(
@@ -526,6 +599,176 @@ impl Player {
         }
     }
 
+    /// A command from the remote page or OSC, logged with its origin.
+    fn on_remote(&mut self, cmd: RemoteCommand, at: Instant, origin: &str) {
+        info!("remote command {cmd:?} from {origin}");
+        let what = format!("remote {cmd:?} from {origin}");
+        // The page shows it as the last transport message, like the DAW's.
+        self.last_event = Some((what.clone(), at));
+        self.last_source = Some(origin.to_string());
+        let state = self.transport.state();
+        match cmd {
+            RemoteCommand::Play | RemoteCommand::Stop => {
+                let playing = state == State::Playing;
+                if playing != (cmd == RemoteCommand::Play) {
+                    self.set_black(false);
+                    if let Some(cue) = self.transport.on_operator(OperatorCommand::TogglePlay) {
+                        self.apply(cue, at, &what);
+                    }
+                    if playing {
+                        self.after_stop(at);
+                    }
+                } else {
+                    info!(
+                        "{what}: already {}",
+                        if playing { "playing" } else { "not playing" }
+                    );
+                }
+            }
+            RemoteCommand::Arm => {
+                self.set_black(false);
+                if let Some(cue) = self.transport.on_operator(OperatorCommand::Rewind) {
+                    self.apply(cue, at, &what);
+                }
+            }
+            RemoteCommand::Song(i) if i < self.show.songs.len() => self.select(i, &what),
+            RemoteCommand::Song(i) => warn!(
+                "{what}: there is no song {} (the setlist has {})",
+                i + 1,
+                self.show.songs.len()
+            ),
+            RemoteCommand::Black(on) => {
+                self.set_black(on);
+                if !on {
+                    info!("{what}: the picture is back");
+                }
+            }
+            RemoteCommand::Locate(_) if state == State::Playing => {
+                warn!("{what}: not while playing; stop first")
+            }
+            RemoteCommand::Locate(position_s) if position_s.is_finite() => {
+                let position_s = position_s.max(0.0);
+                self.apply(
+                    Cue::Locate {
+                        position_s,
+                        play: false,
+                    },
+                    at,
+                    &what,
+                );
+            }
+            RemoteCommand::Locate(_) => warn!("{what}: not a position"),
+            RemoteCommand::Reopen => self.reopen_failed(&what),
+        }
+        self.publish_status(clock::now());
+    }
+
+    /// Forgets why songs could not play and loads those of the preload window again; the
+    /// others load when selected. A song that fails again is reported again.
+    fn reopen_failed(&mut self, what: &str) {
+        let failed: Vec<usize> = (0..self.song_failed.len())
+            .filter(|&i| self.song_failed[i].is_some())
+            .collect();
+        if failed.is_empty() {
+            info!("{what}: every song can play; nothing to re-open");
+            return;
+        }
+        for &i in &failed {
+            self.song_failed[i] = None;
+            self.failure_reported[i] = false;
+            // A deck still holding the failed file gives it up, so the file is opened afresh.
+            if let Some(d) = self.deck_of(i) {
+                if d != self.deck && d != self.on_screen.get() {
+                    self.decks[d].unload();
+                }
+            }
+        }
+        info!(
+            "{what}: re-opening song{} {}",
+            if failed.len() == 1 { "" } else { "s" },
+            failed
+                .iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.update_window();
+        self.check_failures();
+    }
+
+    /// Publishes the status at once when what the operator sees at a glance changed, else a
+    /// few times a second.
+    fn publish_status(&mut self, now: Instant) {
+        let key = (
+            self.transport.state(),
+            self.current,
+            self.black_shown,
+            self.idle_shown,
+            self.last_event.as_ref().map(|(_, at)| *at),
+        );
+        if self.published_key == Some(key)
+            && now.duration_since(self.last_publish) < PUBLISH_INTERVAL
+        {
+            return;
+        }
+        self.published_key = Some(key);
+        self.last_publish = now;
+        self.board.publish(self.snapshot());
+    }
+
+    /// The status as the remote shows it.
+    fn snapshot(&self) -> StatusSnapshot {
+        let song_ref = |i: usize| SongRef {
+            index: i + 1,
+            title: self.show.songs[i].title.clone(),
+        };
+        let mut warnings: Vec<String> = (0..self.song_failed.len())
+            .filter_map(|i| {
+                self.song_failed[i].as_ref().map(|why| {
+                    format!(
+                        "song {} '{}' cannot play: {why}",
+                        i + 1,
+                        self.show.songs[i].title
+                    )
+                })
+            })
+            .collect();
+        if self.clocks_folded > 0 {
+            warnings.push(format!(
+                "{} clock ticks folded (the player fell behind)",
+                self.clocks_folded
+            ));
+        }
+        let bar_beat = self.transport.bar_beat();
+        StatusSnapshot {
+            show: self.show.name.clone(),
+            state: match self.transport.state() {
+                State::Armed => "armed",
+                State::Playing => "playing",
+                State::Stopped => "stopped",
+            },
+            song: song_ref(self.current),
+            setlist: (0..self.show.songs.len()).map(song_ref).collect(),
+            position_s: self.position_s,
+            bar: bar_beat.map(|b| b.bar),
+            beat: bar_beat.map(|b| b.beat),
+            // The leading sync source (LTC, MTC or MIDI clock; Link arrives as MIDI clock).
+            sync_reference: self.transport.reference().map_or("none", |r| r.label()),
+            sync_state: self.transport.lock_state().map(|s| s.label()),
+            tempo_bpm: self.transport.tempo_bpm(),
+            sync_error_ms: self.transport.sync_error_s().map(|e| e * 1000.0),
+            source: self.last_source.clone(),
+            last_message: self.last_event.as_ref().map(|(what, _)| what.clone()),
+            last_message_age_s: self
+                .last_event
+                .as_ref()
+                .map(|(_, at)| at.elapsed().as_secs_f64()),
+            black: self.black_shown,
+            idle: self.idle_shown,
+            warnings,
+        }
+    }
+
     /// The show's stop behaviour, after the DAW stopped the video.
     fn after_stop(&mut self, at: Instant) {
         match self.show.on_stop {
@@ -536,7 +779,63 @@ impl Player {
                     self.apply(cue, at, "stop behaviour \"rearm\"");
                 }
             }
+            StopAction::Idle => {
+                if let Some(cue) = self.transport.on_operator(OperatorCommand::Rewind) {
+                    self.apply(cue, at, "stop behaviour \"idle\"");
+                }
+                self.show_idle();
+            }
         }
+    }
+
+    /// Puts the selected song's idle content on screen, looping, while the song's deck stays
+    /// armed behind it. Nothing when the song has none.
+    fn show_idle(&mut self) {
+        let (Some(d), Some(path)) = (self.idle_deck, self.show.songs[self.current].idle.clone())
+        else {
+            return;
+        };
+        if self.idle_shown || self.idle_broken.as_ref() == Some(&path) {
+            return;
+        }
+        let mpv = self.decks[d].mpv.clone();
+        if self.idle_loaded.as_ref() != Some(&path) {
+            let loaded = mpv
+                .set_string("loop-file", "inf")
+                .and_then(|_| mpv.load_file(&path));
+            if let Err(e) = loaded {
+                error!("cannot load the idle content '{}': {e}", path.display());
+                return;
+            }
+            self.idle_loaded = Some(path.clone());
+        }
+        if let Err(e) = mpv.set_flag("pause", false) {
+            warn!("could not play the idle content: {e}");
+        }
+        self.set_black(false);
+        self.idle_shown = true;
+        self.on_screen.set(d);
+        info!(
+            "idle: '{}' on screen, looping, until the next song position, Song Select or Start",
+            path.display()
+        );
+    }
+
+    /// The song's picture replaces the idle content (at once: its deck is armed behind it).
+    fn leave_idle(&mut self, what: &str) {
+        let Some(d) = self.idle_deck.filter(|_| self.idle_shown) else {
+            return;
+        };
+        if !self.decks[self.deck].ready {
+            // A song still loading: its first frame replaces the idle content when ready.
+            return;
+        }
+        self.idle_shown = false;
+        self.on_screen.set(self.deck);
+        if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+            warn!("could not pause the idle content: {e}");
+        }
+        info!("{what}: the song's picture replaces the idle content");
     }
 
     /// Switches to song `i`. A preloaded song's first frame is already decoded, so it is on
@@ -629,7 +928,7 @@ impl Player {
             Some(_) => None,
         };
         let (_, d) = (0..self.decks.len())
-            .filter(|&d| d != shown)
+            .filter(|&d| d != shown && Some(d) != self.idle_deck)
             .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
             .min()?;
         let video = self.show.songs[song].video.clone();
@@ -644,6 +943,7 @@ impl Player {
     fn show_current(&mut self) {
         let (deck, before) = (self.deck, self.on_screen.get());
         self.on_screen.set(deck);
+        self.idle_shown = false;
         (self.notify)(Notice::Switched { song: self.current });
         if before != deck {
             self.retire(before);
@@ -657,6 +957,14 @@ impl Player {
     /// first frame off screen, at normal speed, ready for its next turn; else it is unloaded.
     fn retire(&mut self, d: usize) {
         if d == self.deck {
+            return;
+        }
+        if Some(d) == self.idle_deck {
+            // The idle content waits, paused, for its next turn.
+            self.idle_shown = false;
+            if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+                warn!("could not pause the idle content: {e}");
+            }
             return;
         }
         match self.decks[d].song {
@@ -681,7 +989,7 @@ impl Player {
     fn update_window(&mut self) {
         let (current, shown) = (self.current, self.on_screen.get());
         for d in 0..self.decks.len() {
-            if d == shown || d == self.deck {
+            if d == shown || d == self.deck || Some(d) == self.idle_deck {
                 continue;
             }
             if let Some(s) = self.decks[d].song {
@@ -739,6 +1047,9 @@ impl Player {
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
         if cue.plays() {
             self.set_black(false);
+        }
+        if cue.plays() || matches!(cue, Cue::Arm | Cue::Locate { .. }) {
+            self.leave_idle(what);
         }
         let mpv = self.mpv();
         let result = match cue {
@@ -999,6 +1310,8 @@ impl Player {
             self.show.songs[self.current].video.display()
         );
         (self.notify)(Notice::Ready { since_start_ms });
+        // Before the first Start the audience sees the walk-in loop, not frame 0.
+        self.show_idle();
     }
 
     /// Handles every queued event of every deck; false when mpv shut down.
@@ -1009,6 +1322,29 @@ impl Player {
                 // The song this deck holds; events of a deck that holds none are only the
                 // ends of files it unloaded.
                 let song = self.decks[i].song;
+                if Some(i) == self.idle_deck {
+                    match ev {
+                        Event::Shutdown => return false,
+                        Event::EndFile(EndReason::Error(code)) => {
+                            let path = self.idle_loaded.take();
+                            error!(
+                                "the idle content '{}' cannot play: {}; the song's picture is \
+                                 shown instead",
+                                path.as_deref().unwrap_or(Path::new("")).display(),
+                                crate::mpv::error_string(code)
+                            );
+                            self.idle_broken = path;
+                            if self.idle_shown {
+                                // Never a blank screen: back to the song, armed as it was.
+                                self.idle_shown = false;
+                                self.on_screen.set(self.deck);
+                            }
+                        }
+                        Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
+                        _ => {}
+                    }
+                    continue;
+                }
                 match ev {
                     Event::Shutdown => return false,
                     Event::Log {

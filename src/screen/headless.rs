@@ -155,7 +155,12 @@ pub struct HeadlessShow {
     /// The first deck's mpv core (for reading properties): the first song's, until another
     /// song takes the deck.
     pub mpv: Mpv,
-    on_screen: crate::player::OnScreen,
+    /// Every deck's core, in deck order (the remote takes its thumbnails from them).
+    pub decks: Vec<Mpv>,
+    /// Where the player publishes its status.
+    pub status: std::sync::Arc<crate::player::status::StatusBoard>,
+    /// Which deck is on screen.
+    pub on_screen: crate::player::OnScreen,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.
     screens: Vec<SoftwareScreen>,
@@ -204,6 +209,7 @@ impl HeadlessShow {
                 let _ = notice_tx.send(n);
             },
         )?;
+        let status = player.status_board();
         let thread = std::thread::Builder::new()
             .name("player".into())
             .spawn(move || player.run(rx))
@@ -212,6 +218,8 @@ impl HeadlessShow {
             tx,
             notices,
             mpv: decks[0].clone(),
+            decks,
+            status,
             on_screen,
             thread: Some(thread),
             screens,
@@ -245,10 +253,17 @@ impl HeadlessShow {
                 Ok(crate::player::Notice::Ready { since_start_ms }) => {
                     // mpv reports the restart once it has asked for the first frame; wait
                     // until that frame is in memory too.
-                    let left = deadline.saturating_duration_since(clock::now());
-                    self.screen()
-                        .wait_newer(0, left)
-                        .ok_or("the first frame was never drawn")?;
+                    // The screen is asked again each time round: idle content may take the
+                    // screen, or give it back, meanwhile.
+                    while self
+                        .screen()
+                        .wait_newer(0, Duration::from_millis(50))
+                        .is_none()
+                    {
+                        if clock::now() >= deadline {
+                            return Err("the first frame was never drawn".into());
+                        }
+                    }
                     return Ok(since_start_ms);
                 }
                 Ok(crate::player::Notice::Fatal(msg)) => return Err(msg),

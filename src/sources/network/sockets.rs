@@ -581,6 +581,18 @@ impl Network {
     pub fn peer_timing(&self) -> Vec<PeerTimingInfo> {
         self.shared.core().session.peer_timing()
     }
+
+    /// A way to read the peers from another thread (the remote page) for as long as the
+    /// session lives; empty once it is gone.
+    pub fn peer_reader(&self) -> impl Fn() -> Vec<PeerInfo> + Send + Sync + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        move || {
+            shared
+                .upgrade()
+                .map(|s| s.core().session.peers())
+                .unwrap_or_default()
+        }
+    }
 }
 
 impl Drop for Network {

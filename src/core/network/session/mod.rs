@@ -233,7 +233,7 @@ impl Default for Options {
 }
 
 /// A snapshot of one peer, for status displays.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PeerInfo {
     /// The peer.
     pub id: PeerId,
@@ -255,6 +255,8 @@ pub struct PeerInfo {
     pub late_packets: u64,
     /// Half the round trip of the last clock synchronisation.
     pub latency_us: Option<u64>,
+    /// Its clock and network timing (base delay, jitter, clock estimate).
+    pub timing: PeerTiming,
 }
 
 /// A snapshot of one peer's timing, for logs and status displays.
@@ -353,6 +355,7 @@ impl Session {
                 sequence_gaps: p.sequence_gaps,
                 late_packets: p.late_packets,
                 latency_us: p.latency_us,
+                timing: p.clock.timing(),
             })
             .collect()
     }

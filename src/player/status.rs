@@ -1,0 +1,116 @@
+//! The status snapshot the player publishes for the remote page and OSC: read without ever
+//! calling into the player thread.
+
+use serde::Serialize;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// What the player is doing, as of one moment. Built on the player thread, read anywhere.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StatusSnapshot {
+    /// The show's name.
+    pub show: String,
+    /// "armed", "playing" or "stopped".
+    pub state: &'static str,
+    /// The selected song.
+    pub song: SongRef,
+    /// The setlist, in order.
+    pub setlist: Vec<SongRef>,
+    /// The video position of the picture on screen, in seconds.
+    pub position_s: Option<f64>,
+    /// The song position, when a tempo is known.
+    pub bar: Option<u32>,
+    pub beat: Option<u32>,
+    /// "clock", "timecode" or "none": what the video follows while playing.
+    pub sync_reference: &'static str,
+    /// The sync state's label (locked, correcting, ...), when chasing.
+    pub sync_state: Option<&'static str>,
+    /// The DAW's tempo, in BPM.
+    pub tempo_bpm: Option<f64>,
+    /// Video minus DAW position, in milliseconds.
+    pub sync_error_ms: Option<f64>,
+    /// Where the last transport message came from (a port, device or network peer).
+    pub source: Option<String>,
+    /// The last transport message and how long ago it arrived, in seconds.
+    pub last_message: Option<String>,
+    pub last_message_age_s: Option<f64>,
+    /// Black is over the picture.
+    pub black: bool,
+    /// The idle content (walk-in loop, logo) is on screen.
+    pub idle: bool,
+    /// What the operator should know about: songs that cannot play, a player falling behind.
+    pub warnings: Vec<String>,
+}
+
+/// A song as the remote names it: its number in the setlist (from 1, as the operator counts)
+/// and its title.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SongRef {
+    pub index: usize,
+    pub title: String,
+}
+
+/// The latest snapshot and its version number. The player replaces it (a pointer swap under
+/// a lock held for no longer than that); readers clone the pointer, or wait for a newer one.
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    latest: Mutex<(u64, Arc<StatusSnapshot>)>,
+    changed: Condvar,
+}
+
+impl StatusBoard {
+    /// Publishes a new snapshot and wakes whoever waits for one.
+    pub fn publish(&self, snapshot: StatusSnapshot) {
+        let snapshot = Arc::new(snapshot);
+        if let Ok(mut latest) = self.latest.lock() {
+            latest.0 += 1;
+            latest.1 = snapshot;
+        }
+        self.changed.notify_all();
+    }
+
+    /// The latest snapshot and its version.
+    pub fn latest(&self) -> (u64, Arc<StatusSnapshot>) {
+        match self.latest.lock() {
+            Ok(l) => (l.0, l.1.clone()),
+            Err(poisoned) => {
+                let l = poisoned.into_inner();
+                (l.0, l.1.clone())
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a snapshot newer than `version`; the latest either way.
+    pub fn wait_newer(&self, version: u64, timeout: Duration) -> (u64, Arc<StatusSnapshot>) {
+        let Ok(guard) = self.latest.lock() else {
+            return self.latest();
+        };
+        match self
+            .changed
+            .wait_timeout_while(guard, timeout, |l| l.0 <= version)
+        {
+            Ok((l, _)) => (l.0, l.1.clone()),
+            Err(_) => self.latest(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_sees_each_new_snapshot_and_waits_for_the_next() {
+        let board = Arc::new(StatusBoard::default());
+        let (v0, _) = board.latest();
+        let b = board.clone();
+        let waiter = std::thread::spawn(move || b.wait_newer(v0, Duration::from_secs(30)));
+        board.publish(StatusSnapshot {
+            state: "playing",
+            ..StatusSnapshot::default()
+        });
+        let (v1, snap) = waiter.join().unwrap();
+        assert!(v1 > v0);
+        assert_eq!(snap.state, "playing");
+    }
+}

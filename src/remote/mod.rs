@@ -1,0 +1,477 @@
+//! The remote: a status page and JSON API over HTTP for a phone at front of house, with
+//! token-guarded control (`--remote`, `--remote-token`).
+//!
+//! Requests never call into the player: status comes from the snapshot the player publishes
+//! ([`StatusBoard`]); commands go into the player's bounded input channel with `try_send`, so
+//! a full channel refuses the command (503) rather than wait. Every connection has its own
+//! short-lived thread with read and write timeouts: a client that connects and never reads is
+//! dropped once its socket buffer fills and the write timeout passes, and holds nothing the
+//! player or other clients need.
+
+mod allow;
+mod events;
+pub mod thumbnail;
+
+pub use allow::RemoteAllow;
+
+use crate::player::status::StatusBoard;
+use crate::player::{PlayerInput, RemoteCommand};
+use crate::watchdog::{self, Watch};
+use crossbeam_channel::{Sender, TrySendError};
+use log::{debug, info, warn};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thumbnail::Thumbnailer;
+
+/// The page, built into the binary: a show network has no internet, so it fetches nothing.
+const PAGE_HTML: &str = include_str!("page.html");
+
+/// At most this many connections at once; more are refused with 503.
+const MAX_CONNECTIONS: usize = 512;
+/// After a failed accept, the listener waits this long before the next.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// A request's head must arrive within this, all of it.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client that takes longer than this to take a write is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest request head read, in bytes.
+const MAX_HEAD_BYTES: usize = 8192;
+
+/// What the remote serves from.
+pub struct RemoteConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Control needs `Authorization: Bearer TOKEN`; without a token the remote is read-only.
+    pub token: Option<String>,
+    /// The `--allow` rules; empty lets anyone in.
+    pub allow: RemoteAllow,
+    /// Reads the network-MIDI peers, when there is a session.
+    pub peers: Option<PeerReader>,
+    /// Warnings found outside the player (a video that locates slowly), shown with its own.
+    pub warnings: Warnings,
+}
+
+/// Warnings for the page that other threads add to (the start-up checks).
+pub type Warnings = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Reads the network-MIDI session's peers.
+pub type PeerReader = Arc<dyn Fn() -> Vec<playhead_core::network::session::PeerInfo> + Send + Sync>;
+
+/// What the page adds to the player's snapshot: the peers, read at most once a second: reading takes the session's
+/// lock, which the network thread needs for every packet.
+pub(crate) struct Peers {
+    reader: Option<PeerReader>,
+    warnings: Warnings,
+    cache: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+}
+
+impl Peers {
+    fn new(reader: Option<PeerReader>, warnings: Warnings) -> Arc<Peers> {
+        Arc::new(Peers {
+            reader,
+            warnings,
+            cache: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Name, address, one-way delay (half the last clock-sync round trip), the network's base
+    /// delay and jitter measured on the peer's time-stamped packets, and losses of each.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let Some(reader) = &self.reader else {
+            return serde_json::Value::Array(Vec::new());
+        };
+        let Ok(mut cache) = self.cache.lock() else {
+            return serde_json::Value::Null;
+        };
+        if let Some((at, v)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_secs(1) {
+                return v.clone();
+            }
+        }
+        let list: Vec<serde_json::Value> = reader()
+            .into_iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "address": p.control_address.ip().to_string(),
+                    "joined": p.data_address.is_some(),
+                    "delay_ms": p.latency_us.map(|us| us as f64 / 1000.0),
+                    "base_delay_ms": p.timing.base_delay_us.map(|us| us as f64 / 1000.0),
+                    "jitter_ms": p.timing.jitter_us.map(|us| us as f64 / 1000.0),
+                    "packets_lost": p.packets_lost,
+                })
+            })
+            .collect();
+        let v = serde_json::Value::Array(list);
+        *cache = Some((std::time::Instant::now(), v.clone()));
+        v
+    }
+}
+
+/// What each connection's thread shares.
+struct Shared {
+    board: Arc<StatusBoard>,
+    player: Sender<PlayerInput>,
+    token: Option<String>,
+    thumbnails: Thumbnailer,
+    events: events::Events,
+    peers: Arc<Peers>,
+    connections: AtomicUsize,
+}
+
+/// Starts the remote's listening thread; returns the address it listens on (the port is
+/// chosen when `listen` has port 0).
+pub fn start(
+    config: RemoteConfig,
+    board: Arc<StatusBoard>,
+    player: Sender<PlayerInput>,
+    thumbnails: Thumbnailer,
+) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("--remote {}: cannot listen: {e}", config.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("--remote {}: {e}", config.listen))?;
+    let token = config.token.filter(|t| !t.is_empty());
+    let peers = Peers::new(config.peers, config.warnings);
+    let events = events::Events::start(board.clone(), token.is_some(), peers.clone())?;
+    let shared = Arc::new(Shared {
+        board,
+        player,
+        token,
+        events,
+        peers,
+        thumbnails,
+        connections: AtomicUsize::new(0),
+    });
+    info!(
+        "remote status page on http://{local}/ ({})",
+        if shared.token.is_some() {
+            "control with the token"
+        } else {
+            "read-only: no --remote-token"
+        }
+    );
+    let allow = config.allow;
+    std::thread::Builder::new()
+        .name("remote-http".into())
+        .spawn(move || {
+            // Blocks in accept for as long as nobody connects.
+            let heartbeat = watchdog::register("remote-http", Watch::DeathOnly);
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(stream) => accept(stream, &shared, &allow),
+                    Err(e) => {
+                        // Out of file descriptors, say: fails again at once, so wait a little
+                        // rather than spin.
+                        debug!("remote: accept: {e}");
+                        std::thread::sleep(ACCEPT_RETRY);
+                    }
+                }
+            }
+            heartbeat.done();
+        })
+        .map_err(|e| format!("cannot start the remote thread: {e}"))?;
+    Ok(local)
+}
+
+/// Admits a connection (allowed address, room left) into a thread of its own.
+fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    if !allow.admits(peer.ip()) {
+        debug!("remote: {peer} is not in --allow; refused");
+        let _ = respond(&mut stream, 403, "text/plain", b"not allowed by --allow\n");
+        return;
+    }
+    if shared.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        shared.connections.fetch_sub(1, Ordering::AcqRel);
+        let _ = respond(&mut stream, 503, "text/plain", b"too many clients\n");
+        return;
+    }
+    let shared2 = shared.clone();
+    // A connection's thread is not watched: it ends with its client, and a fault in it must
+    // not end the show (it can only lose that one client).
+    let spawned = std::thread::Builder::new()
+        .name("remote-conn".into())
+        .spawn(move || {
+            lower_priority();
+            serve(stream, peer, &shared2);
+            shared2.connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One request, parsed.
+struct Request {
+    method: String,
+    path: String,
+    bearer: Option<String>,
+}
+
+/// Reads the request head (no body is needed by any route).
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let started = std::time::Instant::now();
+    loop {
+        // A client sending a byte now and then must not hold its place for ever.
+        let left = READ_TIMEOUT.checked_sub(started.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let bearer = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(|t| t.trim().to_string());
+                return Some(Request {
+                    method: req.method?.to_string(),
+                    path: req.path?.to_string(),
+                    bearer,
+                });
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
+            _ => {
+                let _ = respond(stream, 400, "text/plain", b"bad request\n");
+                return None;
+            }
+        }
+    }
+}
+
+/// Serves one connection: one request, then it closes (live updates excepted).
+fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let Some(req) = read_request(&mut stream) else {
+        return;
+    };
+    let path = req.path.split('?').next().unwrap_or("");
+    let result = match (req.method.as_str(), path) {
+        ("GET", "/") | ("GET", "/index.html") => respond(
+            &mut stream,
+            200,
+            "text/html; charset=utf-8",
+            PAGE_HTML.as_bytes(),
+        ),
+        ("GET", "/api/status") => {
+            let (_, snapshot) = shared.board.latest();
+            let body = status_json(&snapshot, shared.token.is_some(), &shared.peers);
+            respond(&mut stream, 200, "application/json", body.as_bytes())
+        }
+        ("GET", "/api/events") => {
+            if shared.events.add(stream, peer) {
+                return;
+            }
+            debug!("remote: {peer}: no room for more live-update clients");
+            return;
+        }
+        ("GET", "/thumbnail.jpg") => match shared.thumbnails.latest() {
+            Some(jpeg) => respond(&mut stream, 200, "image/jpeg", &jpeg),
+            None => respond(&mut stream, 503, "text/plain", b"no picture yet\n"),
+        },
+        ("POST", p) if p.starts_with("/api/") => control(&mut stream, peer, &req, p, shared),
+        (_, "/") | (_, "/api/status") | (_, "/api/events") | (_, "/thumbnail.jpg") => {
+            respond(&mut stream, 405, "text/plain", b"method not allowed\n")
+        }
+        // Nothing else exists: the remote serves no files, so no path reaches the disk.
+        _ => respond(&mut stream, 404, "text/plain", b"not found\n"),
+    };
+    if let Err(e) = result {
+        debug!("remote: {peer}: {e}");
+    }
+}
+
+/// The snapshot as the API gives it, with whether control is possible at all.
+pub(crate) fn status_json(
+    snapshot: &crate::player::status::StatusSnapshot,
+    control: bool,
+    peers: &Peers,
+) -> String {
+    let mut value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("control".into(), serde_json::Value::Bool(control));
+        map.insert("peers".into(), peers.json());
+        let more = peers.warnings.lock().map(|w| w.clone()).unwrap_or_default();
+        if let Some(serde_json::Value::Array(list)) = map.get_mut("warnings") {
+            list.extend(more.into_iter().map(serde_json::Value::String));
+        }
+    }
+    value.to_string()
+}
+
+/// A control request: refused with 401 unless it carries the token.
+fn control(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    req: &Request,
+    path: &str,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let authorised = match (&shared.token, &req.bearer) {
+        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    if !authorised {
+        warn!("remote: {peer} asked for {path} without the right token; refused");
+        return respond(
+            stream,
+            401,
+            "application/json",
+            br#"{"error":"control needs Authorization: Bearer TOKEN (--remote-token)"}"#,
+        );
+    }
+    let Some(cmd) = parse_command(path) else {
+        return respond(
+            stream,
+            404,
+            "application/json",
+            br#"{"error":"no such command"}"#,
+        );
+    };
+    let origin = format!("the remote page at {peer}");
+    match shared
+        .player
+        .try_send(PlayerInput::Remote(cmd, crate::clock::now(), origin))
+    {
+        Ok(()) => respond(stream, 202, "application/json", br#"{"ok":true}"#),
+        Err(TrySendError::Full(_)) => {
+            warn!("remote: {peer}: the player is busy; {path} refused");
+            respond(
+                stream,
+                503,
+                "application/json",
+                br#"{"error":"the player is busy; try again"}"#,
+            )
+        }
+        Err(TrySendError::Disconnected(_)) => respond(
+            stream,
+            503,
+            "application/json",
+            br#"{"error":"the player has stopped"}"#,
+        ),
+    }
+}
+
+/// The command a control path names: `/api/play`, `/api/stop`, `/api/arm`, `/api/song/N`
+/// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`,
+/// `/api/reopen` (try the songs that could not play again).
+pub fn parse_command(path: &str) -> Option<RemoteCommand> {
+    let rest = path.strip_prefix("/api/")?;
+    let mut parts = rest.split('/');
+    let cmd = match (parts.next()?, parts.next()) {
+        ("play", None) => RemoteCommand::Play,
+        ("stop", None) => RemoteCommand::Stop,
+        ("arm", None) => RemoteCommand::Arm,
+        ("reopen", None) => RemoteCommand::Reopen,
+        ("black", None) => RemoteCommand::Black(true),
+        ("black", Some("1")) => RemoteCommand::Black(true),
+        ("black", Some("0")) => RemoteCommand::Black(false),
+        ("song", Some(n)) => {
+            let n: usize = n.parse().ok()?;
+            RemoteCommand::Song(n.checked_sub(1)?)
+        }
+        ("locate", Some(s)) => {
+            let s: f64 = s.parse().ok()?;
+            if !s.is_finite() || s < 0.0 {
+                return None;
+            }
+            RemoteCommand::Locate(s)
+        }
+        _ => return None,
+    };
+    parts.next().is_none().then_some(cmd)
+}
+
+/// The remote's threads give way to the player and the inputs when the processor is busy:
+/// a page may update late, a cue must not.
+pub(crate) fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; on Linux PRIO_PROCESS with a thread id
+    // sets that thread's nice value only.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, REMOTE_NICE);
+    }
+}
+
+/// The nice value of the remote's threads (0 is normal, 19 the lowest priority).
+const REMOTE_NICE: libc::c_int = 10;
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Writes a whole response and closes.
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_paths_name_their_command_and_nothing_else() {
+        assert_eq!(parse_command("/api/play"), Some(RemoteCommand::Play));
+        assert_eq!(parse_command("/api/song/2"), Some(RemoteCommand::Song(1)));
+        assert_eq!(parse_command("/api/song/0"), None);
+        assert_eq!(
+            parse_command("/api/black/0"),
+            Some(RemoteCommand::Black(false))
+        );
+        assert_eq!(
+            parse_command("/api/locate/12.5"),
+            Some(RemoteCommand::Locate(12.5))
+        );
+        assert_eq!(parse_command("/api/locate/NaN"), None);
+        assert_eq!(parse_command("/api/play/x"), None);
+        assert_eq!(parse_command("/api/../etc/passwd"), None);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+    }
+}
