@@ -79,6 +79,10 @@ def main():
             body = text.read_text(errors="replace")
             if "APACHE" in text.name.upper() or "Apache License" in body[:400]:
                 continue
+            # The GNU licences are in every Debian system: the header's GPL paragraph points
+            # at /usr/share/common-licenses (Debian policy 12.5), so a copy is not repeated.
+            if "GNU GENERAL PUBLIC LICENSE" in body[:2000] or "GNU LESSER GENERAL" in body[:2000]:
+                continue
             lines.append("")
             lines.append(f"License: {c['name']} {c['version']} ({text.name})")
             lines.extend(paragraph_lines(body))
