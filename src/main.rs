@@ -336,13 +336,19 @@ impl Shutdown {
                         "SIGTERM"
                     };
                     info!("{name} received: stopping the show");
+                    // The grace starts before anything else: whatever the clean stop waits
+                    // on, playhead is gone within it.
+                    let _ = std::thread::Builder::new()
+                        .name("shutdown-grace".into())
+                        .spawn(|| {
+                            std::thread::sleep(SHUTDOWN_GRACE);
+                            log::error!(
+                                "the clean stop took more than {} s; ending now",
+                                SHUTDOWN_GRACE.as_secs()
+                            );
+                            std::process::exit(1);
+                        });
                     this.begin();
-                    std::thread::sleep(SHUTDOWN_GRACE);
-                    log::error!(
-                        "the clean stop took more than {} s; ending now",
-                        SHUTDOWN_GRACE.as_secs()
-                    );
-                    std::process::exit(1);
                 }
             })
             .map(|_| ())
@@ -350,13 +356,16 @@ impl Shutdown {
     }
 
     fn begin(&self) {
-        let _ = self.player.send(PlayerInput::Quit);
+        // The window first: closing it ends the show even if the player's channel is full.
         if let Ok(mut window) = self.window.lock() {
             window.1 = true;
             if let Some(proxy) = &window.0 {
                 let _ = proxy.send_event(ScreenMsg::Shutdown);
             }
         }
+        let _ = self
+            .player
+            .send_timeout(PlayerInput::Quit, Duration::from_secs(1));
     }
 
     /// The window is up: a stop asked for before now closes it at once.

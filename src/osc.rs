@@ -192,7 +192,7 @@ fn receive(
     subscribers: &Mutex<Vec<SocketAddr>>,
     malformed: &AtomicU64,
 ) {
-    let heartbeat = watchdog::register("osc-in", Watch::Beats(watchdog::DEFAULT_HANG_LIMIT));
+    let heartbeat = watchdog::register("osc-in", Watch::Beats(watchdog::REMOTE_HANG_LIMIT));
     crate::remote::lower_priority();
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
     loop {
@@ -277,7 +277,7 @@ struct Sent {
 }
 
 fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Vec<SocketAddr>>) {
-    let heartbeat = watchdog::register("osc-out", Watch::Beats(watchdog::DEFAULT_HANG_LIMIT));
+    let heartbeat = watchdog::register("osc-out", Watch::Beats(watchdog::REMOTE_HANG_LIMIT));
     crate::remote::lower_priority();
     let mut sent = Sent::default();
     let mut version = 0;

@@ -27,6 +27,11 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// back on frame 0 within about two seconds.
 pub const DEFAULT_HANG_LIMIT: Duration = Duration::from_millis(1000);
 
+/// The limit for the operator's remote (status page events, OSC in and out). They run at a
+/// lower priority than the show and can be starved for a while on a busy machine without
+/// harm to the picture; only a real hang should restart the show.
+pub const REMOTE_HANG_LIMIT: Duration = Duration::from_secs(30);
+
 /// The exit status when a thread died or hung (EX_SOFTWARE from sysexits.h).
 pub const EXIT_THREAD_FAILED: i32 = 70;
 
@@ -206,6 +211,18 @@ pub fn start(on_failure: impl Fn(&Failure) + Send + 'static) -> std::io::Result<
         .map(|_| ())
 }
 
+thread_local! {
+    /// Set on threads whose failure loses only themselves (one remote page client).
+    static SPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as one whose panic must not end the show: it serves one client
+/// of the remote page, and losing it loses only that client. Its panic is logged and the
+/// thread unwinds (the caller catches it).
+pub fn spare_this_thread() {
+    SPARED.with(|s| s.set(true));
+}
+
 /// The payload of the one unwind playhead makes on purpose: glutin's config picker must
 /// return a config, so "there is none" unwinds to the window set-up, which reports it. The
 /// panic hook lets it pass.
@@ -234,6 +251,10 @@ pub fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
+        if SPARED.with(|s| s.get()) {
+            error!("the {thread} thread failed ({message}{place}); only its client is lost");
+            return;
+        }
         let line = format!(
             "the {thread} thread failed ({message}{place}); playhead stops so that it is started again armed"
         );

@@ -90,15 +90,18 @@ fn a_hung_player_is_noticed_and_ends_playhead() {
     let st = ph.wait_exit(30 * SECOND).expect("a hang must end playhead");
     let detected = faulted.elapsed();
     assert_eq!(st.code(), Some(70), "{:#?}", ph.log());
-    assert!(
-        ph.log()
-            .iter()
-            .any(|l| l.starts_with("playhead: error: the player thread has not answered for ")),
-        "{:#?}",
-        ph.log()
-    );
-    // Not before the limit: a busy moment is not a hang.
-    assert!(detected >= Duration::from_millis(900), "{detected:?}");
+    let silent_s: f64 = ph
+        .log()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("playhead: error: the player thread has not answered for ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no line naming the hung thread: {:#?}", ph.log()));
+    // Not before the limit (1 s): a busy moment is not a hang. Read from the watchdog's own
+    // line, not from when this test saw the fault's line (which a loaded machine delays).
+    assert!(silent_s >= 1.0, "ended after {silent_s} s of silence");
     let restart = restart_to_armed();
     println!(
         "player hang: exit {:.0} ms after the fault (limit 1000 ms); restart to armed {:.0} ms; \

@@ -422,6 +422,7 @@ impl Player {
             );
         }
         self.drain_mpv_events();
+        let mut quit = false;
         loop {
             heartbeat.beat();
             if let Some(fault) = fault {
@@ -459,7 +460,10 @@ impl Player {
                             folded_records: self.folded_records,
                         });
                     }
-                    Ok(PlayerInput::Quit) | Err(_) => break,
+                    Ok(PlayerInput::Quit) | Err(_) => {
+                        quit = true;
+                        break;
+                    }
                 },
                 recv(wake_rx) -> _ => {
                     if !self.drain_mpv_events() {
@@ -489,7 +493,11 @@ impl Player {
             }
         }
         debug!("player thread ends");
-        heartbeat.done();
+        // Told to quit: done. mpv gone underneath it: the heartbeat drops unfinished and the
+        // watchdog ends playhead, so that it comes back armed.
+        if quit {
+            heartbeat.done();
+        }
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {

@@ -105,7 +105,7 @@ impl Events {
 
 fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStream, SocketAddr)>) {
     super::lower_priority();
-    let heartbeat = watchdog::register("remote-events", Watch::Beats(watchdog::DEFAULT_HANG_LIMIT));
+    let heartbeat = watchdog::register("remote-events", Watch::Beats(watchdog::REMOTE_HANG_LIMIT));
     let mut clients: Vec<Client> = Vec::new();
     let mut version = 0;
     let mut message = Vec::new();

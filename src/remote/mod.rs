@@ -201,7 +201,10 @@ fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
         .name("remote-conn".into())
         .spawn(move || {
             lower_priority();
-            serve(stream, peer, &shared2);
+            crate::watchdog::spare_this_thread();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                serve(stream, peer, &shared2)
+            }));
             shared2.connections.fetch_sub(1, Ordering::AcqRel);
         });
     if spawned.is_err() {

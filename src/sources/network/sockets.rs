@@ -531,12 +531,12 @@ impl Network {
         }
         if names_to_resolve {
             let shared = shared.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("rtp-names".into())
-                    .spawn(move || resolve_names(&shared, &rules, &targets))
-                    .map_err(|e| format!("cannot start the network MIDI thread: {e}"))?,
-            );
+            // Not joined at the end: a name look-up can hang for seconds on a network with no
+            // DNS server, and the goodbye must not wait for it. It sees `stop` and ends.
+            std::thread::Builder::new()
+                .name("rtp-names".into())
+                .spawn(move || resolve_names(&shared, &rules, &targets))
+                .map_err(|e| format!("cannot start the network MIDI thread: {e}"))?;
         }
         let discovery = if options.no_mdns {
             info!(
