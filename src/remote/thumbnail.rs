@@ -23,9 +23,26 @@ pub struct Thumbnailer {
 impl Thumbnailer {
     /// Thumbnails of whichever of `decks` is on screen.
     pub fn new(decks: Vec<Mpv>, on_screen: OnScreen) -> Thumbnailer {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
+        // A folder of our own that nobody else can write in, made fresh (it must not exist):
+        // a name another user could guess in /tmp must never be where mpv writes.
+        let dir = base.join(format!(
+            "playhead-remote-{}-{:016x}",
+            std::process::id(),
+            playhead_core::rng::Rng::from_entropy().next_u64()
+        ));
+        let private = {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&dir)
+        };
+        if let Err(e) = &private {
+            log::warn!(
+                "remote: no thumbnail of the picture ({}: {e}); the page works without it",
+                dir.display()
+            );
+        }
         for mpv in &decks {
             // Small enough for a phone on a show network; the picture is only a glance.
             let _ = mpv.set_string("screenshot-jpeg-quality", "60");
@@ -33,7 +50,7 @@ impl Thumbnailer {
         Thumbnailer {
             decks,
             on_screen,
-            file: dir.join(format!("playhead-remote-{}.jpg", std::process::id())),
+            file: dir.join("picture.jpg"),
             latest: Mutex::new(None),
         }
     }
@@ -54,5 +71,14 @@ impl Thumbnailer {
         let _ = std::fs::remove_file(&self.file);
         *latest = Some((Instant::now(), jpeg.clone()));
         Some(jpeg)
+    }
+}
+
+impl Drop for Thumbnailer {
+    fn drop(&mut self) {
+        if let Some(dir) = self.file.parent() {
+            let _ = std::fs::remove_file(&self.file);
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
