@@ -67,20 +67,9 @@ impl Drop for Namespace {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn two_sessions_advertise_and_see_each_other_over_mdns() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: making a network namespace needs root");
         return;
     }
@@ -135,7 +124,7 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
 /// mDNS goodbye), not linger there until its record expires, and playhead exits 0.
 #[test]
 fn sigterm_withdraws_the_advertised_session() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: making a network namespace needs root");
         return;
     }

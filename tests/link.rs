@@ -25,21 +25,10 @@ const BPM: f64 = 100.0;
 /// The demo's frame 1 is due this long after the start.
 const FRAME_1: Duration = Duration::from_millis(40);
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn a_link_session_starts_follows_and_stops_the_video() {
     assert!(
-        is_root(),
+        common::is_root(),
         "this test makes a network namespace: run it as root, as CI does"
     );
     let exe = std::env::current_exe().unwrap();

@@ -19,7 +19,7 @@ use playhead::sources::ltc::{spawn, LtcInput};
 use playhead::transport::{Cue, FollowMode};
 use playhead_testkit::ltc::LtcEncoder;
 use playhead_testkit::FrameCode;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,38 +30,7 @@ const RATE_HZ: u32 = 48_000;
 const VIDEO_FPS: f64 = 25.0;
 
 /// A JACK server of the test's own, dummy driver, stopped with SIGTERM at the end.
-struct Jack(Child);
-
-impl Jack {
-    fn start(name: &str) -> Jack {
-        let child = Command::new("jackd")
-            .args(["-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jackd (Debian package jackd2)");
-        // SAFETY: set before any other thread of this test process talks to JACK.
-        std::env::set_var("JACK_DEFAULT_SERVER", name);
-        let deadline = Instant::now() + 10 * SECOND;
-        while Client::new("probe", ClientOptions::NO_START_SERVER).is_err() {
-            assert!(Instant::now() < deadline, "jackd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Jack(child)
-    }
-}
-
-impl Drop for Jack {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + 5 * SECOND;
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::jack::Jack;
 
 /// What the generator has played: for each cycle, the script's sample index at the cycle's
 /// start and when the cycle started.

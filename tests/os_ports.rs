@@ -9,45 +9,12 @@ mod common;
 use common::{demo, Playhead};
 use midir::os::unix::VirtualOutput;
 use midir::{MidiOutput, MidiOutputConnection};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-struct Jack(Child);
-
-impl Jack {
-    fn start(name: &str) -> Jack {
-        let child = Command::new("jackd")
-            .args(["-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jackd (Debian package jackd2)");
-        // SAFETY: set before any other thread of this test process talks to JACK.
-        std::env::set_var("JACK_DEFAULT_SERVER", name);
-        let deadline = Instant::now() + 10 * SECOND;
-        while MidiOutput::new("probe").is_err() {
-            assert!(Instant::now() < deadline, "jackd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Jack(child)
-    }
-}
-
-impl Drop for Jack {
-    fn drop(&mut self) {
-        // SIGTERM lets jackd take its entry out of JACK's shared registry; a killed server
-        // leaves it there, and the registry holds only a few.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + 5 * SECOND;
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::jack::Jack;
 
 fn daw_port(client: &str, port: &str) -> MidiOutputConnection {
     MidiOutput::new(client)

@@ -2,6 +2,9 @@
 //! keys typed through XTEST, and the playhead binary run on that desktop.
 #![allow(dead_code)]
 
+#[cfg(feature = "jack")]
+pub mod jack;
+
 use playhead_testkit::framecode::{read_frame_number, ImageView, VideoRect};
 use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader, Read};
@@ -707,4 +710,16 @@ pub fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("a VmRSS line")
+}
+
+/// True when the tests run as root (network namespaces need it; CI runs as root).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
 }
