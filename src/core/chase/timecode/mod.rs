@@ -353,17 +353,19 @@ impl fmt::Display for Timecode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const RATES: [FrameRate; 4] = [
+    /// Every rate, for the tests of this folder.
+    pub(super) const RATES: [FrameRate; 4] = [
         FrameRate::Fps24,
         FrameRate::Fps25,
         FrameRate::Fps2997Drop,
         FrameRate::Fps30,
     ];
 
-    fn tc(h: u8, m: u8, s: u8, f: u8, rate: FrameRate) -> Timecode {
+    /// A timecode that is valid at `rate`.
+    pub(super) fn tc(h: u8, m: u8, s: u8, f: u8, rate: FrameRate) -> Timecode {
         Timecode::new(h, m, s, f, rate).unwrap()
     }
 

@@ -153,16 +153,7 @@ impl QuarterFrameAssembler {
 pub(super) mod tests {
     use super::*;
 
-    const RATES: [FrameRate; 4] = [
-        FrameRate::Fps24,
-        FrameRate::Fps25,
-        FrameRate::Fps2997Drop,
-        FrameRate::Fps30,
-    ];
-
-    fn tc(h: u8, m: u8, s: u8, f: u8, rate: FrameRate) -> Timecode {
-        Timecode::new(h, m, s, f, rate).unwrap()
-    }
+    use crate::chase::timecode::tests::{tc, RATES};
 
     /// The eight data bytes that carry `t`, in piece order.
     fn pieces(t: Timecode) -> [u8; 8] {

@@ -61,9 +61,7 @@ mod tests {
     use super::super::{FrameRate, QuarterFrameAssembler};
     use super::*;
 
-    fn tc(h: u8, m: u8, s: u8, f: u8, rate: FrameRate) -> Timecode {
-        Timecode::new(h, m, s, f, rate).unwrap()
-    }
+    use crate::chase::timecode::tests::tc;
 
     #[test]
     fn video_start_maps_timecode_to_video_seconds() {
