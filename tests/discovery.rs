@@ -60,6 +60,22 @@ impl Namespace {
     }
 }
 
+impl Namespace {
+    /// A headless playhead on the demo show in the namespace, advertising the session `name`
+    /// on free ports.
+    fn session(&self, name: &str) -> Playhead {
+        let demo = common::demo();
+        self.playhead(&[
+            "--headless",
+            "--rtp-port",
+            "0",
+            "--session-name",
+            name,
+            demo.to_str().expect("a UTF-8 path to the demo"),
+        ])
+    }
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -76,24 +92,10 @@ fn two_sessions_advertise_and_see_each_other_over_mdns() {
     let ns = Namespace::new();
     let demo = common::demo();
     let demo = demo.to_str().unwrap();
-    let mut front = ns.playhead(&[
-        "--headless",
-        "--rtp-port",
-        "0",
-        "--session-name",
-        "Front of House",
-        demo,
-    ]);
+    let mut front = ns.session("Front of House");
     let front_port = front.network_port();
     front.wait_log("advertising session 'Front of House'", 20 * SECOND);
-    let mut video = ns.playhead(&[
-        "--headless",
-        "--rtp-port",
-        "0",
-        "--session-name",
-        "Video",
-        demo,
-    ]);
+    let mut video = ns.session("Video");
     let video_port = video.network_port();
 
     // Each lists the other, with the control port a DAW would connect to.
@@ -129,25 +131,9 @@ fn sigterm_withdraws_the_advertised_session() {
         return;
     }
     let ns = Namespace::new();
-    let demo = common::demo();
-    let demo = demo.to_str().unwrap();
-    let mut watcher = ns.playhead(&[
-        "--headless",
-        "--rtp-port",
-        "0",
-        "--session-name",
-        "Watcher",
-        demo,
-    ]);
+    let mut watcher = ns.session("Watcher");
     watcher.network_port();
-    let mut stage = ns.playhead(&[
-        "--headless",
-        "--rtp-port",
-        "0",
-        "--session-name",
-        "Stage Left",
-        demo,
-    ]);
+    let mut stage = ns.session("Stage Left");
     stage.network_port();
     stage.wait_log("armed:", 30 * SECOND);
     watcher.wait_log("session 'Stage Left' seen", 10 * SECOND);
