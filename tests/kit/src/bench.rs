@@ -425,7 +425,7 @@ const CHASE_METHOD: &str = "method: the player (software renderer, chase mode, 1
 stopped; per locate, an SPP to a bar between 2 and 58 goes through a MidiInlet stamped on \
 receipt, and we time until a rendered frame carries the expected frame number (bar b starts at \
 frame (b-1) x 50 in the demo show). Drift: the chase controller against a simulated player and \
-a DAW clock 100 ppm fast with +-2 ms jitter on every tick, over 90 minutes (chase::drift::simulate_show).";
+a DAW clock 100 ppm fast with +-2 ms jitter on every tick, over 90 minutes (the test kit's simulator::simulate_show).";
 
 fn locate_times(video: &std::path::Path, locates: u32) -> Result<Vec<f64>, String> {
     use playhead::chase::position::TimeSignature;
