@@ -14,32 +14,11 @@ use playhead::sources::TimedEvent;
 use playhead_core::network::session::PeerTiming;
 use playhead_core::parse::MidiEvent;
 use playhead_core::rng::Rng;
-use playhead_testkit::peer::{Answer, ScriptedPeer};
+use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// The DAW machine's clock: `offset_ticks` at `origin`, running `rate` fast against ours.
-struct DawClock {
-    origin: Instant,
-    offset_ticks: u64,
-    rate: f64,
-}
-
-impl DawClock {
-    fn ticks_at(&self, t: Instant) -> u64 {
-        let elapsed_us = t.saturating_duration_since(self.origin).as_secs_f64() * 1e6;
-        self.offset_ticks + (elapsed_us * (1.0 + self.rate) / 100.0) as u64
-    }
-}
-
-/// An origin for a DAW clock well before anything the tests stamp (its ticks saturate
-/// before it).
-fn daw_clock_origin() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(10 * SECOND).unwrap_or(now)
-}
 
 fn network() -> (Network, Receiver<PlayerInput>) {
     let _ = env_logger::builder().is_test(true).try_init();
@@ -179,11 +158,7 @@ fn packets_held_back_by_the_network_reach_the_player_with_the_time_the_daw_meant
     let (net, rx) = network();
     let mut daw = ScriptedPeer::new("Live", 0x0DA0_0001).unwrap();
     join(&mut daw, &net);
-    let clock = DawClock {
-        origin: daw_clock_origin(),
-        offset_ticks: 123_456_789,
-        rate: 100e-6,
-    };
+    let clock = DawClock::new(123_456_789, 100e-6);
     for _ in 0..8 {
         daw.clock_sync_with(|| clock.ticks_at(Instant::now()), 2 * SECOND)
             .expect("CK1");
@@ -215,11 +190,7 @@ fn as_the_initiator_our_own_clock_syncs_place_the_daws_stamps() {
         daw.accept_invitation(5 * SECOND).unwrap(),
         "playhead under test"
     );
-    let clock = DawClock {
-        origin: daw_clock_origin(),
-        offset_ticks: 987_654_321,
-        rate: -100e-6,
-    };
+    let clock = DawClock::new(987_654_321, -100e-6);
     // Joined, the session sends its first CK0 at once, then one a second.
     daw.answer_clock_sync(|| clock.ticks_at(Instant::now()), 5 * SECOND)
         .expect("CK0");
@@ -238,11 +209,7 @@ fn junk_stamps_and_a_peer_without_clock_sync_get_receipt_times() {
     assert_eq!(ev.event, MidiEvent::Start);
     assert_eq!(ev.at, ev.received);
 
-    let clock = DawClock {
-        origin: daw_clock_origin(),
-        offset_ticks: 40_000_000,
-        rate: 0.0,
-    };
+    let clock = DawClock::new(40_000_000, 0.0);
     daw.clock_sync_with(|| clock.ticks_at(Instant::now()), 2 * SECOND)
         .expect("CK1");
     wait_timing(&net, |t| t.clock_samples >= 1);

@@ -49,6 +49,12 @@ pub(super) struct Deck {
     pub unloading_since: Option<Instant>,
     /// A load was asked for while unloading: done once the unload is confirmed.
     load_deferred: bool,
+    /// The frame paused on screen (video seconds), when the player knows it exactly.
+    pub cued_s: Option<f64>,
+    /// The video's frame duration, once mpv has said its frame rate.
+    pub frame_s: Option<f64>,
+    /// How long this deck's seeks take.
+    pub seeks: super::timing::SeekTimer,
 }
 
 impl Deck {
@@ -63,6 +69,9 @@ impl Deck {
             ready: false,
             unloading_since: None,
             load_deferred: false,
+            cued_s: None,
+            frame_s: None,
+            seeks: super::timing::SeekTimer::default(),
         }
     }
 
@@ -95,6 +104,9 @@ impl Deck {
         self.wanted = true;
         self.loaded = false;
         self.ready = false;
+        self.cued_s = Some(0.0);
+        self.frame_s = None;
+        self.seeks.forget();
         // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
         self.mpv
             .set_flag("pause", true)

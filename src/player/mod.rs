@@ -8,6 +8,7 @@
 mod decks;
 pub mod lanes;
 pub mod status;
+pub mod timing;
 
 use crate::chase::drift::LockState;
 use crate::clock;
@@ -191,6 +192,7 @@ pub fn check_video_file(path: &Path) -> Result<(), String> {
 
 const OBSERVE_EOF: u64 = 1;
 const OBSERVE_TIME_POS: u64 = 2;
+const OBSERVE_FPS: u64 = 3;
 /// How often the player looks at the transport when nothing arrives: timecode that stopped,
 /// a parked video whose start the DAW reaches.
 const TICK: Duration = Duration::from_millis(20);
@@ -283,7 +285,26 @@ pub struct Player {
     idle_shown: bool,
     /// Idle content mpv could not play: never shown again (the song's picture is, instead).
     idle_broken: Option<std::path::PathBuf>,
+    /// A start planned for its due time (see [`timing`]): a seek and an unpause to come.
+    timed: Option<TimedStart>,
+    /// The DAW stopped: the stop behaviour applies at this time, unless it plays on before
+    /// (a loop jump sends Stop, then Song Position and Continue).
+    stop_pending: Option<Instant>,
 }
+
+/// A start waiting for its moment, on deck `deck`.
+#[derive(Clone, Copy, Debug)]
+struct TimedStart {
+    deck: usize,
+    plan: timing::StartPlan,
+    /// When the cue was due (for the log).
+    due: Instant,
+}
+
+/// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies:
+/// a loop jump's Stop is followed by Song Position and Continue at once (Ableton Live) or at the
+/// next sixteenth (Ardour; 250 ms at 60 BPM).
+pub const JUMP_WINDOW: Duration = Duration::from_millis(300);
 
 /// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
 type PublishedKey = (State, usize, bool, bool, Option<Instant>);
@@ -341,6 +362,8 @@ impl Player {
             idle_loaded: None,
             idle_shown: false,
             idle_broken: None,
+            timed: None,
+            stop_pending: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -400,6 +423,12 @@ impl Player {
             {
                 warn!("{e}");
             }
+            if let Err(e) = deck
+                .mpv
+                .observe(OBSERVE_FPS, "container-fps", Format::Double)
+            {
+                warn!("{e}");
+            }
         }
         // The first song first, into the deck on screen; then its neighbours.
         let first = self.show.songs[0].video.clone();
@@ -430,6 +459,7 @@ impl Player {
                     fault.strike();
                 }
             }
+            let wait = self.next_timed(clock::now()).map_or(TICK, |d| d.min(TICK));
             select! {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
@@ -470,9 +500,11 @@ impl Player {
                         break;
                     }
                 }
-                default(TICK) => {}
+                default(wait) => {}
             }
             let now = clock::now();
+            self.run_timed(now);
+            self.settle_stop(now);
             if let Some(cue) = self.transport.on_tick(clock::stamp(now)) {
                 self.apply(cue, now, "the DAW's timecode stopping");
                 if cue == Cue::Hold {
@@ -534,6 +566,7 @@ impl Player {
         self.last_event = Some((what.clone(), ev.received));
         self.last_source = Some(ev.source.to_string());
         match cue {
+            Some(cue) if self.start_on_time(cue, ev.at, ev.received, &what) => {}
             Some(cue) => self.apply(cue, ev.received, &what),
             None => info!(
                 "{what} at t={:.6}s: {:?} -> {:?}, video unchanged",
@@ -543,7 +576,134 @@ impl Player {
             ),
         }
         if cue == Some(Cue::Hold) {
-            self.after_stop(ev.received);
+            // Held at once; the rest of the stop behaviour waits to see whether this Stop is a
+            // loop jump's.
+            self.stop_pending = Some(clock::now() + JUMP_WINDOW);
+        }
+    }
+
+    /// Starts playback so that the frame the DAW means is on screen when it means it (see
+    /// [`timing`]), for the cues that start playback at a known position: a Start, a
+    /// Continue, a locate while playing. False for any other cue, which `apply` then does.
+    fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
+        let deck = &self.decks[self.deck];
+        let (position_s, cued) = match cue {
+            Cue::Play => match deck.cued_s {
+                Some(c) => (c, Some(c)),
+                None => return false,
+            },
+            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| *c == 0.0)),
+            Cue::Locate {
+                position_s,
+                play: true,
+            } => (
+                position_s,
+                deck.cued_s.filter(|c| (c - position_s).abs() < 1e-4),
+            ),
+            _ => return false,
+        };
+        if !deck.ready {
+            return false;
+        }
+        let now = clock::now();
+        let frame_s = deck.frame_s.unwrap_or(0.04);
+        let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
+        self.timed = None;
+        self.set_black(false);
+        self.leave_idle(what);
+        self.timed = Some(TimedStart {
+            deck: self.deck,
+            plan,
+            due,
+        });
+        let ahead_ms = |t: Instant| signed_ms(t, now);
+        let late_ms = signed_ms(now, due);
+        let latency = now.saturating_duration_since(received);
+        match plan.seek {
+            None if plan.unpause_at <= now => info!(
+                "{what}, t={:.6}s -> {} ({} µs to mpv, {late_ms:+.1} ms from when the DAW meant it)",
+                clock::seconds_since_start(received),
+                describe(cue),
+                latency.as_micros()
+            ),
+            None => info!(
+                "{what}, stamped {:.1} ms ahead -> {} when it is due",
+                -late_ms,
+                describe(cue)
+            ),
+            Some((seek_at, _)) => info!(
+                "{what}, {late_ms:+.1} ms from when the DAW meant it -> {}: the frame at \
+                 {:.3} s, sought in {:.1} ms, on screen in {:.1} ms when it is due",
+                describe(cue),
+                plan.from_s,
+                ahead_ms(seek_at),
+                ahead_ms(plan.unpause_at)
+            ),
+        }
+        (self.notify)(Notice::Cued { cue, latency });
+        self.run_timed(now);
+        true
+    }
+
+    /// Carries out the timed start's seek and unpause once their moments come.
+    fn run_timed(&mut self, now: Instant) {
+        let Some(mut t) = self.timed else { return };
+        let deck = &mut self.decks[t.deck];
+        if let Some((seek_at, target_s)) = t.plan.seek {
+            if now < seek_at {
+                return;
+            }
+            let target = format!("{target_s:.6}");
+            let sought = deck
+                .mpv
+                .set_flag("pause", true)
+                .and_then(|_| deck.mpv.set_double("speed", 1.0))
+                .and_then(|_| deck.mpv.command(&["seek", &target, "absolute+exact"]));
+            if let Err(e) = sought {
+                error!("could not seek to {target} s: {e}");
+            }
+            deck.seeks.sent(now);
+            deck.cued_s = Some(t.plan.from_s);
+            t.plan.seek = None;
+            self.timed = Some(t);
+        }
+        if now < t.plan.unpause_at {
+            return;
+        }
+        self.timed = None;
+        let deck = &mut self.decks[t.deck];
+        deck.cued_s = None;
+        let started = deck
+            .mpv
+            .set_double("speed", 1.0)
+            .and_then(|_| deck.mpv.set_flag("pause", false));
+        match started {
+            Ok(()) => debug!(
+                "unpaused on {:.3} s, {:+.2} ms from its due time ({:+.1} ms from the cue's)",
+                t.plan.from_s,
+                signed_ms(now, t.plan.unpause_at),
+                signed_ms(now, t.due)
+            ),
+            Err(e) => error!("could not start the video: {e}"),
+        }
+    }
+
+    /// How long until the timed start's next step, if one is waiting.
+    fn next_timed(&self, now: Instant) -> Option<Duration> {
+        let plan = self.timed?.plan;
+        let next = plan.seek.map_or(plan.unpause_at, |(at, _)| at);
+        Some(next.saturating_duration_since(now))
+    }
+
+    /// The stop behaviour, once the DAW has stayed stopped past the jump window.
+    fn settle_stop(&mut self, now: Instant) {
+        let Some(at) = self.stop_pending else { return };
+        if now < at {
+            return;
+        }
+        self.stop_pending = None;
+        if self.transport.state() != State::Playing {
+            self.after_stop(now);
         }
     }
 
@@ -600,7 +760,10 @@ impl Player {
         {
             let what = format!("LTC {} from {}", tc.timecode, tc.source);
             self.last_event = Some((what.clone(), tc.received));
-            self.apply(cue, tc.received, &what);
+            // The transport gives where the DAW is when the frame was decoded.
+            if !self.start_on_time(cue, tc.received, tc.received, &what) {
+                self.apply(cue, tc.received, &what);
+            }
             if cue == Cue::Hold {
                 self.after_stop(tc.received);
             }
@@ -1053,6 +1216,25 @@ impl Player {
 
     /// Turns a cue into mpv commands, now.
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
+        if !matches!(cue, Cue::Speed { .. }) {
+            // Another cue overrides a start still waiting for its time.
+            self.timed = None;
+            let deck = &mut self.decks[self.deck];
+            deck.cued_s = match cue {
+                Cue::Arm => Some(0.0),
+                Cue::Locate {
+                    position_s,
+                    play: false,
+                } => Some(position_s),
+                _ => None,
+            };
+            if matches!(
+                cue,
+                Cue::Arm | Cue::PlayFromTop | Cue::Locate { .. } | Cue::Jump { .. }
+            ) {
+                deck.seeks.sent(clock::now());
+            }
+        }
         if cue.plays() {
             self.set_black(false);
         }
@@ -1436,6 +1618,10 @@ impl Player {
                         ..
                     } if i == self.deck => {
                         self.position_s = Some(position_s);
+                        if self.timed.is_some() {
+                            // Paused on purpose until the frame is due: nothing to correct.
+                            continue;
+                        }
                         let now = clock::now();
                         let cue = self
                             .transport
@@ -1443,6 +1629,16 @@ impl Player {
                         if let Some(cue) = cue {
                             self.apply(cue, now, "drift correction");
                         }
+                    }
+                    Event::PlaybackRestart if self.decks[i].ready => {
+                        self.decks[i].seeks.restarted(clock::now());
+                    }
+                    Event::PropertyChange {
+                        id: OBSERVE_FPS,
+                        value: PropertyValue::Double(fps),
+                        ..
+                    } if fps.is_finite() && fps > 1.0 => {
+                        self.decks[i].frame_s = Some(1.0 / fps);
                     }
                     Event::PropertyChange {
                         id: OBSERVE_EOF,
@@ -1464,6 +1660,15 @@ impl Player {
 
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
 const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
+
+/// `a - b` in milliseconds, either sign.
+fn signed_ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        a.duration_since(b).as_secs_f64() * 1000.0
+    } else {
+        -(b.duration_since(a).as_secs_f64() * 1000.0)
+    }
+}
 
 fn describe_preload(preload: Preload) -> String {
     match preload {

@@ -36,6 +36,42 @@ pub struct JournalState {
     pub song_position_clocks: Option<u32>,
 }
 
+/// A DAW machine's clock as its network-MIDI stamps count it: 10 kHz ticks, `offset_ticks` at
+/// `origin`, running `rate` fast (or slow, negative) against ours.
+#[derive(Clone, Copy, Debug)]
+pub struct DawClock {
+    /// When the clock read `offset_ticks`.
+    pub origin: Instant,
+    /// Its reading at `origin`.
+    pub offset_ticks: u64,
+    /// How much faster than ours it runs (100e-6 is 100 ppm fast).
+    pub rate: f64,
+}
+
+impl DawClock {
+    /// A clock reading `offset_ticks` ten seconds ago, well before anything a test stamps (its
+    /// ticks saturate before its origin).
+    pub fn new(offset_ticks: u64, rate: f64) -> DawClock {
+        let now = Instant::now();
+        DawClock {
+            origin: now.checked_sub(Duration::from_secs(10)).unwrap_or(now),
+            offset_ticks,
+            rate,
+        }
+    }
+
+    /// Its reading at `t`.
+    pub fn ticks_at(&self, t: Instant) -> u64 {
+        let elapsed_us = t.saturating_duration_since(self.origin).as_secs_f64() * 1e6;
+        self.offset_ticks + (elapsed_us * (1.0 + self.rate) / 100.0) as u64
+    }
+
+    /// Its reading at `t`, as a packet's 32-bit RTP time stamp.
+    pub fn stamp_at(&self, t: Instant) -> u32 {
+        self.ticks_at(t) as u32
+    }
+}
+
 /// One participant with its own control and data sockets on loopback (or another local
 /// address).
 pub struct ScriptedPeer {
