@@ -51,12 +51,26 @@ pub const MPV_RENDER_PARAM_OPENGL_FBO: c_int = 3;
 pub const MPV_RENDER_PARAM_FLIP_Y: c_int = 4;
 pub const MPV_RENDER_PARAM_X11_DISPLAY: c_int = 8;
 pub const MPV_RENDER_PARAM_WL_DISPLAY: c_int = 9;
+pub const MPV_RENDER_PARAM_NEXT_FRAME_INFO: c_int = 11;
+pub const MPV_RENDER_PARAM_BLOCK_FOR_TARGET_TIME: c_int = 12;
 pub const MPV_RENDER_PARAM_SW_SIZE: c_int = 17;
 pub const MPV_RENDER_PARAM_SW_FORMAT: c_int = 18;
 pub const MPV_RENDER_PARAM_SW_STRIDE: c_int = 19;
 pub const MPV_RENDER_PARAM_SW_POINTER: c_int = 20;
 
 pub const MPV_RENDER_UPDATE_FRAME: u64 = 1;
+
+pub const MPV_RENDER_FRAME_INFO_PRESENT: u64 = 1 << 0;
+pub const MPV_RENDER_FRAME_INFO_REDRAW: u64 = 1 << 1;
+pub const MPV_RENDER_FRAME_INFO_REPEAT: u64 = 1 << 2;
+
+/// `mpv_render_frame_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct mpv_render_frame_info {
+    pub flags: u64,
+    pub target_time: i64,
+}
 
 /// `mpv_event`.
 #[repr(C)]
@@ -171,5 +185,10 @@ extern "C" {
         params: *mut mpv_render_param,
     ) -> c_int;
     pub fn mpv_render_context_report_swap(ctx: *mut mpv_render_context);
+    pub fn mpv_render_context_get_info(
+        ctx: *mut mpv_render_context,
+        param: mpv_render_param,
+    ) -> c_int;
+    pub fn mpv_get_time_us(ctx: *mut mpv_handle) -> i64;
     pub fn mpv_render_context_free(ctx: *mut mpv_render_context);
 }

@@ -415,6 +415,12 @@ impl Mpv {
         check(code, || format!("request mpv log messages at {level}"))
     }
 
+    /// mpv's clock, in microseconds: the clock of [`render::FrameInfo::target_time`].
+    pub fn time_us(&self) -> i64 {
+        // SAFETY: valid handle; a plain clock read.
+        unsafe { ffi::mpv_get_time_us(self.raw()) }
+    }
+
     /// Wakes the thread blocked in [`Events::wait`].
     pub fn wakeup(&self) {
         // SAFETY: valid handle.

@@ -70,6 +70,72 @@ impl Raw {
     }
 }
 
+/// What mpv says of the next frame to draw (`MPV_RENDER_PARAM_NEXT_FRAME_INFO`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// There is a frame to draw.
+    pub present: bool,
+    /// It is the frame on screen again (a redraw, not a new frame).
+    pub redraw: bool,
+    /// It repeats the frame before (display-sync modes).
+    pub repeat: bool,
+    /// When it is due, on mpv's clock ([`Mpv::time_us`]); 0 when mpv gives no time. render.h
+    /// says microseconds; libmpv 0.37 and later hand over their frame times in nanoseconds here
+    /// (their video output moved to a nanosecond clock): [`FrameInfo::due_in_us`] reads either.
+    pub target_time: i64,
+}
+
+impl FrameInfo {
+    /// How long from `now_us` (mpv's clock, [`Mpv::time_us`]) until the frame is due, in
+    /// microseconds (negative: overdue); `None` when there is no time or it makes no sense in
+    /// either unit (more than 10 s away).
+    pub fn due_in_us(&self, now_us: i64) -> Option<i64> {
+        const PLAUSIBLE_US: i64 = 10_000_000;
+        if self.target_time <= 0 || now_us <= 0 {
+            return None;
+        }
+        let as_us = self.target_time.saturating_sub(now_us);
+        if as_us.abs() < PLAUSIBLE_US {
+            return Some(as_us);
+        }
+        let as_ns = (self.target_time / 1000).saturating_sub(now_us);
+        (as_ns.abs() < PLAUSIBLE_US).then_some(as_ns)
+    }
+}
+
+impl Raw {
+    fn next_frame_info(&self) -> FrameInfo {
+        let mut info = ffi::mpv_render_frame_info::default();
+        let p = param(
+            ffi::MPV_RENDER_PARAM_NEXT_FRAME_INFO,
+            &mut info as *mut _ as *mut c_void,
+        );
+        // SAFETY: valid context; mpv fills `info` (which lives for the call) under its own
+        // lock and touches no GL state (vo_libmpv's get_info reads the queued frame only).
+        let code = unsafe { ffi::mpv_render_context_get_info(self.ctx, p) };
+        if code < 0 {
+            return FrameInfo::default();
+        }
+        FrameInfo {
+            present: info.flags & ffi::MPV_RENDER_FRAME_INFO_PRESENT != 0,
+            redraw: info.flags & ffi::MPV_RENDER_FRAME_INFO_REDRAW != 0,
+            repeat: info.flags & ffi::MPV_RENDER_FRAME_INFO_REPEAT != 0,
+            target_time: info.target_time,
+        }
+    }
+}
+
+/// Render calls never wait for the frame's due time inside mpv: the caller presents it then
+/// (a value mpv reads for the call).
+static NO_BLOCK: c_int = 0;
+
+fn no_block() -> ffi::mpv_render_param {
+    param(
+        ffi::MPV_RENDER_PARAM_BLOCK_FOR_TARGET_TIME,
+        &NO_BLOCK as *const c_int as *mut c_void,
+    )
+}
+
 impl Drop for Raw {
     fn drop(&mut self) {
         // SAFETY: valid context, freed once; `self._core` is still held, so the core is alive.
@@ -154,6 +220,11 @@ impl SwRenderContext {
         self.raw.set_update(waker);
     }
 
+    /// What the next frame is and when it is due.
+    pub fn next_frame_info(&self) -> FrameInfo {
+        self.raw.next_frame_info()
+    }
+
     /// Lets mpv process pending work; true when a new video frame should be rendered.
     pub fn update(&self) -> bool {
         // SAFETY: valid context; `&self` on a !Sync type, so no other render call runs now, and
@@ -162,7 +233,8 @@ impl SwRenderContext {
         flags & ffi::MPV_RENDER_UPDATE_FRAME != 0
     }
 
-    /// Draws the current frame into `pixels` as 4 bytes per pixel, R G B and one unused byte
+    /// Draws the current frame (returning as soon as it is drawn, not at its due time) into
+    /// `pixels` as 4 bytes per pixel, R G B and one unused byte
     /// ("rgb0"), `stride_bytes` per row. The buffer must hold `stride_bytes * height_px` bytes,
     /// start at an address that is a multiple of 4, and the stride must hold a row and be a
     /// multiple of 4 (mpv is fastest with 64); otherwise this returns an error and mpv is not
@@ -200,6 +272,7 @@ impl SwRenderContext {
                 ffi::MPV_RENDER_PARAM_SW_POINTER,
                 pixels.as_mut_ptr() as *mut c_void,
             ),
+            no_block(),
             end(),
         ];
         // SAFETY: valid context, one render call at a time (`&self`, !Sync). mpv writes within
@@ -302,6 +375,12 @@ impl GlRenderContext {
         self.raw.set_update(waker);
     }
 
+    /// What the next frame is and when it is due. Needs no current GL context: mpv reads its
+    /// queued frame only.
+    pub fn next_frame_info(&self) -> FrameInfo {
+        self.raw.next_frame_info()
+    }
+
     /// Lets mpv process pending work; true when a new video frame should be rendered.
     ///
     /// # Safety
@@ -315,7 +394,8 @@ impl GlRenderContext {
     }
 
     /// Draws the current frame into OpenGL framebuffer `fbo` (0 = the window) of the given
-    /// size in pixels. `flip_y` is true for the window's default framebuffer.
+    /// size in pixels, returning as soon as it is drawn (not at its due time: see
+    /// [`GlRenderContext::next_frame_info`]). `flip_y` is true for the window's default framebuffer.
     ///
     /// # Safety
     ///
@@ -344,6 +424,7 @@ impl GlRenderContext {
                 ffi::MPV_RENDER_PARAM_FLIP_Y,
                 &mut flip as *mut c_int as *mut c_void,
             ),
+            no_block(),
             end(),
         ];
         // SAFETY: valid context, one render call at a time (!Sync); params live for the call;
@@ -470,6 +551,24 @@ mod tests {
         refused(ctx.render(16, 16, 64, &mut px[1..]), "multiple of 4 bytes");
         ctx.render(16, 16, 64, &mut px[4..])
             .expect("a buffer at a multiple of 4 renders");
+    }
+
+    #[test]
+    fn frame_times_read_in_either_unit() {
+        let info = |t| FrameInfo {
+            present: true,
+            target_time: t,
+            ..FrameInfo::default()
+        };
+        let now_us = 5_000_000_000;
+        assert_eq!(info(now_us + 12_000).due_in_us(now_us), Some(12_000));
+        assert_eq!(info(now_us - 3_000).due_in_us(now_us), Some(-3_000));
+        assert_eq!(
+            info((now_us + 12_000) * 1000).due_in_us(now_us),
+            Some(12_000)
+        );
+        assert_eq!(info(0).due_in_us(now_us), None);
+        assert_eq!(info(now_us * 7).due_in_us(now_us), None);
     }
 
     #[test]

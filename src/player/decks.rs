@@ -55,6 +55,9 @@ pub(super) struct Deck {
     pub frame_s: Option<f64>,
     /// How long this deck's seeks take.
     pub seeks: super::timing::SeekTimer,
+    /// How far ahead of its due time mpv hands each frame to the screen, in seconds
+    /// (`video-timing-offset`, which the screen fits to its drawing cost).
+    pub ahead_s: f64,
 }
 
 impl Deck {
@@ -72,6 +75,7 @@ impl Deck {
             cued_s: None,
             frame_s: None,
             seeks: super::timing::SeekTimer::default(),
+            ahead_s: 0.0,
         }
     }
 

@@ -25,7 +25,7 @@ use log::{debug, error, info, warn};
 use status::{SongRef, StatusBoard, StatusSnapshot};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A message to the player thread.
@@ -193,6 +193,7 @@ pub fn check_video_file(path: &Path) -> Result<(), String> {
 const OBSERVE_EOF: u64 = 1;
 const OBSERVE_TIME_POS: u64 = 2;
 const OBSERVE_FPS: u64 = 3;
+const OBSERVE_TIMING_OFFSET: u64 = 4;
 /// How often the player looks at the transport when nothing arrives: timecode that stopped,
 /// a parked video whose start the DAW reaches.
 const TICK: Duration = Duration::from_millis(20);
@@ -210,18 +211,37 @@ const OVERLAY_BLACK: &str = "1";
 const OVERLAY_STATUS: &str = "2";
 
 /// Which deck's picture is on screen, shared with whoever draws (the window or the software
-/// screen). Cheap to clone; reading it never blocks.
+/// screen), and until when a deck's next frame is held back. Cheap to clone; reading which
+/// deck is on screen never blocks.
 #[derive(Clone, Debug, Default)]
-pub struct OnScreen(Arc<AtomicUsize>);
+pub struct OnScreen {
+    deck: Arc<AtomicUsize>,
+    holds: Arc<Mutex<Vec<(usize, Instant)>>>,
+}
 
 impl OnScreen {
     /// The index of the deck on screen.
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.deck.load(Ordering::Acquire)
     }
 
     fn set(&self, deck: usize) {
-        self.0.store(deck, Ordering::Release);
+        self.deck.store(deck, Ordering::Release);
+    }
+
+    /// Deck `deck`'s next new frame is not to be presented before `until` (a frame sought
+    /// ahead of a timed start: see [`timing`]); `None` lifts the hold.
+    fn hold(&self, deck: usize, until: Option<Instant>) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds.retain(|(d, _)| *d != deck);
+        holds.extend(until.map(|t| (deck, t)));
+    }
+
+    /// Until when deck `deck`'s frame is to be held back, if it is; the hold is used up.
+    pub fn take_hold(&self, deck: usize) -> Option<Instant> {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        let i = holds.iter().position(|(d, _)| *d == deck)?;
+        Some(holds.swap_remove(i).1)
     }
 }
 
@@ -429,6 +449,14 @@ impl Player {
             {
                 warn!("{e}");
             }
+            // How far ahead of its due time the screen takes each frame (see
+            // crate::screen::present): `time-pos` runs that far ahead of the picture.
+            if let Err(e) =
+                deck.mpv
+                    .observe(OBSERVE_TIMING_OFFSET, "video-timing-offset", Format::Double)
+            {
+                warn!("{e}");
+            }
         }
         // The first song first, into the deck on screen; then its neighbours.
         let first = self.show.songs[0].video.clone();
@@ -587,12 +615,15 @@ impl Player {
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
         let deck = &self.decks[self.deck];
+        // A frame still being sought is not on screen yet: unpausing now would start from
+        // wherever the seek lands, late.
+        let settled = !deck.seeks.in_flight();
         let (position_s, cued) = match cue {
             Cue::Play => match deck.cued_s {
-                Some(c) => (c, Some(c)),
+                Some(c) => (c, Some(c).filter(|_| settled)),
                 None => return false,
             },
-            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| *c == 0.0)),
+            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| settled && *c == 0.0)),
             Cue::Locate {
                 position_s,
                 play: true,
@@ -608,7 +639,9 @@ impl Player {
         let now = clock::now();
         let frame_s = deck.frame_s.unwrap_or(0.04);
         let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
-        self.timed = None;
+        if let Some(t) = self.timed.take() {
+            self.on_screen.hold(t.deck, None);
+        }
         self.set_black(false);
         self.leave_idle(what);
         self.timed = Some(TimedStart {
@@ -664,6 +697,8 @@ impl Player {
             }
             deck.seeks.sent(now);
             deck.cued_s = Some(t.plan.from_s);
+            // The frame sought is due at the unpause: the screen holds it until then.
+            self.on_screen.hold(t.deck, Some(t.plan.unpause_at));
             t.plan.seek = None;
             self.timed = Some(t);
         }
@@ -1218,7 +1253,9 @@ impl Player {
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
         if !matches!(cue, Cue::Speed { .. }) {
             // Another cue overrides a start still waiting for its time.
-            self.timed = None;
+            if let Some(t) = self.timed.take() {
+                self.on_screen.hold(t.deck, None);
+            }
             let deck = &mut self.decks[self.deck];
             deck.cued_s = match cue {
                 Cue::Arm => Some(0.0),
@@ -1585,6 +1622,12 @@ impl Player {
                     {
                         let Some(s) = song else { continue };
                         self.decks[i].ready = true;
+                        // A seek to where it stands, unseen, measures how long this deck's
+                        // seeks take before the first start needs to know.
+                        let deck = &mut self.decks[i];
+                        if deck.mpv.command(&["seek", "0", "absolute+exact"]).is_ok() {
+                            deck.seeks.sent(clock::now());
+                        }
                         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
                         let title = &self.show.songs[s].title;
                         if i == self.deck && self.on_screen.get() != i {
@@ -1623,15 +1666,25 @@ impl Player {
                             continue;
                         }
                         let now = clock::now();
+                        // mpv moves `time-pos` when it hands the frame to the screen, which
+                        // presents it when due: that much later.
+                        let on_screen = now + Duration::from_secs_f64(self.decks[i].ahead_s);
                         let cue = self
                             .transport
-                            .on_video_position(clock::stamp(now), position_s);
+                            .on_video_position(clock::stamp(on_screen), position_s);
                         if let Some(cue) = cue {
                             self.apply(cue, now, "drift correction");
                         }
                     }
                     Event::PlaybackRestart if self.decks[i].ready => {
                         self.decks[i].seeks.restarted(clock::now());
+                    }
+                    Event::PropertyChange {
+                        id: OBSERVE_TIMING_OFFSET,
+                        value: PropertyValue::Double(offset_s),
+                        ..
+                    } => {
+                        self.decks[i].ahead_s = offset_s.clamp(0.0, 1.0);
                     }
                     Event::PropertyChange {
                         id: OBSERVE_FPS,

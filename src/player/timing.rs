@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const ON_TIME: Duration = Duration::from_millis(2);
 
 /// What a seek is taken to cost before one has been measured.
-const FIRST_SEEK_GUESS: Duration = Duration::from_millis(40);
+const FIRST_SEEK_GUESS: Duration = Duration::from_millis(20);
 /// Added to the slowest recent seek: the frame must be drawn before it is due.
 const SEEK_MARGIN: Duration = Duration::from_millis(4);
 /// How many recent seeks the estimate keeps.
@@ -112,6 +112,11 @@ impl SeekTimer {
     /// A seek was sent at `at`.
     pub fn sent(&mut self, at: Instant) {
         self.sent = Some(at);
+    }
+
+    /// A seek was sent and has not shown its frame yet.
+    pub fn in_flight(&self) -> bool {
+        self.sent.is_some()
     }
 
     /// A file is loading: its restart is no seek's.

@@ -1,12 +1,14 @@
 //! A screen with no window: mpv's software renderer draws each frame into memory.
 //!
 //! Used by `--headless` runs, the benchmark and the tests, where there is no display or GPU.
-//! It renders exactly when mpv asks, like the window does, so mpv's timing (and its
-//! `playback-restart` event, which waits for the first frame to be drawn) behaves as on a screen.
+//! It renders exactly when mpv asks, like the window does, and presents each frame at its due
+//! time the same way ([`crate::screen::present`]), so mpv's timing (and its `playback-restart`
+//! event, which waits for the first frame to be drawn) behaves as on a screen.
 
 use crate::clock;
 use crate::mpv::render::SwRenderContext;
 use crate::mpv::{Mpv, MpvError};
+use crate::screen::present::Presenter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -21,7 +23,7 @@ pub struct Frame {
     pub pixels: Vec<u8>,
     /// How many frames had been rendered when this one was: 0 means nothing yet.
     pub serial: u64,
-    /// When it was rendered.
+    /// When it was presented (drawn, and then held until its due time).
     pub rendered_at: Option<Instant>,
 }
 
@@ -40,7 +42,14 @@ pub struct SoftwareScreen {
 impl SoftwareScreen {
     /// Starts the render thread at `width` x `height` pixels. Returns once the render context
     /// exists, so a file loaded afterwards gets a video output.
-    pub fn start(mpv: &Mpv, width: usize, height: usize) -> Result<SoftwareScreen, MpvError> {
+    /// `held` is the shared screen state and this screen's deck, when a player may hold a
+    /// frame back (see [`crate::player::OnScreen::take_hold`]).
+    pub fn start(
+        mpv: &Mpv,
+        width: usize,
+        height: usize,
+        held: Option<(crate::player::OnScreen, usize)>,
+    ) -> Result<SoftwareScreen, MpvError> {
         // mpv wants the stride aligned to 64 bytes.
         let stride_bytes = (width * 4).div_ceil(64) * 64;
         let shared = Arc::new(Shared {
@@ -71,6 +80,7 @@ impl SoftwareScreen {
                 let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
                 ctx.set_update_callback(wake_tx);
                 let _ = ready_tx.send(Ok(()));
+                let mut presenter = Presenter::new(vec![mpv.clone()], None);
                 let mut pixels = vec![0u8; stride_bytes * height];
                 while !stop2.load(Ordering::Relaxed) {
                     if wake_rx.recv_timeout(Duration::from_millis(50)).is_err() {
@@ -79,16 +89,28 @@ impl SoftwareScreen {
                     if !ctx.update() {
                         continue;
                     }
+                    let info = ctx.next_frame_info();
+                    let drawing = clock::now();
+                    let present_at = presenter.present_at(&info, mpv.time_us(), drawing, || {
+                        held.as_ref()
+                            .and_then(|(screen, deck)| screen.take_hold(*deck))
+                    });
                     if let Err(e) = ctx.render(width, height, stride_bytes, &mut pixels) {
                         log::error!("{e}");
                         continue;
                     }
+                    let drawn = clock::now();
+                    presenter.wait_until(present_at);
+                    let presenting = clock::now();
+                    {
+                        let mut f = shared2.frame.lock().unwrap_or_else(|p| p.into_inner());
+                        f.pixels.copy_from_slice(&pixels);
+                        f.serial += 1;
+                        f.rendered_at = Some(clock::now());
+                        shared2.changed.notify_all();
+                    }
                     ctx.report_swap();
-                    let mut f = shared2.frame.lock().unwrap_or_else(|p| p.into_inner());
-                    f.pixels.copy_from_slice(&pixels);
-                    f.serial += 1;
-                    f.rendered_at = Some(clock::now());
-                    shared2.changed.notify_all();
+                    presenter.measured(drawn - drawing, clock::now() - presenting);
                 }
             })
             .map_err(|e| MpvError {
@@ -193,13 +215,17 @@ impl HeadlessShow {
     ) -> Result<HeadlessShow, String> {
         let cores = crate::player::create_decks(&show, options)?;
         let decks: Vec<Mpv> = cores.iter().map(|(m, _)| m.clone()).collect();
+        let on_screen = crate::player::OnScreen::default();
         let screens = decks
             .iter()
-            .map(|m| SoftwareScreen::start(m, width, height).map_err(|e| e.to_string()))
+            .enumerate()
+            .map(|(i, m)| {
+                SoftwareScreen::start(m, width, height, Some((on_screen.clone(), i)))
+                    .map_err(|e| e.to_string())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = crate::player::lanes::input_channel();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
-        let on_screen = crate::player::OnScreen::default();
         let player = crate::player::Player::for_show(
             show,
             cores,

@@ -1,28 +1,26 @@
-//! The main thread: the winit event loop, the fullscreen window, the operator's keys, and the
-//! OpenGL drawing of mpv's frames.
+//! The main thread: the winit event loop, the fullscreen window and the operator's keys.
 //!
-//! Drawing only ever happens here, and transport never waits for it: the player thread has
-//! already told mpv to play before the frame reaches this thread. mpv's render-update callback
-//! wakes the loop through an [`EventLoopProxy`]; the buffer swap does not wait for vsync, so a
-//! compositor that holds back frames (Wayland with the window hidden) cannot stall the loop.
+//! Drawing happens on the render thread ([`crate::screen::render_thread`]), never here, and
+//! transport never waits for it: the player thread has already told mpv to play before the
+//! frame is drawn. A buffer swap that waits (for vsync, or a compositor holding frames back
+//! while the window is hidden) holds the render thread only; this loop keeps taking keys and
+//! screen changes.
 
 use crate::clock;
 use crate::error::Error;
-use crate::mpv::render::GlRenderContext;
-use crate::mpv::{EventLoopWaker, Mpv, WakeTag};
+use crate::mpv::Mpv;
 use crate::player::{Notice, OnScreen, PlayerInput};
+use crate::screen::render_thread::{RenderCommand, RenderSetup, RenderThread};
 use crate::transport::OperatorCommand;
 use crate::watchdog::{self, Heartbeat, Watch};
 use crossbeam_channel::Sender;
 use glutin::config::{Config, ConfigTemplateBuilder};
-use glutin::context::{ContextAttributesBuilder, NotCurrentGlContext, PossiblyCurrentContext};
+use glutin::context::ContextAttributesBuilder;
 use glutin::display::{GetGlDisplay, GlDisplay};
-use glutin::surface::{GlSurface, Surface, SwapInterval, WindowSurface};
 use glutin_winit::{DisplayBuilder, GlWindow};
-use log::{error, info, warn};
+use log::{info, warn};
 use raw_window_handle::HasWindowHandle;
-use std::num::NonZeroU32;
-use std::rc::Rc;
+use std::sync::Arc;
 use winit::application::ApplicationHandler;
 use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
@@ -33,8 +31,6 @@ use winit::window::{Fullscreen, Window, WindowId};
 /// What the other threads tell the main thread.
 #[derive(Debug)]
 pub enum ScreenEvent {
-    /// mpv has a new frame to draw for this deck (the mpv core of a song of the preload window).
-    Redraw(usize),
     /// A notice from the player.
     Player(Notice),
     /// SIGTERM or SIGINT: close the window and end the show (kiosk mode or not).
@@ -61,32 +57,8 @@ pub struct ScreenOptions {
     pub title: String,
 }
 
-/// mpv's render-update callback for deck `n` sends `Redraw(n)`: a number, nothing that can
-/// reach mpv (see `playhead_mpv::Wake`).
-impl From<WakeTag> for ScreenEvent {
-    fn from(tag: WakeTag) -> Self {
-        ScreenEvent::Redraw(tag.0)
-    }
-}
-
 /// Starts the player thread once the window and its renderer exist.
 pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
-
-/// The window and its GL state, all on the main thread.
-///
-/// `context` is made current on the main thread in `create_gl`, before any renderer exists,
-/// and stays current until it is dropped: nothing makes another GL context current or this one
-/// not current (there is one context and one surface). The `unsafe` renderer calls below rely
-/// on this.
-struct Gl {
-    // Field order is drop order: the renderers are freed first, with the GL context still
-    // current (their creation contract), and each keeps the window (its display) alive itself.
-    /// One renderer per deck; the one on screen is drawn to the window.
-    render: Vec<GlRenderContext>,
-    surface: Surface<WindowSurface>,
-    context: PossiblyCurrentContext,
-    window: Rc<Window>,
-}
 
 /// The application state driven by winit.
 struct App {
@@ -96,7 +68,9 @@ struct App {
     player_tx: Sender<PlayerInput>,
     proxy: EventLoopProxy<ScreenEvent>,
     start_player: Option<StartPlayer>,
-    gl: Option<Gl>,
+    window: Option<Arc<Window>>,
+    /// Draws to the window; dropped (ended) before the window.
+    renderer: Option<RenderThread>,
     fatal: Option<Error>,
     /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
     screens: Option<crate::screen::kiosk::ScreenWatch>,
@@ -144,7 +118,8 @@ pub fn run(
         player_tx,
         proxy,
         start_player: Some(start_player),
-        gl: None,
+        window: None,
+        renderer: None,
         fatal: None,
         screens: None,
         heartbeat: watchdog::register("screen", Watch::Beats(SCREEN_HANG_LIMIT)),
@@ -209,7 +184,10 @@ fn choose_config(configs: Box<dyn Iterator<Item = Config> + '_>) -> Config {
 }
 
 impl App {
-    fn create_gl(&mut self, event_loop: &ActiveEventLoop) -> Result<Gl, String> {
+    fn create_gl(
+        &mut self,
+        event_loop: &ActiveEventLoop,
+    ) -> Result<(Arc<Window>, RenderThread), String> {
         let monitor = pick_monitor(event_loop, self.options.screen);
         if self.options.fullscreen {
             self.screens = Some(crate::screen::kiosk::ScreenWatch::new(
@@ -236,13 +214,13 @@ impl App {
                 .to_string()
         })?;
         let (window, config) = built.map_err(|e| format!("cannot set up OpenGL: {e}"))?;
-        let window = Rc::new(window.ok_or("the window could not be created")?);
+        let window = Arc::new(window.ok_or("the window could not be created")?);
         window.set_cursor_visible(false);
         let raw = window.window_handle().ok().map(|h| h.as_raw());
         let display = config.display();
         let context_attributes = ContextAttributesBuilder::new().build(raw);
-        // SAFETY: the raw window handle belongs to `window`, which outlives the context (Gl
-        // drops the context before the window).
+        // SAFETY: the raw window handle belongs to `window`, which outlives the context (the
+        // render thread drops the context, and ends, before the window is dropped).
         let context = unsafe { display.create_context(&config, &context_attributes) }
             .map_err(|e| format!("cannot create an OpenGL context: {e}"))?;
         let surface_attributes = window
@@ -251,86 +229,20 @@ impl App {
         // SAFETY: as above, the window outlives the surface.
         let surface = unsafe { display.create_window_surface(&config, &surface_attributes) }
             .map_err(|e| format!("cannot create the window surface: {e}"))?;
-        let context = context
-            .make_current(&surface)
-            .map_err(|e| format!("cannot use the OpenGL context: {e}"))?;
-        if let Err(e) = surface.set_swap_interval(&context, SwapInterval::DontWait) {
-            warn!("cannot turn off waiting for vsync: {e}");
-        }
-        // Declared after `context`: on an error below, the renderers made so far are dropped
-        // first, while the context is still current.
-        let mut render = Vec::new();
-        for (i, mpv) in self.decks.iter().enumerate() {
-            let gl_display = display.clone();
-            // SAFETY: `context` was made current on this thread just above and stays current
-            // until it is dropped, after every renderer (see `Gl`; on an error here, `render`
-            // drops before `context`); the window keeps its X11 or Wayland connection open
-            // while it lives.
-            let mut r = unsafe {
-                GlRenderContext::new(
-                    mpv,
-                    move |name| gl_display.get_proc_address(name) as *const _,
-                    Some(window.clone()),
-                )
-            }
-            .map_err(|e| e.to_string())?;
-            r.set_update_callback(EventLoopWaker::new(self.proxy.clone(), i));
-            render.push(r);
-        }
-        Ok(Gl {
-            render,
-            surface,
+        let renderer = RenderThread::start(RenderSetup {
+            decks: self.decks.clone(),
+            on_screen: self.on_screen.clone(),
+            window: window.clone(),
+            display,
             context,
-            window,
-        })
+            surface,
+        })?;
+        Ok((window, renderer))
     }
 
-    fn draw(&mut self) {
-        let Some(gl) = self.gl.as_ref() else { return };
-        let Some(render) = gl.render.get(self.on_screen.get()) else {
-            return;
-        };
-        let size = gl.window.inner_size();
-        let w = i32::try_from(size.width.max(1)).unwrap_or(i32::MAX);
-        let h = i32::try_from(size.height.max(1)).unwrap_or(i32::MAX);
-        // SAFETY: the GL context the renderers were made with is current on this thread (see
-        // `Gl`); framebuffer 0 is the window's.
-        let drawn = unsafe {
-            render.update();
-            render.render(0, w, h, true)
-        };
-        if let Err(e) = drawn {
-            error!("{e}");
-            return;
-        }
-        if let Err(e) = gl.surface.swap_buffers(&gl.context) {
-            warn!("cannot show the frame: {e}");
-        }
-        // SAFETY: as above.
-        unsafe { render.report_swap() };
-    }
-
-    /// A deck has a new frame. The one on screen is drawn to the window; the others are
-    /// drawn to a 1x1 corner and overdrawn, because mpv holds back a loaded file's first frame
-    /// (and its "ready") until that frame has been rendered once.
-    fn redraw(&mut self, deck: usize) {
-        let Some(gl) = self.gl.as_ref() else { return };
-        if deck == self.on_screen.get() {
-            gl.window.request_redraw();
-            return;
-        }
-        if let Some(render) = gl.render.get(deck) {
-            // SAFETY: the GL context the renderers were made with is current on this thread
-            // (see `Gl`); framebuffer 0 is the window's.
-            unsafe {
-                if render.update() {
-                    if let Err(e) = render.render(0, 1, 1, true) {
-                        warn!("{e}");
-                    }
-                    render.report_swap();
-                    gl.window.request_redraw();
-                }
-            }
+    fn render(&self, command: RenderCommand) {
+        if let Some(r) = &self.renderer {
+            r.send(command);
         }
     }
 
@@ -343,12 +255,12 @@ impl App {
                 None
             }
             Key::Character(c) if c.eq_ignore_ascii_case("f") && !self.options.kiosk => {
-                if let Some(gl) = &self.gl {
-                    let full = gl.window.fullscreen().is_some();
-                    gl.window.set_fullscreen(if full {
+                if let Some(window) = &self.window {
+                    let full = window.fullscreen().is_some();
+                    window.set_fullscreen(if full {
                         None
                     } else {
-                        Some(Fullscreen::Borderless(gl.window.current_monitor()))
+                        Some(Fullscreen::Borderless(window.current_monitor()))
                     });
                 }
                 None
@@ -380,12 +292,13 @@ impl App {
 
 impl ApplicationHandler<ScreenEvent> for App {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
-        if self.gl.is_some() {
+        if self.window.is_some() {
             return;
         }
         match self.create_gl(event_loop) {
-            Ok(gl) => {
-                self.gl = Some(gl);
+            Ok((window, renderer)) => {
+                self.window = Some(window);
+                self.renderer = Some(renderer);
                 if let Some(start) = self.start_player.take() {
                     start(self.proxy.clone());
                 }
@@ -399,12 +312,7 @@ impl ApplicationHandler<ScreenEvent> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: ScreenEvent) {
         match event {
-            ScreenEvent::Redraw(i) => self.redraw(i),
-            ScreenEvent::Player(Notice::Switched { .. }) => {
-                if let Some(gl) = &self.gl {
-                    gl.window.request_redraw();
-                }
-            }
+            ScreenEvent::Player(Notice::Switched { .. }) => self.render(RenderCommand::Redraw),
             ScreenEvent::Player(Notice::Fatal(msg)) => {
                 self.fatal = Some(Error::Player(msg));
                 self.quit(event_loop);
@@ -419,16 +327,9 @@ impl ApplicationHandler<ScreenEvent> for App {
 
     fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
         match event {
-            WindowEvent::RedrawRequested => self.draw(),
+            WindowEvent::RedrawRequested => self.render(RenderCommand::Redraw),
             WindowEvent::Resized(size) => {
-                if let (Some(gl), Some(w), Some(h)) = (
-                    self.gl.as_ref(),
-                    NonZeroU32::new(size.width),
-                    NonZeroU32::new(size.height),
-                ) {
-                    gl.surface.resize(&gl.context, w, h);
-                    gl.window.request_redraw();
-                }
+                self.render(RenderCommand::Resize(size.width, size.height));
             }
             WindowEvent::CloseRequested if self.options.kiosk => {
                 info!("kiosk mode: a request to close the window was ignored");
@@ -452,15 +353,19 @@ impl ApplicationHandler<ScreenEvent> for App {
         // stuck one.
         let mut next = crate::clock::now() + SCREEN_BEAT_INTERVAL;
         // winit has no event for screens coming and going: look every few seconds.
-        if let (Some(watch), Some(gl)) = (self.screens.as_mut(), self.gl.as_ref()) {
-            next = next.min(watch.poll(event_loop, &gl.window));
+        if let (Some(watch), Some(window)) = (self.screens.as_mut(), self.window.as_ref()) {
+            next = next.min(watch.poll(event_loop, window));
         }
         event_loop.set_control_flow(ControlFlow::WaitUntil(next));
     }
 
     fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
         let _ = self.player_tx.send(PlayerInput::Quit);
-        // Free mpv's renderer while its GL context is still current.
-        self.gl = None;
+        // The render thread frees mpv's renderers with their GL context current, and ends,
+        // before the window goes.
+        if let Some(mut renderer) = self.renderer.take() {
+            renderer.stop();
+        }
+        self.window = None;
     }
 }
