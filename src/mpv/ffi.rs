@@ -30,6 +30,8 @@ pub const MPV_FORMAT_DOUBLE: c_int = 5;
 pub const MPV_EVENT_NONE: c_int = 0;
 pub const MPV_EVENT_SHUTDOWN: c_int = 1;
 pub const MPV_EVENT_LOG_MESSAGE: c_int = 2;
+pub const MPV_EVENT_SET_PROPERTY_REPLY: c_int = 4;
+pub const MPV_EVENT_COMMAND_REPLY: c_int = 5;
 pub const MPV_EVENT_START_FILE: c_int = 6;
 pub const MPV_EVENT_END_FILE: c_int = 7;
 pub const MPV_EVENT_FILE_LOADED: c_int = 8;
@@ -146,6 +148,18 @@ extern "C" {
         data: *const c_char,
     ) -> c_int;
     pub fn mpv_command(ctx: *mut mpv_handle, args: *mut *const c_char) -> c_int;
+    pub fn mpv_command_async(
+        ctx: *mut mpv_handle,
+        reply_userdata: u64,
+        args: *mut *const c_char,
+    ) -> c_int;
+    pub fn mpv_set_property_async(
+        ctx: *mut mpv_handle,
+        reply_userdata: u64,
+        name: *const c_char,
+        format: c_int,
+        data: *mut c_void,
+    ) -> c_int;
     pub fn mpv_set_property(
         ctx: *mut mpv_handle,
         name: *const c_char,

@@ -101,6 +101,10 @@ pub fn client_api_version() -> (u32, u32) {
     ((v >> 16) as u32, (v & 0xFFFF) as u32)
 }
 
+/// The reply id of requests made with the `_async` calls (their replies are told apart by
+/// their event type only).
+const ASYNC_REPLY: u64 = 0xA5F0;
+
 /// The one `mpv_handle` of a core; shared through `Arc`, destroyed with the last reference.
 struct Core(*mut ffi::mpv_handle);
 
@@ -175,6 +179,9 @@ pub enum Event {
         name: String,
         value: PropertyValue,
     },
+    /// A request made with one of the `_async` calls failed, with this error code (its
+    /// success comes as [`Event::Other`] with mpv's reply event id).
+    RequestFailed(i32),
     /// Anything else, by mpv's event id.
     Other(i32),
 }
@@ -273,6 +280,60 @@ impl Mpv {
         // the call (mpv copies what it keeps).
         let code = unsafe { ffi::mpv_command(self.raw(), ptrs.as_mut_ptr()) };
         check(code, describe)
+    }
+
+    /// Queues an mpv command and returns at once, without waiting for mpv's core (which may be
+    /// busy with a seek or waiting for the screen). Requests queued this way are carried out in
+    /// the order they were made; a failure comes back later as [`Event::RequestFailed`]. An
+    /// argument with a NUL inside is refused here, with an error.
+    pub fn command_async(&self, args: &[&str]) -> Result<(), MpvError> {
+        let describe = || format!("mpv command {}", args.join(" "));
+        let owned = args
+            .iter()
+            .map(|a| cstring(a.as_bytes(), describe))
+            .collect::<Result<Vec<CString>, _>>()?;
+        let mut ptrs: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(ptr::null());
+        // SAFETY: valid handle; a null-terminated array of NUL-terminated strings that outlive
+        // the call; mpv copies the arguments before it returns.
+        let code = unsafe { ffi::mpv_command_async(self.raw(), ASYNC_REPLY, ptrs.as_mut_ptr()) };
+        check(code, describe)
+    }
+
+    /// [`Mpv::set_flag`] without waiting for mpv's core (see [`Mpv::command_async`]).
+    pub fn set_flag_async(&self, name: &str, value: bool) -> Result<(), MpvError> {
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
+        let mut v: c_int = value.into();
+        // SAFETY: valid handle, name, and a c_int for MPV_FORMAT_FLAG; mpv copies the value
+        // before it returns.
+        let code = unsafe {
+            ffi::mpv_set_property_async(
+                self.raw(),
+                ASYNC_REPLY,
+                n.as_ptr(),
+                ffi::MPV_FORMAT_FLAG,
+                &mut v as *mut c_int as *mut c_void,
+            )
+        };
+        check(code, || format!("set property {name}={value}"))
+    }
+
+    /// [`Mpv::set_double`] without waiting for mpv's core (see [`Mpv::command_async`]).
+    pub fn set_double_async(&self, name: &str, value: f64) -> Result<(), MpvError> {
+        let n = cstring(name.as_bytes(), || format!("property {name}"))?;
+        let mut v = value;
+        // SAFETY: valid handle, name, and an f64 for MPV_FORMAT_DOUBLE; mpv copies the value
+        // before it returns.
+        let code = unsafe {
+            ffi::mpv_set_property_async(
+                self.raw(),
+                ASYNC_REPLY,
+                n.as_ptr(),
+                ffi::MPV_FORMAT_DOUBLE,
+                &mut v as *mut f64 as *mut c_void,
+            )
+        };
+        check(code, || format!("set property {name}={value}"))
     }
 
     /// Sets a flag property (`pause`, `fullscreen`, ...).
@@ -632,6 +693,9 @@ unsafe fn convert_event(ev: &ffi::mpv_event) -> Option<Event> {
                 name: unsafe { owned_str(p.name) },
                 value,
             }
+        }
+        ffi::MPV_EVENT_SET_PROPERTY_REPLY | ffi::MPV_EVENT_COMMAND_REPLY if ev.error < 0 => {
+            Event::RequestFailed(ev.error)
         }
         other => Event::Other(other),
     })

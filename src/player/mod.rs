@@ -167,7 +167,7 @@ pub fn create_mpv(options: &PlayerOptions) -> Result<(Mpv, Events), MpvError> {
         ("image-display-duration", "inf"),
     ]);
     let (mpv, events) = Mpv::new(&settings)?;
-    mpv.request_log_messages("warn")?;
+    mpv.request_log_messages(&std::env::var("PLAYHEAD_MPV_LOG").unwrap_or_else(|_| "warn".into()))?;
     Ok((mpv, events))
 }
 
@@ -307,6 +307,8 @@ pub struct Player {
     idle_broken: Option<std::path::PathBuf>,
     /// A start planned for its due time (see [`timing`]): a seek and an unpause to come.
     timed: Option<TimedStart>,
+    /// A start waiting for a seek in flight to land before it is planned.
+    waiting: Option<WaitingStart>,
     /// The DAW stopped: the stop behaviour applies at this time, unless it plays on before
     /// (a loop jump sends Stop, then Song Position and Continue).
     stop_pending: Option<Instant>,
@@ -320,6 +322,20 @@ struct TimedStart {
     /// When the cue was due (for the log).
     due: Instant,
 }
+
+/// A start that waits for a seek in flight to land before it is planned.
+#[derive(Clone, Debug)]
+struct WaitingStart {
+    cue: Cue,
+    due: Instant,
+    received: Instant,
+    what: String,
+    deck: usize,
+    give_up_at: Instant,
+}
+
+/// How long a start waits for a seek in flight before it is planned anyway.
+const WAIT_FOR_SEEK: Duration = Duration::from_millis(150);
 
 /// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies:
 /// a loop jump's Stop is followed by Song Position and Continue at once (Ableton Live) or at the
@@ -383,6 +399,7 @@ impl Player {
             idle_shown: false,
             idle_broken: None,
             timed: None,
+            waiting: None,
             stop_pending: None,
         };
         player.on_screen.set(0);
@@ -531,6 +548,13 @@ impl Player {
                 default(wait) => {}
             }
             let now = clock::now();
+            if self.waiting.as_ref().is_some_and(|w| now >= w.give_up_at) {
+                warn!(
+                    "a seek did not land in {} ms: starting from the frame on screen",
+                    WAIT_FOR_SEEK.as_millis()
+                );
+                self.resume_waiting();
+            }
             self.run_timed(now);
             self.settle_stop(now);
             if let Some(cue) = self.transport.on_tick(clock::stamp(now)) {
@@ -615,15 +639,12 @@ impl Player {
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
         let deck = &self.decks[self.deck];
-        // A frame still being sought is not on screen yet: unpausing now would start from
-        // wherever the seek lands, late.
-        let settled = !deck.seeks.in_flight();
         let (position_s, cued) = match cue {
             Cue::Play => match deck.cued_s {
-                Some(c) => (c, Some(c).filter(|_| settled)),
+                Some(c) => (c, Some(c)),
                 None => return false,
             },
-            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| settled && *c == 0.0)),
+            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| *c == 0.0)),
             Cue::Locate {
                 position_s,
                 play: true,
@@ -637,11 +658,27 @@ impl Player {
             return false;
         }
         let now = clock::now();
-        let frame_s = deck.frame_s.unwrap_or(0.04);
-        let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
         if let Some(t) = self.timed.take() {
             self.on_screen.hold(t.deck, None);
         }
+        self.waiting = None;
+        if deck.seeks.in_flight() {
+            // A seek is still on its way (a Song Position in the same packet as this
+            // Continue): its frame is not on screen yet, and a second seek now would have the
+            // screen hold the wrong frame. Plan once it has landed (or given up on it).
+            debug!("{what}: waiting for the frame being sought before planning the start");
+            self.waiting = Some(WaitingStart {
+                cue,
+                due,
+                received,
+                what: what.to_string(),
+                deck: self.deck,
+                give_up_at: now + WAIT_FOR_SEEK,
+            });
+            return true;
+        }
+        let frame_s = deck.frame_s.unwrap_or(0.04);
+        let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
         self.set_black(false);
         self.leave_idle(what);
         self.timed = Some(TimedStart {
@@ -678,6 +715,16 @@ impl Player {
         true
     }
 
+    /// Plans the start that waited for a seek (landed, or given up on: then the frame on
+    /// screen is taken as the one sought).
+    fn resume_waiting(&mut self) {
+        let Some(w) = self.waiting.take() else { return };
+        self.decks[w.deck].seeks.forget();
+        if w.deck == self.deck && !self.start_on_time(w.cue, w.due, w.received, &w.what) {
+            self.apply(w.cue, w.received, &w.what);
+        }
+    }
+
     /// Carries out the timed start's seek and unpause once their moments come.
     fn run_timed(&mut self, now: Instant) {
         let Some(mut t) = self.timed else { return };
@@ -689,13 +736,16 @@ impl Player {
             let target = format!("{target_s:.6}");
             let sought = deck
                 .mpv
-                .set_flag("pause", true)
-                .and_then(|_| deck.mpv.set_double("speed", 1.0))
-                .and_then(|_| deck.mpv.command(&["seek", &target, "absolute+exact"]));
+                .set_flag_async("pause", true)
+                .and_then(|_| deck.mpv.set_double_async("speed", 1.0))
+                .and_then(|_| deck.mpv.command_async(&["seek", &target, "absolute+exact"]));
             if let Err(e) = sought {
                 error!("could not seek to {target} s: {e}");
             }
-            deck.seeks.sent(now);
+
+            // Not timed: the screen holds this frame until it is due, so mpv's restart comes
+            // late by design and would only inflate the estimate it was planned with.
+            deck.seeks.forget();
             deck.cued_s = Some(t.plan.from_s);
             // The frame sought is due at the unpause: the screen holds it until then.
             self.on_screen.hold(t.deck, Some(t.plan.unpause_at));
@@ -706,12 +756,14 @@ impl Player {
             return;
         }
         self.timed = None;
+        self.on_screen.hold(t.deck, None);
         let deck = &mut self.decks[t.deck];
         deck.cued_s = None;
         let started = deck
             .mpv
-            .set_double("speed", 1.0)
-            .and_then(|_| deck.mpv.set_flag("pause", false));
+            .set_double_async("speed", 1.0)
+            .and_then(|_| deck.mpv.set_flag_async("pause", false));
+
         match started {
             Ok(()) => debug!(
                 "unpaused on {:.3} s, {:+.2} ms from its due time ({:+.1} ms from the cue's)",
@@ -725,8 +777,11 @@ impl Player {
 
     /// How long until the timed start's next step, if one is waiting.
     fn next_timed(&self, now: Instant) -> Option<Duration> {
-        let plan = self.timed?.plan;
-        let next = plan.seek.map_or(plan.unpause_at, |(at, _)| at);
+        let next = match (self.timed, &self.waiting) {
+            (Some(t), _) => t.plan.seek.map_or(t.plan.unpause_at, |(at, _)| at),
+            (None, Some(w)) => w.give_up_at,
+            (None, None) => return None,
+        };
         Some(next.saturating_duration_since(now))
     }
 
@@ -1015,7 +1070,7 @@ impl Player {
             }
             self.idle_loaded = Some(path.clone());
         }
-        if let Err(e) = mpv.set_flag("pause", false) {
+        if let Err(e) = mpv.set_flag_async("pause", false) {
             warn!("could not play the idle content: {e}");
         }
         self.set_black(false);
@@ -1038,7 +1093,7 @@ impl Player {
         }
         self.idle_shown = false;
         self.on_screen.set(self.deck);
-        if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+        if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
             warn!("could not pause the idle content: {e}");
         }
         info!("{what}: the song's picture replaces the idle content");
@@ -1069,7 +1124,7 @@ impl Player {
         if self.overlay_shown {
             let _ = self
                 .mpv()
-                .command(&["osd-overlay", OVERLAY_STATUS, "none", ""]);
+                .command_async(&["osd-overlay", OVERLAY_STATUS, "none", ""]);
         }
         let (old_song, old_deck) = (self.current, self.deck);
         self.current = i;
@@ -1095,7 +1150,7 @@ impl Player {
             self.selected_unloaded_at = Some(t);
             // The picture on screen holds (paused, where it is) until the new one is ready.
             let shown = &self.decks[self.on_screen.get()].mpv;
-            if let Err(e) = shown.set_flag("pause", true) {
+            if let Err(e) = shown.set_flag_async("pause", true) {
                 warn!("could not pause the picture on screen: {e}");
             }
             info!(
@@ -1168,7 +1223,7 @@ impl Player {
         if Some(d) == self.idle_deck {
             // The idle content waits, paused, for its next turn.
             self.idle_shown = false;
-            if let Err(e) = self.decks[d].mpv.set_flag("pause", true) {
+            if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
                 warn!("could not pause the idle content: {e}");
             }
             return;
@@ -1177,9 +1232,9 @@ impl Player {
             Some(s) if self.show.preload.holds(s, self.current) => {
                 let mpv = &self.decks[d].mpv;
                 if let Err(e) = mpv
-                    .set_flag("pause", true)
-                    .and_then(|_| mpv.set_double("speed", 1.0))
-                    .and_then(|_| mpv.command(&["seek", "0", "absolute+exact"]))
+                    .set_flag_async("pause", true)
+                    .and_then(|_| mpv.set_double_async("speed", 1.0))
+                    .and_then(|_| mpv.command_async(&["seek", "0", "absolute+exact"]))
                 {
                     warn!("could not re-arm song {}: {e}", s + 1);
                 }
@@ -1256,6 +1311,7 @@ impl Player {
             if let Some(t) = self.timed.take() {
                 self.on_screen.hold(t.deck, None);
             }
+            self.waiting = None;
             let deck = &mut self.decks[self.deck];
             deck.cued_s = match cue {
                 Cue::Arm => Some(0.0),
@@ -1280,32 +1336,34 @@ impl Player {
         }
         let mpv = self.mpv();
         let result = match cue {
-            Cue::Play => mpv.set_flag("pause", false),
+            Cue::Play => mpv.set_flag_async("pause", false),
             Cue::PlayFromTop => mpv
-                .command(&["seek", "0", "absolute+exact"])
-                .and_then(|_| mpv.set_flag("pause", false)),
-            Cue::Hold => mpv.set_flag("pause", true),
+                .command_async(&["seek", "0", "absolute+exact"])
+                .and_then(|_| mpv.set_flag_async("pause", false)),
+            Cue::Hold => mpv.set_flag_async("pause", true),
             Cue::Arm => mpv
-                .set_flag("pause", true)
-                .and_then(|_| mpv.command(&["seek", "0", "absolute+exact"])),
+                .set_flag_async("pause", true)
+                .and_then(|_| mpv.command_async(&["seek", "0", "absolute+exact"])),
             Cue::Locate { position_s, play } => {
                 let target = format!("{position_s:.6}");
                 if play {
-                    mpv.command(&["seek", &target, "absolute+exact"])
-                        .and_then(|_| mpv.set_flag("pause", false))
+                    mpv.command_async(&["seek", &target, "absolute+exact"])
+                        .and_then(|_| mpv.set_flag_async("pause", false))
                 } else {
-                    mpv.set_flag("pause", true)
-                        .and_then(|_| mpv.command(&["seek", &target, "absolute+exact"]))
+                    mpv.set_flag_async("pause", true)
+                        .and_then(|_| mpv.command_async(&["seek", &target, "absolute+exact"]))
                 }
             }
-            Cue::Speed { speed } => mpv.set_double("speed", speed),
+            Cue::Speed { speed } => mpv.set_double_async("speed", speed),
             Cue::Jump { position_s, speed } => mpv
-                .set_double("speed", speed)
-                .and_then(|_| mpv.command(&["seek", &format!("{position_s:.6}"), "absolute+exact"]))
-                .and_then(|_| mpv.set_flag("pause", false)),
+                .set_double_async("speed", speed)
+                .and_then(|_| {
+                    mpv.command_async(&["seek", &format!("{position_s:.6}"), "absolute+exact"])
+                })
+                .and_then(|_| mpv.set_flag_async("pause", false)),
             Cue::Resume { speed } => mpv
-                .set_double("speed", speed)
-                .and_then(|_| mpv.set_flag("pause", false)),
+                .set_double_async("speed", speed)
+                .and_then(|_| mpv.set_flag_async("pause", false)),
         };
         let latency = clock::now().saturating_duration_since(received);
         match result {
@@ -1333,7 +1391,7 @@ impl Player {
         }
         self.black_shown = black;
         let result = if black {
-            self.mpv().command(&[
+            self.mpv().command_async(&[
                 "osd-overlay",
                 OVERLAY_BLACK,
                 "ass-events",
@@ -1344,7 +1402,7 @@ impl Player {
             ])
         } else {
             self.mpv()
-                .command(&["osd-overlay", OVERLAY_BLACK, "none", ""])
+                .command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
         };
         match result {
             Ok(()) if black => {
@@ -1433,7 +1491,7 @@ impl Player {
                 .map(|s| s.replace(['{', '}', '\\'], ""))
                 .collect::<Vec<_>>()
                 .join("\\N");
-            self.mpv().command(&[
+            self.mpv().command_async(&[
                 "osd-overlay",
                 OVERLAY_STATUS,
                 "ass-events",
@@ -1444,7 +1502,7 @@ impl Player {
             ])
         } else {
             self.mpv()
-                .command(&["osd-overlay", OVERLAY_STATUS, "none", ""])
+                .command_async(&["osd-overlay", OVERLAY_STATUS, "none", ""])
         };
         if let Err(e) = result {
             warn!("could not draw the status overlay: {e}");
@@ -1574,6 +1632,12 @@ impl Player {
                 }
                 match ev {
                     Event::Shutdown => return false,
+                    Event::RequestFailed(code) => {
+                        error!(
+                            "mpv could not carry out a command: {}",
+                            crate::mpv::error_string(code)
+                        );
+                    }
                     Event::Log {
                         prefix,
                         level,
@@ -1625,7 +1689,11 @@ impl Player {
                         // A seek to where it stands, unseen, measures how long this deck's
                         // seeks take before the first start needs to know.
                         let deck = &mut self.decks[i];
-                        if deck.mpv.command(&["seek", "0", "absolute+exact"]).is_ok() {
+                        if deck
+                            .mpv
+                            .command_async(&["seek", "0", "absolute+exact"])
+                            .is_ok()
+                        {
                             deck.seeks.sent(clock::now());
                         }
                         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
@@ -1661,7 +1729,7 @@ impl Player {
                         ..
                     } if i == self.deck => {
                         self.position_s = Some(position_s);
-                        if self.timed.is_some() {
+                        if self.timed.is_some() || self.waiting.is_some() {
                             // Paused on purpose until the frame is due: nothing to correct.
                             continue;
                         }
@@ -1677,7 +1745,17 @@ impl Player {
                         }
                     }
                     Event::PlaybackRestart if self.decks[i].ready => {
-                        self.decks[i].seeks.restarted(clock::now());
+                        if let Some(took) = self.decks[i].seeks.restarted(clock::now()) {
+                            debug!(
+                                "deck {}: a seek took {:.1} ms (seeks start {:.1} ms ahead)",
+                                i + 1,
+                                took.as_secs_f64() * 1000.0,
+                                self.decks[i].seeks.lead().as_secs_f64() * 1000.0
+                            );
+                        }
+                        if self.waiting.as_ref().is_some_and(|w| w.deck == i) {
+                            self.resume_waiting();
+                        }
                     }
                     Event::PropertyChange {
                         id: OBSERVE_TIMING_OFFSET,

@@ -25,7 +25,7 @@ const SEEK_MARGIN: Duration = Duration::from_millis(4);
 /// How many recent seeks the estimate keeps.
 const SEEKS_KEPT: usize = 8;
 /// A measured seek longer than this is not kept (a load, or a machine stalled).
-const SEEK_KEPT_MAX: Duration = Duration::from_millis(250);
+const SEEK_KEPT_MAX: Duration = Duration::from_millis(150);
 
 /// What the player does to show the video at `position_s` at `at`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,17 +124,19 @@ impl SeekTimer {
         self.sent = None;
     }
 
-    /// mpv restarted playback at `at` (the seek's frame is ready).
-    pub fn restarted(&mut self, at: Instant) {
-        let Some(sent) = self.sent.take() else { return };
+    /// mpv restarted playback at `at` (the seek's frame is ready); returns how long the seek
+    /// took, when one was being timed.
+    pub fn restarted(&mut self, at: Instant) -> Option<Duration> {
+        let sent = self.sent.take()?;
         let took = at.saturating_duration_since(sent);
         if took > SEEK_KEPT_MAX {
-            return;
+            return Some(took);
         }
         if self.recent.len() == SEEKS_KEPT {
             self.recent.remove(0);
         }
         self.recent.push(took);
+        Some(took)
     }
 
     /// How far ahead of a frame's due time its seek must start: the slowest recent seek plus a
@@ -230,7 +232,7 @@ mod tests {
         }
         assert_eq!(t.lead(), ms(12) + SEEK_MARGIN);
         // A restart with no seek sent (a load) and a stall are not kept.
-        t.restarted(start + ms(300));
+        t.restarted(start + ms(100));
         t.sent(start);
         t.restarted(start + ms(900));
         assert_eq!(t.lead(), ms(12) + SEEK_MARGIN);

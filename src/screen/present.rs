@@ -35,6 +35,10 @@ const FIRST_OFFSET: Duration = Duration::from_millis(20);
 /// Never more than this ahead (mpv's own default): a frame drawn further ahead would hold the
 /// one before it back.
 const MAX_OFFSET: Duration = Duration::from_millis(50);
+/// A frame is never waited for longer than the offset and this.
+const MAX_WAIT_BEYOND_OFFSET: Duration = Duration::from_millis(10);
+/// A frame the player holds is never held longer than this (mpv waits 200 ms for a swap).
+const MAX_HOLD: Duration = Duration::from_millis(150);
 /// A change of the offset smaller than this is not passed to mpv.
 const OFFSET_STEP: Duration = Duration::from_millis(1);
 
@@ -83,9 +87,13 @@ impl Presenter {
         if !info.present || info.redraw {
             return None;
         }
+        // mpv hands a frame over `offset` ahead of its due time: a frame claiming to be due
+        // much later than that is not one to wait for (mpv gives up waiting for the swap after
+        // 200 ms and would run on without us). Nor is a hold longer than MAX_HOLD.
         let due = match info.due_in_us(now_us).filter(|d| *d > 0) {
-            Some(due_in_us) => now + Duration::from_micros(due_in_us.unsigned_abs()),
-            None => hold().filter(|h| *h > now)?,
+            Some(due_in_us) => (now + Duration::from_micros(due_in_us.unsigned_abs()))
+                .min(now + self.offset + MAX_WAIT_BEYOND_OFFSET),
+            None => hold().filter(|h| *h > now)?.min(now + MAX_HOLD),
         };
         // The typical cost, not the slowest: a frame is as often early as late by the
         // difference, where the slowest would make most frames early.
@@ -254,6 +262,21 @@ mod tests {
         assert_eq!(
             p.present_at(&info(now_us + 5_000), now_us, now, || Some(now + ms(30))),
             Some(now + ms(5))
+        );
+    }
+
+    #[test]
+    fn no_frame_waits_past_what_mpv_would_wait_for() {
+        let p = Presenter::new(Vec::new(), None);
+        let now = Instant::now();
+        let now_us = 1_000_000_000;
+        assert_eq!(
+            p.present_at(&info(now_us + 5_000_000), now_us, now, || None),
+            Some(now + FIRST_OFFSET + MAX_WAIT_BEYOND_OFFSET)
+        );
+        assert_eq!(
+            p.present_at(&info(0), now_us, now, || Some(now + Duration::from_secs(3))),
+            Some(now + MAX_HOLD)
         );
     }
 

@@ -10,6 +10,9 @@
 //! - Start-up: the program itself is started `--headless` on the video; we time from spawning
 //!   it to its "armed" log line (the first frame rendered and the player waiting for the DAW).
 
+#[path = "bench/timing.rs"]
+mod timing;
+
 use clap::Parser;
 use playhead::player::{Notice, PlayerOptions};
 use playhead::screen::headless::HeadlessShow;
@@ -55,6 +58,16 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "network")]
     pub chase: bool,
 
+    /// Measure on-screen timing instead: the release program fullscreen on a virtual X screen
+    /// at 1280x720, frames read off the screen; origin error after Start with and without
+    /// delivery jitter, after a loop jump, and the spread between two screens.
+    #[arg(long, conflicts_with_all = ["network", "chase"])]
+    pub timing: bool,
+
+    /// With --timing, how many trials of each kind.
+    #[arg(long, default_value_t = 20, requires = "timing")]
+    pub trials: u32,
+
     /// With --chase, also time locates in this file (for example the demo re-encoded with one
     /// keyframe every 10 s), which must carry the demo show's frame code.
     #[arg(long, value_name = "VIDEO", requires = "chase")]
@@ -96,6 +109,20 @@ fn wait_cue(show: &HeadlessShow, want: Cue) -> Result<Duration, String> {
     }
 }
 
+/// The program, built beside this binary (cargo builds both into one target folder).
+fn program() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the program: {e}"))?
+        .with_file_name("playhead");
+    if !exe.is_file() {
+        return Err(format!(
+            "the program is not built at {}: run `cargo build --release` first",
+            exe.display()
+        ));
+    }
+    Ok(exe)
+}
+
 /// Runs the benchmark and prints the results.
 fn run(args: &BenchArgs) -> Result<(), String> {
     if args.network {
@@ -103,6 +130,12 @@ fn run(args: &BenchArgs) -> Result<(), String> {
     }
     if args.chase {
         return run_chase(args);
+    }
+    if args.timing {
+        let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
+        println!("playhead bench --timing on '{}'", video.display());
+        println!("{}", timing::METHOD);
+        return timing::run(&program()?, &video, args.trials);
     }
     let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
     println!("playhead bench on '{}'", video.display());
@@ -176,16 +209,7 @@ fn run(args: &BenchArgs) -> Result<(), String> {
         summary("MIDI Start received -> next frame rendered", "ms", frame_ms)
     );
 
-    // The program is built beside this binary (cargo builds both into one target folder).
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the program: {e}"))?
-        .with_file_name("playhead");
-    if !exe.is_file() {
-        return Err(format!(
-            "the program is not built at {}: run `cargo build --release` first",
-            exe.display()
-        ));
-    }
+    let exe = program()?;
     let mut start_ms = Vec::new();
     for _ in 0..args.starts {
         let spawned = Instant::now();

@@ -160,17 +160,65 @@ pub fn read_frame_number(image: &ImageView, video: &VideoRect) -> Option<u32> {
         return None;
     }
 
-    let mut cells = [false; CELL_COUNT];
-    for (k, cell) in cells.iter_mut().enumerate() {
+    decode(|k| {
         let centre_x_px = CELLS_X0_PX + CELL_SIZE_PX * (k as f64 + 0.5);
         let centre_y_px = CELLS_Y_PX + CELL_SIZE_PX / 2.0;
-        let mean = sample_mean(
+        sample_mean(
             image,
             video.x + centre_x_px * scale_x,
             video.y + centre_y_px * scale_y,
             SAMPLE_HALF_PX * scale_x,
             SAMPLE_HALF_PX * scale_y,
-        )?;
+        )
+    })
+}
+
+/// Reads the frame number from a strip of a few image rows taken across the middle of the
+/// code band (a screen poller reads only these, to poll fast): `image` is the strip, and
+/// `video` says where the picture sits in the whole image, whose row `strip_top` is the
+/// strip's first. Each cell is sampled over the middle half of its width and the strip's
+/// rows but its top and bottom ones. `None` as for [`read_frame_number`], and when the strip
+/// does not lie inside the band's cells.
+#[must_use]
+pub fn read_frame_number_strip(
+    image: &ImageView,
+    video: &VideoRect,
+    strip_top: f64,
+) -> Option<u32> {
+    if !image_is_consistent(image) || image.height < 3 {
+        return None;
+    }
+    let scale_x = video.width / f64::from(VIDEO_WIDTH_PX);
+    let scale_y = video.height / f64::from(VIDEO_HEIGHT_PX);
+    if !(video.x.is_finite() && scale_x.is_finite() && scale_y.is_finite())
+        || CELL_SIZE_PX * scale_x < MIN_CELL_IMAGE_PX
+    {
+        return None;
+    }
+    // The strip must lie within the cells' rows.
+    let cells_top = video.y + CELLS_Y_PX * scale_y;
+    let cells_bottom = cells_top + CELL_SIZE_PX * scale_y;
+    if !(strip_top >= cells_top && strip_top + image.height as f64 <= cells_bottom) {
+        return None;
+    }
+    let half_y = image.height as f64 / 2.0 - 1.0;
+    decode(|k| {
+        let centre_x_px = CELLS_X0_PX + CELL_SIZE_PX * (k as f64 + 0.5);
+        sample_mean(
+            image,
+            video.x + centre_x_px * scale_x,
+            image.height as f64 / 2.0,
+            SAMPLE_HALF_PX * scale_x,
+            half_y,
+        )
+    })
+}
+
+/// The frame number from each cell's mean brightness (`mean(k)` for cell k), or `None`.
+fn decode(mean: impl Fn(usize) -> Option<f64>) -> Option<u32> {
+    let mut cells = [false; CELL_COUNT];
+    for (k, cell) in cells.iter_mut().enumerate() {
+        let mean = mean(k)?;
         *cell = if mean >= f64::from(WHITE_MIN) {
             true
         } else if mean <= f64::from(BLACK_MAX) {
@@ -179,7 +227,6 @@ pub fn read_frame_number(image: &ImageView, video: &VideoRect) -> Option<u32> {
             return None;
         };
     }
-
     let frame_number = cells[FIRST_DATA_CELL..PARITY_CELL]
         .iter()
         .fold(0u16, |number, &bit| (number << 1) | u16::from(bit));
@@ -387,6 +434,32 @@ mod tests {
             canvas.redraw_cells(&video, &cells_for(frame));
             assert_eq!(read(&canvas, &video), Some(u32::from(frame)));
         }
+    }
+
+    #[test]
+    fn reads_a_strip_across_the_band() {
+        let video = full_frame(1280, 720);
+        let mut canvas = Canvas::new(1280, 720, 4, 0);
+        // Rows 676..684: the middle of the band at 2x (cells span 650..710).
+        let strip = |c: &Canvas, top: usize, rows: usize| {
+            let view = ImageView {
+                pixels: &c.pixels[top * c.stride_bytes..(top + rows) * c.stride_bytes],
+                height: rows,
+                ..c.view()
+            };
+            read_frame_number_strip(&view, &video, top as f64)
+        };
+        for frame in [0u16, 1, 2999, 0xFFFF] {
+            canvas.draw_code(&video, frame);
+            assert_eq!(strip(&canvas, 676, 8), Some(u32::from(frame)));
+        }
+        // Outside the cells' rows, or too thin, it reads nothing.
+        assert_eq!(strip(&canvas, 600, 8), None);
+        assert_eq!(strip(&canvas, 705, 8), None);
+        assert_eq!(strip(&canvas, 676, 2), None);
+        // A black strip reads nothing.
+        canvas.fill(&video, [0.0, 320.0, 640.0, 40.0], [0, 0, 0]);
+        assert_eq!(strip(&canvas, 676, 8), None);
     }
 
     #[test]

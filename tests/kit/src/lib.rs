@@ -10,6 +10,7 @@
 
 pub mod framecode;
 pub mod ltc;
+pub mod onscreen;
 pub mod peer;
 pub mod simulator;
 

@@ -1,0 +1,322 @@
+//! `playhead-bench --timing`: on-screen timing of the real program at 1280x720.
+
+use playhead_core::rng::Rng;
+use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const METHOD: &str = "method: the release program runs fullscreen on a virtual X screen \
+(Xvfb 1280x720, matchbox window manager, Mesa's software OpenGL), as on a show laptop, with its \
+network-MIDI session on loopback and mDNS off. A scripted DAW joins it, synchronises its clock \
+(its own 10 kHz clock, offset and 40 ppm fast) with 8 CK exchanges, and sends each command \
+stamped with the moment it meant it, and syncs again before each trial, as a DAW machine does every few seconds. A poller reads the demo show's frame code from the screen \
+(X GetImage of 8 rows across the code band, every 0.5 ms) and records when each frame appeared. \
+Origin error: per trial, SPP 0 arms, then Start meant at t; frame n (n = 1..25) is due at \
+t + n x 40 ms; the error is when it appeared minus that. With jitter, the Start packet is held \
+back 0-30 ms (uniform) before it is sent, as Wi-Fi delivers it. Loop jump: while playing, Stop, \
+SPP 16 (bar 2, frame 50) and Continue in one packet meant at t and held back 0-30 ms; frame n is \
+then due at t + (n - 50) x 40 ms; the error of the first frame to appear 150 ms or more after t, \
+and of the one nearest 1 s after. Two screens: two programs on two virtual screens, each in its \
+own session with the same DAW clock; one Start meant at t reaches each after its own 0-30 ms; \
+the spread is the difference between when each frame appeared on the two. No MIDI clock is sent: \
+these are the start and jump timings alone.";
+
+/// One program on one virtual screen, with its poller and its DAW peer.
+struct Rig {
+    // Dropped in this order: the peer says goodbye, the poller stops, the program ends, then
+    // the screen goes.
+    daw: ScriptedPeer,
+    poller: ScreenPoller,
+    program: Program,
+    _screen: VirtualScreen,
+}
+
+/// A free UDP port pair on loopback (control, data = control + 1).
+fn free_ports() -> Result<u16, String> {
+    for _ in 0..200 {
+        let a = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = a.local_addr().map_err(|e| e.to_string())?.port();
+        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free UDP port pair on loopback".into())
+}
+
+impl Rig {
+    fn start(
+        exe: &Path,
+        video: &Path,
+        display_from: u32,
+        name: &str,
+        clock: &DawClock,
+    ) -> Result<Rig, String> {
+        let screen = VirtualScreen::start(display_from, 1280, 720)?;
+        let port = free_ports()?;
+        let args = vec![
+            "--rtp-port".to_string(),
+            port.to_string(),
+            "--no-mdns".into(),
+            "--session-name".into(),
+            name.into(),
+            video.display().to_string(),
+        ];
+        let program = Program::start(exe, &args, &screen)?;
+        let poller = ScreenPoller::start(&screen, Duration::from_micros(500))?;
+        if !poller.wait_for(Duration::from_secs(10), |n| n == Some(0)) {
+            return Err(format!("{name}: frame 0 never appeared on screen"));
+        }
+        let mut daw = ScriptedPeer::new(&format!("DAW for {name}"), 0xBE_0000 + port as u32)
+            .map_err(|e| e.to_string())?;
+        let session = SocketAddr::from(([127, 0, 0, 1], port));
+        match daw.invite(session, Duration::from_secs(5))? {
+            Answer::Accepted { .. } => {}
+            other => return Err(format!("{name}: invitation not accepted: {other:?}")),
+        }
+        for _ in 0..8 {
+            daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+        }
+        Ok(Rig {
+            daw,
+            poller,
+            program,
+            _screen: screen,
+        })
+    }
+
+    fn send(&mut self, clock: &DawClock, meant: Instant, messages: &[&[u8]]) -> Result<(), String> {
+        let stamped: Vec<(u32, &[u8])> = messages.iter().map(|m| (0, *m)).collect();
+        self.daw
+            .send_midi_stamped(&stamped, clock.stamp_at(meant))?;
+        Ok(())
+    }
+
+    /// Stop, then SPP 0: armed on frame 0 (and its seek settled). A clock sync first, as a
+    /// DAW machine keeps doing through a show (every few seconds).
+    fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
+        self.daw
+            .clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+        self.send(clock, Instant::now(), &[&[0xFC]])?;
+        self.send(clock, Instant::now(), &[&[0xF2, 0, 0]])?;
+        if !self
+            .poller
+            .wait_for(Duration::from_secs(5), |n| n == Some(0))
+        {
+            return Err("frame 0 did not come back after SPP 0".into());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
+    }
+}
+
+fn ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        a.duration_since(b).as_secs_f64() * 1000.0
+    } else {
+        -(b.duration_since(a).as_secs_f64() * 1000.0)
+    }
+}
+
+/// When each frame 1..=last first appeared.
+fn appearances(seen: &[Seen], last: u32) -> Vec<(u32, Instant)> {
+    let mut out: Vec<(u32, Instant)> = Vec::new();
+    for &(n, at) in seen {
+        if let Some(n) = n.filter(|n| (1..=last).contains(n)) {
+            if !out.iter().any(|(m, _)| *m == n) {
+                out.push((n, at));
+            }
+        }
+    }
+    out
+}
+
+fn line(name: &str, mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    let abs: Vec<f64> = {
+        let mut a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
+        a.sort_by(f64::total_cmp);
+        a
+    };
+    let pick = |s: &[f64], p: f64| {
+        if s.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+        s[rank.clamp(1, s.len()) - 1]
+    };
+    format!(
+        "{name:<46} n={:<5} |error| p50={:>6.2} ms  p95={:>6.2} ms  max={:>6.2} ms  (signed p50 {:+.2} ms)",
+        v.len(),
+        pick(&abs, 50.0),
+        pick(&abs, 95.0),
+        abs.last().copied().unwrap_or(f64::NAN),
+        pick(&v, 50.0),
+    )
+}
+
+/// Origin errors of frames 1..25 over `trials` Starts, each held back by `delay()`.
+fn origin(
+    rig: &mut Rig,
+    clock: &DawClock,
+    trials: u32,
+    mut delay: impl FnMut() -> Duration,
+) -> Result<Vec<f64>, String> {
+    let mut errors = Vec::new();
+    for _ in 0..trials {
+        rig.arm(clock)?;
+        let meant = Instant::now();
+        std::thread::sleep(delay());
+        rig.send(clock, meant, &[&[0xFA]])?;
+        std::thread::sleep(Duration::from_millis(1200));
+        let seen = appearances(&rig.poller.seen_since(meant), 25);
+        if seen.len() < 20 {
+            let log: Vec<String> = rig
+                .program
+                .log()
+                .into_iter()
+                .filter(|l| l.contains("Start") || l.contains("seek") || l.contains("ahead"))
+                .collect();
+            return Err(format!(
+                "only {} of frames 1..25 seen after a Start: {:?}; the program said:\n{}",
+                seen.len(),
+                seen.iter()
+                    .map(|(n, at)| (*n, ms(*at, meant)))
+                    .collect::<Vec<_>>(),
+                log.join("\n")
+            ));
+        }
+        errors.extend(
+            seen.iter()
+                .map(|&(n, at)| ms(at, meant) - f64::from(n) * 40.0),
+        );
+    }
+    Ok(errors)
+}
+
+pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
+    let clock = DawClock::new(31_000_000, 40e-6);
+    let mut rng = Rng::seeded(0x71_3E);
+    let mut a = Rig::start(exe, video, 150, "screen A", &clock)?;
+    std::thread::sleep(Duration::from_millis(300));
+
+    let on_time = origin(&mut a, &clock, trials, || Duration::ZERO)?;
+    println!(
+        "{}",
+        line("origin error, frames 1..25 after Start", on_time)
+    );
+    let jittered = origin(&mut a, &clock, trials, || {
+        Duration::from_micros(rng.range(0.0, 30_000.0) as u64)
+    })?;
+    println!(
+        "{}",
+        line("  the same, Start delivered 0-30 ms late", jittered)
+    );
+
+    // Loop jumps.
+    let (mut at_150, mut at_1000) = (Vec::new(), Vec::new());
+    for _ in 0..trials {
+        a.arm(&clock)?;
+        a.send(&clock, Instant::now(), &[&[0xFA]])?;
+        std::thread::sleep(Duration::from_millis(1500));
+        let meant = Instant::now();
+        std::thread::sleep(Duration::from_micros(rng.range(0.0, 30_000.0) as u64));
+        a.send(&clock, meant, &[&[0xFC], &[0xF2, 16, 0], &[0xFB]])?;
+        std::thread::sleep(Duration::from_millis(1300));
+        let seen = a.poller.seen_since(meant);
+        let errors: Vec<(f64, f64)> = appearances(&seen, 200)
+            .into_iter()
+            .filter(|(n, _)| *n >= 50)
+            .map(|(n, at)| (ms(at, meant), ms(at, meant) - f64::from(n - 50) * 40.0))
+            .collect();
+        let first_after = |t: f64| errors.iter().find(|(after, _)| *after >= t).map(|e| e.1);
+        let nearest = |t: f64| {
+            errors
+                .iter()
+                .min_by(|x, y| (x.0 - t).abs().total_cmp(&(y.0 - t).abs()))
+                .map(|e| e.1)
+        };
+        match (first_after(150.0), nearest(1000.0)) {
+            (Some(e150), Some(e1000)) => {
+                if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() && e150.abs() > 20.0 {
+                    eprintln!(
+                        "jump: {e150:+.1} ms at 150 ms; seen {:?}",
+                        seen.iter()
+                            .map(|(n, at)| (*n, ms(*at, meant)))
+                            .collect::<Vec<_>>()
+                    );
+                    for l in a
+                        .program
+                        .log()
+                        .iter()
+                        .rev()
+                        .take(120)
+                        .rev()
+                        .filter(|l| !l.contains("status:"))
+                    {
+                        eprintln!("  {l}");
+                    }
+                }
+                at_150.push(e150);
+                at_1000.push(e1000);
+            }
+            _ => return Err("the picture did not follow a loop jump".into()),
+        }
+    }
+    println!(
+        "{}",
+        line("loop jump (0-30 ms late): frame at 150 ms", at_150)
+    );
+    println!("{}", line("  frame nearest 1 s after the jump", at_1000));
+
+    // Two screens, one Start.
+    let mut b = Rig::start(exe, video, 250, "screen B", &clock)?;
+    let mut spread = Vec::new();
+    for _ in 0..trials {
+        a.arm(&clock)?;
+        b.arm(&clock)?;
+        let meant = Instant::now();
+        let da = Duration::from_micros(rng.range(0.0, 30_000.0) as u64);
+        let db = Duration::from_micros(rng.range(0.0, 30_000.0) as u64);
+        let (first, second, d1, d2) = if da <= db {
+            (&mut a, &mut b, da, db)
+        } else {
+            (&mut b, &mut a, db, da)
+        };
+        std::thread::sleep(d1);
+        first.send(&clock, meant, &[&[0xFA]])?;
+        std::thread::sleep(d2 - d1);
+        second.send(&clock, meant, &[&[0xFA]])?;
+        std::thread::sleep(Duration::from_millis(1200));
+        let seen_a = appearances(&a.poller.seen_since(meant), 25);
+        let seen_b = appearances(&b.poller.seen_since(meant), 25);
+        let before = spread.len();
+        for (n, at_a) in &seen_a {
+            if let Some((_, at_b)) = seen_b.iter().find(|(m, _)| m == n) {
+                spread.push(ms(*at_b, *at_a));
+            }
+        }
+        if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
+            let these = &spread[before..];
+            eprintln!(
+                "two screens: A {:.1} ms, B {:.1} ms late; B - A {:+.1} ms (mean)",
+                da.as_secs_f64() * 1e3,
+                db.as_secs_f64() * 1e3,
+                these.iter().sum::<f64>() / these.len().max(1) as f64
+            );
+            for (name, rig) in [("A", &a), ("B", &b)] {
+                for l in rig.program.log().iter().rev().take(30).rev() {
+                    if l.contains("Start from") || l.contains("unpaused") {
+                        eprintln!("  {name}: {l}");
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{}",
+        line("two screens, one Start (0-30 ms late each)", spread)
+    );
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! What is on a virtual X screen, and when: an Xvfb screen with a window manager (so that
+//! fullscreen works), the real `playhead` program on it, and a poller reading the demo show's
+//! frame code from the screen at up to 2 kHz.
+//!
+//! The poller asks the X server for a strip of 8 rows across the middle of the frame-code band
+//! (`GetImage`, 40 KB at 1280 pixels wide) in a loop, and records each change of the frame
+//! number with the time the answer came. A frame is therefore seen at most one poll interval
+//! plus one `GetImage` round trip after the X server has it: well under a millisecond.
+
+use crate::framecode::{read_frame_number_strip, ImageView, VideoRect};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
+
+/// An Xvfb screen with matchbox-window-manager on it; both end with it.
+pub struct VirtualScreen {
+    /// The display name (`:N`).
+    pub display: String,
+    /// Its size in pixels.
+    pub width: u16,
+    pub height: u16,
+    xvfb: Child,
+    wm: Child,
+}
+
+impl VirtualScreen {
+    /// Starts a screen of `width` x `height` on the first free display number from `first`.
+    pub fn start(first: u32, width: u16, height: u16) -> Result<VirtualScreen, String> {
+        for n in first..first + 200 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let display = format!(":{n}");
+            let mut xvfb = Command::new("Xvfb")
+                .args([&display, "-screen", "0", &format!("{width}x{height}x24")])
+                .args(["-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start Xvfb (Debian's xvfb): {e}"))?;
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !Path::new(&socket).exists() && Instant::now() < deadline {
+                if let Ok(Some(_)) = xvfb.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !Path::new(&socket).exists() {
+                let _ = xvfb.kill();
+                let _ = xvfb.wait();
+                continue;
+            }
+            let wm = Command::new("matchbox-window-manager")
+                .args(["-use_titlebar", "no", "-use_cursor", "no"])
+                .env("DISPLAY", &display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start matchbox-window-manager: {e}"))?;
+            // Give the window manager a moment to take the screen.
+            std::thread::sleep(Duration::from_millis(300));
+            return Ok(VirtualScreen {
+                display,
+                width,
+                height,
+                xvfb,
+                wm,
+            });
+        }
+        Err("no free X display number".into())
+    }
+}
+
+impl Drop for VirtualScreen {
+    fn drop(&mut self) {
+        for child in [&mut self.wm, &mut self.xvfb] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A frame number seen on screen (`None`: no frame code, such as black) and when.
+pub type Seen = (Option<u32>, Instant);
+
+/// Polls a screen for the frame code, from a thread of its own.
+pub struct ScreenPoller {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl ScreenPoller {
+    /// Starts polling `screen` every `interval`, for a 640x360 video fitted into it.
+    pub fn start(screen: &VirtualScreen, interval: Duration) -> Result<ScreenPoller, String> {
+        let (conn, number) = x11rb::connect(Some(&screen.display))
+            .map_err(|e| format!("cannot reach {}: {e}", screen.display))?;
+        let root = conn.setup().roots[number].root;
+        let (width, height) = (screen.width, screen.height);
+        let video = VideoRect::fit(640, 360, usize::from(width), usize::from(height));
+        // 8 rows across the middle of the band (video rows 325..355).
+        let rows: u16 = 8;
+        let middle = video.y + 340.0 * video.height / 360.0;
+        let top = (middle - f64::from(rows) / 2.0).round().max(0.0) as i16;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("screen-poller".into())
+            .spawn(move || -> Result<(), String> {
+                let mut last: Option<Option<u32>> = None;
+                while !stop2.load(Ordering::Relaxed) {
+                    let reply = conn
+                        .get_image(ImageFormat::Z_PIXMAP, root, 0, top, width, rows, !0)
+                        .map_err(|e| e.to_string())?
+                        .reply()
+                        .map_err(|e| e.to_string())?;
+                    let at = Instant::now();
+                    let view = ImageView {
+                        pixels: &reply.data,
+                        width: usize::from(width),
+                        height: usize::from(rows),
+                        stride_bytes: usize::from(width) * 4,
+                        bytes_per_pixel: 4,
+                    };
+                    let n = read_frame_number_strip(&view, &video, f64::from(top));
+                    if last != Some(n) {
+                        last = Some(n);
+                        seen2
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((n, at));
+                    }
+                    std::thread::sleep(interval);
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(ScreenPoller {
+            seen,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The changes seen at or after `since`, in order.
+    pub fn seen_since(&self, since: Instant) -> Vec<Seen> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let i = seen.partition_point(|(_, at)| *at < since);
+        seen[i..].to_vec()
+    }
+
+    /// What is on screen now, as last seen.
+    pub fn current(&self) -> Option<u32> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.last().and_then(|(n, _)| *n)
+    }
+
+    /// Waits until `ok` holds for what is on screen, up to `timeout`.
+    pub fn wait_for(&self, timeout: Duration, ok: impl Fn(Option<u32>) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let now = {
+                let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                seen.last().map(|(n, _)| *n)
+            };
+            if now.is_some_and(&ok) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+}
+
+impl Drop for ScreenPoller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The `playhead` program running on a screen, its log read in the background.
+pub struct Program {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Program {
+    /// Starts `exe` with `args` on `screen` (fullscreen), logging at info, and waits until it
+    /// is armed on its first frame.
+    pub fn start(exe: &Path, args: &[String], screen: &VirtualScreen) -> Result<Program, String> {
+        let mut child = Command::new(exe)
+            .args(args)
+            .env("DISPLAY", &screen.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env(
+                "RUST_LOG",
+                std::env::var("PLAYHEAD_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log2.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        let program = Program { child, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !program.logged("armed:") {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} never armed; its log:\n{}",
+                    exe.display(),
+                    program.log().join("\n")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(program)
+    }
+
+    /// True once a log line contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|l| l.contains(text))
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // SIGTERM: the program ends its show cleanly.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
