@@ -309,6 +309,10 @@ pub struct Player {
     timed: Option<TimedStart>,
     /// A start waiting for a seek in flight to land before it is planned.
     waiting: Option<WaitingStart>,
+    /// After a timed start: mpv's reports of the frame it started from (the sought frame, on
+    /// screen already) are not news for the drift controller, which would take them for
+    /// frames handed over ahead of time.
+    started_from_s: Option<f64>,
     /// The DAW stopped: the stop behaviour applies at this time, unless it plays on before
     /// (a loop jump sends Stop, then Song Position and Continue).
     stop_pending: Option<Instant>,
@@ -334,7 +338,8 @@ struct WaitingStart {
     give_up_at: Instant,
 }
 
-/// How long a start waits for a seek in flight before it is planned anyway.
+/// The longest a start waits for a seek in flight before it is planned anyway (it waits as
+/// long as a seek takes on this machine, up to this).
 const WAIT_FOR_SEEK: Duration = Duration::from_millis(150);
 
 /// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies:
@@ -400,6 +405,7 @@ impl Player {
             idle_broken: None,
             timed: None,
             waiting: None,
+            started_from_s: None,
             stop_pending: None,
         };
         player.on_screen.set(0);
@@ -549,10 +555,7 @@ impl Player {
             }
             let now = clock::now();
             if self.waiting.as_ref().is_some_and(|w| now >= w.give_up_at) {
-                warn!(
-                    "a seek did not land in {} ms: starting from the frame on screen",
-                    WAIT_FOR_SEEK.as_millis()
-                );
+                debug!("a seek in flight has not landed yet: planning the start without it");
                 self.resume_waiting();
             }
             self.run_timed(now);
@@ -668,12 +671,17 @@ impl Player {
             // screen hold the wrong frame. Plan once it has landed (or given up on it).
             debug!("{what}: waiting for the frame being sought before planning the start");
             self.waiting = Some(WaitingStart {
-                cue,
+                // Where to play from, whatever the seek does.
+                cue: Cue::Locate {
+                    position_s,
+                    play: true,
+                },
                 due,
                 received,
                 what: what.to_string(),
                 deck: self.deck,
-                give_up_at: now + WAIT_FOR_SEEK,
+                // As long as a seek takes here, no longer: then a seek of its own.
+                give_up_at: now + deck.seeks.lead().min(WAIT_FOR_SEEK),
             });
             return true;
         }
@@ -715,11 +723,16 @@ impl Player {
         true
     }
 
-    /// Plans the start that waited for a seek (landed, or given up on: then the frame on
-    /// screen is taken as the one sought).
+    /// Plans the start that waited for a seek (landed; or not yet, and then the start seeks
+    /// on its own).
     fn resume_waiting(&mut self) {
         let Some(w) = self.waiting.take() else { return };
-        self.decks[w.deck].seeks.forget();
+        let deck = &mut self.decks[w.deck];
+        if deck.seeks.in_flight() {
+            // Not landed: what is on screen is not known, so plan as from nowhere.
+            deck.seeks.forget();
+            deck.cued_s = None;
+        }
         if w.deck == self.deck && !self.start_on_time(w.cue, w.due, w.received, &w.what) {
             self.apply(w.cue, w.received, &w.what);
         }
@@ -757,6 +770,7 @@ impl Player {
         }
         self.timed = None;
         self.on_screen.hold(t.deck, None);
+        self.started_from_s = Some(t.plan.from_s);
         let deck = &mut self.decks[t.deck];
         deck.cued_s = None;
         let started = deck
@@ -1312,6 +1326,7 @@ impl Player {
                 self.on_screen.hold(t.deck, None);
             }
             self.waiting = None;
+            self.started_from_s = None;
             let deck = &mut self.decks[self.deck];
             deck.cued_s = match cue {
                 Cue::Arm => Some(0.0),
@@ -1732,6 +1747,12 @@ impl Player {
                         if self.timed.is_some() || self.waiting.is_some() {
                             // Paused on purpose until the frame is due: nothing to correct.
                             continue;
+                        }
+                        if let Some(from_s) = self.started_from_s {
+                            if position_s <= from_s + 1e-3 {
+                                continue;
+                            }
+                            self.started_from_s = None;
                         }
                         let now = clock::now();
                         // mpv moves `time-pos` when it hands the frame to the screen, which

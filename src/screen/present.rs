@@ -39,8 +39,11 @@ const MAX_OFFSET: Duration = Duration::from_millis(50);
 const MAX_WAIT_BEYOND_OFFSET: Duration = Duration::from_millis(10);
 /// A frame the player holds is never held longer than this (mpv waits 200 ms for a swap).
 const MAX_HOLD: Duration = Duration::from_millis(150);
-/// A change of the offset smaller than this is not passed to mpv.
+/// A growth of the offset smaller than this is not passed to mpv.
 const OFFSET_STEP: Duration = Duration::from_millis(1);
+/// The offset shrinks only when it is this much more than needed, and at most this often.
+const SHRINK_STEP: Duration = Duration::from_millis(3);
+const SHRINK_EVERY: Duration = Duration::from_secs(5);
 
 /// Times frames for one screen and keeps mpv's hand-over offset fitted to this machine.
 pub struct Presenter {
@@ -55,6 +58,8 @@ pub struct Presenter {
     /// Frames presented on time, and late (after their due time by more than a millisecond).
     on_time: u64,
     late: u64,
+    /// When the offset last changed after the first measurements.
+    last_change: Option<Instant>,
 }
 
 impl Presenter {
@@ -69,6 +74,7 @@ impl Presenter {
             vsync,
             on_time: 0,
             late: 0,
+            last_change: None,
         };
         p.set_offset(FIRST_OFFSET + vsync.map_or(Duration::ZERO, |v| v / 2));
         p
@@ -138,8 +144,16 @@ impl Presenter {
             + self.vsync.map_or(Duration::ZERO, |v| v / 2)
             + MARGIN;
         let wanted = wanted.min(MAX_OFFSET);
-        let differs = wanted.abs_diff(self.offset);
-        if differs >= OFFSET_STEP {
+        let now = crate::clock::now();
+        // Grow at once (frames would be late); shrink only by a few ms at a time, and rarely:
+        // each change makes mpv's video output reconfigure.
+        let grow = wanted >= self.offset + OFFSET_STEP;
+        let shrink = wanted + SHRINK_STEP <= self.offset
+            && self
+                .last_change
+                .is_none_or(|t| now.saturating_duration_since(t) >= SHRINK_EVERY);
+        if grow || shrink {
+            self.last_change = Some(now);
             self.set_offset(wanted);
         }
     }
@@ -153,7 +167,10 @@ impl Presenter {
         let first = self.offset.is_zero();
         self.offset = offset;
         for core in &self.cores {
-            if let Err(e) = core.set_double("video-timing-offset", offset.as_secs_f64()) {
+            // Never a synchronous call here: mpv's core may be waiting for this very thread
+            // to draw (a video output control waits for the render thread), and a set that
+            // waits for the core would stall both until mpv's 200 ms timeout.
+            if let Err(e) = core.set_double_async("video-timing-offset", offset.as_secs_f64()) {
                 warn!("cannot have mpv hand frames over ahead of time: {e}");
             }
         }
