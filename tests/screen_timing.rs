@@ -1,0 +1,123 @@
+//! Presentation timing on a virtual X screen: the program itself, fullscreen on Xvfb at
+//! 1280x720 with software OpenGL, started by a scripted DAW on loopback; the frame code is read
+//! off the screen (X GetImage of a strip across the code band, every 0.5 ms). Each frame must
+//! appear when it is due (frame n at Start + n x 40 ms), also when the Start packet arrives
+//! 25 ms late. The bound is loose enough for a debug build on a loaded 2-core machine and far
+//! from what drawing on receipt and after the due time gave (every frame 14-17 ms late on this
+//! screen, plus the delivery delay); the benchmark (`playhead-bench --timing`) gives the
+//! release figures.
+
+use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+mod common;
+
+fn ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        a.duration_since(b).as_secs_f64() * 1000.0
+    } else {
+        -(b.duration_since(a).as_secs_f64() * 1000.0)
+    }
+}
+
+/// When each of frames 1..=25 first appeared, as error from its due time (ms).
+fn errors(seen: &[Seen], start: Instant) -> Vec<f64> {
+    let mut firsts: Vec<(u32, Instant)> = Vec::new();
+    for &(n, at) in seen {
+        if let Some(n) = n.filter(|n| (1..=25).contains(n)) {
+            if !firsts.iter().any(|(m, _)| *m == n) {
+                firsts.push((n, at));
+            }
+        }
+    }
+    firsts
+        .iter()
+        .map(|&(n, at)| ms(at, start) - f64::from(n) * 40.0)
+        .collect()
+}
+
+fn free_port() -> u16 {
+    loop {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn frames_appear_on_screen_when_they_are_due() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let screen = VirtualScreen::start(400 + std::process::id() % 200, 1280, 720)
+        .expect("a virtual screen (Xvfb, matchbox-window-manager)");
+    let port = free_port();
+    let args = vec![
+        "--rtp-port".to_string(),
+        port.to_string(),
+        "--no-mdns".into(),
+        common::demo().display().to_string(),
+    ];
+    let program = Program::start(Path::new(env!("CARGO_BIN_EXE_playhead")), &args, &screen)
+        .expect("the program armed on screen");
+    let poller = ScreenPoller::start(&screen, Duration::from_micros(500)).expect("a poller");
+    assert!(
+        poller.wait_for(Duration::from_secs(20), |n| n == Some(0)),
+        "frame 0 never appeared on screen"
+    );
+    let clock = DawClock::new(12_000_000, 25e-6);
+    let mut daw = ScriptedPeer::new("DAW", 0x5C_0001).unwrap();
+    match daw
+        .invite(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(5),
+        )
+        .expect("an answer")
+    {
+        Answer::Accepted { .. } => {}
+        other => panic!("invitation not accepted: {other:?}"),
+    }
+    for _ in 0..8 {
+        daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))
+            .expect("CK1");
+    }
+    for late in [0u64, 25, 0, 25] {
+        daw.send_midi_stamped(&[(0, &[0xFC])], clock.stamp_at(Instant::now()))
+            .unwrap();
+        daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))
+            .unwrap();
+        assert!(
+            poller.wait_for(Duration::from_secs(10), |n| n == Some(0)),
+            "not armed on frame 0 again"
+        );
+        // The seek to frame 0 settles, as before a real show's Start.
+        std::thread::sleep(Duration::from_millis(300));
+        let meant = Instant::now();
+        std::thread::sleep(Duration::from_millis(late));
+        daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(meant))
+            .unwrap();
+        assert!(
+            poller.wait_for(Duration::from_secs(10), |n| n.is_some_and(|n| n >= 25)),
+            "the video did not run to frame 25; the program said:\n{}",
+            program.log().join("\n")
+        );
+        let mut e = errors(&poller.seen_since(meant), meant);
+        assert!(e.len() >= 20, "only {} of frames 1..25 seen", e.len());
+        e.sort_by(f64::total_cmp);
+        let median = e[e.len() / 2];
+        println!(
+            "Start {late} ms late: frames 1..25 {median:+.1} ms from their due times (median \
+             of {}; {:+.1} .. {:+.1})",
+            e.len(),
+            e[0],
+            e[e.len() - 1]
+        );
+        assert!(
+            median.abs() < 8.0,
+            "frames {median:+.1} ms from their due times (Start {late} ms late)"
+        );
+    }
+}
