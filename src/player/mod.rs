@@ -331,6 +331,8 @@ struct TimedStart {
 #[derive(Clone, Debug)]
 struct WaitingStart {
     cue: Cue,
+    /// Where it plays from, whatever the seek does.
+    position_s: f64,
     due: Instant,
     received: Instant,
     what: String,
@@ -641,22 +643,34 @@ impl Player {
     /// [`timing`]), for the cues that start playback at a known position: a Start, a
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
-        let deck = &self.decks[self.deck];
-        let (position_s, cued) = match cue {
-            Cue::Play => match deck.cued_s {
-                Some(c) => (c, Some(c)),
+        let position_s = match cue {
+            Cue::Play => match self.decks[self.deck].cued_s {
+                Some(c) => c,
                 None => return false,
             },
-            Cue::PlayFromTop => (0.0, deck.cued_s.filter(|c| *c == 0.0)),
+            Cue::PlayFromTop => 0.0,
             Cue::Locate {
                 position_s,
                 play: true,
-            } => (
-                position_s,
-                deck.cued_s.filter(|c| (c - position_s).abs() < 1e-4),
-            ),
+            } => position_s,
             _ => return false,
         };
+        self.start_at(cue, position_s, due, received, what)
+    }
+
+    /// Plays `cue` so that video time `position_s` is on screen at `due` (see
+    /// [`Player::start_on_time`]). False when the deck is not ready (then `apply` does it).
+    fn start_at(
+        &mut self,
+        cue: Cue,
+        position_s: f64,
+        due: Instant,
+        received: Instant,
+        what: &str,
+    ) -> bool {
+        let deck = &self.decks[self.deck];
+        // The frame paused on screen, when it is the one to start from.
+        let cued = deck.cued_s.filter(|c| (c - position_s).abs() < 1e-4);
         if !deck.ready {
             return false;
         }
@@ -671,11 +685,8 @@ impl Player {
             // screen hold the wrong frame. Plan once it has landed (or given up on it).
             debug!("{what}: waiting for the frame being sought before planning the start");
             self.waiting = Some(WaitingStart {
-                // Where to play from, whatever the seek does.
-                cue: Cue::Locate {
-                    position_s,
-                    play: true,
-                },
+                cue,
+                position_s,
                 due,
                 received,
                 what: what.to_string(),
@@ -733,7 +744,7 @@ impl Player {
             deck.seeks.forget();
             deck.cued_s = None;
         }
-        if w.deck == self.deck && !self.start_on_time(w.cue, w.due, w.received, &w.what) {
+        if w.deck == self.deck && !self.start_at(w.cue, w.position_s, w.due, w.received, &w.what) {
             self.apply(w.cue, w.received, &w.what);
         }
     }
