@@ -24,6 +24,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
+
+/// One test at a time: each runs software-rendered players whose timing is what is measured,
+/// and four at once on two cores would measure the machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 const FRAME_S: f64 = 0.04;
 const START: u8 = 0xFA;
 const CONTINUE: u8 = 0xFB;
@@ -156,6 +164,7 @@ fn wait_frame(show: &HeadlessShow, what: &str, ok: impl Fn(Option<u32>) -> bool)
 
 #[test]
 fn a_start_delivered_late_puts_every_frame_on_screen_when_the_daw_meant_it() {
+    let _alone = alone();
     let show = show_with(FollowMode::Start, StopAction::Hold);
     let clock = DawClock::new(55_000_000, 50e-6);
     let (_net, mut daw) = session(&show, "Live", 0x71_0001, &clock);
@@ -268,6 +277,7 @@ fn loop_jump(show: &HeadlessShow, daw: &mut ScriptedPeer, clock: &DawClock, spli
 }
 
 fn loop_jumps_then_a_real_stop(on_stop: StopAction) {
+    let _alone = alone();
     let show = show_with(FollowMode::Chase, on_stop);
     let clock = DawClock::new(7_000_000, -80e-6);
     let (_net, mut daw) = session(&show, "Ardour", 0x71_0002, &clock);
@@ -313,6 +323,7 @@ fn loop_jumps_with_rearm_never_go_back_to_frame_0() {
 
 #[test]
 fn two_players_started_by_one_start_show_the_same_frame_at_the_same_time() {
+    let _alone = alone();
     let a = show_with(FollowMode::Start, StopAction::Hold);
     let b = show_with(FollowMode::Start, StopAction::Hold);
     let clock = DawClock::new(90_000_000, 30e-6);
@@ -320,11 +331,11 @@ fn two_players_started_by_one_start_show_the_same_frame_at_the_same_time() {
     let (_nb, mut daw_b) = session(&b, "DAW to screen B", 0x71_0004, &clock);
     let (sa, sb) = (a.screen().latest().serial, b.screen().latest().serial);
     let meant = Instant::now();
-    // One Start, reaching screen A at once and screen B 25 ms later.
+    // One Start, reaching screen A at once and screen B 40 ms later.
     daw_a
         .send_midi_stamped(&[(0, &[START])], clock.stamp_at(meant))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(25));
+    std::thread::sleep(Duration::from_millis(40));
     daw_b
         .send_midi_stamped(&[(0, &[START])], clock.stamp_at(meant))
         .unwrap();
@@ -357,6 +368,6 @@ fn two_players_started_by_one_start_show_the_same_frame_at_the_same_time() {
         "two screens: each frame {m:.1} ms apart (median of {})",
         spreads.len()
     );
-    // Started on receipt, screen B would run 25 ms behind.
-    assert!(m < 10.0, "the two screens are {m:.1} ms apart");
+    // Started on receipt, screen B would run 40 ms (a frame) behind.
+    assert!(m < 20.0, "the two screens are {m:.1} ms apart");
 }
