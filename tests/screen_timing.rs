@@ -9,7 +9,7 @@
 
 use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -39,22 +39,12 @@ fn errors(seen: &[Seen], start: Instant) -> Vec<f64> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    loop {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
 #[test]
 fn frames_appear_on_screen_when_they_are_due() {
     let _ = env_logger::builder().is_test(true).try_init();
     let screen = VirtualScreen::start(400 + std::process::id() % 200, 1280, 720)
         .expect("a virtual screen (Xvfb, matchbox-window-manager)");
-    let port = free_port();
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
     let args = vec![
         "--rtp-port".to_string(),
         port.to_string(),

@@ -10,7 +10,6 @@ use playhead_testkit::FrameCode;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,15 +24,13 @@ fn need(tool: &str, package: &str) {
     );
 }
 
-static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
-
-/// An X server with no screen attached, and a window manager so fullscreen works.
+/// An X server with no screen attached, and a window manager so fullscreen works (the test
+/// kit's virtual screen, with the tools these tests drive it with checked first).
 pub struct Desktop {
     pub display: String,
     pub width: usize,
     pub height: usize,
-    xvfb: Child,
-    wm: Child,
+    _screen: playhead_testkit::onscreen::VirtualScreen,
 }
 
 impl Desktop {
@@ -43,53 +40,17 @@ impl Desktop {
         need("import", "imagemagick");
         need("xdotool", "xdotool");
         let base = 40 + (std::process::id() % 300) * 3;
-        loop {
-            let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let display = format!(":{n}");
-            let mut xvfb = Command::new("Xvfb")
-                .args([
-                    &display,
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start Xvfb");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !socket.exists() && Instant::now() < deadline {
-                if let Ok(Some(_)) = xvfb.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if !socket.exists() {
-                let _ = xvfb.kill();
-                let _ = xvfb.wait();
-                continue;
-            }
-            let wm = Command::new("matchbox-window-manager")
-                .args(["-use_titlebar", "no", "-use_cursor", "no"])
-                .env("DISPLAY", &display)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start matchbox-window-manager");
-            wait_for_window_manager(&display);
-            return Desktop {
-                display,
-                width,
-                height,
-                xvfb,
-                wm,
-            };
+        let screen = playhead_testkit::onscreen::VirtualScreen::start(
+            base,
+            u16::try_from(width).expect("a screen width"),
+            u16::try_from(height).expect("a screen height"),
+        )
+        .expect("a virtual X screen");
+        Desktop {
+            display: screen.display.clone(),
+            width,
+            height,
+            _screen: screen,
         }
     }
 
@@ -187,49 +148,9 @@ impl Desktop {
     }
 }
 
-impl Drop for Desktop {
-    fn drop(&mut self) {
-        let _ = self.wm.kill();
-        let _ = self.wm.wait();
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
-    }
-}
-
 /// How long a held picture is watched before it counts as held: a playing video would show
 /// 12 new frames meanwhile.
 pub const HOLD_OBSERVED: Duration = Duration::from_millis(500);
-
-/// Waits until the window manager on `display` is up (it sets `_NET_SUPPORTING_WM_CHECK` on
-/// the root window), so a window mapped afterwards is managed and can go fullscreen.
-fn wait_for_window_manager(display: &str) {
-    use x11rb::connection::Connection as _;
-    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
-    let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
-    let root = conn.setup().roots[screen].root;
-    let check = conn
-        .intern_atom(false, b"_NET_SUPPORTING_WM_CHECK")
-        .expect("intern")
-        .reply()
-        .expect("atom")
-        .atom;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let set = conn
-            .get_property(false, root, check, AtomEnum::WINDOW, 0, 1)
-            .expect("get _NET_SUPPORTING_WM_CHECK")
-            .reply()
-            .is_ok_and(|r| r.value_len > 0);
-        if set {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "matchbox-window-manager did not come up on {display}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The playhead binary, running, with its log collected line by line.
 pub struct Playhead {

@@ -11,7 +11,7 @@ use crate::framecode::{read_frame_number_strip, ImageView, VideoRect};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,10 +29,16 @@ pub struct VirtualScreen {
     wm: Child,
 }
 
+/// Display numbers taken by this process so far: two screens started at once never try the
+/// same one.
+static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
+
 impl VirtualScreen {
-    /// Starts a screen of `width` x `height` on the first free display number from `first`.
+    /// Starts a screen of `width` x `height` on the first free display number from `first`,
+    /// and returns once the window manager has taken it.
     pub fn start(first: u32, width: u16, height: u16) -> Result<VirtualScreen, String> {
-        for n in first..first + 200 {
+        for _ in 0..200 {
+            let n = first + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
             if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
                 continue;
             }
@@ -64,17 +70,49 @@ impl VirtualScreen {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start matchbox-window-manager: {e}"))?;
-            // Give the window manager a moment to take the screen.
-            std::thread::sleep(Duration::from_millis(300));
-            return Ok(VirtualScreen {
+            let screen = VirtualScreen {
                 display,
                 width,
                 height,
                 xvfb,
                 wm,
-            });
+            };
+            wait_for_window_manager(&screen.display)?;
+            return Ok(screen);
         }
         Err("no free X display number".into())
+    }
+}
+
+/// Waits until a window manager has announced itself on `display` (the EWMH
+/// `_NET_SUPPORTING_WM_CHECK` property on the root window).
+fn wait_for_window_manager(display: &str) -> Result<(), String> {
+    use x11rb::protocol::xproto::AtomEnum;
+    let (conn, screen) =
+        x11rb::connect(Some(display)).map_err(|e| format!("cannot reach {display}: {e}"))?;
+    let root = conn.setup().roots[screen].root;
+    let check = conn
+        .intern_atom(false, b"_NET_SUPPORTING_WM_CHECK")
+        .map_err(|e| e.to_string())?
+        .reply()
+        .map_err(|e| e.to_string())?
+        .atom;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let set = conn
+            .get_property(false, root, check, AtomEnum::WINDOW, 0, 1)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .is_ok_and(|r| r.value_len > 0);
+        if set {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "matchbox-window-manager did not come up on {display}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -36,6 +36,14 @@ pub struct JournalState {
     pub song_position_clocks: Option<u32>,
 }
 
+/// A free control port on loopback whose next port is free too, for a network-MIDI session the
+/// test starts (the ports are released again: bind them soon).
+pub fn free_session_port() -> std::io::Result<u16> {
+    let (control, _data) =
+        playhead::sources::network::sockets::free_port_pair(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    Ok(control.local_addr()?.port())
+}
+
 /// A DAW machine's clock as its network-MIDI stamps count it: 10 kHz ticks, `offset_ticks` at
 /// `origin`, running `rate` fast (or slow, negative) against ours.
 #[derive(Clone, Copy, Debug)]

@@ -3,7 +3,7 @@
 use playhead_core::rng::Rng;
 use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,18 +33,6 @@ struct Rig {
     _screen: VirtualScreen,
 }
 
-/// A free UDP port pair on loopback (control, data = control + 1).
-fn free_ports() -> Result<u16, String> {
-    for _ in 0..200 {
-        let a = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = a.local_addr().map_err(|e| e.to_string())?.port();
-        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no free UDP port pair on loopback".into())
-}
-
 impl Rig {
     fn start(
         exe: &Path,
@@ -54,7 +42,7 @@ impl Rig {
         clock: &DawClock,
     ) -> Result<Rig, String> {
         let screen = VirtualScreen::start(display_from, 1280, 720)?;
-        let port = free_ports()?;
+        let port = playhead_testkit::peer::free_session_port().map_err(|e| e.to_string())?;
         let args = vec![
             "--rtp-port".to_string(),
             port.to_string(),
