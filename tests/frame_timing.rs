@@ -83,6 +83,8 @@ fn show_with(follow: FollowMode, on_stop: StopAction) -> HeadlessShow {
     };
     let show = HeadlessShow::start_show(show, &options, 640, 360).expect("start the player");
     show.wait_ready(20 * SECOND).expect("first frame");
+    // Every frame presented is kept for `frames_until` (64 frames are 2.5 s of the demo).
+    show.screen().keep_frames(64);
     show
 }
 
@@ -93,16 +95,24 @@ fn frames_until(
     mut serial: u64,
     until: Instant,
 ) -> Vec<(Option<u32>, Instant)> {
+    // Each frame presented, not just the latest when this thread wakes: a loaded machine may
+    // wake it late, and a frame it missed must not look like a frame never shown.
     let mut seen = Vec::new();
     while Instant::now() < until {
-        let Some(f) = show.screen().wait_newer(serial, Duration::from_millis(100)) else {
+        if show
+            .screen()
+            .wait_newer(serial, Duration::from_millis(100))
+            .is_none()
+        {
             continue;
-        };
-        serial = f.serial;
-        seen.push((
-            f.frame_number(640, 360),
-            f.rendered_at.expect("a render time"),
-        ));
+        }
+        for f in show.screen().kept_after(serial).expect("every frame kept") {
+            serial = f.serial;
+            seen.push((
+                f.frame_number(640, 360),
+                f.rendered_at.expect("a render time"),
+            ));
+        }
     }
     seen
 }
@@ -168,6 +178,7 @@ fn a_start_delivered_late_puts_every_frame_on_screen_when_the_daw_meant_it() {
     let show = show_with(FollowMode::Start, StopAction::Hold);
     let clock = DawClock::new(55_000_000, 50e-6);
     let (_net, mut daw) = session(&show, "Live", 0x71_0001, &clock);
+    let mut medians: Vec<(u64, f64)> = Vec::new();
     for late in [35u64, 0, 25] {
         let serial = show.screen().latest().serial;
         let meant = Instant::now();
@@ -182,17 +193,13 @@ fn a_start_delivered_late_puts_every_frame_on_screen_when_the_daw_meant_it() {
         let errors = errors_ms(&seen, meant, 0.0);
         let (first, first_at) = seen.first().copied().expect("the video started");
         let m = median(errors.clone());
+        medians.push((late, m));
         println!(
             "Start {late} ms late: first frame {first} at {:+.1} ms from its due time, then \
              frames {:+.1} ms from theirs (median of {})",
             ms(first_at, meant) - f64::from(first) * 40.0,
             m,
             errors.len()
-        );
-        // Started on receipt, every frame would be `late` ms late (and more).
-        assert!(
-            m.abs() < 15.0,
-            "frames {m:+.1} ms from their due times, Start {late} ms late"
         );
         assert!(
             errors.len() >= 20,
@@ -209,6 +216,18 @@ fn a_start_delivered_late_puts_every_frame_on_screen_when_the_daw_meant_it() {
         daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))
             .unwrap();
         wait_frame(&show, "armed on frame 0", |n| n == Some(0));
+    }
+    // Started on receipt, every frame of a late Start would come `late` ms later than those
+    // of the on-time one (measured in the same run, under the same load); on the DAW's time
+    // they come when due either way. How close to due is the benchmark's figure.
+    let on_time = medians[1].1;
+    for &(late, m) in [medians[0], medians[2]].iter() {
+        assert!(
+            m - on_time < late as f64 / 2.0,
+            "frames of a Start {late} ms late come {:+.1} ms later than an on-time Start's \
+             ({m:+.1} against {on_time:+.1} ms): they follow the receipt, not the DAW",
+            m - on_time
+        );
     }
 }
 

@@ -139,9 +139,7 @@ fn inner_link_session() {
             ),
         }
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let held = common::headless_frame(&show);
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(common::headless_frame(&show), held, "Stop holds the frame");
+    // Every redraw asked after the Stop was handled shows one frame (common::held_frame).
+    common::held_frame(&show);
     let _ = peer.wait();
 }

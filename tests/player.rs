@@ -57,17 +57,23 @@ fn start_plays_stop_holds_spp_zero_rearms() {
     let mut midi = show.inlet("test port");
     assert_eq!(held_frame(&show), 0);
 
-    // Ableton: SPP 0 then Start. The first frame drawn after it is the top of the video.
+    // Ableton: SPP 0 then Start. The first frame drawn after it is the top of the video (every
+    // frame presented is kept: a test thread woken late must not take a later one for it).
+    show.screen().keep_frames(256);
     let serial = show.screen().latest().serial;
     midi.receive(&[0xF2, 0x00, 0x00, 0xFA], Instant::now());
     wait_cue(&show, Cue::Play);
-    let first = common::wait_drawn(&show, serial, "a frame after Start", |_| true);
-    let first = frame_number(&first).expect("frame code");
+    wait_for_frame(&show, "playback to pass frame 12", |n| n >= 12);
+    let drawn = show
+        .screen()
+        .kept_after(serial)
+        .expect("every frame since Start");
+    let first = frame_number(&drawn[0]).expect("frame code");
     assert!(
         first <= 2,
         "first frame after Start was {first}, not the top"
     );
-    wait_for_frame(&show, "playback to pass frame 12", |n| n >= 12);
+    show.screen().keep_frames(0);
 
     midi.receive(&[0xFC], Instant::now());
     wait_cue(&show, Cue::Hold);
@@ -103,20 +109,38 @@ fn start_without_spp_plays_from_the_top_even_after_a_locate() {
     let held = held_frame(&show);
     assert!(held >= 30);
 
-    // Start means from the beginning: the video locates to frame 0 and plays.
+    // Start means from the beginning: the video locates to frame 0 and plays. Every frame
+    // presented from the Start on is kept, so none goes unseen: until the seek to the top
+    // lands the screen may draw the held picture again (the same frame, which nobody sees
+    // change), but the first different picture must be the top of the song, and no frame
+    // from where it paused (after the held one) may ever appear.
+    show.screen().keep_frames(256);
     let serial = show.screen().latest().serial;
     midi.receive(&[0xFA], Instant::now());
     wait_cue(&show, Cue::PlayFromTop);
-    let next = show
-        .screen()
-        .wait_newer(serial, Duration::from_secs(20))
-        .expect("a new frame after Start");
-    let first = frame_number(&next).expect("frame code");
-    assert!(
-        first < 10,
-        "first frame after Start was {first}, not the top"
-    );
     wait_for_frame(&show, "playback from the top", |n| n >= 10 && n < held);
+    let numbers: Vec<u32> = show
+        .screen()
+        .kept_after(serial)
+        .expect("every frame since Start")
+        .iter()
+        .map(|f| frame_number(f).expect("frame code"))
+        .collect();
+    eprintln!("held {held}; frames drawn from the Start on: {numbers:?}");
+    let top = numbers
+        .iter()
+        .position(|&n| n != held)
+        .expect("a frame other than the held one");
+    assert!(
+        numbers[top] < 10,
+        "the first new picture after Start was frame {}, not the top (held {held}): {numbers:?}",
+        numbers[top]
+    );
+    assert!(
+        numbers[top..].iter().all(|&n| n < held) && numbers[top..].windows(2).all(|w| w[0] <= w[1]),
+        "after Start, frames from the top in order only (held {held}): {numbers:?}"
+    );
+    show.screen().keep_frames(0);
 }
 
 #[test]

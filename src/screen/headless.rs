@@ -30,6 +30,15 @@ pub struct Frame {
 struct Shared {
     frame: Mutex<Frame>,
     changed: Condvar,
+    /// Every frame presented since [`SoftwareScreen::keep_frames`] asked, up to its limit.
+    kept: Mutex<Kept>,
+}
+
+/// The frames a test asked the screen to keep, oldest first.
+#[derive(Default)]
+struct Kept {
+    limit: usize,
+    frames: std::collections::VecDeque<Frame>,
 }
 
 /// A render thread drawing mpv's frames into memory.
@@ -62,6 +71,7 @@ impl SoftwareScreen {
                 rendered_at: None,
             }),
             changed: Condvar::new(),
+            kept: Mutex::default(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
@@ -107,6 +117,14 @@ impl SoftwareScreen {
                         f.pixels.copy_from_slice(&pixels);
                         f.serial += 1;
                         f.rendered_at = Some(clock::now());
+                        let mut kept = shared2.kept.lock().unwrap_or_else(|p| p.into_inner());
+                        if kept.limit > 0 {
+                            if kept.frames.len() >= kept.limit {
+                                kept.frames.pop_front();
+                            }
+                            kept.frames.push_back(f.clone());
+                        }
+                        drop(kept);
                         shared2.changed.notify_all();
                     }
                     ctx.report_swap();
@@ -138,6 +156,36 @@ impl SoftwareScreen {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Keeps every frame presented from now on, the last `limit` of them (0 stops keeping and
+    /// forgets them), so that a test sees each one, not just the latest: whether any frame
+    /// between two others showed something it must not.
+    pub fn keep_frames(&self, limit: usize) {
+        let mut kept = self.shared.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.limit = limit;
+        kept.frames.clear();
+    }
+
+    /// The kept frames presented after `serial`, oldest first (see [`Self::keep_frames`]).
+    /// Fails when some were already forgotten, so that no frame goes unseen.
+    pub fn kept_after(&self, serial: u64) -> Result<Vec<Frame>, String> {
+        let kept = self.shared.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let frames: Vec<Frame> = kept
+            .frames
+            .iter()
+            .filter(|f| f.serial > serial)
+            .cloned()
+            .collect();
+        match frames.first() {
+            Some(f) if f.serial != serial + 1 => Err(format!(
+                "frames {} to {} were not kept (limit {})",
+                serial + 1,
+                f.serial - 1,
+                kept.limit
+            )),
+            _ => Ok(frames),
+        }
     }
 
     /// Waits until a frame newer than `serial` is rendered and returns it, or `None` after
