@@ -85,6 +85,46 @@ need_cargo() {
     fi
 }
 
+# `step CMD...`: runs one step of the test command, its output to the terminal and to $LOG,
+# and counts its tests. A step that fails without a failed test (fmt, clippy, a build error,
+# the package test) counts as one failure.
+FAILED_STEPS=()
+PASSED=0
+FAILED=0
+step() {
+    local t0=$SECONDS out=target/quickstart-step.log passed failed
+    echo "quickstart: == $*" | tee -a "$LOG"
+    local ok=1
+    "$@" 2>&1 | tee "$out" || ok=0
+    cat "$out" >>"$LOG"
+    passed=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; .*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    failed=$(sed -n 's/^test result: .* passed; \([0-9][0-9]*\) failed;.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    PASSED=$((PASSED + passed))
+    if [ "$ok" -eq 1 ]; then
+        echo "quickstart: ok in $((SECONDS - t0)) s: $*" | tee -a "$LOG"
+    else
+        echo "quickstart: FAILED in $((SECONDS - t0)) s: $*" | tee -a "$LOG"
+        FAILED_STEPS+=("$*")
+        if [ "$failed" -eq 0 ]; then failed=1; fi
+    fi
+    FAILED=$((FAILED + failed))
+}
+
+# `summary SECONDS`: how long it took, what failed, and one closing line counting every test.
+summary() {
+    echo
+    echo "quickstart: the test command took $(($1 / 60)) min $(($1 % 60)) s"
+    if [ "${#FAILED_STEPS[@]}" -gt 0 ]; then
+        echo "quickstart: failed steps:"
+        printf '  %s\n' "${FAILED_STEPS[@]}"
+        echo "quickstart: failed tests:"
+        grep -E '^test .* \.\.\. FAILED$' "$LOG" | sed 's/^test /  /; s/ \.\.\. FAILED$//' | sort -u || true
+        echo "summary: $PASSED passed, $FAILED failed"
+        exit 1
+    fi
+    echo "summary: $PASSED passed, 0 failed"
+}
+
 case "${1:-}" in
     demo)
         shift
@@ -98,14 +138,22 @@ case "${1:-}" in
         install_debs "${BUILD_DEPS[@]}" "${TEST_DEPS[@]}"
         install_test_peers
         if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
-        cargo fmt --all -- --check
-        cargo clippy --workspace --all-targets -- -D warnings
-        cargo test --workspace
-        cargo test --features jack --test os_ports --test ltc_jack --test mmc_os_port
-        cargo clippy --all-targets --features jack -- -D warnings
         install_debs "${DEB_DEPS[@]}" "${DEB_TEST_DEPS[@]}"
         install_cargo_deb
-        bash packaging/test-deb.sh
+        # Every step runs, whatever an earlier one said, and every test binary runs
+        # (--no-fail-fast): one failure must not hide another. The summary at the end names
+        # each failed step and test.
+        mkdir -p target
+        LOG=target/quickstart-test.log
+        : >"$LOG"
+        began=$SECONDS
+        step cargo fmt --all -- --check
+        step cargo clippy --workspace --all-targets -- -D warnings
+        step cargo test --workspace --no-fail-fast
+        step cargo test --no-fail-fast --features jack --test os_ports --test ltc_jack --test mmc_os_port
+        step cargo clippy --all-targets --features jack -- -D warnings
+        step bash packaging/test-deb.sh
+        summary $((SECONDS - began))
         ;;
     deb)
         need_cargo
