@@ -199,11 +199,21 @@ fn check_reports_the_idle_content() {
     let dir = temp_dir("idle-check");
     let idle = idle_loop(&dir);
     let text = format!(
-        "idle = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nidle = \"missing.mp4\"\n",
+        "idle = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\n",
         idle.display(),
         demo().display(),
         demo().display()
     );
+    let (ok, report) = check(&dir, &text);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("ok    idle") && report.contains("walkin-loop.mp4"),
+        "{report}"
+    );
+}
+
+/// `playhead --check` on a show file with `text`: whether it passed, and its report.
+fn check(dir: &Path, text: &str) -> (bool, String) {
     let file = dir.join("check.playhead.toml");
     std::fs::write(&file, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_playhead"))
@@ -213,17 +223,30 @@ fn check_reports_the_idle_content() {
         .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
+    (
         out.status.success(),
-        "a missing idle file is a warning: {report}"
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_fails_when_the_idle_image_is_missing() {
+    let dir = temp_dir("idle-missing");
+    // The show-wide idle image, and one song's own: both missing.
+    let text = format!(
+        "idle = \"walkin.png\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nidle = \"logo.jpg\"\n",
+        demo().display(),
+        demo().display()
     );
-    assert!(
-        report.contains("ok    idle") && report.contains("walkin-loop.mp4"),
-        "{report}"
-    );
-    assert!(
-        report.contains("warn  idle") && report.contains("missing.mp4"),
-        "{report}"
-    );
+    let (ok, report) = check(&dir, &text);
+    assert!(!ok, "a missing idle image stops the check: {report}");
+    for name in ["walkin.png", "logo.jpg"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.contains("FAIL  idle") && l.contains(name)),
+            "{name} named as missing: {report}"
+        );
+    }
+    assert!(report.contains("NOT READY: 2 problems"), "{report}");
 }
