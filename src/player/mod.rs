@@ -108,6 +108,12 @@ pub enum Notice {
     LoadedOnDemand { song: usize, took: Duration },
     /// The video cannot be played; playhead must stop with this message.
     Fatal(String),
+    /// Something the operator must see during the show (a video that ended before its
+    /// container said, or stopped decoding): also on the status page, the overlay and the log.
+    Warning(String),
+    /// The selected song cannot play (why): the screen shows black, or the idle content, and
+    /// the DAW's Start plays nothing. Sent when it is selected and for each play refused.
+    CannotPlay { song: usize, why: String },
 }
 
 /// Options for the mpv core that plays the show.
@@ -194,6 +200,7 @@ const OBSERVE_EOF: u64 = 1;
 const OBSERVE_TIME_POS: u64 = 2;
 const OBSERVE_FPS: u64 = 3;
 const OBSERVE_TIMING_OFFSET: u64 = 4;
+const OBSERVE_DURATION: u64 = 5;
 /// How often the player looks at the transport when nothing arrives: timecode that stopped,
 /// a parked video whose start the DAW reaches.
 const TICK: Duration = Duration::from_millis(20);
@@ -278,6 +285,13 @@ pub struct Player {
     lock_state: Option<LockState>,
     overlay_shown: bool,
     black_shown: bool,
+    /// The deck the black overlay is drawn on, while it is shown.
+    black_deck: usize,
+    /// Problems with the media found during the show (a video that ended early), for the
+    /// status page and the overlay; each said once.
+    media_warnings: Vec<String>,
+    /// The selected song that cannot play, once the screen has gone black for it.
+    blank_for: Option<usize>,
     last_overlay: Instant,
     last_status_log: Instant,
     last_event: Option<(String, Instant)>,
@@ -389,6 +403,9 @@ impl Player {
             lock_state: None,
             overlay_shown: false,
             black_shown: false,
+            black_deck: 0,
+            media_warnings: Vec::new(),
+            blank_for: None,
             last_overlay: now,
             last_status_log: now,
             last_event: None,
@@ -471,6 +488,14 @@ impl Player {
             if let Err(e) = deck
                 .mpv
                 .observe(OBSERVE_FPS, "container-fps", Format::Double)
+            {
+                warn!("{e}");
+            }
+            // The length the container gives: a video whose picture ends well before it is cut
+            // short or damaged.
+            if let Err(e) = deck
+                .mpv
+                .observe(OBSERVE_DURATION, "duration", Format::Double)
             {
                 warn!("{e}");
             }
@@ -643,6 +668,10 @@ impl Player {
     /// [`timing`]), for the cues that start playback at a known position: a Start, a
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
+        if self.song_failed[self.current].is_some() {
+            // `apply` refuses it.
+            return false;
+        }
         let position_s = match cue {
             Cue::Play => match self.decks[self.deck].cued_s {
                 Some(c) => c,
@@ -698,7 +727,7 @@ impl Player {
         }
         let frame_s = deck.frame_s.unwrap_or(0.04);
         let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
-        self.set_black(false);
+        self.lift_black();
         self.leave_idle(what);
         self.timed = Some(TimedStart {
             deck: self.deck,
@@ -978,6 +1007,14 @@ impl Player {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if failed.contains(&self.current) {
+            // The song selected: loaded now, its first frame replaces the black when ready.
+            self.blank_for = None;
+            if let Some(d) = self.deck_for(self.current, true) {
+                self.deck = d;
+                self.selected_unloaded_at = Some(clock::now());
+            }
+        }
         self.update_window();
         self.check_failures();
     }
@@ -1019,6 +1056,7 @@ impl Player {
                 })
             })
             .collect();
+        warnings.extend(self.media_warnings.iter().cloned());
         if self.clocks_folded > 0 {
             warnings.push(format!(
                 "{} clock ticks folded (the player fell behind)",
@@ -1034,6 +1072,7 @@ impl Player {
                 State::Stopped => "stopped",
             },
             song: song_ref(self.current),
+            song_error: self.song_failed[self.current].clone(),
             setlist: (0..self.show.songs.len()).map(song_ref).collect(),
             position_s: self.position_s,
             bar: bar_beat.map(|b| b.bar),
@@ -1112,8 +1151,9 @@ impl Player {
         let Some(d) = self.idle_deck.filter(|_| self.idle_shown) else {
             return;
         };
-        if !self.decks[self.deck].ready {
-            // A song still loading: its first frame replaces the idle content when ready.
+        if !self.decks[self.deck].ready || self.song_failed[self.current].is_some() {
+            // A song still loading: its first frame replaces the idle content when ready. A
+            // song that cannot play has no picture to replace it with.
             return;
         }
         self.idle_shown = false;
@@ -1133,10 +1173,6 @@ impl Player {
             info!("{what}: song {} '{title}' is already selected", i + 1);
             return;
         }
-        if let Some(why) = &self.song_failed[i] {
-            error!("{what}: song {} '{title}' cannot play: {why}", i + 1);
-            return;
-        }
         let transport = match self.transport_for(i) {
             Ok(t) => t,
             Err(e) => {
@@ -1144,8 +1180,31 @@ impl Player {
                 return;
             }
         };
+        if let Some(why) = self.song_failed[i].clone() {
+            error!(
+                "{what}: song {} '{title}' cannot play: {why}; the screen goes {}, and the \
+                 DAW's Start plays nothing until another song is selected",
+                i + 1,
+                if self.show.songs[i].idle.is_some() && self.idle_deck.is_some() {
+                    "to the idle content"
+                } else {
+                    "black"
+                }
+            );
+            self.current = i;
+            self.transport = transport;
+            self.lock_state = None;
+            self.position_s = None;
+            self.show_unplayable();
+            return;
+        }
         let t = clock::now();
-        self.set_black(false);
+        // Black stays over the picture of a song that could not play until the new song's
+        // first frame replaces it: never the song before it.
+        let from_unplayable = self.song_failed[self.current].is_some();
+        if !from_unplayable || self.deck_of(i).is_some_and(|d| self.decks[d].ready) {
+            self.set_black(false);
+        }
         if self.overlay_shown {
             let _ = self
                 .mpv()
@@ -1153,6 +1212,7 @@ impl Player {
         }
         let (old_song, old_deck) = (self.current, self.deck);
         self.current = i;
+        self.blank_for = None;
         let Some(deck) = self.deck_for(i, true) else {
             // Only with a single deck, which only a single song has.
             error!("{what}: no deck is free for song {} '{title}'", i + 1);
@@ -1194,6 +1254,76 @@ impl Player {
         self.refresh_overlay();
     }
 
+    /// The selected song cannot play: no picture of another song may show, and nothing plays.
+    /// The deck on screen (the song before's) goes back to its first frame, paused, under
+    /// black; the song's idle content, if it has any, shows over it.
+    fn show_unplayable(&mut self) {
+        if let Some(t) = self.timed.take() {
+            self.on_screen.hold(t.deck, None);
+        }
+        self.waiting = None;
+        self.started_from_s = None;
+        self.selected_unloaded_at = None;
+        let shown = self.on_screen.get();
+        let loading = self.deck;
+        if Some(shown) != self.idle_deck && shown != self.deck {
+            // The black goes over the deck on screen, the one the audience sees.
+            self.deck = shown;
+        }
+        if loading != self.deck {
+            // A song being loaded for the selection before: back to its first frame or
+            // unloaded.
+            self.retire(loading);
+        }
+        let deck = &mut self.decks[self.deck];
+        deck.cued_s = Some(0.0);
+        deck.seeks.sent(clock::now());
+        let mpv = &deck.mpv;
+        if let Err(e) = mpv
+            .set_flag_async("pause", true)
+            .and_then(|_| mpv.set_double_async("speed", 1.0))
+            .and_then(|_| mpv.command_async(&["seek", "0", "absolute+exact"]))
+        {
+            warn!("could not stop the picture on screen: {e}");
+        }
+        self.set_black(true);
+        self.show_idle();
+        self.update_window();
+        self.blank_for = Some(self.current);
+        let why = self.song_failed[self.current].clone().unwrap_or_default();
+        (self.notify)(Notice::CannotPlay {
+            song: self.current,
+            why,
+        });
+        self.refresh_overlay();
+        self.published_key = None;
+    }
+
+    /// A cue for a song that cannot play: nothing moves. A start is said in the log.
+    fn refuse(&mut self, cue: Cue, what: &str) {
+        let Some(why) = self.song_failed[self.current].clone() else {
+            return;
+        };
+        if !cue.plays() {
+            debug!("{what}: {} ignored, the song cannot play", describe(cue));
+            return;
+        }
+        warn!(
+            "{what}: song {} '{}' cannot play ({why}): nothing plays, the screen stays {}",
+            self.current + 1,
+            self.show.songs[self.current].title,
+            if self.idle_shown {
+                "on the idle content"
+            } else {
+                "black"
+            }
+        );
+        (self.notify)(Notice::CannotPlay {
+            song: self.current,
+            why,
+        });
+    }
+
     /// The deck holding `song`, if any.
     fn deck_of(&self, song: usize) -> Option<usize> {
         self.decks.iter().position(|d| d.holds(song))
@@ -1228,6 +1358,10 @@ impl Player {
     /// that was.
     fn show_current(&mut self) {
         let (deck, before) = (self.deck, self.on_screen.get());
+        if self.black_shown && self.black_deck != deck {
+            // The black over a song that could not play goes with it.
+            self.set_black(false);
+        }
         self.on_screen.set(deck);
         self.idle_shown = false;
         (self.notify)(Notice::Switched { song: self.current });
@@ -1254,7 +1388,9 @@ impl Player {
             return;
         }
         match self.decks[d].song {
-            Some(s) if self.show.preload.holds(s, self.current) => {
+            Some(s)
+                if self.show.preload.holds(s, self.current) && self.song_failed[s].is_none() =>
+            {
                 let mpv = &self.decks[d].mpv;
                 if let Err(e) = mpv
                     .set_flag_async("pause", true)
@@ -1331,6 +1467,10 @@ impl Player {
 
     /// Turns a cue into mpv commands, now.
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
+        if self.song_failed[self.current].is_some() {
+            self.refuse(cue, what);
+            return;
+        }
         if !matches!(cue, Cue::Speed { .. }) {
             // Another cue overrides a start still waiting for its time.
             if let Some(t) = self.timed.take() {
@@ -1355,7 +1495,7 @@ impl Player {
             }
         }
         if cue.plays() {
-            self.set_black(false);
+            self.lift_black();
         }
         if cue.plays() || matches!(cue, Cue::Arm | Cue::Locate { .. }) {
             self.leave_idle(what);
@@ -1409,15 +1549,32 @@ impl Player {
         }
     }
 
+    /// A play takes the black away: the black of the stop behaviour, over the current song.
+    /// Black over the song before, while the song selected after one that could not play is
+    /// still loading, stays until its first frame replaces it.
+    fn lift_black(&mut self) {
+        if self.black_deck == self.deck {
+            self.set_black(false);
+        }
+    }
+
     /// Shows black over the picture (or takes it away), through mpv's OSD so it reaches every
     /// kind of screen.
     fn set_black(&mut self, black: bool) {
+        if black && self.black_shown && self.black_deck != self.deck {
+            // Over the current song's deck, not another's.
+            self.set_black(false);
+        }
         if black == self.black_shown {
             return;
         }
         self.black_shown = black;
+        if black {
+            self.black_deck = self.deck;
+        }
+        let mpv = &self.decks[self.black_deck].mpv;
         let result = if black {
-            self.mpv().command_async(&[
+            mpv.command_async(&[
                 "osd-overlay",
                 OVERLAY_BLACK,
                 "ass-events",
@@ -1427,10 +1584,10 @@ impl Player {
                 "5",
             ])
         } else {
-            self.mpv()
-                .command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
+            mpv.command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
         };
         match result {
+            Ok(()) if black && self.song_failed[self.current].is_some() => {}
             Ok(()) if black => {
                 info!("stop behaviour \"black\": the picture is black until the next play")
             }
@@ -1496,6 +1653,12 @@ impl Player {
                 "{} clock ticks folded (player behind)",
                 self.clocks_folded
             ));
+        }
+        if let Some(why) = &self.song_failed[self.current] {
+            items.push(format!("CANNOT PLAY: {why}"));
+        }
+        for w in &self.media_warnings {
+            items.push(format!("WARNING: {w}"));
         }
         match &self.last_event {
             Some((what, at)) => items.push(format!(
@@ -1588,16 +1751,29 @@ impl Player {
                 continue;
             }
             error!(
-                "song {} '{}' cannot play and will be skipped: {}",
+                "song {} '{}' cannot play: {}; selecting it shows black, and Start plays nothing",
                 i + 1,
                 self.show.songs[i].title,
                 self.song_failed[i].as_deref().unwrap_or_default()
             );
         }
         if self.song_failed[self.current].is_some() {
-            if let Some(good) = (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
-            {
-                self.select(good, "the selected song cannot play");
+            if !self.announced_ready {
+                // At the start: the show arms on the first song that can play.
+                if let Some(good) =
+                    (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
+                {
+                    self.select(good, "the selected song cannot play");
+                }
+            } else if self.blank_for != Some(self.current) {
+                // Selected by the DAW or the operator and found broken while loading: black
+                // rather than the song before's picture.
+                error!(
+                    "song {} '{}' was selected but cannot play: the screen goes black",
+                    self.current + 1,
+                    self.show.songs[self.current].title
+                );
+                self.show_unplayable();
             }
         }
     }
@@ -1607,6 +1783,38 @@ impl Player {
             "video '{}' has no video track: give a video file (H.264 or similar in .mp4, .mkv or .mov)",
             video.display()
         )
+    }
+
+    /// The song's video reached its end while playing: its last frame holds. Where the
+    /// container says the video goes on, the file is cut short or damaged (the picture froze
+    /// before the song's end): a warning for the operator, on every screen they look at.
+    fn video_ended(&mut self, d: usize) {
+        let ended_s = self.position_s;
+        let cut = match (ended_s, self.decks[d].duration_s) {
+            (Some(at), Some(of)) if at < of - crate::preflight::END_TOLERANCE_S => Some((at, of)),
+            _ => None,
+        };
+        let Some((at_s, of_s)) = cut else {
+            info!("the video ended; holding its last frame until the DAW stops or locates");
+            return;
+        };
+        let song = self.current;
+        let text = format!(
+            "song {} '{}': video '{}' ended at {at_s:.1} s of its {of_s:.1} s: the file is cut \
+             short or damaged, its last frame is held. Run playhead --check; copy the file \
+             again, or re-encode it",
+            song + 1,
+            self.show.songs[song].title,
+            self.show.songs[song].video.display()
+        );
+        warn!("{text}");
+        if !self.media_warnings.contains(&text) {
+            self.media_warnings.push(text.clone());
+        }
+        (self.notify)(Notice::Warning(text));
+        self.refresh_overlay();
+        // Published now, not at the next interval: the operator needs it at once.
+        self.published_key = None;
     }
 
     /// Says once that the show is armed: the deck on screen shows its first frame.
@@ -1649,6 +1857,10 @@ impl Player {
                                 // Never a blank screen: back to the song, armed as it was.
                                 self.idle_shown = false;
                                 self.on_screen.set(self.deck);
+                                if self.song_failed[self.current].is_some() {
+                                    // Not the song before's picture, though.
+                                    self.set_black(true);
+                                }
                             }
                         }
                         Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
@@ -1695,6 +1907,10 @@ impl Player {
                         let video = &self.show.songs[s].video;
                         let shown = video.display();
                         self.song_failed[s] = Some(match code {
+                            // Gone, or unreadable: said as such, not as a decoding problem.
+                            _ if check_video_file(video).is_err() => {
+                                check_video_file(video).err().unwrap_or_default()
+                            }
                             MPV_ERROR_NOTHING_TO_PLAY => Self::no_video_track(video),
                             _ => format!(
                                 "cannot play video '{shown}': {}; is it a video file mpv can decode? Try it with 'mpv {shown}'",
@@ -1804,11 +2020,21 @@ impl Player {
                         self.decks[i].frame_s = Some(1.0 / fps);
                     }
                     Event::PropertyChange {
+                        id: OBSERVE_DURATION,
+                        value,
+                        ..
+                    } => {
+                        self.decks[i].duration_s = match value {
+                            PropertyValue::Double(d) if d.is_finite() && d > 0.0 => Some(d),
+                            _ => None,
+                        };
+                    }
+                    Event::PropertyChange {
                         id: OBSERVE_EOF,
                         value: PropertyValue::Flag(true),
                         ..
                     } if i == self.deck && self.transport.state() == State::Playing => {
-                        info!("the video ended; holding its last frame until the DAW stops or locates");
+                        self.video_ended(i);
                     }
                     _ => {}
                 }
