@@ -24,6 +24,9 @@ pub struct VideoProbe {
     pub first_frame: Duration,
     /// The slowest of a few exact seeks to places between keyframes.
     pub slowest_locate: Duration,
+    /// Where the video ends before its container says it does (a file cut short, or with a
+    /// broken index), as the operator is told it; `None` when it plays to its end.
+    pub ends_early: Option<String>,
 }
 
 impl VideoProbe {
@@ -97,9 +100,11 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         ));
     }
     let image = mpv.get_flag("current-tracks/video/image").unwrap_or(false);
-    if !image {
-        check_end(&mpv, &mut events, video, duration_s)?;
-    }
+    let ends_early = if image {
+        None
+    } else {
+        check_end(&mpv, &mut events, video, duration_s)?
+    };
 
     let mut times = Vec::new();
     for i in 0..seeks {
@@ -125,6 +130,7 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         fps,
         first_frame,
         slowest_locate,
+        ends_early,
     })
 }
 
@@ -134,15 +140,15 @@ pub const END_TOLERANCE_S: f64 = 1.0;
 
 /// Decodes the last frames of `video` (loaded in `mpv`, paused on its first frame): a file cut
 /// short, or whose index points past its data, ends before `duration_s`, the length its
-/// container gives; then the error says where it ends.
+/// container gives; then the answer says where it ends.
 fn check_end(
     mpv: &Mpv,
     events: &mut crate::mpv::Events,
     video: &Path,
     duration_s: f64,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     if !(duration_s.is_finite() && duration_s > END_TOLERANCE_S) {
-        return Ok(());
+        return Ok(None);
     }
     let mut probe = EndProbe {
         mpv,
@@ -152,7 +158,7 @@ fn check_end(
     };
     let from_s = (duration_s - END_TOLERANCE_S - 0.5).max(0.0);
     let ends_at = match probe.play(from_s, f64::INFINITY)? {
-        Played::To(end_s) if end_s >= duration_s - END_TOLERANCE_S => return Ok(()),
+        Played::To(end_s) if end_s >= duration_s - END_TOLERANCE_S => return Ok(None),
         Played::To(end_s) => end_s,
         // Nothing decodes at the end: where do the frames stop? Halve the span between the
         // first frame and there until a play reaches the end (or 0.1 s is left).
@@ -170,14 +176,14 @@ fn check_end(
                 }
             }
         }
-        Played::Past => return Ok(()),
+        Played::Past => return Ok(None),
     };
-    Err(format!(
+    Ok(Some(format!(
         "video '{}' ends at {ends_at:.1} s of its {duration_s:.1} s: the file is cut short \
          or its index is damaged (an unfinished copy or download?); the picture would freeze \
          there in the show. Copy the file again, or re-encode it",
         video.display()
-    ))
+    )))
 }
 
 /// What playing a stretch of a video found.
@@ -432,6 +438,10 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     for (i, song) in show.songs.iter().enumerate() {
         let topic = format!("video {}", i + 1);
         match probe_video(&song.video, 3) {
+            Ok(VideoProbe {
+                ends_early: Some(e),
+                ..
+            }) => r.add(Level::Fail, &topic, format!("'{}': {e}", song.title)),
             Ok(p) => {
                 first_frames[i] = Some(p.first_frame);
                 r.add(
@@ -470,6 +480,10 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     idle.dedup();
     for path in idle {
         match probe_video(path, 0) {
+            Ok(VideoProbe {
+                ends_early: Some(e),
+                ..
+            }) => r.add(Level::Fail, "idle", format!("the idle content {e}")),
             Ok(p) => r.add(
                 Level::Ok,
                 "idle",

@@ -215,6 +215,43 @@ fn a_song_that_cannot_load_shows_black_and_start_does_not_play_the_song_before()
     }
 }
 
+#[test]
+fn a_selected_song_that_could_not_load_comes_on_screen_once_reopened() {
+    let dir = temp_dir("unloadable-reopen");
+    let encore = second_song(&dir);
+    let late = dir.join("late.mp4");
+    let file = write_show(
+        &dir,
+        &format!(
+            "[[song]]\nvideo = \"{}\"\n[[song]]\ntitle = \"Late\"\nvideo = \"late.mp4\"\nnumber = 5\n",
+            demo().display()
+        ),
+    );
+    let h = start(&file);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xF3, 5], Instant::now());
+    notices_until(&h, "the song that cannot play", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    wait_black(&h, "the song that cannot load");
+    // The file arrives; the operator re-opens it from the page: its first frame replaces the
+    // black, and Start plays it.
+    std::fs::copy(&encore, &late).unwrap();
+    h.tx.send(PlayerInput::Remote(
+        playhead::player::RemoteCommand::Reopen,
+        Instant::now(),
+        "the test".into(),
+    ))
+    .unwrap();
+    notices_until(&h, "the song on screen", |n| {
+        *n == Notice::Switched { song: 1 }
+    });
+    wait_frame(&h, "the late song's first frame", |n| n == 1000);
+    assert_eq!(h.status.latest().1.song_error, None);
+    midi.receive(&[0xFA], Instant::now());
+    wait_frame(&h, "the late song playing", |n| n >= 1010);
+}
+
 /// The demo's first 10 s, re-muxed with its index at the front (`+faststart`), as a finished
 /// export would be.
 fn faststart_video(dir: &Path) -> PathBuf {
@@ -320,9 +357,11 @@ fn a_video_that_ends_early_is_a_warning_when_playback_reaches_the_cut() {
         );
         let h = start(&file);
         h.inlet("daw").receive(&[0xFA], Instant::now());
-        let seen = notices_until(&h, &format!("the warning for {name}"), |n| {
-            matches!(n, Notice::Warning(_))
-        });
+        let seen = notices_until(
+            &h,
+            &format!("the warning for {name}"),
+            |n| matches!(n, Notice::Warning(w) if w.contains("ended at")),
+        );
         let Some(Notice::Warning(text)) = seen.last() else {
             unreachable!()
         };
@@ -335,6 +374,16 @@ fn a_video_that_ends_early_is_a_warning_when_playback_reaches_the_cut() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("where it ended: {text}"));
         assert!(cut_s.contains(&at_s), "{text}");
+        if name == "bad-index.mp4" {
+            // The frames read from the wrong places do not decode: said as it happens.
+            assert!(
+                seen.iter().any(|n| matches!(
+                    n,
+                    Notice::Warning(w) if w.contains("stopped decoding") && w.contains(&name)
+                )),
+                "{seen:?}"
+            );
+        }
         // On the status page too, and in the overlay's lines.
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut board = h.status.latest();
@@ -347,6 +396,44 @@ fn a_video_that_ends_early_is_a_warning_when_playback_reaches_the_cut() {
             );
         }
     }
+}
+
+#[test]
+fn a_video_truncated_while_preloaded_is_a_warning_at_the_cut() {
+    let dir = temp_dir("cut-while-loaded");
+    let video = faststart_video(&dir);
+    let file = write_show(
+        &dir,
+        &format!(
+            "follow = \"start\"\n[[song]]\nvideo = \"{}\"\n",
+            video.display()
+        ),
+    );
+    let h = start(&file);
+    // Armed on its first frame, then the file is cut on disk (a drive that went away, a copy
+    // still being written over it).
+    let len = std::fs::metadata(&video).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&video)
+        .unwrap()
+        .set_len(len * 3 / 10)
+        .unwrap();
+    h.inlet("daw").receive(&[0xFA], Instant::now());
+    let seen = notices_until(
+        &h,
+        "the warning at the cut",
+        |n| matches!(n, Notice::Warning(w) if w.contains("ended at")),
+    );
+    let Some(Notice::Warning(text)) = seen.last() else {
+        unreachable!()
+    };
+    assert!(
+        text.contains("whole.mp4") && text.contains("of its 10.0 s"),
+        "{text}"
+    );
+    let (_, st) = h.status.latest();
+    assert_eq!(st.state, "playing", "the DAW plays on: {st:?}");
 }
 
 #[test]

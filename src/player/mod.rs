@@ -292,6 +292,8 @@ pub struct Player {
     media_warnings: Vec<String>,
     /// The selected song that cannot play, once the screen has gone black for it.
     blank_for: Option<usize>,
+    /// The song whose decoding errors were said (once until another song is selected).
+    decode_warned: Option<usize>,
     last_overlay: Instant,
     last_status_log: Instant,
     last_event: Option<(String, Instant)>,
@@ -406,6 +408,7 @@ impl Player {
             black_deck: 0,
             media_warnings: Vec::new(),
             blank_for: None,
+            decode_warned: None,
             last_overlay: now,
             last_status_log: now,
             last_event: None,
@@ -1007,6 +1010,8 @@ impl Player {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // The status says at once that they are being tried again.
+        self.published_key = None;
         if failed.contains(&self.current) {
             // The song selected: loaded now, its first frame replaces the black when ready.
             self.blank_for = None;
@@ -1213,6 +1218,7 @@ impl Player {
         let (old_song, old_deck) = (self.current, self.deck);
         self.current = i;
         self.blank_for = None;
+        self.decode_warned = None;
         let Some(deck) = self.deck_for(i, true) else {
             // Only with a single deck, which only a single song has.
             error!("{what}: no deck is free for song {} '{title}'", i + 1);
@@ -1807,8 +1813,40 @@ impl Player {
             self.show.songs[song].title,
             self.show.songs[song].video.display()
         );
+        self.media_warning(text);
+    }
+
+    /// mpv could not read or decode the song's video while it played: the picture freezes or
+    /// breaks up there. A warning for the operator, once per song until it is selected again.
+    fn decoding_failed(&mut self, mpv_says: &str) {
+        if self.transport.state() != State::Playing || self.decode_warned == Some(self.current) {
+            return;
+        }
+        self.decode_warned = Some(self.current);
+        let song = self.current;
+        let at = self
+            .position_s
+            .map(|p| format!(" at {p:.1} s"))
+            .unwrap_or_default();
+        let text = format!(
+            "song {} '{}': video '{}' stopped decoding{at} ({}): the file is damaged. Run \
+             playhead --check; copy the file again, or re-encode it",
+            song + 1,
+            self.show.songs[song].title,
+            self.show.songs[song].video.display(),
+            mpv_says.trim()
+        );
+        self.media_warning(text);
+    }
+
+    /// Tells the operator about a problem with the media: the log (WARN), the status page,
+    /// the overlay and a notice.
+    fn media_warning(&mut self, text: String) {
         warn!("{text}");
         if !self.media_warnings.contains(&text) {
+            if self.media_warnings.len() >= MEDIA_WARNINGS_KEPT {
+                self.media_warnings.remove(0);
+            }
             self.media_warnings.push(text.clone());
         }
         (self.notify)(Notice::Warning(text));
@@ -1881,7 +1919,12 @@ impl Player {
                         level,
                         text,
                     } => match level.as_str() {
-                        "fatal" | "error" => error!("mpv {prefix}: {text}"),
+                        "fatal" | "error" => {
+                            error!("mpv {prefix}: {text}");
+                            if i == self.deck && is_media_error(&prefix) {
+                                self.decoding_failed(&text);
+                            }
+                        }
                         _ => warn!("mpv {prefix}: {text}"),
                     },
                     Event::EndFile(_) | Event::Idle if !self.decks[i].current_file() => {
@@ -2045,6 +2088,17 @@ impl Player {
         }
         true
     }
+}
+
+/// How many warnings about the media the status keeps (the latest).
+const MEDIA_WARNINGS_KEPT: usize = 8;
+
+/// Whether an mpv log message with this prefix comes from reading or decoding the video (and
+/// not, say, from the screen).
+fn is_media_error(prefix: &str) -> bool {
+    ["ffmpeg/video", "ffmpeg/demuxer", "vd", "lavf", "demux"]
+        .iter()
+        .any(|p| prefix == *p || prefix.starts_with(&format!("{p}/")))
 }
 
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
