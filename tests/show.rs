@@ -399,6 +399,41 @@ fn a_video_that_ends_early_is_a_warning_when_playback_reaches_the_cut() {
 }
 
 #[test]
+fn a_start_past_the_cut_is_a_warning() {
+    let dir = temp_dir("start-past-cut");
+    let cut = truncated_video(&dir);
+    // 120 BPM: a sixteenth is 0.125 s, so Song Position 48 is 6 s in, past the cut near 3 s.
+    let file = write_show(
+        &dir,
+        &format!(
+            "follow = \"chase\"\n[[song]]\nvideo = \"{}\"\nbpm = 120\n",
+            cut.display()
+        ),
+    );
+    let h = start(&file);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xF2, 48, 0], Instant::now());
+    wait_cue(&h, |c| matches!(c, Cue::Locate { play: false, .. }));
+    midi.receive(&[0xFB], Instant::now());
+    // What mpv says on the way (the data stops: "stopped decoding"), then the end it reached
+    // with no picture there.
+    let seen = notices_until(
+        &h,
+        "the warning for a start past the cut",
+        |n| matches!(n, Notice::Warning(w) if w.contains("has no picture at 6.0 s")),
+    );
+    for text in seen.iter().filter_map(|n| match n {
+        Notice::Warning(w) => Some(w),
+        _ => None,
+    }) {
+        assert!(
+            text.contains("cut.mp4") && text.contains("of its 10.0 s"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn a_video_truncated_while_preloaded_is_a_warning_at_the_cut() {
     let dir = temp_dir("cut-while-loaded");
     let video = faststart_video(&dir);

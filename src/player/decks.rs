@@ -60,6 +60,10 @@ pub(super) struct Deck {
     pub ahead_s: f64,
     /// The video's length as its container gives it, once mpv has said it.
     pub duration_s: Option<f64>,
+    /// Where the player last sent this deck (video seconds).
+    pub sought_s: Option<f64>,
+    /// mpv has reached the end of the file since the player last sent it somewhere.
+    pub at_end: bool,
 }
 
 impl Deck {
@@ -79,6 +83,8 @@ impl Deck {
             seeks: super::timing::SeekTimer::default(),
             ahead_s: 0.0,
             duration_s: None,
+            sought_s: None,
+            at_end: false,
         }
     }
 
@@ -114,6 +120,8 @@ impl Deck {
         self.cued_s = Some(0.0);
         self.frame_s = None;
         self.duration_s = None;
+        self.sought_s = None;
+        self.at_end = false;
         self.seeks.forget();
         // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
         self.mpv

@@ -799,6 +799,8 @@ impl Player {
                 error!("could not seek to {target} s: {e}");
             }
 
+            deck.sought_s = Some(target_s);
+            deck.at_end = false;
             // Not timed: the screen holds this frame until it is due, so mpv's restart comes
             // late by design and would only inflate the estimate it was planned with.
             deck.seeks.forget();
@@ -829,6 +831,10 @@ impl Player {
                 signed_ms(now, t.due)
             ),
             Err(e) => error!("could not start the video: {e}"),
+        }
+        if self.decks[t.deck].at_end && t.deck == self.deck {
+            // Started where there is nothing more to play: mpv says no more about it.
+            self.video_ended(t.deck);
         }
     }
 
@@ -1499,6 +1505,14 @@ impl Player {
             ) {
                 deck.seeks.sent(clock::now());
             }
+            if let Cue::Arm | Cue::PlayFromTop | Cue::Locate { .. } | Cue::Jump { .. } = cue {
+                deck.sought_s = Some(match cue {
+                    Cue::Locate { position_s, .. } | Cue::Jump { position_s, .. } => position_s,
+                    _ => 0.0,
+                });
+                // Its end, if it reaches one, is this seek's.
+                deck.at_end = false;
+            }
         }
         if cue.plays() {
             self.lift_black();
@@ -1538,6 +1552,13 @@ impl Player {
                 .and_then(|_| mpv.set_flag_async("pause", false)),
         };
         let latency = clock::now().saturating_duration_since(received);
+        if result.is_ok()
+            && matches!(cue, Cue::Play | Cue::Resume { .. })
+            && self.decks[self.deck].at_end
+        {
+            // Played where there is nothing more to play: mpv says no more about it.
+            self.video_ended(self.deck);
+        }
         match result {
             Ok(()) if matches!(cue, Cue::Speed { .. }) => {
                 debug!("{what} -> {}", describe(cue));
@@ -1795,24 +1816,34 @@ impl Player {
     /// container says the video goes on, the file is cut short or damaged (the picture froze
     /// before the song's end): a warning for the operator, on every screen they look at.
     fn video_ended(&mut self, d: usize) {
-        let ended_s = self.position_s;
-        let cut = match (ended_s, self.decks[d].duration_s) {
-            (Some(at), Some(of)) if at < of - crate::preflight::END_TOLERANCE_S => Some((at, of)),
-            _ => None,
+        let early = |t: f64, of: f64| t < of - crate::preflight::END_TOLERANCE_S;
+        let (song, deck) = (self.current, &self.decks[d]);
+        let video = self.show.songs[song].video.display();
+        let title = &self.show.songs[song].title;
+        let text = match (self.position_s, deck.duration_s, deck.sought_s) {
+            // Played up to a frame, and no further.
+            (Some(at_s), Some(of_s), _) if early(at_s, of_s) => format!(
+                "song {} '{title}': video '{video}' ended at {at_s:.1} s of its {of_s:.1} s: \
+                 the file is cut short or damaged, its last frame is held. Run playhead \
+                 --check; copy the file again, or re-encode it",
+                song + 1,
+            ),
+            // Sent to a place with nothing to decode: mpv stands at the container's end.
+            (Some(at_s), Some(of_s), Some(sought_s))
+                if at_s >= of_s - 1e-3 && early(sought_s, of_s) =>
+            {
+                format!(
+                    "song {} '{title}': video '{video}' has no picture at {sought_s:.1} s of \
+                     its {of_s:.1} s: the file is cut short or damaged, the picture is held. \
+                     Run playhead --check; copy the file again, or re-encode it",
+                    song + 1,
+                )
+            }
+            _ => {
+                info!("the video ended; holding its last frame until the DAW stops or locates");
+                return;
+            }
         };
-        let Some((at_s, of_s)) = cut else {
-            info!("the video ended; holding its last frame until the DAW stops or locates");
-            return;
-        };
-        let song = self.current;
-        let text = format!(
-            "song {} '{}': video '{}' ended at {at_s:.1} s of its {of_s:.1} s: the file is cut \
-             short or damaged, its last frame is held. Run playhead --check; copy the file \
-             again, or re-encode it",
-            song + 1,
-            self.show.songs[song].title,
-            self.show.songs[song].video.display()
-        );
         self.media_warning(text);
     }
 
@@ -1824,10 +1855,14 @@ impl Player {
         }
         self.decode_warned = Some(self.current);
         let song = self.current;
+        let of = self.decks[self.deck]
+            .duration_s
+            .map(|d| format!(" of its {d:.1} s"))
+            .unwrap_or_default();
         let at = self
             .position_s
-            .map(|p| format!(" at {p:.1} s"))
-            .unwrap_or_default();
+            .map(|p| format!(" at {p:.1} s{of}"))
+            .unwrap_or_else(|| format!(" (a video{of})"));
         let text = format!(
             "song {} '{}': video '{}' stopped decoding{at} ({}): the file is damaged. Run \
              playhead --check; copy the file again, or re-encode it",
@@ -1874,6 +1909,7 @@ impl Player {
     /// Handles every queued event of every deck; false when mpv shut down.
     fn drain_mpv_events(&mut self) -> bool {
         let mut failures = false;
+        let mut ended = None;
         for i in 0..self.decks.len() {
             while let Some(ev) = self.decks[i].events.wait(0.0) {
                 // The song this deck holds; events of a deck that holds none are only the
@@ -1918,15 +1954,15 @@ impl Player {
                         prefix,
                         level,
                         text,
-                    } => match level.as_str() {
-                        "fatal" | "error" => {
-                            error!("mpv {prefix}: {text}");
-                            if i == self.deck && is_media_error(&prefix) {
-                                self.decoding_failed(&text);
-                            }
+                    } => {
+                        match level.as_str() {
+                            "fatal" | "error" => error!("mpv {prefix}: {text}"),
+                            _ => warn!("mpv {prefix}: {text}"),
                         }
-                        _ => warn!("mpv {prefix}: {text}"),
-                    },
+                        if is_media_error(&prefix, &level, &text, i == self.deck) {
+                            self.decoding_failed(&text);
+                        }
+                    }
                     Event::EndFile(_) | Event::Idle if !self.decks[i].current_file() => {
                         // The file being unloaded ended: a song waiting for the deck loads.
                         failures |= self.unload_done(i);
@@ -2074,14 +2110,22 @@ impl Player {
                     }
                     Event::PropertyChange {
                         id: OBSERVE_EOF,
-                        value: PropertyValue::Flag(true),
+                        value: PropertyValue::Flag(at_end),
                         ..
-                    } if i == self.deck && self.transport.state() == State::Playing => {
-                        self.video_ended(i);
+                    } => {
+                        self.decks[i].at_end = at_end;
+                        if at_end && i == self.deck && self.transport.state() == State::Playing {
+                            // Once the events queued with it are in: its last position among
+                            // them.
+                            ended = Some(i);
+                        }
                     }
                     _ => {}
                 }
             }
+        }
+        if let Some(d) = ended.filter(|&d| d == self.deck) {
+            self.video_ended(d);
         }
         if failures {
             self.check_failures();
@@ -2093,12 +2137,13 @@ impl Player {
 /// How many warnings about the media the status keeps (the latest).
 const MEDIA_WARNINGS_KEPT: usize = 8;
 
-/// Whether an mpv log message with this prefix comes from reading or decoding the video (and
-/// not, say, from the screen).
-fn is_media_error(prefix: &str) -> bool {
-    ["ffmpeg/video", "ffmpeg/demuxer", "vd", "lavf", "demux"]
-        .iter()
-        .any(|p| prefix == *p || prefix.starts_with(&format!("{p}/")))
+/// Whether an mpv log message says that the song's video could not be read or decoded (and
+/// not, say, something about the screen): mpv's own decoder and demuxer messages, from the core
+/// whose file it is (`own_deck`). FFmpeg's are left out: they reach one core of the process,
+/// whichever, so they do not say which file.
+fn is_media_error(prefix: &str, level: &str, text: &str, own_deck: bool) -> bool {
+    let error = matches!(level, "fatal" | "error") || text.contains("rror");
+    own_deck && error && matches!(prefix, "vd" | "lavf" | "demux")
 }
 
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
