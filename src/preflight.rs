@@ -479,6 +479,18 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     idle.sort();
     idle.dedup();
     for path in idle {
+        if let Err(e) = std::fs::File::open(path) {
+            r.add(
+                Level::Fail,
+                "idle",
+                format!(
+                    "the idle content '{}' cannot be opened: {e}. Correct the path in the show \
+                     file, or copy the file there; else the song's first frame shows instead",
+                    path.display()
+                ),
+            );
+            continue;
+        }
         match probe_video(path, 0) {
             Ok(VideoProbe {
                 ends_early: Some(e),
