@@ -250,3 +250,42 @@ fn check_fails_when_the_idle_image_is_missing() {
     }
     assert!(report.contains("NOT READY: 2 problems"), "{report}");
 }
+
+#[test]
+fn a_song_that_cannot_load_shows_the_idle_loop_and_start_leaves_it_there() {
+    use playhead::player::Notice;
+    let dir = temp_dir("idle-unloadable");
+    let idle = idle_loop(&dir);
+    let text = format!(
+        "idle = \"{}\"\n[[song]]\ntitle = \"Opener\"\nvideo = \"{}\"\n\
+         [[song]]\ntitle = \"Gone\"\nvideo = \"gone.mp4\"\nnumber = 5\n",
+        idle.display(),
+        demo().display()
+    );
+    let h = start(&text, &dir);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xFA], Instant::now());
+    wait_headless_frame(&h, "the opener playing", |n| (25..2000).contains(&n));
+    midi.receive(&[0xFC], Instant::now());
+    midi.receive(&[0xF3, 5], Instant::now());
+    common::notices_until(&h, "the song that cannot play", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    // The idle loop, not the opener's picture.
+    wait_idle_looping(&h, "the idle loop for the song that cannot load");
+    let (_, st) = h.status.latest();
+    assert!(st.idle, "{st:?}");
+    assert!(
+        st.song_error
+            .as_deref()
+            .is_some_and(|e| e.contains("gone.mp4")),
+        "{st:?}"
+    );
+    // Start plays nothing: the loop stays.
+    midi.receive(&[0xFA], Instant::now());
+    common::notices_until(&h, "the Start refused", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    wait_idle_looping(&h, "the idle loop after Start");
+    assert!(h.status.latest().1.idle);
+}
