@@ -2189,3 +2189,45 @@ fn describe(cue: Cue) -> String {
         Cue::Resume { speed } => format!("playing at speed {speed:.4}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_media_error;
+
+    #[test]
+    fn decoding_errors_are_taken_from_the_songs_own_core_only() {
+        // What mpv said while playing a file cut short, and one with a broken index.
+        assert!(is_media_error(
+            "lavf",
+            "warn",
+            "error reading packet: Invalid data found when processing input.",
+            true
+        ));
+        assert!(is_media_error(
+            "vd",
+            "warn",
+            "Error while decoding frame!",
+            true
+        ));
+        // Another deck's, or FFmpeg's (which reach whichever core), or not an error.
+        assert!(!is_media_error(
+            "vd",
+            "warn",
+            "Error while decoding frame!",
+            false
+        ));
+        assert!(!is_media_error(
+            "ffmpeg/video",
+            "error",
+            "h264: Invalid NAL unit size",
+            true
+        ));
+        assert!(!is_media_error("vo/libmpv", "error", "render error", true));
+        assert!(!is_media_error(
+            "vd",
+            "warn",
+            "Using software decoding.",
+            true
+        ));
+    }
+}
