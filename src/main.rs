@@ -425,6 +425,16 @@ fn spawn_locate_check(videos: Vec<PathBuf>, warnings: playhead::remote::Warnings
             std::thread::sleep(Duration::from_secs(2));
             for video in videos {
                 match preflight::probe_video(&video, 3) {
+                    // Found before playback reaches the place where the picture would freeze.
+                    Ok(preflight::VideoProbe {
+                        ends_early: Some(e),
+                        ..
+                    }) => {
+                        log::warn!("{e}");
+                        if let Ok(mut w) = warnings.lock() {
+                            w.push(e);
+                        }
+                    }
                     Ok(p) if p.locates_slowly() => {
                         let advice = preflight::slow_locate_advice(&video, &p);
                         log::warn!("{advice}");

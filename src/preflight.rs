@@ -24,6 +24,9 @@ pub struct VideoProbe {
     pub first_frame: Duration,
     /// The slowest of a few exact seeks to places between keyframes.
     pub slowest_locate: Duration,
+    /// Where the video ends before its container says it does (a file cut short, or with a
+    /// broken index), as the operator is told it; `None` when it plays to its end.
+    pub ends_early: Option<String>,
 }
 
 impl VideoProbe {
@@ -89,6 +92,19 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
     let fps = mpv.get_double("container-fps").unwrap_or(0.0);
     let width_px = mpv.get_int("width").unwrap_or(0);
     let height_px = mpv.get_int("height").unwrap_or(0);
+    if mpv.get_flag("eof-reached").unwrap_or(false) {
+        // mpv reached the end before it had a frame: the index points at nothing it can read.
+        return Err(format!(
+            "no frame of video '{path}' decodes (its index is damaged, or the file is cut \
+             short): copy the file again, or re-encode it"
+        ));
+    }
+    let image = mpv.get_flag("current-tracks/video/image").unwrap_or(false);
+    let ends_early = if image {
+        None
+    } else {
+        check_end(&mpv, &mut events, video, duration_s)?
+    };
 
     let mut times = Vec::new();
     for i in 0..seeks {
@@ -114,7 +130,154 @@ pub fn probe_video(video: &Path, seeks: usize) -> Result<VideoProbe, String> {
         fps,
         first_frame,
         slowest_locate,
+        ends_early,
     })
+}
+
+/// How much shorter than its container says a video's picture may end (an audio track a
+/// little longer than the picture is common) before the file is taken as cut short.
+pub const END_TOLERANCE_S: f64 = 1.0;
+
+/// Decodes the last frames of `video` (loaded in `mpv`, paused on its first frame): a file cut
+/// short, or whose index points past its data, ends before `duration_s`, the length its
+/// container gives; then the answer says where it ends.
+fn check_end(
+    mpv: &Mpv,
+    events: &mut crate::mpv::Events,
+    video: &Path,
+    duration_s: f64,
+) -> Result<Option<String>, String> {
+    if !(duration_s.is_finite() && duration_s > END_TOLERANCE_S) {
+        return Ok(None);
+    }
+    let mut probe = EndProbe {
+        mpv,
+        events,
+        video,
+        duration_s,
+    };
+    let from_s = (duration_s - END_TOLERANCE_S - 0.5).max(0.0);
+    let ends_at = match probe.play(from_s, f64::INFINITY)? {
+        Played::To(end_s) if end_s >= duration_s - END_TOLERANCE_S => return Ok(None),
+        Played::To(end_s) => end_s,
+        // Nothing decodes at the end: where do the frames stop? Halve the span between the
+        // first frame and there until a play reaches the end (or 0.1 s is left).
+        Played::Nothing => {
+            let (mut good_s, mut bad_s) = (0.0, from_s);
+            loop {
+                if bad_s - good_s <= 0.1 {
+                    break good_s;
+                }
+                let mid_s = (good_s + bad_s) / 2.0;
+                match probe.play(mid_s, mid_s + 1.0)? {
+                    Played::To(end_s) => break end_s,
+                    Played::Past => good_s = mid_s,
+                    Played::Nothing => bad_s = mid_s,
+                }
+            }
+        }
+        Played::Past => return Ok(None),
+    };
+    Ok(Some(format!(
+        "video '{}' ends at {ends_at:.1} s of its {duration_s:.1} s: the file is cut short \
+         or its index is damaged (an unfinished copy or download?); the picture would freeze \
+         there in the show. Copy the file again, or re-encode it",
+        video.display()
+    )))
+}
+
+/// What playing a stretch of a video found.
+enum Played {
+    /// Frames up to the time asked.
+    Past,
+    /// Frames, and then the end, with its last frame at this time.
+    To(f64),
+    /// No frame there.
+    Nothing,
+}
+
+/// Plays stretches of a video in the preflight's core, as fast as it decodes.
+struct EndProbe<'a> {
+    mpv: &'a Mpv,
+    events: &'a mut crate::mpv::Events,
+    video: &'a Path,
+    duration_s: f64,
+}
+
+impl EndProbe<'_> {
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Seeks to `at_s` and waits until mpv has landed there: true on a frame (or what mpv
+    /// takes for one until it reads on), false at the end. A restart elsewhere is an earlier
+    /// seek's (mpv seeks again by itself at the end of a file): this one's comes after it.
+    fn seek(&mut self, at_s: f64) -> Result<bool, String> {
+        let path = self.video.display();
+        self.mpv
+            .command(&["seek", &format!("{at_s:.3}"), "absolute+exact"])
+            .map_err(|e| format!("cannot seek in '{path}': {e}"))?;
+        loop {
+            wait_for(self.events, self.video, Self::TIMEOUT, |e| {
+                *e == Event::PlaybackRestart
+            })?;
+            if self.mpv.get_flag("eof-reached").unwrap_or(false) {
+                return Ok(false);
+            }
+            let pos_s = self.mpv.get_double("time-pos").unwrap_or(f64::NAN);
+            if (pos_s - at_s).abs() < 0.5 {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Plays from `from_s` until `until_s` or the end. At the end mpv holds the last frame it
+    /// decoded, or, when it decoded none, stands at the container's length.
+    fn play(&mut self, from_s: f64, until_s: f64) -> Result<Played, String> {
+        let path = self.video.display().to_string();
+        let result = if self.seek(from_s)? {
+            self.mpv
+                .set_double("speed", 100.0)
+                .and_then(|_| self.mpv.set_flag("pause", false))
+                .map_err(|e| format!("cannot play '{path}': {e}"))?;
+            let deadline = clock::now() + Self::TIMEOUT;
+            let played = loop {
+                if self.mpv.get_flag("eof-reached").unwrap_or(false) {
+                    let end_s = self.mpv.get_double("time-pos").unwrap_or(self.duration_s);
+                    break if end_s > from_s + 1e-3 && end_s < self.duration_s - 1e-3 {
+                        Played::To(end_s)
+                    } else {
+                        Played::Nothing
+                    };
+                }
+                if self.mpv.get_double("time-pos").unwrap_or(0.0) >= until_s {
+                    break Played::Past;
+                }
+                if clock::now() >= deadline {
+                    let _ = self.mpv.set_flag("pause", true);
+                    return Err(format!(
+                        "'{path}' did not play from {from_s:.1} s to its end in {} s",
+                        Self::TIMEOUT.as_secs()
+                    ));
+                }
+                if let Some(Event::EndFile(EndReason::Error(code))) = self.events.wait(0.01) {
+                    return Err(format!(
+                        "cannot play video '{path}': {}",
+                        crate::mpv::error_string(code)
+                    ));
+                }
+            };
+            let _ = self.mpv.set_flag("pause", true);
+            let _ = self.mpv.set_double("speed", 1.0);
+            played
+        } else {
+            Played::Nothing
+        };
+        if !matches!(result, Played::Past) {
+            // Back to the first frame, so that what mpv does at the end is over before the
+            // next seek: an end reached then is that seek's.
+            while !self.seek(0.0)? {}
+        }
+        Ok(result)
+    }
 }
 
 /// The advice for a file that locates slowly.
@@ -275,6 +438,10 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     for (i, song) in show.songs.iter().enumerate() {
         let topic = format!("video {}", i + 1);
         match probe_video(&song.video, 3) {
+            Ok(VideoProbe {
+                ends_early: Some(e),
+                ..
+            }) => r.add(Level::Fail, &topic, format!("'{}': {e}", song.title)),
             Ok(p) => {
                 first_frames[i] = Some(p.first_frame);
                 r.add(
@@ -312,7 +479,23 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     idle.sort();
     idle.dedup();
     for path in idle {
+        if let Err(e) = std::fs::File::open(path) {
+            r.add(
+                Level::Fail,
+                "idle",
+                format!(
+                    "the idle content '{}' cannot be opened: {e}. Correct the path in the show \
+                     file, or copy the file there; else the song's first frame shows instead",
+                    path.display()
+                ),
+            );
+            continue;
+        }
         match probe_video(path, 0) {
+            Ok(VideoProbe {
+                ends_early: Some(e),
+                ..
+            }) => r.add(Level::Fail, "idle", format!("the idle content {e}")),
             Ok(p) => r.add(
                 Level::Ok,
                 "idle",
@@ -323,13 +506,14 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
                     p.height_px
                 ),
             ),
-            // Not fatal: the song's picture is shown instead.
+            // The show would run (the song's first frame shows instead), but not as designed:
+            // the audience would see the song's picture where the walk-in was meant to be.
             Err(e) => r.add(
-                Level::Warn,
+                Level::Fail,
                 "idle",
                 format!(
-                    "'{}' cannot play ({e}): the song's first frame will show instead",
-                    path.display()
+                    "the idle content cannot play: {e}. The song's first frame would show \
+                     instead"
                 ),
             ),
         }

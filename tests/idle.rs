@@ -199,11 +199,21 @@ fn check_reports_the_idle_content() {
     let dir = temp_dir("idle-check");
     let idle = idle_loop(&dir);
     let text = format!(
-        "idle = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nidle = \"missing.mp4\"\n",
+        "idle = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\n",
         idle.display(),
         demo().display(),
         demo().display()
     );
+    let (ok, report) = check(&dir, &text);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("ok    idle") && report.contains("walkin-loop.mp4"),
+        "{report}"
+    );
+}
+
+/// `playhead --check` on a show file with `text`: whether it passed, and its report.
+fn check(dir: &Path, text: &str) -> (bool, String) {
     let file = dir.join("check.playhead.toml");
     std::fs::write(&file, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_playhead"))
@@ -213,17 +223,69 @@ fn check_reports_the_idle_content() {
         .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
+    (
         out.status.success(),
-        "a missing idle file is a warning: {report}"
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_fails_when_the_idle_image_is_missing() {
+    let dir = temp_dir("idle-missing");
+    // The show-wide idle image, and one song's own: both missing.
+    let text = format!(
+        "idle = \"walkin.png\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\nidle = \"logo.jpg\"\n",
+        demo().display(),
+        demo().display()
     );
+    let (ok, report) = check(&dir, &text);
+    assert!(!ok, "a missing idle image stops the check: {report}");
+    for name in ["walkin.png", "logo.jpg"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.contains("FAIL  idle") && l.contains(name)),
+            "{name} named as missing: {report}"
+        );
+    }
+    assert!(report.contains("NOT READY: 2 problems"), "{report}");
+}
+
+#[test]
+fn a_song_that_cannot_load_shows_the_idle_loop_and_start_leaves_it_there() {
+    use playhead::player::Notice;
+    let dir = temp_dir("idle-unloadable");
+    let idle = idle_loop(&dir);
+    let text = format!(
+        "idle = \"{}\"\n[[song]]\ntitle = \"Opener\"\nvideo = \"{}\"\n\
+         [[song]]\ntitle = \"Gone\"\nvideo = \"gone.mp4\"\nnumber = 5\n",
+        idle.display(),
+        demo().display()
+    );
+    let h = start(&text, &dir);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xFA], Instant::now());
+    wait_headless_frame(&h, "the opener playing", |n| (25..2000).contains(&n));
+    midi.receive(&[0xFC], Instant::now());
+    midi.receive(&[0xF3, 5], Instant::now());
+    common::notices_until(&h, "the song that cannot play", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    // The idle loop, not the opener's picture.
+    wait_idle_looping(&h, "the idle loop for the song that cannot load");
+    let (_, st) = h.status.latest();
+    assert!(st.idle, "{st:?}");
     assert!(
-        report.contains("ok    idle") && report.contains("walkin-loop.mp4"),
-        "{report}"
+        st.song_error
+            .as_deref()
+            .is_some_and(|e| e.contains("gone.mp4")),
+        "{st:?}"
     );
-    assert!(
-        report.contains("warn  idle") && report.contains("missing.mp4"),
-        "{report}"
-    );
+    // Start plays nothing: the loop stays.
+    midi.receive(&[0xFA], Instant::now());
+    common::notices_until(&h, "the Start refused", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    wait_idle_looping(&h, "the idle loop after Start");
+    assert!(h.status.latest().1.idle);
 }

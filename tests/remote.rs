@@ -440,6 +440,48 @@ fn a_failed_video_is_reopened_from_the_remote() {
     wait_headless_frame(&h, "song 2's first frame", |n| n >= 1000);
 }
 
+/// The page selects a song whose file is missing: `/api/status` says it cannot play, and why.
+#[test]
+fn the_status_says_why_the_selected_song_cannot_play() {
+    let dir = common::temp_dir("remote-cannot-play");
+    let mut show = playhead::show::Show::single(common::demo());
+    show.songs.push(playhead::show::Song {
+        title: "gone".into(),
+        video: dir.join("gone.mp4"),
+        number: 1,
+        tempo_map: None,
+        timecode_start: None,
+        idle: None,
+        selected_by_timecode: false,
+    });
+    let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
+    h.wait_ready(20 * SECOND).expect("first frame");
+    let config = RemoteConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        token: Some(TOKEN.into()),
+        allow: RemoteAllow::default(),
+        peers: None,
+        warnings: Default::default(),
+    };
+    let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
+    let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();
+    assert_eq!(status(addr)["song_error"], serde_json::Value::Null);
+    assert_eq!(http(addr, "POST", "/api/song/2", &[&bearer(TOKEN)]).0, 202);
+    common::notices_until(&h, "the song that cannot play", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    let (version, _) = h.status.latest();
+    let mut st = status(addr);
+    if st["song"]["index"] != 2 {
+        // The snapshot after the selection is on its way.
+        h.status.wait_newer(version, 20 * SECOND);
+        st = status(addr);
+    }
+    assert_eq!(st["song"]["index"], 2, "{st}");
+    let why = st["song_error"].as_str().unwrap_or_default();
+    assert!(why.contains("gone.mp4"), "{st}");
+}
+
 /// A client that sends its request a byte now and then is hung up on once the time for the
 /// whole head has passed, however often it sends.
 #[test]

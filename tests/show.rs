@@ -138,18 +138,365 @@ fn a_broken_song_is_skipped_and_the_rest_of_the_show_runs() {
     let mut midi = h.inlet("daw");
     midi.receive(&[0xFA], Instant::now());
     wait_frame(&h, "playback", |n| n >= 10);
-    // Selecting the broken song keeps the picture: the song plays on, and the Stop sent after
-    // the selection still reaches it.
-    midi.receive(&[0xF3, 0], Instant::now());
-    midi.receive(&[0xFC], Instant::now());
-    let seen = notices_until(&h, "the Stop after the selection", |n| {
-        matches!(n, Notice::Cued { cue: Cue::Hold, .. })
-    });
-    assert!(
-        !seen.iter().any(|n| matches!(n, Notice::Switched { .. })),
-        "no switch to the broken song: {seen:?}"
+}
+
+#[test]
+fn a_song_that_cannot_load_shows_black_and_start_does_not_play_the_song_before() {
+    // Preloaded (its failure known before it is selected), and loaded only when selected
+    // (found missing then).
+    for preload in ["1", "0"] {
+        let dir = temp_dir(&format!("unloadable-{preload}"));
+        let file = write_show(
+            &dir,
+            &format!(
+                "preload = {preload}\n[[song]]\ntitle = \"Opener\"\nvideo = \"{}\"\n\
+                 [[song]]\ntitle = \"Gone\"\nvideo = \"gone.mp4\"\nnumber = 5\n",
+                demo().display()
+            ),
+        );
+        let what = format!("preload = {preload}");
+        let h = start(&file);
+        let mut midi = h.inlet("daw");
+        midi.receive(&[0xFA], Instant::now());
+        wait_frame(&h, "the opener playing", |n| n >= 10);
+        midi.receive(&[0xFC], Instant::now());
+        wait_cue(&h, |c| *c == Cue::Hold);
+
+        midi.receive(&[0xF3, 5], Instant::now());
+        let seen = notices_until(&h, "the song that cannot play", |n| {
+            matches!(n, Notice::CannotPlay { song: 1, .. })
+        });
+        match seen.last() {
+            Some(Notice::CannotPlay { why, .. }) => {
+                assert!(why.contains("gone.mp4"), "{what}: {why}")
+            }
+            _ => unreachable!(),
+        }
+        wait_black(&h, &format!("{what}: the song that cannot load"));
+        let (_, st) = h.status.latest();
+        assert_eq!(
+            st.song.index, 2,
+            "{what}: the status names the song selected"
+        );
+        let error = st.song_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("gone.mp4"),
+            "{what}: the status says why: {st:?}"
+        );
+        assert!(
+            st.warnings.iter().any(|w| w.contains("gone.mp4")),
+            "{what}: {st:?}"
+        );
+
+        // The DAW's Start plays nothing: the player refuses it, and every redraw after it is
+        // black, not the opener.
+        midi.receive(&[0xFA], Instant::now());
+        notices_until(&h, "the Start refused", |n| {
+            matches!(n, Notice::CannotPlay { song: 1, .. })
+        });
+        for f in redraws(&h) {
+            // The overlay says why the song cannot play, over a few more lines.
+            assert!(
+                is_black_below(&f, 200),
+                "{what}: the screen stays black after Start, frame {:?}",
+                f.frame_number(640, 360)
+            );
+        }
+
+        // Back to the opener: its first frame, and Start plays it.
+        midi.receive(&[0xFC, 0xF3, 0], Instant::now());
+        notices_until(&h, "the switch back to the opener", |n| {
+            *n == Notice::Switched { song: 0 }
+        });
+        wait_frame(&h, "the opener again", |n| n == 0);
+        assert_eq!(h.status.latest().1.song_error, None, "{what}");
+        midi.receive(&[0xFA], Instant::now());
+        wait_frame(&h, "the opener playing again", |n| n >= 10);
+    }
+}
+
+#[test]
+fn a_selected_song_that_could_not_load_comes_on_screen_once_reopened() {
+    let dir = temp_dir("unloadable-reopen");
+    let encore = second_song(&dir);
+    let late = dir.join("late.mp4");
+    let file = write_show(
+        &dir,
+        &format!(
+            "[[song]]\nvideo = \"{}\"\n[[song]]\ntitle = \"Late\"\nvideo = \"late.mp4\"\nnumber = 5\n",
+            demo().display()
+        ),
     );
-    assert!(held_frame(&h) >= 10, "the working song's picture stays");
+    let h = start(&file);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xF3, 5], Instant::now());
+    notices_until(&h, "the song that cannot play", |n| {
+        matches!(n, Notice::CannotPlay { song: 1, .. })
+    });
+    wait_black(&h, "the song that cannot load");
+    // The file arrives; the operator re-opens it from the page: its first frame replaces the
+    // black, and Start plays it.
+    std::fs::copy(&encore, &late).unwrap();
+    h.tx.send(PlayerInput::Remote(
+        playhead::player::RemoteCommand::Reopen,
+        Instant::now(),
+        "the test".into(),
+    ))
+    .unwrap();
+    notices_until(&h, "the song on screen", |n| {
+        *n == Notice::Switched { song: 1 }
+    });
+    wait_frame(&h, "the late song's first frame", |n| n == 1000);
+    assert_eq!(h.status.latest().1.song_error, None);
+    midi.receive(&[0xFA], Instant::now());
+    wait_frame(&h, "the late song playing", |n| n >= 1010);
+}
+
+/// The demo's first 10 s, re-muxed with its index at the front (`+faststart`), as a finished
+/// export would be.
+fn faststart_video(dir: &Path) -> PathBuf {
+    let out = dir.join("whole.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(demo())
+        .args(["-t", "10", "-c", "copy", "-an", "-movflags", "+faststart"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (Debian package ffmpeg; packaging/quickstart.sh test installs it)");
+    assert!(st.success());
+    out
+}
+
+/// The 10-s video cut to its first 30 % of bytes: its index (at the front) says 10 s, its
+/// frames stop near 3 s, as an unfinished copy.
+fn truncated_video(dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(faststart_video(dir)).unwrap();
+    let out = dir.join("cut.mp4");
+    std::fs::write(&out, &bytes[..bytes.len() * 3 / 10]).unwrap();
+    out
+}
+
+/// The 10-s video with a broken index: the sizes the index gives the last 40 % of its frames
+/// are 3 bytes too large, so from 6 s on the frames are read from the wrong places.
+fn index_broken_video(dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(faststart_video(dir)).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"stsz")
+        .expect("a sample size table");
+    let word = |b: &[u8], i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap());
+    assert_eq!(word(&bytes, at + 8), 0, "one size per frame");
+    let count = word(&bytes, at + 12) as usize;
+    for k in count * 6 / 10..count {
+        let i = at + 16 + 4 * k;
+        let size = word(&bytes, i) + 3;
+        bytes[i..i + 4].copy_from_slice(&size.to_be_bytes());
+    }
+    let out = dir.join("bad-index.mp4");
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+#[test]
+fn check_fails_a_truncated_video_and_one_with_a_broken_index() {
+    let dir = temp_dir("check-broken-media");
+    let whole = faststart_video(&dir);
+    let cut = truncated_video(&dir);
+    let bad_index = index_broken_video(&dir);
+    let file = write_show(
+        &dir,
+        &format!(
+            "[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\n[[song]]\nvideo = \"{}\"\n",
+            whole.display(),
+            cut.display(),
+            bad_index.display()
+        ),
+    );
+    let (code, out) = check(&[file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ok    video 1"),
+        "the whole file passes: {out}"
+    );
+    let line = |n: usize| {
+        out.lines()
+            .find(|l| l.contains(&format!("FAIL  video {n}")))
+            .unwrap_or_else(|| panic!("video {n} fails: {out}"))
+            .to_string()
+    };
+    let cut_line = line(2);
+    assert!(cut_line.contains("cut.mp4"), "{cut_line}");
+    assert!(cut_line.contains("of its 10.0 s"), "{cut_line}");
+    let ends_s: f64 = cut_line
+        .split("ends at ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("where it ends: {cut_line}"));
+    assert!((2.0..=4.5).contains(&ends_s), "{cut_line}");
+    let bad_line = line(3);
+    assert!(bad_line.contains("bad-index.mp4"), "{bad_line}");
+    assert!(bad_line.contains("of its 10.0 s"), "{bad_line}");
+    assert!(out.contains("NOT READY: 2 problems"), "{out}");
+}
+
+#[test]
+fn a_video_that_ends_early_is_a_warning_when_playback_reaches_the_cut() {
+    let dir = temp_dir("cut-in-show");
+    for (video, cut_s) in [
+        (truncated_video(&dir), 2.0..4.5),
+        (index_broken_video(&dir), 4.0..7.5),
+    ] {
+        let name = video.file_name().unwrap().to_string_lossy().into_owned();
+        let file = write_show(
+            &dir,
+            &format!(
+                "follow = \"start\"\n[[song]]\ntitle = \"Cut\"\nvideo = \"{}\"\n",
+                video.display()
+            ),
+        );
+        let h = start(&file);
+        h.inlet("daw").receive(&[0xFA], Instant::now());
+        let seen = notices_until(
+            &h,
+            &format!("the warning for {name}"),
+            |n| matches!(n, Notice::Warning(w) if w.contains("ended at")),
+        );
+        let Some(Notice::Warning(text)) = seen.last() else {
+            unreachable!()
+        };
+        assert!(text.contains(&name), "{text}");
+        assert!(text.contains("of its 10.0 s"), "{text}");
+        let at_s: f64 = text
+            .split("ended at ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("where it ended: {text}"));
+        assert!(cut_s.contains(&at_s), "{text}");
+        if name == "bad-index.mp4" {
+            // The frames read from the wrong places do not decode: said as it happens.
+            assert!(
+                seen.iter().any(|n| matches!(
+                    n,
+                    Notice::Warning(w) if w.contains("stopped decoding") && w.contains(&name)
+                )),
+                "{seen:?}"
+            );
+        }
+        // On the status page too, and in the overlay's lines.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut board = h.status.latest();
+        while !board.1.warnings.iter().any(|w| w == text) {
+            board = h.status.wait_newer(board.0, Duration::from_secs(1));
+            assert!(
+                Instant::now() < deadline,
+                "no warning on the page: {:?}",
+                board.1
+            );
+        }
+    }
+}
+
+#[test]
+fn a_start_past_the_cut_is_a_warning() {
+    let dir = temp_dir("start-past-cut");
+    let cut = truncated_video(&dir);
+    // 120 BPM: a sixteenth is 0.125 s, so Song Position 48 is 6 s in, past the cut near 3 s.
+    let file = write_show(
+        &dir,
+        &format!(
+            "follow = \"chase\"\n[[song]]\nvideo = \"{}\"\nbpm = 120\n",
+            cut.display()
+        ),
+    );
+    let h = start(&file);
+    let mut midi = h.inlet("daw");
+    midi.receive(&[0xF2, 48, 0], Instant::now());
+    wait_cue(&h, |c| matches!(c, Cue::Locate { play: false, .. }));
+    midi.receive(&[0xFB], Instant::now());
+    // What mpv says on the way (the data stops: "stopped decoding"), then the end it reached
+    // with no picture there.
+    let seen = notices_until(
+        &h,
+        "the warning for a start past the cut",
+        |n| matches!(n, Notice::Warning(w) if w.contains("has no picture at 6.0 s")),
+    );
+    for text in seen.iter().filter_map(|n| match n {
+        Notice::Warning(w) => Some(w),
+        _ => None,
+    }) {
+        assert!(
+            text.contains("cut.mp4") && text.contains("of its 10.0 s"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_video_truncated_while_preloaded_is_a_warning_at_the_cut() {
+    let dir = temp_dir("cut-while-loaded");
+    let video = faststart_video(&dir);
+    let file = write_show(
+        &dir,
+        &format!(
+            "follow = \"start\"\n[[song]]\nvideo = \"{}\"\n",
+            video.display()
+        ),
+    );
+    let h = start(&file);
+    // Armed on its first frame, then the file is cut on disk (a drive that went away, a copy
+    // still being written over it).
+    let len = std::fs::metadata(&video).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&video)
+        .unwrap()
+        .set_len(len * 3 / 10)
+        .unwrap();
+    h.inlet("daw").receive(&[0xFA], Instant::now());
+    let seen = notices_until(
+        &h,
+        "the warning at the cut",
+        |n| matches!(n, Notice::Warning(w) if w.contains("ended at")),
+    );
+    let Some(Notice::Warning(text)) = seen.last() else {
+        unreachable!()
+    };
+    assert!(
+        text.contains("whole.mp4") && text.contains("of its 10.0 s"),
+        "{text}"
+    );
+    let (_, st) = h.status.latest();
+    assert_eq!(st.state, "playing", "the DAW plays on: {st:?}");
+}
+
+#[test]
+fn the_log_warns_when_a_video_freezes_before_its_end() {
+    let dir = temp_dir("cut-log");
+    let cut = truncated_video(&dir);
+    let pipe = common::fifo(&dir);
+    let file = write_show(
+        &dir,
+        &format!(
+            "follow = \"start\"\nmidi_devices = [\"{}\"]\n[[song]]\nvideo = \"{}\"\n",
+            pipe.file_name().unwrap().to_string_lossy(),
+            cut.display()
+        ),
+    );
+    let mut c = common::Playhead::command();
+    c.arg("--headless").arg(&file);
+    let mut ph = common::Playhead::spawn(c);
+    ph.wait_log("armed:", 20 * SECOND_S);
+    let mut midi = open_within(&pipe, 10 * SECOND_S);
+    midi.send(&[0xFA]);
+    let line = ph.wait_log("ended at", 20 * SECOND_S);
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("cut.mp4") && line.contains("of its 10.0 s"),
+        "{line}"
+    );
+    assert_eq!(ph.count_log("the video ended;"), 0, "not the INFO line");
 }
 
 fn stop_show(dir: &Path, follow: &str, on_stop: &str) -> HeadlessShow {
@@ -175,7 +522,12 @@ fn is_black(f: &playhead::screen::headless::Frame) -> bool {
 /// Black but for the status overlay in the top left corner: no frame code, and nothing lit
 /// below the overlay's lines.
 fn is_black_under_the_overlay(f: &playhead::screen::headless::Frame) -> bool {
-    let lit = f.pixels[120 * f.stride_bytes..]
+    is_black_below(f, 120)
+}
+
+/// Black from row `row` down (the status overlay's lines above it), with no frame code.
+fn is_black_below(f: &playhead::screen::headless::Frame, row: usize) -> bool {
+    let lit = f.pixels[row * f.stride_bytes..]
         .chunks(4)
         .filter(|p| p[0] > 16 || p[1] > 16 || p[2] > 16)
         .count();

@@ -58,6 +58,12 @@ pub(super) struct Deck {
     /// How far ahead of its due time mpv hands each frame to the screen, in seconds
     /// (`video-timing-offset`, which the screen fits to its drawing cost).
     pub ahead_s: f64,
+    /// The video's length as its container gives it, once mpv has said it.
+    pub duration_s: Option<f64>,
+    /// Where the player last sent this deck (video seconds).
+    pub sought_s: Option<f64>,
+    /// mpv has reached the end of the file since the player last sent it somewhere.
+    pub at_end: bool,
 }
 
 impl Deck {
@@ -76,6 +82,9 @@ impl Deck {
             frame_s: None,
             seeks: super::timing::SeekTimer::default(),
             ahead_s: 0.0,
+            duration_s: None,
+            sought_s: None,
+            at_end: false,
         }
     }
 
@@ -110,6 +119,9 @@ impl Deck {
         self.ready = false;
         self.cued_s = Some(0.0);
         self.frame_s = None;
+        self.duration_s = None;
+        self.sought_s = None;
+        self.at_end = false;
         self.seeks.forget();
         // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
         self.mpv

@@ -108,6 +108,12 @@ pub enum Notice {
     LoadedOnDemand { song: usize, took: Duration },
     /// The video cannot be played; playhead must stop with this message.
     Fatal(String),
+    /// Something the operator must see during the show (a video that ended before its
+    /// container said, or stopped decoding): also on the status page, the overlay and the log.
+    Warning(String),
+    /// The selected song cannot play (why): the screen shows black, or the idle content, and
+    /// the DAW's Start plays nothing. Sent when it is selected and for each play refused.
+    CannotPlay { song: usize, why: String },
 }
 
 /// Options for the mpv core that plays the show.
@@ -194,6 +200,7 @@ const OBSERVE_EOF: u64 = 1;
 const OBSERVE_TIME_POS: u64 = 2;
 const OBSERVE_FPS: u64 = 3;
 const OBSERVE_TIMING_OFFSET: u64 = 4;
+const OBSERVE_DURATION: u64 = 5;
 /// How often the player looks at the transport when nothing arrives: timecode that stopped,
 /// a parked video whose start the DAW reaches.
 const TICK: Duration = Duration::from_millis(20);
@@ -278,6 +285,15 @@ pub struct Player {
     lock_state: Option<LockState>,
     overlay_shown: bool,
     black_shown: bool,
+    /// The deck the black overlay is drawn on, while it is shown.
+    black_deck: usize,
+    /// Problems with the media found during the show (a video that ended early), for the
+    /// status page and the overlay; each said once.
+    media_warnings: Vec<String>,
+    /// The selected song that cannot play, once the screen has gone black for it.
+    blank_for: Option<usize>,
+    /// The song whose decoding errors were said (once until another song is selected).
+    decode_warned: Option<usize>,
     last_overlay: Instant,
     last_status_log: Instant,
     last_event: Option<(String, Instant)>,
@@ -389,6 +405,10 @@ impl Player {
             lock_state: None,
             overlay_shown: false,
             black_shown: false,
+            black_deck: 0,
+            media_warnings: Vec::new(),
+            blank_for: None,
+            decode_warned: None,
             last_overlay: now,
             last_status_log: now,
             last_event: None,
@@ -471,6 +491,14 @@ impl Player {
             if let Err(e) = deck
                 .mpv
                 .observe(OBSERVE_FPS, "container-fps", Format::Double)
+            {
+                warn!("{e}");
+            }
+            // The length the container gives: a video whose picture ends well before it is cut
+            // short or damaged.
+            if let Err(e) = deck
+                .mpv
+                .observe(OBSERVE_DURATION, "duration", Format::Double)
             {
                 warn!("{e}");
             }
@@ -643,6 +671,10 @@ impl Player {
     /// [`timing`]), for the cues that start playback at a known position: a Start, a
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
+        if self.song_failed[self.current].is_some() {
+            // `apply` refuses it.
+            return false;
+        }
         let position_s = match cue {
             Cue::Play => match self.decks[self.deck].cued_s {
                 Some(c) => c,
@@ -698,7 +730,7 @@ impl Player {
         }
         let frame_s = deck.frame_s.unwrap_or(0.04);
         let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
-        self.set_black(false);
+        self.lift_black();
         self.leave_idle(what);
         self.timed = Some(TimedStart {
             deck: self.deck,
@@ -767,6 +799,8 @@ impl Player {
                 error!("could not seek to {target} s: {e}");
             }
 
+            deck.sought_s = Some(target_s);
+            deck.at_end = false;
             // Not timed: the screen holds this frame until it is due, so mpv's restart comes
             // late by design and would only inflate the estimate it was planned with.
             deck.seeks.forget();
@@ -797,6 +831,10 @@ impl Player {
                 signed_ms(now, t.due)
             ),
             Err(e) => error!("could not start the video: {e}"),
+        }
+        if self.decks[t.deck].at_end && t.deck == self.deck {
+            // Started where there is nothing more to play: mpv says no more about it.
+            self.video_ended(t.deck);
         }
     }
 
@@ -978,6 +1016,16 @@ impl Player {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // The status says at once that they are being tried again.
+        self.published_key = None;
+        if failed.contains(&self.current) {
+            // The song selected: loaded now, its first frame replaces the black when ready.
+            self.blank_for = None;
+            if let Some(d) = self.deck_for(self.current, true) {
+                self.deck = d;
+                self.selected_unloaded_at = Some(clock::now());
+            }
+        }
         self.update_window();
         self.check_failures();
     }
@@ -1019,6 +1067,7 @@ impl Player {
                 })
             })
             .collect();
+        warnings.extend(self.media_warnings.iter().cloned());
         if self.clocks_folded > 0 {
             warnings.push(format!(
                 "{} clock ticks folded (the player fell behind)",
@@ -1034,6 +1083,7 @@ impl Player {
                 State::Stopped => "stopped",
             },
             song: song_ref(self.current),
+            song_error: self.song_failed[self.current].clone(),
             setlist: (0..self.show.songs.len()).map(song_ref).collect(),
             position_s: self.position_s,
             bar: bar_beat.map(|b| b.bar),
@@ -1112,8 +1162,9 @@ impl Player {
         let Some(d) = self.idle_deck.filter(|_| self.idle_shown) else {
             return;
         };
-        if !self.decks[self.deck].ready {
-            // A song still loading: its first frame replaces the idle content when ready.
+        if !self.decks[self.deck].ready || self.song_failed[self.current].is_some() {
+            // A song still loading: its first frame replaces the idle content when ready. A
+            // song that cannot play has no picture to replace it with.
             return;
         }
         self.idle_shown = false;
@@ -1133,10 +1184,6 @@ impl Player {
             info!("{what}: song {} '{title}' is already selected", i + 1);
             return;
         }
-        if let Some(why) = &self.song_failed[i] {
-            error!("{what}: song {} '{title}' cannot play: {why}", i + 1);
-            return;
-        }
         let transport = match self.transport_for(i) {
             Ok(t) => t,
             Err(e) => {
@@ -1144,8 +1191,31 @@ impl Player {
                 return;
             }
         };
+        if let Some(why) = self.song_failed[i].clone() {
+            error!(
+                "{what}: song {} '{title}' cannot play: {why}; the screen goes {}, and the \
+                 DAW's Start plays nothing until another song is selected",
+                i + 1,
+                if self.show.songs[i].idle.is_some() && self.idle_deck.is_some() {
+                    "to the idle content"
+                } else {
+                    "black"
+                }
+            );
+            self.current = i;
+            self.transport = transport;
+            self.lock_state = None;
+            self.position_s = None;
+            self.show_unplayable();
+            return;
+        }
         let t = clock::now();
-        self.set_black(false);
+        // Black stays over the picture of a song that could not play until the new song's
+        // first frame replaces it: never the song before it.
+        let from_unplayable = self.song_failed[self.current].is_some();
+        if !from_unplayable || self.deck_of(i).is_some_and(|d| self.decks[d].ready) {
+            self.set_black(false);
+        }
         if self.overlay_shown {
             let _ = self
                 .mpv()
@@ -1153,6 +1223,8 @@ impl Player {
         }
         let (old_song, old_deck) = (self.current, self.deck);
         self.current = i;
+        self.blank_for = None;
+        self.decode_warned = None;
         let Some(deck) = self.deck_for(i, true) else {
             // Only with a single deck, which only a single song has.
             error!("{what}: no deck is free for song {} '{title}'", i + 1);
@@ -1194,6 +1266,76 @@ impl Player {
         self.refresh_overlay();
     }
 
+    /// The selected song cannot play: no picture of another song may show, and nothing plays.
+    /// The deck on screen (the song before's) goes back to its first frame, paused, under
+    /// black; the song's idle content, if it has any, shows over it.
+    fn show_unplayable(&mut self) {
+        if let Some(t) = self.timed.take() {
+            self.on_screen.hold(t.deck, None);
+        }
+        self.waiting = None;
+        self.started_from_s = None;
+        self.selected_unloaded_at = None;
+        let shown = self.on_screen.get();
+        let loading = self.deck;
+        if Some(shown) != self.idle_deck && shown != self.deck {
+            // The black goes over the deck on screen, the one the audience sees.
+            self.deck = shown;
+        }
+        if loading != self.deck {
+            // A song being loaded for the selection before: back to its first frame or
+            // unloaded.
+            self.retire(loading);
+        }
+        let deck = &mut self.decks[self.deck];
+        deck.cued_s = Some(0.0);
+        deck.seeks.sent(clock::now());
+        let mpv = &deck.mpv;
+        if let Err(e) = mpv
+            .set_flag_async("pause", true)
+            .and_then(|_| mpv.set_double_async("speed", 1.0))
+            .and_then(|_| mpv.command_async(&["seek", "0", "absolute+exact"]))
+        {
+            warn!("could not stop the picture on screen: {e}");
+        }
+        self.set_black(true);
+        self.show_idle();
+        self.update_window();
+        self.blank_for = Some(self.current);
+        let why = self.song_failed[self.current].clone().unwrap_or_default();
+        (self.notify)(Notice::CannotPlay {
+            song: self.current,
+            why,
+        });
+        self.refresh_overlay();
+        self.published_key = None;
+    }
+
+    /// A cue for a song that cannot play: nothing moves. A start is said in the log.
+    fn refuse(&mut self, cue: Cue, what: &str) {
+        let Some(why) = self.song_failed[self.current].clone() else {
+            return;
+        };
+        if !cue.plays() {
+            debug!("{what}: {} ignored, the song cannot play", describe(cue));
+            return;
+        }
+        warn!(
+            "{what}: song {} '{}' cannot play ({why}): nothing plays, the screen stays {}",
+            self.current + 1,
+            self.show.songs[self.current].title,
+            if self.idle_shown {
+                "on the idle content"
+            } else {
+                "black"
+            }
+        );
+        (self.notify)(Notice::CannotPlay {
+            song: self.current,
+            why,
+        });
+    }
+
     /// The deck holding `song`, if any.
     fn deck_of(&self, song: usize) -> Option<usize> {
         self.decks.iter().position(|d| d.holds(song))
@@ -1228,6 +1370,10 @@ impl Player {
     /// that was.
     fn show_current(&mut self) {
         let (deck, before) = (self.deck, self.on_screen.get());
+        if self.black_shown && self.black_deck != deck {
+            // The black over a song that could not play goes with it.
+            self.set_black(false);
+        }
         self.on_screen.set(deck);
         self.idle_shown = false;
         (self.notify)(Notice::Switched { song: self.current });
@@ -1254,7 +1400,9 @@ impl Player {
             return;
         }
         match self.decks[d].song {
-            Some(s) if self.show.preload.holds(s, self.current) => {
+            Some(s)
+                if self.show.preload.holds(s, self.current) && self.song_failed[s].is_none() =>
+            {
                 let mpv = &self.decks[d].mpv;
                 if let Err(e) = mpv
                     .set_flag_async("pause", true)
@@ -1331,6 +1479,10 @@ impl Player {
 
     /// Turns a cue into mpv commands, now.
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
+        if self.song_failed[self.current].is_some() {
+            self.refuse(cue, what);
+            return;
+        }
         if !matches!(cue, Cue::Speed { .. }) {
             // Another cue overrides a start still waiting for its time.
             if let Some(t) = self.timed.take() {
@@ -1353,9 +1505,17 @@ impl Player {
             ) {
                 deck.seeks.sent(clock::now());
             }
+            if let Cue::Arm | Cue::PlayFromTop | Cue::Locate { .. } | Cue::Jump { .. } = cue {
+                deck.sought_s = Some(match cue {
+                    Cue::Locate { position_s, .. } | Cue::Jump { position_s, .. } => position_s,
+                    _ => 0.0,
+                });
+                // Its end, if it reaches one, is this seek's.
+                deck.at_end = false;
+            }
         }
         if cue.plays() {
-            self.set_black(false);
+            self.lift_black();
         }
         if cue.plays() || matches!(cue, Cue::Arm | Cue::Locate { .. }) {
             self.leave_idle(what);
@@ -1392,6 +1552,13 @@ impl Player {
                 .and_then(|_| mpv.set_flag_async("pause", false)),
         };
         let latency = clock::now().saturating_duration_since(received);
+        if result.is_ok()
+            && matches!(cue, Cue::Play | Cue::Resume { .. })
+            && self.decks[self.deck].at_end
+        {
+            // Played where there is nothing more to play: mpv says no more about it.
+            self.video_ended(self.deck);
+        }
         match result {
             Ok(()) if matches!(cue, Cue::Speed { .. }) => {
                 debug!("{what} -> {}", describe(cue));
@@ -1409,15 +1576,32 @@ impl Player {
         }
     }
 
+    /// A play takes the black away: the black of the stop behaviour, over the current song.
+    /// Black over the song before, while the song selected after one that could not play is
+    /// still loading, stays until its first frame replaces it.
+    fn lift_black(&mut self) {
+        if self.black_deck == self.deck {
+            self.set_black(false);
+        }
+    }
+
     /// Shows black over the picture (or takes it away), through mpv's OSD so it reaches every
     /// kind of screen.
     fn set_black(&mut self, black: bool) {
+        if black && self.black_shown && self.black_deck != self.deck {
+            // Over the current song's deck, not another's.
+            self.set_black(false);
+        }
         if black == self.black_shown {
             return;
         }
         self.black_shown = black;
+        if black {
+            self.black_deck = self.deck;
+        }
+        let mpv = &self.decks[self.black_deck].mpv;
         let result = if black {
-            self.mpv().command_async(&[
+            mpv.command_async(&[
                 "osd-overlay",
                 OVERLAY_BLACK,
                 "ass-events",
@@ -1427,10 +1611,10 @@ impl Player {
                 "5",
             ])
         } else {
-            self.mpv()
-                .command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
+            mpv.command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
         };
         match result {
+            Ok(()) if black && self.song_failed[self.current].is_some() => {}
             Ok(()) if black => {
                 info!("stop behaviour \"black\": the picture is black until the next play")
             }
@@ -1496,6 +1680,12 @@ impl Player {
                 "{} clock ticks folded (player behind)",
                 self.clocks_folded
             ));
+        }
+        if let Some(why) = &self.song_failed[self.current] {
+            items.push(format!("CANNOT PLAY: {why}"));
+        }
+        for w in &self.media_warnings {
+            items.push(format!("WARNING: {w}"));
         }
         match &self.last_event {
             Some((what, at)) => items.push(format!(
@@ -1588,16 +1778,29 @@ impl Player {
                 continue;
             }
             error!(
-                "song {} '{}' cannot play and will be skipped: {}",
+                "song {} '{}' cannot play: {}; selecting it shows black, and Start plays nothing",
                 i + 1,
                 self.show.songs[i].title,
                 self.song_failed[i].as_deref().unwrap_or_default()
             );
         }
         if self.song_failed[self.current].is_some() {
-            if let Some(good) = (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
-            {
-                self.select(good, "the selected song cannot play");
+            if !self.announced_ready {
+                // At the start: the show arms on the first song that can play.
+                if let Some(good) =
+                    (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
+                {
+                    self.select(good, "the selected song cannot play");
+                }
+            } else if self.blank_for != Some(self.current) {
+                // Selected by the DAW or the operator and found broken while loading: black
+                // rather than the song before's picture.
+                error!(
+                    "song {} '{}' was selected but cannot play: the screen goes black",
+                    self.current + 1,
+                    self.show.songs[self.current].title
+                );
+                self.show_unplayable();
             }
         }
     }
@@ -1607,6 +1810,84 @@ impl Player {
             "video '{}' has no video track: give a video file (H.264 or similar in .mp4, .mkv or .mov)",
             video.display()
         )
+    }
+
+    /// The song's video reached its end while playing: its last frame holds. Where the
+    /// container says the video goes on, the file is cut short or damaged (the picture froze
+    /// before the song's end): a warning for the operator, on every screen they look at.
+    fn video_ended(&mut self, d: usize) {
+        let early = |t: f64, of: f64| t < of - crate::preflight::END_TOLERANCE_S;
+        let (song, deck) = (self.current, &self.decks[d]);
+        let video = self.show.songs[song].video.display();
+        let title = &self.show.songs[song].title;
+        let text = match (self.position_s, deck.duration_s, deck.sought_s) {
+            // Played up to a frame, and no further.
+            (Some(at_s), Some(of_s), _) if early(at_s, of_s) => format!(
+                "song {} '{title}': video '{video}' ended at {at_s:.1} s of its {of_s:.1} s: \
+                 the file is cut short or damaged, its last frame is held. Run playhead \
+                 --check; copy the file again, or re-encode it",
+                song + 1,
+            ),
+            // Sent to a place with nothing to decode: mpv stands at the container's end.
+            (Some(at_s), Some(of_s), Some(sought_s))
+                if at_s >= of_s - 1e-3 && early(sought_s, of_s) =>
+            {
+                format!(
+                    "song {} '{title}': video '{video}' has no picture at {sought_s:.1} s of \
+                     its {of_s:.1} s: the file is cut short or damaged, the picture is held. \
+                     Run playhead --check; copy the file again, or re-encode it",
+                    song + 1,
+                )
+            }
+            _ => {
+                info!("the video ended; holding its last frame until the DAW stops or locates");
+                return;
+            }
+        };
+        self.media_warning(text);
+    }
+
+    /// mpv could not read or decode the song's video while it played: the picture freezes or
+    /// breaks up there. A warning for the operator, once per song until it is selected again.
+    fn decoding_failed(&mut self, mpv_says: &str) {
+        if self.transport.state() != State::Playing || self.decode_warned == Some(self.current) {
+            return;
+        }
+        self.decode_warned = Some(self.current);
+        let song = self.current;
+        let of = self.decks[self.deck]
+            .duration_s
+            .map(|d| format!(" of its {d:.1} s"))
+            .unwrap_or_default();
+        let at = self
+            .position_s
+            .map(|p| format!(" at {p:.1} s{of}"))
+            .unwrap_or_else(|| format!(" (a video{of})"));
+        let text = format!(
+            "song {} '{}': video '{}' stopped decoding{at} ({}): the file is damaged. Run \
+             playhead --check; copy the file again, or re-encode it",
+            song + 1,
+            self.show.songs[song].title,
+            self.show.songs[song].video.display(),
+            mpv_says.trim()
+        );
+        self.media_warning(text);
+    }
+
+    /// Tells the operator about a problem with the media: the log (WARN), the status page,
+    /// the overlay and a notice.
+    fn media_warning(&mut self, text: String) {
+        warn!("{text}");
+        if !self.media_warnings.contains(&text) {
+            if self.media_warnings.len() >= MEDIA_WARNINGS_KEPT {
+                self.media_warnings.remove(0);
+            }
+            self.media_warnings.push(text.clone());
+        }
+        (self.notify)(Notice::Warning(text));
+        self.refresh_overlay();
+        // Published now, not at the next interval: the operator needs it at once.
+        self.published_key = None;
     }
 
     /// Says once that the show is armed: the deck on screen shows its first frame.
@@ -1628,6 +1909,7 @@ impl Player {
     /// Handles every queued event of every deck; false when mpv shut down.
     fn drain_mpv_events(&mut self) -> bool {
         let mut failures = false;
+        let mut ended = None;
         for i in 0..self.decks.len() {
             while let Some(ev) = self.decks[i].events.wait(0.0) {
                 // The song this deck holds; events of a deck that holds none are only the
@@ -1649,6 +1931,10 @@ impl Player {
                                 // Never a blank screen: back to the song, armed as it was.
                                 self.idle_shown = false;
                                 self.on_screen.set(self.deck);
+                                if self.song_failed[self.current].is_some() {
+                                    // Not the song before's picture, though.
+                                    self.set_black(true);
+                                }
                             }
                         }
                         Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
@@ -1668,10 +1954,15 @@ impl Player {
                         prefix,
                         level,
                         text,
-                    } => match level.as_str() {
-                        "fatal" | "error" => error!("mpv {prefix}: {text}"),
-                        _ => warn!("mpv {prefix}: {text}"),
-                    },
+                    } => {
+                        match level.as_str() {
+                            "fatal" | "error" => error!("mpv {prefix}: {text}"),
+                            _ => warn!("mpv {prefix}: {text}"),
+                        }
+                        if is_media_error(&prefix, &level, &text, i == self.deck) {
+                            self.decoding_failed(&text);
+                        }
+                    }
                     Event::EndFile(_) | Event::Idle if !self.decks[i].current_file() => {
                         // The file being unloaded ended: a song waiting for the deck loads.
                         failures |= self.unload_done(i);
@@ -1695,6 +1986,10 @@ impl Player {
                         let video = &self.show.songs[s].video;
                         let shown = video.display();
                         self.song_failed[s] = Some(match code {
+                            // Gone, or unreadable: said as such, not as a decoding problem.
+                            _ if check_video_file(video).is_err() => {
+                                check_video_file(video).err().unwrap_or_default()
+                            }
                             MPV_ERROR_NOTHING_TO_PLAY => Self::no_video_track(video),
                             _ => format!(
                                 "cannot play video '{shown}': {}; is it a video file mpv can decode? Try it with 'mpv {shown}'",
@@ -1804,21 +2099,51 @@ impl Player {
                         self.decks[i].frame_s = Some(1.0 / fps);
                     }
                     Event::PropertyChange {
-                        id: OBSERVE_EOF,
-                        value: PropertyValue::Flag(true),
+                        id: OBSERVE_DURATION,
+                        value,
                         ..
-                    } if i == self.deck && self.transport.state() == State::Playing => {
-                        info!("the video ended; holding its last frame until the DAW stops or locates");
+                    } => {
+                        self.decks[i].duration_s = match value {
+                            PropertyValue::Double(d) if d.is_finite() && d > 0.0 => Some(d),
+                            _ => None,
+                        };
+                    }
+                    Event::PropertyChange {
+                        id: OBSERVE_EOF,
+                        value: PropertyValue::Flag(at_end),
+                        ..
+                    } => {
+                        self.decks[i].at_end = at_end;
+                        if at_end && i == self.deck && self.transport.state() == State::Playing {
+                            // Once the events queued with it are in: its last position among
+                            // them.
+                            ended = Some(i);
+                        }
                     }
                     _ => {}
                 }
             }
+        }
+        if let Some(d) = ended.filter(|&d| d == self.deck) {
+            self.video_ended(d);
         }
         if failures {
             self.check_failures();
         }
         true
     }
+}
+
+/// How many warnings about the media the status keeps (the latest).
+const MEDIA_WARNINGS_KEPT: usize = 8;
+
+/// Whether an mpv log message says that the song's video could not be read or decoded (and
+/// not, say, something about the screen): mpv's own decoder and demuxer messages, from the core
+/// whose file it is (`own_deck`). FFmpeg's are left out: they reach one core of the process,
+/// whichever, so they do not say which file.
+fn is_media_error(prefix: &str, level: &str, text: &str, own_deck: bool) -> bool {
+    let error = matches!(level, "fatal" | "error") || text.contains("rror");
+    own_deck && error && matches!(prefix, "vd" | "lavf" | "demux")
 }
 
 /// mpv's error code for a file with no stream it can play (`MPV_ERROR_NOTHING_TO_PLAY`).
@@ -1862,5 +2187,47 @@ fn describe(cue: Cue) -> String {
             format!("drift too large: playing from {position_s:.3} s at speed {speed:.4}")
         }
         Cue::Resume { speed } => format!("playing at speed {speed:.4}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_media_error;
+
+    #[test]
+    fn decoding_errors_are_taken_from_the_songs_own_core_only() {
+        // What mpv said while playing a file cut short, and one with a broken index.
+        assert!(is_media_error(
+            "lavf",
+            "warn",
+            "error reading packet: Invalid data found when processing input.",
+            true
+        ));
+        assert!(is_media_error(
+            "vd",
+            "warn",
+            "Error while decoding frame!",
+            true
+        ));
+        // Another deck's, or FFmpeg's (which reach whichever core), or not an error.
+        assert!(!is_media_error(
+            "vd",
+            "warn",
+            "Error while decoding frame!",
+            false
+        ));
+        assert!(!is_media_error(
+            "ffmpeg/video",
+            "error",
+            "h264: Invalid NAL unit size",
+            true
+        ));
+        assert!(!is_media_error("vo/libmpv", "error", "render error", true));
+        assert!(!is_media_error(
+            "vd",
+            "warn",
+            "Using software decoding.",
+            true
+        ));
     }
 }

@@ -14,6 +14,9 @@ pub struct StatusSnapshot {
     pub state: &'static str,
     /// The selected song.
     pub song: SongRef,
+    /// Why the selected song cannot play, when it cannot: the screen shows black (or the idle
+    /// content) and the DAW's Start plays nothing.
+    pub song_error: Option<String>,
     /// The setlist, in order.
     pub setlist: Vec<SongRef>,
     /// The video position of the picture on screen, in seconds.
