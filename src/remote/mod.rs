@@ -10,6 +10,7 @@
 
 mod allow;
 mod events;
+pub mod limit;
 pub mod thumbnail;
 
 pub use allow::RemoteAllow;
