@@ -1,5 +1,5 @@
 //! How the program ends: a dead or hung thread ends it loudly so that it restarts armed, and
-//! SIGTERM / SIGINT end a show cleanly (goodbye to network-MIDI peers, exit status 0).
+//! SIGTERM / SIGINT / SIGHUP end a show cleanly (goodbye to network-MIDI peers, exit status 0).
 //!
 //! The faults are real: `PLAYHEAD_INJECT_FAULT` makes the player thread of the real program
 //! panic or stop answering once it is armed; the watchdog must notice on its own. Each test
@@ -165,4 +165,10 @@ fn sigterm_ends_the_show_cleanly() {
 #[test]
 fn sigint_ends_the_show_cleanly() {
     clean_stop_says_goodbye("INT");
+}
+
+/// The terminal or SSH session playhead was started from closes: as clean as SIGTERM.
+#[test]
+fn sighup_ends_the_show_cleanly() {
+    clean_stop_says_goodbye("HUP");
 }
