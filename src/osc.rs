@@ -182,11 +182,21 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
 /// Who is sent state changes: each target with when it last subscribed. A subscription ends
 /// [`SUBSCRIPTION_LIFETIME`] after its last renewal, and only targets the `--allow` rules
 /// admit are taken: a subscribe whose source is forged cannot make playhead send to a host
-/// outside them, nor for ever.
+/// outside them, nor for ever. Each subscribe, new or renewed, is answered with the whole
+/// state (a client that restarted, or lost the first answer, is told it again).
 #[derive(Debug)]
 pub struct Subscriptions {
     allow: RemoteAllow,
-    list: Vec<(SocketAddr, Instant)>,
+    list: Vec<Subscriber>,
+}
+
+/// One subscriber.
+#[derive(Clone, Copy, Debug)]
+struct Subscriber {
+    to: SocketAddr,
+    renewed: Instant,
+    /// It (re)subscribed since the state was last sent: send it everything.
+    wants_everything: bool,
 }
 
 /// What a subscribe did.
@@ -214,8 +224,9 @@ impl Subscriptions {
         if !self.allow.admits(to.ip()) {
             return Subscribed::NotAllowed;
         }
-        if let Some(entry) = self.list.iter_mut().find(|(t, _)| *t == to) {
-            entry.1 = now;
+        if let Some(entry) = self.list.iter_mut().find(|s| s.to == to) {
+            entry.renewed = now;
+            entry.wants_everything = true;
             return Subscribed::Renewed;
         }
         self.expire(now);
@@ -225,30 +236,34 @@ impl Subscriptions {
                 .list
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, (_, at))| *at)
+                .min_by_key(|(_, s)| s.renewed)
                 .map(|(i, _)| i)
             {
                 self.list.remove(oldest);
             }
         }
-        self.list.push((to, now));
+        self.list.push(Subscriber {
+            to,
+            renewed: now,
+            wants_everything: true,
+        });
         Subscribed::New
     }
 
     /// `to` unsubscribes; true when it was subscribed.
     pub fn unsubscribe(&mut self, to: SocketAddr) -> bool {
         let before = self.list.len();
-        self.list.retain(|(t, _)| *t != to);
+        self.list.retain(|s| s.to != to);
         self.list.len() < before
     }
 
     /// Ends the subscriptions not renewed in time; returns their targets.
     pub fn expire(&mut self, now: Instant) -> Vec<SocketAddr> {
         let mut gone = Vec::new();
-        self.list.retain(|&(t, at)| {
-            let live = now.saturating_duration_since(at) < SUBSCRIPTION_LIFETIME;
+        self.list.retain(|s| {
+            let live = now.saturating_duration_since(s.renewed) < SUBSCRIPTION_LIFETIME;
             if !live {
-                gone.push(t);
+                gone.push(s.to);
             }
             live
         });
@@ -257,7 +272,16 @@ impl Subscriptions {
 
     /// The targets subscribed now.
     pub fn targets(&self) -> Vec<SocketAddr> {
-        self.list.iter().map(|(t, _)| *t).collect()
+        self.list.iter().map(|s| s.to).collect()
+    }
+
+    /// The targets to send to now, each with whether it is to be sent the whole state (it
+    /// subscribed or renewed since the last call).
+    pub fn take_targets(&mut self) -> Vec<(SocketAddr, bool)> {
+        self.list
+            .iter_mut()
+            .map(|s| (s.to, std::mem::take(&mut s.wants_everything)))
+            .collect()
     }
 }
 
@@ -451,7 +475,6 @@ fn handle(
 /// What was last sent, to send changes only.
 #[derive(Default)]
 struct Sent {
-    subscribers: Vec<SocketAddr>,
     state: Option<&'static str>,
     song: Option<(usize, String)>,
     position_s: Option<f64>,
@@ -480,7 +503,7 @@ fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Subscri
                         );
                     }
                 }
-                s.targets()
+                s.take_targets()
             }
             Err(_) => Vec::new(),
         };
@@ -489,13 +512,13 @@ fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Subscri
             continue;
         }
         let news = messages(&snapshot, &sent);
-        // A new subscriber gets everything at once, the others what changed.
+        // A new or renewed subscriber gets everything at once, the others what changed.
         let everything = messages(&snapshot, &Sent::default());
-        for to in &subs {
-            let list = if sent.subscribers.contains(to) {
-                &news
-            } else {
+        for (to, wants_everything) in &subs {
+            let list = if *wants_everything {
                 &everything
+            } else {
+                &news
             };
             for m in list {
                 if let Ok(bytes) = rosc::encoder::encode(&OscPacket::Message(m.clone())) {
@@ -504,7 +527,6 @@ fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Subscri
             }
         }
         remember(&mut sent, &snapshot, &news);
-        sent.subscribers = subs;
     }
 }
 
@@ -690,7 +712,14 @@ mod tests {
         assert_eq!(subs.subscribe(b, t0), Subscribed::New);
         // a renews after 40 s; b does not.
         let t40 = t0 + Duration::from_secs(40);
+        assert_eq!(subs.take_targets(), vec![(a, true), (b, true)]);
+        assert_eq!(subs.take_targets(), vec![(a, false), (b, false)]);
         assert_eq!(subs.subscribe(a, t40), Subscribed::Renewed);
+        assert_eq!(
+            subs.take_targets(),
+            vec![(a, true), (b, false)],
+            "a renewal is answered with the whole state"
+        );
         assert!(subs.expire(t0 + Duration::from_secs(59)).is_empty());
         assert_eq!(subs.expire(t0 + SUBSCRIPTION_LIFETIME), vec![b]);
         assert_eq!(subs.targets(), vec![a]);
