@@ -7,12 +7,11 @@
 
 mod common;
 
-use common::{demo, Playhead};
+use common::{connect_from, demo, Playhead};
 use playhead_core::wire::osc::{nested_bundles, rosc};
 use rosc::{OscMessage, OscPacket, OscType};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -124,35 +123,6 @@ fn a_flood_of_osc_commands_is_taken_at_a_bounded_rate_and_logged_sparingly() {
         "{dropped_lines} lines in {elapsed_s:.1} s"
     );
     assert!(ph.is_running());
-}
-
-/// A TCP connection to `to` from the local address `source` (any 127.x.y.z is loopback).
-fn connect_from(source: Ipv4Addr, to: SocketAddr) -> TcpStream {
-    let SocketAddr::V4(to) = to else {
-        panic!("IPv4 only")
-    };
-    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: plain socket calls on a descriptor this function owns; the addresses live on
-    // the stack for the calls' duration.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let from = sockaddr(source, 0);
-        let rc = libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len);
-        assert_eq!(rc, 0, "bind {source}: {}", std::io::Error::last_os_error());
-        let dest = sockaddr(*to.ip(), to.port());
-        let rc = libc::connect(fd, (&dest as *const libc::sockaddr_in).cast(), len);
-        assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
-        TcpStream::from_raw_fd(fd)
-    }
 }
 
 /// The status code of the answer to GET `path` from `source`.
