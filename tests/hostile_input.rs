@@ -181,3 +181,49 @@ fn hundreds_of_idle_sockets_from_one_address_leave_the_page_up_for_others() {
     assert!(ph.is_running());
     println!("{IDLE} idle sockets from one address: {refused} refused at once");
 }
+
+/// Reads a live-update stream until its first event (true) or until the server closes it
+/// (false: turned away).
+fn first_event(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(30 * SECOND)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if String::from_utf8_lossy(&got).contains("\r\n\r\ndata: ") {
+            return true;
+        }
+    }
+}
+
+#[test]
+fn live_update_streams_from_one_address_are_capped_and_others_still_get_them() {
+    let mut ph = playhead(&["--remote", "127.0.0.1:0"]);
+    let page = address_after(&mut ph, "remote status page on http://");
+    let greedy = Ipv4Addr::new(127, 0, 0, 1);
+    let phone = Ipv4Addr::new(127, 0, 0, 3);
+    // One address asks for 24 live-update streams and never reads past the first event (each
+    // newcomer waits for the stream thread's next wake-up, so a few dozen suffice: without a
+    // per-address cap all would be held, up to the 256 places of everyone).
+    let mut streams = Vec::new();
+    let mut held = 0;
+    for _ in 0..24 {
+        let mut s = connect_from(greedy, page);
+        s.write_all(b"GET /api/events HTTP/1.1\r\nHost: playhead\r\n\r\n")
+            .unwrap();
+        if first_event(&mut s) {
+            held += 1;
+        }
+        streams.push(s);
+    }
+    assert!(held <= 8, "{held} streams held by one address");
+    // Another address still gets live updates.
+    let mut s = connect_from(phone, page);
+    s.write_all(b"GET /api/events HTTP/1.1\r\nHost: playhead\r\n\r\n")
+        .unwrap();
+    assert!(first_event(&mut s), "the phone gets no live updates");
+    assert!(ph.is_running());
+}
