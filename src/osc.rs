@@ -16,7 +16,7 @@
 
 use crate::player::status::{StatusBoard, StatusSnapshot};
 use crate::player::{PlayerInput, RemoteCommand};
-use crate::remote::limit::{LogLimit, RateLimit};
+use crate::remote::limit::{LogLimit, PerSource};
 use crate::remote::RemoteAllow;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{Sender, TrySendError};
@@ -38,6 +38,11 @@ pub const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(60);
 const POSITION_INTERVAL: Duration = Duration::from_millis(200);
 /// Commands taken at once; beyond that, [`COMMANDS_PER_SECOND`].
 pub const COMMAND_BURST: u32 = 32;
+/// Commands taken per second from one address (a burst of [`SOURCE_COMMAND_BURST`]): a client
+/// that floods leaves the rest of [`COMMANDS_PER_SECOND`] to the others.
+pub const SOURCE_COMMANDS_PER_SECOND: f64 = 10.0;
+/// Commands taken at once from one address.
+pub const SOURCE_COMMAND_BURST: u32 = 16;
 /// Commands taken per second, over time; more are dropped and counted. A button or a cue
 /// sends a few; a flood must not fill the player's queue or the log.
 pub const COMMANDS_PER_SECOND: f64 = 20.0;
@@ -355,7 +360,10 @@ fn receive(socket: &UdpSocket, input: &Input) {
     let heartbeat = watchdog::register("osc-in", Watch::Beats(watchdog::REMOTE_HANG_LIMIT));
     crate::remote::lower_priority();
     let mut buf = vec![0u8; wire::MAX_DATAGRAM_BYTES];
-    let mut commands = RateLimit::new(COMMAND_BURST, COMMANDS_PER_SECOND);
+    let mut commands = PerSource::new(
+        (SOURCE_COMMAND_BURST, SOURCE_COMMANDS_PER_SECOND),
+        (COMMAND_BURST, COMMANDS_PER_SECOND),
+    );
     let mut log = LogLimit::default();
     loop {
         heartbeat.beat();
@@ -405,16 +413,17 @@ fn handle(
     from: SocketAddr,
     now: Instant,
     input: &Input,
-    commands: &mut RateLimit,
+    commands: &mut PerSource,
     log: &mut LogLimit,
 ) {
     match request {
         OscRequest::Command(cmd) => {
-            if !commands.allow(now) {
+            if !commands.allow(from.ip(), now) {
                 let total = input.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(note) = log.line(now) {
                     warn!(
-                        "OSC from {from}: more than {COMMANDS_PER_SECOND} commands a second; \
+                        "OSC from {from}: more commands than {SOURCE_COMMANDS_PER_SECOND} a second \
+                         from one address or {COMMANDS_PER_SECOND} from all; \
                          {cmd:?} dropped ({total} dropped so far){note}"
                     );
                 }

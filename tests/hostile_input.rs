@@ -95,22 +95,25 @@ fn a_flood_of_osc_commands_is_taken_at_a_bounded_rate_and_logged_sparingly() {
     for _ in 0..FLOOD {
         client.send_to(&arm, osc).unwrap();
     }
-    ph.wait_log("commands a second;", 30 * SECOND);
-    // A command after the flood, sent until it is taken (the limit refills within a second):
-    // every command of the flood that was taken has been logged by then.
+    ph.wait_log("more commands than", 30 * SECOND);
+    // A command from another address after the flood, sent until it is taken (the kernel
+    // may drop datagrams while the flood fills the socket's buffer): every command of the
+    // flood that was taken has been logged by then, and the flooding address has not used up
+    // everyone's share.
+    let desk = UdpSocket::bind("127.0.0.2:0").unwrap();
     let black = message("/playhead/black", vec![OscType::Int(1)]);
     let deadline = Instant::now() + 30 * SECOND;
-    while ph.count_log("remote command Black(true)") == 0 {
+    while ph.count_log("remote command Black(true) from OSC from 127.0.0.2") == 0 {
         assert!(Instant::now() < deadline, "{:#?}", ph.log());
-        client.send_to(&black, osc).unwrap();
+        desk.send_to(&black, osc).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     let elapsed_s = started.elapsed().as_secs_f64();
     let taken = ph.count_log("remote command Arm");
     let busy = ph.count_log("the player is busy");
-    let dropped_lines = ph.count_log("commands a second;");
-    // The burst, then 20 a second for as long as the flood and the wait took.
-    let most = 32.0 + 20.0 * elapsed_s + 1.0;
+    let dropped_lines = ph.count_log("more commands than");
+    // One address: its burst, then 10 a second for as long as the flood and the wait took.
+    let most = 16.0 + 10.0 * elapsed_s + 1.0;
     println!(
         "{FLOOD} commands: {taken} taken, {dropped_lines} lines about the rest, in {elapsed_s:.1} s"
     );

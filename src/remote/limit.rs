@@ -1,6 +1,8 @@
 //! Rate limits for what the network can make playhead do or log: a token bucket, with the
 //! time given by the caller (so tests use a clock of their own).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 /// At most `burst` at once, then `per_second`; what goes over is counted.
@@ -44,6 +46,43 @@ impl RateLimit {
     /// How many were refused since the last call.
     pub fn take_refused(&mut self) -> u64 {
         std::mem::take(&mut self.refused)
+    }
+}
+
+/// A rate limit for each sending address, and one for all of them together: one client that
+/// floods uses up its own share, not everyone's.
+#[derive(Clone, Debug)]
+pub struct PerSource {
+    each: (u32, f64),
+    sources: HashMap<IpAddr, RateLimit>,
+    all: RateLimit,
+}
+
+/// Addresses remembered at most; past this (forged sources, one packet each) the list starts
+/// afresh.
+const MAX_SOURCES: usize = 256;
+
+impl PerSource {
+    /// `each` (burst, per second) for one address, `all` for all of them.
+    pub fn new(each: (u32, f64), all: (u32, f64)) -> PerSource {
+        PerSource {
+            each,
+            sources: HashMap::new(),
+            all: RateLimit::new(all.0, all.1),
+        }
+    }
+
+    /// True when one more from `ip` may go at `now`.
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&ip) {
+            self.sources.clear();
+        }
+        let (burst, rate) = self.each;
+        let mine = self
+            .sources
+            .entry(ip.to_canonical())
+            .or_insert_with(|| RateLimit::new(burst, rate));
+        mine.allow(now) && self.all.allow(now)
     }
 }
 
@@ -92,6 +131,28 @@ mod tests {
         let later = t0 + Duration::from_secs(100);
         assert!((0..3).all(|_| limit.allow(later)));
         assert!(!limit.allow(later));
+    }
+
+    #[test]
+    fn one_flooding_source_leaves_room_for_the_others() {
+        let t0 = Instant::now();
+        let mut limit = PerSource::new((4, 2.0), (10, 5.0));
+        let flood: IpAddr = "192.168.1.66".parse().unwrap();
+        let desk: IpAddr = "192.168.1.30".parse().unwrap();
+        assert_eq!((0..100).filter(|_| limit.allow(flood, t0)).count(), 4);
+        assert!(limit.allow(desk, t0), "another source still gets through");
+        // Many forged sources meet the limit for all.
+        let taken = (0..200u8)
+            .filter(|i| limit.allow(IpAddr::from([10, 0, 0, *i]), t0))
+            .count();
+        assert_eq!(taken, 5, "10 for all at once, 5 of them taken already");
+        // Past the remembered addresses the list starts afresh, and the total still holds.
+        let later = t0 + Duration::from_secs(100);
+        for i in 0..=MAX_SOURCES {
+            let ip = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
+            limit.allow(ip, later);
+        }
+        assert!(limit.sources.len() <= MAX_SOURCES);
     }
 
     #[test]
