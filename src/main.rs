@@ -328,8 +328,13 @@ impl Shutdown {
     /// Starts the thread that waits for the signals.
     fn listen(&self) -> Result<(), Error> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-            .map_err(Error::thread("signals"))?;
+        let mut wanted = vec![SIGTERM, SIGINT];
+        // Started under nohup (SIGHUP ignored): a closed terminal must not stop the show.
+        if !sighup_ignored() {
+            wanted.push(SIGHUP);
+        }
+        let mut signals =
+            signal_hook::iterator::Signals::new(wanted).map_err(Error::thread("signals"))?;
         let this = self.clone();
         std::thread::Builder::new()
             .name("signals".into())
@@ -381,6 +386,17 @@ impl Shutdown {
             }
             window.0 = Some(proxy);
         }
+    }
+}
+
+/// True when SIGHUP was ignored when playhead started (`nohup playhead ...`): it then stays
+/// ignored, as the one who started it asked.
+fn sighup_ignored() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 

@@ -172,3 +172,28 @@ fn sigint_ends_the_show_cleanly() {
 fn sighup_ends_the_show_cleanly() {
     clean_stop_says_goodbye("HUP");
 }
+
+/// Started under nohup (SIGHUP ignored), playhead keeps ignoring it: the show goes on until
+/// SIGTERM.
+#[test]
+fn under_nohup_sighup_is_ignored() {
+    let mut c = Playhead::command();
+    c.arg("--headless").arg(demo());
+    // SAFETY: signal() is async-signal-safe; the child has not started any thread yet.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut ph = Playhead::spawn(c);
+    ph.wait_log("armed:", 30 * SECOND);
+    signal(&ph, "HUP");
+    signal(&ph, "TERM");
+    let st = ph
+        .wait_exit(30 * SECOND)
+        .expect("SIGTERM must end playhead");
+    assert!(st.success(), "exit status {st}: {:#?}", ph.log());
+    assert_eq!(ph.count_log("SIGTERM received"), 1, "{:#?}", ph.log());
+    assert_eq!(ph.count_log("SIGHUP received"), 0, "{:#?}", ph.log());
+}
