@@ -149,7 +149,8 @@ pub struct Cli {
     pub remote_token: Option<String>,
 
     /// Take OSC commands (/playhead/play, /playhead/song i, ...) on UDP [ADDR:]PORT and send
-    /// state changes to the clients that sent /playhead/subscribe. --allow applies.
+    /// state changes to the clients that sent /playhead/subscribe (renewed at least every
+    /// 60 s). --allow applies.
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_osc)]
     pub osc: Option<std::net::SocketAddr>,
 

@@ -13,6 +13,7 @@ use playhead::show::{self, Show};
 use playhead::sources as input;
 use playhead::transport::FollowMode;
 use playhead::{clock, preflight, watchdog};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,8 @@ fn main() -> ExitCode {
     match run(cli, &matches) {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("playhead: error: {msg}");
+            // After SIGHUP the terminal may be gone: a failed write must not panic.
+            let _ = writeln!(std::io::stderr(), "playhead: error: {msg}");
             ExitCode::FAILURE
         }
     }
@@ -212,8 +214,10 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         );
     }
 
-    watchdog::start(|failure| eprintln!("playhead: error: {failure}"))
-        .map_err(Error::thread("watchdog"))?;
+    watchdog::start(|failure| {
+        let _ = writeln!(std::io::stderr(), "playhead: error: {failure}");
+    })
+    .map_err(Error::thread("watchdog"))?;
     let filters = port_filters(&cli, &show);
     if cli.headless {
         let headless =
@@ -298,8 +302,9 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// A clean stop on SIGTERM (what `systemctl stop` sends) and SIGINT (Ctrl+C): the player is
-/// told to quit and the window to close; `run` then says goodbye to network-MIDI peers,
+/// A clean stop on SIGTERM (what `systemctl stop` sends), SIGINT (Ctrl+C) and SIGHUP (the
+/// terminal or SSH session playhead was started from closed): the player is told to quit and
+/// the window to close; `run` then says goodbye to network-MIDI peers,
 /// withdraws the mDNS advertisement and gives the screensaver and DPMS back, and the program
 /// exits with status 0.
 #[derive(Clone)]
@@ -322,18 +327,23 @@ impl Shutdown {
 
     /// Starts the thread that waits for the signals.
     fn listen(&self) -> Result<(), Error> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-            .map_err(Error::thread("signals"))?;
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut wanted = vec![SIGTERM, SIGINT];
+        // Started under nohup (SIGHUP ignored): a closed terminal must not stop the show.
+        if !sighup_ignored() {
+            wanted.push(SIGHUP);
+        }
+        let mut signals =
+            signal_hook::iterator::Signals::new(wanted).map_err(Error::thread("signals"))?;
         let this = self.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 if let Some(signal) = signals.forever().next() {
-                    let name = if signal == SIGINT {
-                        "SIGINT"
-                    } else {
-                        "SIGTERM"
+                    let name = match signal {
+                        SIGINT => "SIGINT",
+                        SIGHUP => "SIGHUP",
+                        _ => "SIGTERM",
                     };
                     info!("{name} received: stopping the show");
                     // The grace starts before anything else: whatever the clean stop waits
@@ -376,6 +386,17 @@ impl Shutdown {
             }
             window.0 = Some(proxy);
         }
+    }
+}
+
+/// True when SIGHUP was ignored when playhead started (`nohup playhead ...`): it then stays
+/// ignored, as the one who started it asked.
+fn sighup_ignored() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 

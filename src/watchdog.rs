@@ -259,7 +259,11 @@ pub fn install_panic_hook() {
             "the {thread} thread failed ({message}{place}); playhead stops so that it is started again armed"
         );
         error!("{line}");
-        eprintln!("playhead: error: {line}");
+        // Not eprintln: with the terminal gone (SIGHUP) it would panic inside the hook.
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("playhead: error: {line}\n"),
+        );
         std::process::exit(EXIT_THREAD_FAILED);
     }));
 }

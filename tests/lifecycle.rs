@@ -1,5 +1,5 @@
 //! How the program ends: a dead or hung thread ends it loudly so that it restarts armed, and
-//! SIGTERM / SIGINT end a show cleanly (goodbye to network-MIDI peers, exit status 0).
+//! SIGTERM / SIGINT / SIGHUP end a show cleanly (goodbye to network-MIDI peers, exit status 0).
 //!
 //! The faults are real: `PLAYHEAD_INJECT_FAULT` makes the player thread of the real program
 //! panic or stop answering once it is armed; the watchdog must notice on its own. Each test
@@ -165,4 +165,35 @@ fn sigterm_ends_the_show_cleanly() {
 #[test]
 fn sigint_ends_the_show_cleanly() {
     clean_stop_says_goodbye("INT");
+}
+
+/// The terminal or SSH session playhead was started from closes: as clean as SIGTERM.
+#[test]
+fn sighup_ends_the_show_cleanly() {
+    clean_stop_says_goodbye("HUP");
+}
+
+/// Started under nohup (SIGHUP ignored), playhead keeps ignoring it: the show goes on until
+/// SIGTERM.
+#[test]
+fn under_nohup_sighup_is_ignored() {
+    let mut c = Playhead::command();
+    c.arg("--headless").arg(demo());
+    // SAFETY: signal() is async-signal-safe; the child has not started any thread yet.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut ph = Playhead::spawn(c);
+    ph.wait_log("armed:", 30 * SECOND);
+    signal(&ph, "HUP");
+    signal(&ph, "TERM");
+    let st = ph
+        .wait_exit(30 * SECOND)
+        .expect("SIGTERM must end playhead");
+    assert!(st.success(), "exit status {st}: {:#?}", ph.log());
+    assert_eq!(ph.count_log("SIGTERM received"), 1, "{:#?}", ph.log());
+    assert_eq!(ph.count_log("SIGHUP received"), 0, "{:#?}", ph.log());
 }

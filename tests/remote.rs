@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{headless_demo, headless_frame as frame, start_mode, wait_headless_frame};
+use common::{
+    connect_from, headless_demo, headless_frame as frame, start_mode, wait_headless_frame,
+};
 use playhead::player::Notice;
 use playhead::remote::thumbnail::Thumbnailer;
 use playhead::remote::{RemoteAllow, RemoteConfig};
@@ -13,7 +15,7 @@ use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
 use playhead_testkit::peer::{Answer, ScriptedPeer};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -42,7 +44,24 @@ fn show_with_remote(token: Option<&str>, allow: &[&str]) -> (HeadlessShow, Socke
 
 /// One HTTP request, answered: status code and body.
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the remote");
+    http_from(Ipv4Addr::LOCALHOST, addr, method, path, headers)
+}
+
+/// The loopback address that stands for phone `n` (the remote counts connections per
+/// address, as from separate phones).
+fn phone(n: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1 + (n / 250) as u8, 1 + (n % 250) as u8)
+}
+
+/// One HTTP request from the local address `source`, answered: status code and body.
+fn http_from(
+    source: Ipv4Addr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> (u16, String) {
+    let mut s = connect_from(source, addr);
     s.set_read_timeout(Some(10 * SECOND)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: playhead\r\n");
     for h in headers {
@@ -286,13 +305,14 @@ fn allow_rules_keep_other_addresses_out() {
 fn clients_that_never_read_cannot_stall_the_player() {
     let (show, addr) = show_with_remote(None, &[]);
     wait_state(addr, "armed");
+    // From 40 phones: one address may hold only a few connections.
     let mut stuck = Vec::new();
-    for _ in 0..20 {
-        let mut s = TcpStream::connect(addr).unwrap();
+    for i in 0..20 {
+        let mut s = connect_from(phone(i), addr);
         s.write_all(b"GET /api/events HTTP/1.1\r\n\r\n").unwrap();
         stuck.push(s);
     }
-    let silent: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let silent: Vec<TcpStream> = (20..40).map(|i| connect_from(phone(i), addr)).collect();
     let (_net, mut peer) = daw(&show);
     peer.send_midi(&[SPP_0, START]).unwrap();
     wait_cue(&show, |c| matches!(c, Cue::Play | Cue::PlayFromTop));
@@ -345,8 +365,10 @@ fn a_hundred_page_clients_leave_start_latency_unchanged() {
     // and fetches the picture once a second, as the page does.
     let mut clients = Vec::new();
     let mut sockets = Vec::new();
-    for _ in 0..100 {
-        let mut events = TcpStream::connect(addr).unwrap();
+    for i in 0..100 {
+        // A hundred phones, each from its own address.
+        let source = phone(i);
+        let mut events = connect_from(source, addr);
         events
             .write_all(b"GET /api/events HTTP/1.1\r\n\r\n")
             .unwrap();
@@ -360,7 +382,7 @@ fn a_hundred_page_clients_leave_start_latency_unchanged() {
                 received += n;
                 if last_picture.elapsed() >= SECOND {
                     last_picture = Instant::now();
-                    let _ = http(addr, "GET", "/thumbnail.jpg", &[]);
+                    let _ = http_from(source, addr, "GET", "/thumbnail.jpg", &[]);
                 }
             }
             received

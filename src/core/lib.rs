@@ -6,7 +6,8 @@
 //! [`chase`] (song position, tempo, timecode, drift) to follow the DAW anywhere in a song;
 //! [`ltc`] decodes linear timecode from audio samples; [`show`] is the show model and its file
 //! format. [`time`] is the one way to say "when"; [`backend_clock`] puts an OS MIDI backend's
-//! event stamps on that clock.
+//! event stamps on that clock. [`wire`] bounds and decodes what the operator's remote reads
+//! from the network (OSC datagrams, HTTP request heads).
 //!
 //! What it does not do: read a clock, open a socket or a file (but for [`show::Show::load`]),
 //! start a thread, draw, or talk to libmpv. The `playhead` program does all of that around it.
@@ -20,3 +21,4 @@ pub mod rng;
 pub mod show;
 pub mod time;
 pub mod transport;
+pub mod wire;

@@ -225,6 +225,10 @@ struct RawSong {
     idle: Option<Spanned<String>>,
 }
 
+/// The largest show file read, in bytes (1 MiB): a setlist of a thousand songs is under
+/// 200 KiB.
+pub const MAX_SHOW_FILE_BYTES: u64 = 1 << 20;
+
 /// The file name a show file is recognised by, besides any `.toml` file given on the command
 /// line.
 pub const SHOW_FILE_NAME: &str = "show.playhead.toml";
@@ -286,14 +290,28 @@ impl Show {
         }
     }
 
-    /// Reads a show file.
+    /// Reads a show file: at most [`MAX_SHOW_FILE_BYTES`] of it (a larger file is refused,
+    /// not read to its end: it is not a show file).
     pub fn load(file: &Path) -> Result<Show, ShowError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ShowError {
+        use std::io::Read;
+        let error = |message: String| ShowError {
             file: file.to_path_buf(),
             line: None,
             key: String::new(),
-            message: format!("cannot read it: {e}"),
-        })?;
+            message,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(file)
+            .and_then(|f| f.take(MAX_SHOW_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| error(format!("cannot read it: {e}")))?;
+        if bytes.len() as u64 > MAX_SHOW_FILE_BYTES {
+            return Err(error(format!(
+                "it is larger than {} KiB, and a show file is a short text: is it the right file?",
+                MAX_SHOW_FILE_BYTES / 1024
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| error("it is not text (UTF-8): is it the right file?".into()))?;
         Show::parse(&text, file)
     }
 
@@ -310,6 +328,14 @@ impl Show {
             // toml's own message says what was expected; keep its first line, drop the
             // picture of the source it draws below.
             let message = e.message().trim().to_string();
+            // The parser stops at 80 levels of arrays or tables in one another rather than
+            // overflow its stack; say so in the show file's terms.
+            let message = if message.contains("recursion limit") {
+                "arrays or tables nested far too deep (a show file needs two levels at most)"
+                    .to_string()
+            } else {
+                message
+            };
             err(e.span(), "", message)
         })?;
 
@@ -700,6 +726,61 @@ mod tests {
 
     fn parse(text: &str) -> Result<Show, ShowError> {
         Show::parse(text, Path::new("/shows/tour.playhead.toml"))
+    }
+
+    /// Runs `f` on a thread with a spawned thread's default stack (2 MiB; the program reads
+    /// the show file on its main thread, which has 8).
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused_without_overflowing_the_stack() {
+        let deep = [
+            format!("osc = {}", "[".repeat(200_000)),
+            format!("preload = {}1{}", "[".repeat(5000), "]".repeat(5000)),
+            format!("osc = {}", "{a = ".repeat(100_000)),
+            format!("[{}]\n", vec!["a"; 100_000].join(".")),
+            format!("{} = 1\n", vec!["a"; 100_000].join(".")),
+        ];
+        for text in deep {
+            let head: String = text.chars().take(12).collect();
+            let got = on_small_stack(move || parse(&text).map(|_| ()));
+            let e = got.expect_err(&head);
+            assert!(e.to_string().contains("tour.playhead.toml"), "{e}");
+        }
+        let e = on_small_stack(|| parse(&format!("osc = {}", "[".repeat(200)))).unwrap_err();
+        assert!(e.message.contains("nested far too deep"), "{e}");
+    }
+
+    #[test]
+    fn files_past_the_size_bound_are_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("playhead-show-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.playhead.toml");
+        let mut text = "[[song]]\nvideo = \"a.mp4\"\n".to_string();
+        while text.len() as u64 <= MAX_SHOW_FILE_BYTES {
+            text.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(&big, &text).unwrap();
+        let e = Show::load(&big).unwrap_err();
+        assert!(e.to_string().contains("big.playhead.toml"), "{e}");
+        assert!(e.message.contains("larger than 1024 KiB"), "{e}");
+        let binary = dir.join("video.toml");
+        std::fs::write(&binary, [0u8, 0xFF, 0xFE, 0x00]).unwrap();
+        let e = Show::load(&binary).unwrap_err();
+        assert!(e.message.contains("not text"), "{e}");
+        // Just under the bound is read.
+        text.truncate(usize::try_from(MAX_SHOW_FILE_BYTES).unwrap() - 100);
+        let cut = text.rfind('\n').unwrap();
+        std::fs::write(&big, &text[..=cut]).unwrap();
+        assert!(Show::load(&big).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1090,6 +1090,29 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_flood_keeps_the_last_believable_tempo() {
+        let mut t = Transport::with_mode(FollowMode::Chase, ChaseSettings::default()).unwrap();
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        let spacing_s = 60.0 / (120.0 * 24.0);
+        for i in 0..96 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(f64::from(i) * spacing_s),
+            );
+        }
+        // 5000 clock bytes 116 µs apart: 21,531 BPM.
+        let flood_s = 60.0 / (21_531.0 * 24.0);
+        for i in 0..5000 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(96.0 * spacing_s + f64::from(i) * flood_s),
+            );
+        }
+        let bpm = t.tempo_bpm().expect("the tempo before the flood");
+        assert!((bpm - 120.0).abs() < 0.5, "{bpm}");
+    }
+
+    #[test]
     fn operator_keys() {
         let mut t = Transport::new();
         assert_eq!(t.on_operator(OperatorCommand::TogglePlay), Some(Cue::Play));

@@ -24,6 +24,8 @@ const WAKE: Duration = Duration::from_millis(250);
 const QUEUE: usize = 64;
 /// Pages listening at once; more are turned away (they retry on their own).
 const MAX_CLIENTS: usize = 256;
+/// Pages listening at once from one address: one machine cannot take every place.
+const MAX_CLIENTS_PER_ADDRESS: usize = 8;
 
 /// One page that listens.
 struct Client {
@@ -143,6 +145,16 @@ fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStre
         for (stream, peer) in first.into_iter().chain(rx.try_iter()) {
             if clients.len() >= MAX_CLIENTS {
                 debug!("remote: {peer}: {MAX_CLIENTS} pages listen already; turned away");
+                continue;
+            }
+            let ip = peer.ip().to_canonical();
+            if clients
+                .iter()
+                .filter(|c| c.peer.ip().to_canonical() == ip)
+                .count()
+                >= MAX_CLIENTS_PER_ADDRESS
+            {
+                debug!("remote: {peer}: {MAX_CLIENTS_PER_ADDRESS} pages listen from there already; turned away");
                 continue;
             }
             let mut client = Client {

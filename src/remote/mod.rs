@@ -10,6 +10,7 @@
 
 mod allow;
 mod events;
+pub mod limit;
 pub mod thumbnail;
 
 pub use allow::RemoteAllow;
@@ -19,11 +20,12 @@ use crate::player::{PlayerInput, RemoteCommand};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{Sender, TrySendError};
 use log::{debug, info, warn};
+use playhead_core::wire::http::{self as wire, Head};
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use thumbnail::Thumbnailer;
 
 /// The page, built into the binary: a show network has no internet, so it fetches nothing.
@@ -31,14 +33,16 @@ const PAGE_HTML: &str = include_str!("page.html");
 
 /// At most this many connections at once; more are refused with 503.
 const MAX_CONNECTIONS: usize = 512;
+/// At most this many connections at once from one address (a browser opens about six): one
+/// machine that opens hundreds of idle sockets is refused with 503 beyond them, and the page
+/// stays up for everyone else.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 /// After a failed accept, the listener waits this long before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// A request's head must arrive within this, all of it.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client that takes longer than this to take a write is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// The largest request head read, in bytes.
-const MAX_HEAD_BYTES: usize = 8192;
 
 /// What the remote serves from.
 pub struct RemoteConfig {
@@ -119,7 +123,74 @@ struct Shared {
     thumbnails: Thumbnailer,
     events: events::Events,
     peers: Arc<Peers>,
-    connections: AtomicUsize,
+    connections: Mutex<Connections>,
+}
+
+/// The connections open now: in all, and from each address.
+#[derive(Debug, Default)]
+pub struct Connections {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// [`MAX_CONNECTIONS`] are open.
+    Full,
+    /// [`MAX_CONNECTIONS_PER_ADDRESS`] are open from this address.
+    AddressFull,
+}
+
+impl Connections {
+    /// Takes a place for a connection from `ip`, if there is room.
+    pub fn open(&mut self, ip: IpAddr) -> Result<(), Refused> {
+        let ip = ip.to_canonical();
+        let mine = self.per_address.get(&ip).copied().unwrap_or(0);
+        if mine >= MAX_CONNECTIONS_PER_ADDRESS {
+            return Err(Refused::AddressFull);
+        }
+        if self.total >= MAX_CONNECTIONS {
+            return Err(Refused::Full);
+        }
+        self.total += 1;
+        self.per_address.insert(ip, mine + 1);
+        Ok(())
+    }
+
+    /// Gives back the place a connection from `ip` held.
+    pub fn close(&mut self, ip: IpAddr) {
+        let ip = ip.to_canonical();
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_address.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&ip);
+            }
+        }
+    }
+
+    /// Connections open from `ip`.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        self.per_address
+            .get(&ip.to_canonical())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A connection's place, given back when its thread ends (even by a panic).
+struct Place {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.shared.connections.lock() {
+            c.close(self.ip);
+        }
+    }
 }
 
 /// Starts the remote's listening thread; returns the address it listens on (the port is
@@ -145,7 +216,7 @@ pub fn start(
         events,
         peers,
         thumbnails,
-        connections: AtomicUsize::new(0),
+        connections: Mutex::default(),
     });
     info!(
         "remote status page on http://{local}/ ({})",
@@ -161,9 +232,10 @@ pub fn start(
         .spawn(move || {
             // Blocks in accept for as long as nobody connects.
             let heartbeat = watchdog::register("remote-http", Watch::DeathOnly);
+            let mut log = limit::LogLimit::default();
             for conn in listener.incoming() {
                 match conn {
-                    Ok(stream) => accept(stream, &shared, &allow),
+                    Ok(stream) => accept(stream, &shared, &allow, &mut log),
                     Err(e) => {
                         // Out of file descriptors, say: fails again at once, so wait a little
                         // rather than spin.
@@ -178,8 +250,14 @@ pub fn start(
     Ok(local)
 }
 
-/// Admits a connection (allowed address, room left) into a thread of its own.
-fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
+/// Admits a connection (allowed address, room left in all and for its address) into a
+/// thread of its own.
+fn accept(
+    mut stream: TcpStream,
+    shared: &Arc<Shared>,
+    allow: &RemoteAllow,
+    log: &mut limit::LogLimit,
+) {
     let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
@@ -189,12 +267,32 @@ fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
         let _ = respond(&mut stream, 403, "text/plain", b"not allowed by --allow\n");
         return;
     }
-    if shared.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-        shared.connections.fetch_sub(1, Ordering::AcqRel);
-        let _ = respond(&mut stream, 503, "text/plain", b"too many clients\n");
+    let taken = match shared.connections.lock() {
+        Ok(mut c) => c.open(peer.ip()),
+        Err(_) => Err(Refused::Full),
+    };
+    if let Err(why) = taken {
+        let body: &[u8] = match why {
+            Refused::Full => b"too many clients\n",
+            Refused::AddressFull => b"too many connections from your address\n",
+        };
+        if let Some(note) = log.line(Instant::now()) {
+            match why {
+                Refused::Full => warn!("remote: {MAX_CONNECTIONS} connections open; {peer} refused{note}"),
+                Refused::AddressFull => warn!(
+                    "remote: {} has {MAX_CONNECTIONS_PER_ADDRESS} connections open; refused another{note}",
+                    peer.ip()
+                ),
+            }
+        }
+        // A fresh socket takes a short answer at once: this never waits on the client.
+        let _ = respond(&mut stream, 503, "text/plain", body);
         return;
     }
-    let shared2 = shared.clone();
+    let place = Place {
+        shared: shared.clone(),
+        ip: peer.ip(),
+    };
     // A connection's thread is not watched: it ends with its client, and a fault in it must
     // not end the show (it can only lose that one client).
     let spawned = std::thread::Builder::new()
@@ -203,27 +301,20 @@ fn accept(mut stream: TcpStream, shared: &Arc<Shared>, allow: &RemoteAllow) {
             lower_priority();
             crate::watchdog::spare_this_thread();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                serve(stream, peer, &shared2)
+                serve(stream, peer, &place.shared)
             }));
-            shared2.connections.fetch_sub(1, Ordering::AcqRel);
+            drop(place);
         });
-    if spawned.is_err() {
-        shared.connections.fetch_sub(1, Ordering::AcqRel);
-    }
+    // On failure the closure, and with it the place, is dropped: the place is given back.
+    let _ = spawned;
 }
 
-/// One request, parsed.
-struct Request {
-    method: String,
-    path: String,
-    bearer: Option<String>,
-}
-
-/// Reads the request head (no body is needed by any route).
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
+/// Reads the request head (no body is needed by any route), within [`READ_TIMEOUT`] in all
+/// and [`wire::MAX_HEAD_BYTES`]; parsed by [`playhead_core::wire::http::parse_head`].
+fn read_request(stream: &mut TcpStream) -> Option<wire::RequestHead> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     loop {
         // A client sending a byte now and then must not hold its place for ever.
         let left = READ_TIMEOUT.checked_sub(started.elapsed())?;
@@ -235,25 +326,10 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
             return None;
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                let bearer = req
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("authorization"))
-                    .and_then(|h| std::str::from_utf8(h.value).ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .map(|t| t.trim().to_string());
-                return Some(Request {
-                    method: req.method?.to_string(),
-                    path: req.path?.to_string(),
-                    bearer,
-                });
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
-            _ => {
+        match wire::parse_head(&buf) {
+            Head::Complete(head) => return Some(head),
+            Head::Partial => continue,
+            Head::Bad => {
                 let _ = respond(stream, 400, "text/plain", b"bad request\n");
                 return None;
             }
@@ -266,7 +342,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let Some(req) = read_request(&mut stream) else {
         return;
     };
-    let path = req.path.split('?').next().unwrap_or("");
+    let path = req.path.as_str();
     let result = match (req.method.as_str(), path) {
         ("GET", "/") | ("GET", "/index.html") => respond(
             &mut stream,
@@ -324,7 +400,7 @@ pub(crate) fn status_json(
 fn control(
     stream: &mut TcpStream,
     peer: SocketAddr,
-    req: &Request,
+    req: &wire::RequestHead,
     path: &str,
     shared: &Shared,
 ) -> std::io::Result<()> {
@@ -469,6 +545,57 @@ mod tests {
         assert_eq!(parse_command("/api/locate/NaN"), None);
         assert_eq!(parse_command("/api/play/x"), None);
         assert_eq!(parse_command("/api/../etc/passwd"), None);
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_place() {
+        let mut c = Connections::default();
+        let greedy: IpAddr = "192.168.1.66".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.168.1.66".parse().unwrap();
+        for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+            assert_eq!(c.open(greedy), Ok(()));
+        }
+        assert_eq!(c.open(greedy), Err(Refused::AddressFull));
+        assert_eq!(
+            c.open(mapped),
+            Err(Refused::AddressFull),
+            "the same address"
+        );
+        let phone: IpAddr = "192.168.1.30".parse().unwrap();
+        assert_eq!(c.open(phone), Ok(()));
+        c.close(greedy);
+        assert_eq!(c.count(greedy), MAX_CONNECTIONS_PER_ADDRESS - 1);
+        assert_eq!(c.open(greedy), Ok(()));
+        // Many addresses still meet the total.
+        let mut c = Connections::default();
+        for i in 0..MAX_CONNECTIONS {
+            let ip = IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+            assert_eq!(c.open(ip), Ok(()));
+        }
+        assert_eq!(c.open(phone), Err(Refused::Full));
+        c.close(IpAddr::from([10, 0, 0, 0]));
+        assert_eq!(c.open(phone), Ok(()));
+        assert_eq!(c.count(IpAddr::from([10, 0, 0, 0])), 0);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Any request head through the parser and the router's command parsing: no panic.
+        #[test]
+        fn any_request_head_is_answered_without_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            path in "/api/[a-z]{0,8}(/[0-9a-zA-Z.+-]{0,12}){0,3}",
+        ) {
+            if let Head::Complete(h) = wire::parse_head(&bytes) {
+                let _ = parse_command(&h.path);
+            }
+            let _ = parse_command(&path);
+            let request = format!("POST {path} HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n");
+            let Head::Complete(h) = wire::parse_head(request.as_bytes()) else {
+                panic!("{request:?}");
+            };
+            proptest::prop_assert_eq!(parse_command(&h.path), parse_command(&path));
+        }
     }
 
     #[test]

@@ -644,3 +644,33 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A TCP connection to `to` from the local address `source`: any 127.x.y.z is loopback, so a
+/// test can be many machines (the remote counts connections per address).
+pub fn connect_from(source: std::net::Ipv4Addr, to: std::net::SocketAddr) -> std::net::TcpStream {
+    let std::net::SocketAddr::V4(to) = to else {
+        panic!("IPv4 only")
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns; the addresses live on
+    // the stack for the calls' duration.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let from = sockaddr(source, 0);
+        let rc = libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len);
+        assert_eq!(rc, 0, "bind {source}: {}", std::io::Error::last_os_error());
+        let dest = sockaddr(*to.ip(), to.port());
+        let rc = libc::connect(fd, (&dest as *const libc::sockaddr_in).cast(), len);
+        assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+        std::os::fd::FromRawFd::from_raw_fd(fd)
+    }
+}

@@ -1,5 +1,6 @@
 //! The clock tempo estimator: the DAW's tempo from the arrival times of its MIDI clock ticks.
 
+use super::is_daw_tempo;
 use crate::chase::position::CLOCKS_PER_QUARTER_NOTE;
 use crate::chase::ChaseError;
 use std::collections::VecDeque;
@@ -183,24 +184,33 @@ impl ClockTempoEstimator {
         self.bpm()
     }
 
-    /// The current tempo estimate in BPM, or `None` until enough ticks have arrived.
+    /// The current tempo estimate in BPM, or `None` until enough ticks have arrived, and
+    /// `None` while the ticks come at a tempo no DAW sends (outside 20-999 BPM, see
+    /// [`is_daw_tempo`]): a flood of clock bytes is not a tempo.
     pub fn bpm(&self) -> Option<f64> {
         self.seconds_per_clock()
             .map(|s| 60.0 / (s * CLOCKS_PER_QUARTER_NOTE as f64))
     }
 
-    /// The current estimate as seconds between ticks.
+    /// The current estimate as seconds between ticks (`None` as for [`Self::bpm`]).
     pub fn seconds_per_clock(&self) -> Option<f64> {
-        self.line
-            .map(|l| l.seconds_per_clock)
-            .filter(|s| s.is_finite() && *s > 0.0)
+        self.believable_line().map(|l| l.seconds_per_clock)
     }
 
     /// When the latest tick "really" happened: the fitted line at its number, which strips that
     /// tick's own jitter. A caller interpolating the position between ticks starts from here.
+    /// `None` while there is no believable tempo.
     pub fn latest_tick_fitted_s(&self) -> Option<f64> {
         let last = self.window.back()?;
-        self.line.map(|l| l.time_at_s(last.index))
+        self.believable_line().map(|l| l.time_at_s(last.index))
+    }
+
+    /// The fitted line, when its slope is a tempo a DAW can send.
+    fn believable_line(&self) -> Option<Line> {
+        self.line.filter(|l| {
+            let s = l.seconds_per_clock;
+            s.is_finite() && s > 0.0 && is_daw_tempo(60.0 / (s * CLOCKS_PER_QUARTER_NOTE as f64))
+        })
     }
 
     /// Ticks since the last reset.
@@ -530,6 +540,36 @@ mod tests {
         est.reset();
         assert_eq!(est.bpm(), None);
         assert_eq!(est.ticks_since_reset(), 0);
+    }
+
+    #[test]
+    fn a_clock_flood_is_not_a_tempo() {
+        let mut rng = Rng::seeded(11);
+        let mut est = ClockTempoEstimator::default();
+        let t = play(&mut est, &mut rng, 0.0, 120.0, 96, 0.0);
+        assert!((est.bpm().unwrap() - 120.0).abs() < 0.01);
+        // F8 bytes as fast as a network link carries them: 21,531 BPM, as seen in the field.
+        let t = play(&mut est, &mut rng, t, 21_531.0, 5000, 0.0);
+        assert_eq!(est.bpm(), None, "a flood is not a tempo");
+        assert_eq!(est.seconds_per_clock(), None);
+        assert_eq!(est.latest_tick_fitted_s(), None);
+        // The DAW's clock again: believed once the window holds it.
+        play(&mut est, &mut rng, t, 120.0, 96, 0.0);
+        assert!((est.bpm().unwrap() - 120.0).abs() < 0.01);
+        // Every tempo a DAW sends is measured, to its ends; a crawl below it is not.
+        for bpm in [20.0, 999.0] {
+            let mut est = ClockTempoEstimator::default();
+            play(&mut est, &mut rng, 0.0, bpm, 96, 0.0);
+            let got = est.bpm().expect("a DAW's tempo");
+            assert!((got - bpm).abs() < bpm * 0.001, "{bpm}: {got}");
+        }
+        for bpm in [1100.0, 5000.0, 21_531.0] {
+            let mut est = ClockTempoEstimator::default();
+            play(&mut est, &mut rng, 0.0, bpm, 200, 0.0);
+            assert_eq!(est.bpm(), None, "{bpm} BPM");
+        }
+        assert!(is_daw_tempo(20.0) && is_daw_tempo(999.0) && is_daw_tempo(1010.0));
+        assert!(!is_daw_tempo(18.0) && !is_daw_tempo(1100.0) && !is_daw_tempo(f64::NAN));
     }
 
     #[test]

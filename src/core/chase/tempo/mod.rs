@@ -39,6 +39,9 @@
 //!    and any gap longer than `reset_gap_s` (default 0.5 s) start afresh; the first estimate
 //!    comes after `min_ticks` (default 12, half a beat).
 //!
+//! A measured tempo outside what a DAW sends (20 to 999 BPM, [`is_daw_tempo`]) is not given
+//! out: a flood of clock bytes (21,531 BPM was seen) leaves the last believable tempo in use.
+//!
 //! The tick number is the count of `F8`s received, so a lost tick looks like a jump of one
 //! clock: step 4 absorbs it within a few ticks.
 //!
@@ -57,6 +60,23 @@ pub const MIN_BPM: f64 = 1.0;
 
 /// Fastest tempo a [`TempoMap`] accepts; DAWs stop at 999 BPM.
 pub const MAX_BPM: f64 = 999.0;
+
+/// Slowest tempo a DAW sends MIDI clock at.
+pub const DAW_MIN_BPM: f64 = 20.0;
+
+/// Fastest tempo a DAW sends MIDI clock at.
+pub const DAW_MAX_BPM: f64 = 999.0;
+
+/// How far past [`DAW_MIN_BPM`] and [`DAW_MAX_BPM`] a measured tempo is still believed (the
+/// jitter of a few ticks at the ends of the range): 3 %. Beyond it the ticks are not a DAW's
+/// clock (a flood of `F8`s, a device gone mad) and the measurement is ignored.
+pub const MEASURED_BPM_MARGIN: f64 = 0.03;
+
+/// True when a measured tempo is one a DAW can send (20-999 BPM, with the margin).
+pub fn is_daw_tempo(bpm: f64) -> bool {
+    (DAW_MIN_BPM * (1.0 - MEASURED_BPM_MARGIN)..=DAW_MAX_BPM * (1.0 + MEASURED_BPM_MARGIN))
+        .contains(&bpm)
+}
 
 /// Seconds per MIDI clock at `bpm`: 60 s / (bpm × 24 clocks).
 fn seconds_per_clock(bpm: f64) -> f64 {
