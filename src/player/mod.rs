@@ -296,6 +296,8 @@ pub struct Player {
     decode_warned: Option<usize>,
     last_overlay: Instant,
     last_status_log: Instant,
+    /// Remote commands logged: a burst, then a few a second (a flood is counted, not listed).
+    remote_log: crate::remote::limit::RateLimit,
     last_event: Option<(String, Instant)>,
     /// The video position of the deck on screen, as mpv last reported it.
     position_s: Option<f64>,
@@ -411,6 +413,7 @@ impl Player {
             decode_warned: None,
             last_overlay: now,
             last_status_log: now,
+            remote_log: crate::remote::limit::RateLimit::new(20, 2.0),
             last_event: None,
             position_s: None,
             clocks_folded: 0,
@@ -925,7 +928,12 @@ impl Player {
 
     /// A command from the remote page or OSC, logged with its origin.
     fn on_remote(&mut self, cmd: RemoteCommand, at: Instant, origin: &str) {
-        info!("remote command {cmd:?} from {origin}");
+        if self.remote_log.allow(at) {
+            match self.remote_log.take_refused() {
+                0 => info!("remote command {cmd:?} from {origin}"),
+                n => info!("remote command {cmd:?} from {origin} ({n} more not logged)"),
+            }
+        }
         let what = format!("remote {cmd:?} from {origin}");
         // The page shows it as the last transport message, like the DAW's.
         self.last_event = Some((what.clone(), at));
