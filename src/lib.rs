@@ -26,4 +26,5 @@ pub mod preflight;
 pub mod remote;
 pub mod screen;
 pub mod sources;
+pub mod state_dir;
 pub mod watchdog;
