@@ -493,6 +493,45 @@ fn wait_peers_named(net: &Network, name: &str) {
     }
 }
 
+/// A DAW still in a session the program no longer knows (it restarted without its table): its
+/// clock sync gets no CK1 but BY on its control port, which tells an initiator to invite again;
+/// once it does, its Start plays.
+#[test]
+fn a_daw_in_a_session_the_program_lost_is_told_bye_and_is_back_once_it_invites() {
+    let show = show();
+    let first = network(&show);
+    let port = first.control_port();
+    let mut daw = ScriptedPeer::new("Live", 0x9999_0001).unwrap();
+    joined(&mut daw, &first);
+    wait_peers(&first, 1);
+    // This session ends (its BY is read and forgotten, as if it was lost) and another starts
+    // on the same ports, knowing nothing.
+    drop(first);
+    while !matches!(
+        daw.recv_control(10 * SECOND),
+        Some(SessionCommand::End(_)) | None
+    ) {}
+    let net = Network::start(&options(|o| o.rtp_port = port), show.tx.clone())
+        .expect("the same ports again");
+
+    assert!(
+        daw.clock_sync(SECOND).is_err(),
+        "no CK1 for a peer the session does not know"
+    );
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        match daw.recv_control(deadline.saturating_duration_since(Instant::now())) {
+            Some(SessionCommand::End(_)) => break,
+            Some(_) => {}
+            None => panic!("the unknown DAW was not told BY"),
+        }
+    }
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_cue(&show, is_play);
+}
+
 #[test]
 fn as_initiator_it_joins_another_playhead_session() {
     // Two sessions in one process: the first invites the second, which is started later on
