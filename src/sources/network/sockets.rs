@@ -11,7 +11,9 @@
 //! datagram is handled (microseconds); clock ticks never wait for the player, other messages
 //! only when it has a full channel waiting (see [`crate::player::lanes`]).
 //! The control thread also runs the session's timers (invitations, clock sync, feedback,
-//! timeouts).
+//! timeouts). When the options name a state folder, the session table (our SSRC, the joined
+//! peers) is written there on every join and leave ([`super::memory`]) and taken back at the
+//! next start, so a restart after a crash carries the session on.
 
 use super::discovery::Discovery;
 use super::memory::{Memory, Saved, SavedPeer};

@@ -11,8 +11,14 @@
 //! sends RS receiver feedback, and drops a peer after BY or 61 s of silence. As an initiator
 //! ([`Session::connect`]) it invites, never gives up re-inviting, and keeps the clock
 //! synchronisation going. A peer is its SSRC: one that restarts with a new SSRC from the same
-//! address, or with the same name from the same host, replaces its old self at once; and a full
-//! session gives a newcomer the place of a peer silent for 10 s (see `admission`).
+//! address, or with the same name from the same host, replaces its old self once that one fails
+//! a CK0 probe (so a forged invitation cannot push out a live peer); a full session gives a
+//! newcomer the place of a half-done invitation at once, or of a peer silent for 10 s (see
+//! `admission`). Invitations are rate-limited per source address and log lines per source
+//! (`guard`). CK or MIDI from a sender the session does not know is answered with BY, so an
+//! initiator that lost us invites again. After a restart of the program, [`Session::restore`]
+//! takes back the peers [`Session::remembered`] listed, so a DAW that never noticed the crash
+//! is answered at once (the caller keeps the list; the session reads no file).
 //!
 //! When packets are lost and the next recovery journal shows that the sender's transport is
 //! not what the received commands left it at (a lost Stop, a lost Start), the session makes up
@@ -20,7 +26,8 @@
 //!
 //! Here: the session, its public types and the peer lifecycle (timeouts, BY, removal). Beside
 //! it: `admission` (invitations we answer), `link` (invitations we send), `clock_sync`, `midi`
-//! (RTP-MIDI in and out, RS feedback), `recovery` (transport from the journal), `peer` (one
+//! (RTP-MIDI in and out, RS feedback), `guard` (names, rate limits), `recovery` (transport
+//! from the journal), `peer` (one
 //! peer's state and sequence tracking), `peer_clock` (the peer's clock on ours, from the CK
 //! exchanges, for the time each command was meant) and `allow` (the allow-list).
 
