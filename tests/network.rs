@@ -442,22 +442,49 @@ fn a_returning_daw_joins_within_a_second_of_an_invitation_flood() {
         .map(|_| UdpSocket::bind("127.0.0.3:0").expect("bind a flooding socket"))
         .collect();
     let long_name = format!("flood\n{}", "x\r\n".repeat(10_000));
+    let flood = |socket: &UdpSocket, token: u32, ssrc: u32, name: String| {
+        let invitation = SessionCommand::Invitation(Exchange {
+            initiator_token: token,
+            ssrc,
+            name: Some(name),
+        })
+        .to_bytes();
+        let _ = socket.send_to(&invitation, target);
+    };
     for round in 0..3u32 {
         for (k, socket) in flooders.iter().enumerate() {
-            let invitation = SessionCommand::Invitation(Exchange {
-                initiator_token: round,
-                ssrc: 0xF100_0000 + k as u32,
-                name: Some(if k % 2 == 0 {
-                    long_name.clone()
-                } else {
-                    format!("flood {k}")
-                }),
-            })
-            .to_bytes();
-            let _ = socket.send_to(&invitation, target);
+            let name = if round == 0 && k < 20 {
+                long_name.clone()
+            } else {
+                format!("flood {k}")
+            };
+            flood(socket, round, 0xF100_0000 + k as u32, name);
         }
     }
-    // The DAW comes back; the session takes it within a second of the flood's last packet.
+    // The flood ends with one more invitation, sent until the session answers it (OK or NO;
+    // the socket's buffer may have overflowed meanwhile): all before it has been handled.
+    let last = UdpSocket::bind("127.0.0.3:0").unwrap();
+    last.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let deadline = Instant::now() + 20 * SECOND;
+    let mut buf = [0u8; 1500];
+    'answered: loop {
+        assert!(
+            Instant::now() < deadline,
+            "the flood's last invitation was never answered"
+        );
+        flood(&last, 9, 0xF1FF_FFFF, "flood, last".into());
+        while let Ok((n, _)) = last.recv_from(&mut buf) {
+            if let Ok(SessionCommand::Accepted(x) | SessionCommand::Rejected(x)) =
+                playhead_core::network::packet::decode_command(&buf[..n])
+            {
+                if x.initiator_token == 9 {
+                    break 'answered;
+                }
+            }
+        }
+    }
+    // The DAW comes back; the session takes it within a second of the flood's end.
     match daw
         .invite(target, SECOND)
         .expect("an answer within a second of the flood")
