@@ -1047,4 +1047,38 @@ mod tests {
             16
         );
     }
+
+    #[test]
+    fn invitations_from_one_address_log_a_few_lines_then_one_count() {
+        let mut s = session();
+        let mut lines = Vec::new();
+        for k in 0..1_000u16 {
+            let from = addr(66, 10_000 + k);
+            let name = format!("spam\n{}", "y".repeat(60_000));
+            let out = s.handle_control(
+                from,
+                &invitation(0x6600_0000 + u32::from(k), &name),
+                us(u64::from(k)),
+            );
+            lines.extend(out.into_iter().filter_map(|o| match o {
+                Output::Log { message, .. } => Some(message),
+                _ => None,
+            }));
+        }
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| !l.contains('\n') && l.len() < 400),
+            "{lines:?}"
+        );
+        let out = s.poll(us(10_000_000));
+        let summary: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Log { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        assert!(summary[0].contains("were not logged"), "{summary:?}");
+    }
 }
