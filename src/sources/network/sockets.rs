@@ -348,6 +348,9 @@ impl Core {
                     LeaveReason::Replaced => {
                         "it restarted: it came back from the same address with a new SSRC".into()
                     }
+                    LeaveReason::Moved { address } => format!(
+                        "it restarted: it came back from {address} with the same SSRC"
+                    ),
                     LeaveReason::ReplacedByName { address } => format!(
                         "it restarted: a peer of the same name came back from {address} with a new SSRC"
                     ),

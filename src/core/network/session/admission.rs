@@ -400,6 +400,13 @@ impl Session {
             Port::Control => {
                 if let Some(i) = self.peer_index(x.ssrc) {
                     let p = &mut self.peers[i];
+                    if same_host(p.control, from) && p.data.is_some() && p.control != from {
+                        // Its SSRC from other ports of its host: it restarted on new ports, or
+                        // someone there forged it. Moved only if the old address is silent.
+                        let moved = vec![(p.id, LeaveReason::Moved { address: from })];
+                        self.contend(from, x.initiator_token, x.ssrc, name, moved, now_us, out);
+                        return;
+                    }
                     if !same_host(p.control, from) {
                         let owner = p.label();
                         send(out, port, from, self.refusal(x.initiator_token));
@@ -453,7 +460,9 @@ impl Session {
                     return;
                 };
                 let p = &mut self.peers[i];
-                if !same_host(p.control, from) {
+                // A joined peer's data port does not move: that would take its MIDI away.
+                let elsewhere = p.data.is_some_and(|d| d != from);
+                if !same_host(p.control, from) || elsewhere {
                     let owner = p.label();
                     send(out, port, from, self.refusal(x.initiator_token));
                     self.log_about(
@@ -1080,5 +1089,59 @@ mod tests {
             .collect();
         assert_eq!(summary.len(), 1, "{summary:?}");
         assert!(summary[0].contains("were not logged"), "{summary:?}");
+    }
+
+    #[test]
+    fn a_joined_peers_own_ssrc_from_other_ports_of_its_host_does_not_move_it_while_it_answers() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        let other = addr(10, 6000);
+        // Data port first: a joined peer's data port does not move.
+        let out = s.handle_data(addr(10, 6001), &invitation(MAC_SSRC, "Mac"), us(1_000));
+        assert!(refused(&out));
+        // Control port: the Mac is probed, answers, and the other ports are told NO.
+        let out = s.handle_control(other, &invitation(MAC_SSRC, "Mac"), us(1_000_000));
+        assert!(matches!(
+            sent(&out)[..],
+            [(Port::Data, to, SessionCommand::ClockSync(_))] if to == mac_data()
+        ));
+        let out = s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 1, &[&[0xF8]]),
+            us(1_100_000),
+        );
+        assert!(sent(&out)
+            .iter()
+            .any(|(_, to, c)| *to == other && matches!(c, SessionCommand::Rejected(_))));
+        let info = &s.peers()[0];
+        assert_eq!(
+            (info.control_address, info.data_address),
+            (mac_control(), Some(mac_data()))
+        );
+
+        // Later the Mac restarts on the new ports with its SSRC and the old ports are silent:
+        // after the probe it is there.
+        let out = join_after_probe(&mut s, other, MAC_SSRC, "Mac", 20_000_000);
+        assert_eq!(
+            notices(&out),
+            vec![
+                Notice::PeerLeft {
+                    peer: PeerId(MAC_SSRC),
+                    name: "Mac".into(),
+                    reason: LeaveReason::Moved { address: other }
+                },
+                Notice::PeerJoined {
+                    peer: PeerId(MAC_SSRC),
+                    name: "Mac".into(),
+                    address: other
+                }
+            ]
+        );
+        let out = s.handle_data(
+            addr(10, 6001),
+            &data_packet(MAC_SSRC, 1, &[&[0xFA]]),
+            us(20_500_000),
+        );
+        assert_eq!(midi(&out), vec![(PeerId(MAC_SSRC), vec![0xFA])]);
     }
 }

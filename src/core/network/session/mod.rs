@@ -119,6 +119,12 @@ pub enum LeaveReason {
         /// The control address it came back from.
         address: SocketAddr,
     },
+    /// An invitation with its own SSRC came from other ports of its host, and it did not
+    /// answer the probe: it restarted on new ports and kept its SSRC.
+    Moved {
+        /// The control address it came back from.
+        address: SocketAddr,
+    },
     /// The session was full and it had been silent (no CK, no MIDI) longest, for at least
     /// [`Options::make_room_silence_us`]: its place went to a newcomer.
     MadeRoom {
@@ -800,7 +806,9 @@ impl Session {
         } else {
             // The operator never saw it join, but should see why a place was taken from it.
             let level = match reason {
-                LeaveReason::MadeRoom { .. } | LeaveReason::ReplacedByName { .. } => Level::Info,
+                LeaveReason::MadeRoom { .. }
+                | LeaveReason::ReplacedByName { .. }
+                | LeaveReason::Moved { .. } => Level::Info,
                 _ => Level::Debug,
             };
             self.log_about(
