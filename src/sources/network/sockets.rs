@@ -554,7 +554,17 @@ impl Network {
                 m.path().display()
             );
         }
+        let names_pending = rules.iter().any(|r| matches!(r, AllowRule::Name(_)));
+        if names_pending {
+            // Host names in --allow are not resolved yet (they admit nobody until they are):
+            // the remembered peers were admitted by them before, and peers in the session stay
+            // when the allow-list changes.
+            session.set_allow(Allow::Everyone);
+        }
         let restored = session.restore(&remembered, clock::stamp(clock::now()));
+        if names_pending {
+            session.set_allow(allow_from(&rules, &HashMap::new()));
+        }
         if let (Some(m), None) = (&mut memory, &saved) {
             // Written at once: a crash before the first peer joins keeps our SSRC.
             m.save(&Saved {
