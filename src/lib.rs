@@ -7,9 +7,10 @@
 //! libmpv (`playhead-mpv`); the [`screen`] (the window on the main thread, or a headless
 //! software screen) draws the frames and keeps the display awake. [`preflight`] checks a show
 //! before doors open, [`cli`] is the command line, [`watchdog`] ends the program loudly when
-//! a thread dies or hangs, and [`error::Error`] is what the operator is told when the show
-//! cannot run. [`remote`] (the status page) and [`osc`] read the status the player publishes
-//! and send it commands through its channel, never waiting for it.
+//! a thread dies or hangs, [`state_dir`] keeps what must survive a crash, and
+//! [`error::Error`] is what the operator is told when the show cannot run. [`remote`] (the
+//! status page) and [`osc`] read the status the player publishes and send it commands through
+//! its channel, never waiting for it.
 //!
 //! The core's modules are re-exported under their own names (`playhead::transport` is
 //! `playhead_core::transport`), so a path says which layer a type lives in only once.
@@ -26,4 +27,5 @@ pub mod preflight;
 pub mod remote;
 pub mod screen;
 pub mod sources;
+pub mod state_dir;
 pub mod watchdog;

@@ -157,6 +157,50 @@ fn clean_stop_says_goodbye(signal_name: &str) {
     );
 }
 
+/// A crash (kill -9) and a restart on the same port with a DAW in the session that never
+/// invites again (it did not notice): the restarted playhead knows it from its state folder,
+/// answers its clock sync and plays its next Start.
+#[test]
+fn after_kill_9_the_restart_carries_the_session_on_and_the_daws_next_start_plays() {
+    let state = common::temp_dir("restart-state");
+    let spawn = |port: u16| {
+        let mut c = Playhead::bare_command();
+        c.args(["--no-mdns", "--rtp-port", &port.to_string(), "--headless"])
+            .arg(demo())
+            .env("PLAYHEAD_STATE_DIR", &state);
+        Playhead::spawn(c)
+    };
+    let mut ph = spawn(0);
+    let port = ph.network_port();
+    ph.wait_log("armed:", 30 * SECOND);
+    let mut daw = ScriptedPeer::new("Stage DAW", 0x5151_0101).expect("bind the DAW's ports");
+    let control = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    match daw.invite(control, 10 * SECOND).expect("invite") {
+        Answer::Accepted { .. } => {}
+        other => panic!("the session must accept the DAW: {other:?}"),
+    }
+    ph.wait_log("joined the session", 10 * SECOND);
+    daw.clock_sync(10 * SECOND).expect("CK1 before the crash");
+
+    signal(&ph, "KILL");
+    let st = ph.wait_exit(30 * SECOND).expect("kill -9 ends playhead");
+    assert!(!st.success());
+
+    let mut again = spawn(port);
+    assert_eq!(again.network_port(), port, "the same ports again");
+    again.wait_log("armed:", 30 * SECOND);
+    // No new invitation: the DAW carries on as if nothing happened.
+    daw.clock_sync(10 * SECOND).unwrap_or_else(|e| {
+        panic!(
+            "{e}: the restarted playhead must answer the DAW's clock sync\n{}",
+            again.log().join("\n")
+        )
+    });
+    daw.send_midi(&[&[0xF2, 0x00, 0x00], &[0xFA]]).unwrap();
+    let line = again.wait_log("Start from network peer \"Stage DAW\"", 20 * SECOND);
+    assert!(line.contains("-> playing"), "{line}");
+}
+
 #[test]
 fn sigterm_ends_the_show_cleanly() {
     clean_stop_says_goodbye("TERM");

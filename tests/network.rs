@@ -13,7 +13,7 @@ use playhead::player::Notice;
 use playhead::screen::headless::HeadlessShow;
 use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::Cue;
-use playhead_core::network::packet::SessionCommand;
+use playhead_core::network::packet::{Exchange, SessionCommand};
 use playhead_testkit::peer::{Answer, JournalState, ScriptedPeer};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -383,6 +383,180 @@ fn a_peer_leaves_and_comes_back_and_a_restarted_peer_is_taken_at_once() {
     assert_eq!(net.peers()[0].id.0, 0x5555_0002);
     daw.send_midi(&[SPP_0, START]).unwrap();
     wait_frame(&show, "playback", |n| n >= 5);
+}
+
+/// An invitation with a new SSRC forged with the joined DAW's own address: the session asks
+/// the DAW (a CK0 probe), the DAW answers, the forger is told NO and the DAW keeps its place.
+#[test]
+fn a_spoofed_invitation_from_the_daws_address_does_not_replace_the_daw() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x7777_0001).unwrap();
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+
+    const FORGED_TOKEN: u32 = 0x0BAD_F00D;
+    let forged = SessionCommand::Invitation(Exchange {
+        initiator_token: FORGED_TOKEN,
+        ssrc: 0x0BAD_0001,
+        name: Some("Live".into()),
+    })
+    .to_bytes();
+    // Sent from the DAW's own control socket: the session cannot tell it from the DAW.
+    daw.send_control(&forged).unwrap();
+    daw.answer_clock_sync(|| 42, 10 * SECOND)
+        .expect("the session asks whether the DAW is still there before replacing it");
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        match daw.recv_control(deadline.saturating_duration_since(Instant::now())) {
+            Some(SessionCommand::Rejected(x)) if x.initiator_token == FORGED_TOKEN => break,
+            Some(SessionCommand::Accepted(x)) if x.initiator_token == FORGED_TOKEN => {
+                panic!("the forged invitation was accepted")
+            }
+            Some(_) => {}
+            None => panic!("no answer to the forged invitation"),
+        }
+    }
+    let held: Vec<u32> = net.peers().iter().map(|p| p.id.0).collect();
+    assert_eq!(held, vec![0x7777_0001], "the DAW keeps its place");
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_cue(&show, is_play);
+    wait_frame(&show, "playback", |n| n >= 5);
+}
+
+/// A flood of invitations from hundreds of ports (names of 30,000 bytes with new lines in
+/// them) while the DAW is away: the moment it ends, the DAW invites again and is in within a
+/// second, and its Start plays.
+#[test]
+fn a_returning_daw_joins_within_a_second_of_an_invitation_flood() {
+    let show = show();
+    let net = network(&show);
+    let mut daw = ScriptedPeer::new("Live", 0x8888_0001).unwrap();
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+    daw.bye().unwrap();
+    wait_peers(&net, 0);
+
+    let target = address(&net);
+    let flooders: Vec<UdpSocket> = (0..300)
+        .map(|_| UdpSocket::bind("127.0.0.3:0").expect("bind a flooding socket"))
+        .collect();
+    let long_name = format!("flood\n{}", "x\r\n".repeat(10_000));
+    let flood = |socket: &UdpSocket, token: u32, ssrc: u32, name: String| {
+        let invitation = SessionCommand::Invitation(Exchange {
+            initiator_token: token,
+            ssrc,
+            name: Some(name),
+        })
+        .to_bytes();
+        let _ = socket.send_to(&invitation, target);
+    };
+    for round in 0..3u32 {
+        for (k, socket) in flooders.iter().enumerate() {
+            let name = if round == 0 && k < 20 {
+                long_name.clone()
+            } else {
+                format!("flood {k}")
+            };
+            flood(socket, round, 0xF100_0000 + k as u32, name);
+        }
+    }
+    // The flood ends with one more invitation, sent until the session answers it (OK or NO;
+    // the socket's buffer may have overflowed meanwhile): all before it has been handled.
+    let last = UdpSocket::bind("127.0.0.3:0").unwrap();
+    last.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let deadline = Instant::now() + 20 * SECOND;
+    let mut buf = [0u8; 1500];
+    'answered: loop {
+        assert!(
+            Instant::now() < deadline,
+            "the flood's last invitation was never answered"
+        );
+        flood(&last, 9, 0xF1FF_FFFF, "flood, last".into());
+        while let Ok((n, _)) = last.recv_from(&mut buf) {
+            if let Ok(SessionCommand::Accepted(x) | SessionCommand::Rejected(x)) =
+                playhead_core::network::packet::decode_command(&buf[..n])
+            {
+                if x.initiator_token == 9 {
+                    break 'answered;
+                }
+            }
+        }
+    }
+    // The DAW comes back; the session takes it within a second of the flood's end.
+    match daw
+        .invite(target, SECOND)
+        .expect("an answer within a second of the flood")
+    {
+        Answer::Accepted { .. } => {}
+        other => panic!("the returning DAW was refused after the flood: {other:?}"),
+    }
+    wait_peers_named(&net, "Live");
+    assert!(
+        net.peers()
+            .iter()
+            .all(|p| p.name.len() <= 256 && !p.name.contains('\n')),
+        "peer names are cleaned and cut: {:?}",
+        net.peers().iter().map(|p| p.name.len()).collect::<Vec<_>>()
+    );
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_cue(&show, is_play);
+}
+
+fn wait_peers_named(net: &Network, name: &str) {
+    let deadline = Instant::now() + 20 * SECOND;
+    while !net
+        .peers()
+        .iter()
+        .any(|p| p.name == name && p.data_address.is_some())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "'{name}' never joined: {:?}",
+            net.peers()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A DAW still in a session the program no longer knows (it restarted without its table): its
+/// clock sync gets no CK1 but BY on its control port, which tells an initiator to invite again;
+/// once it does, its Start plays.
+#[test]
+fn a_daw_in_a_session_the_program_lost_is_told_bye_and_is_back_once_it_invites() {
+    let show = show();
+    let first = network(&show);
+    let port = first.control_port();
+    let mut daw = ScriptedPeer::new("Live", 0x9999_0001).unwrap();
+    joined(&mut daw, &first);
+    wait_peers(&first, 1);
+    // This session ends (its BY is read and forgotten, as if it was lost) and another starts
+    // on the same ports, knowing nothing.
+    drop(first);
+    while !matches!(
+        daw.recv_control(10 * SECOND),
+        Some(SessionCommand::End(_)) | None
+    ) {}
+    let net = Network::start(&options(|o| o.rtp_port = port), show.tx.clone())
+        .expect("the same ports again");
+
+    assert!(
+        daw.clock_sync(SECOND).is_err(),
+        "no CK1 for a peer the session does not know"
+    );
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        match daw.recv_control(deadline.saturating_duration_since(Instant::now())) {
+            Some(SessionCommand::End(_)) => break,
+            Some(_) => {}
+            None => panic!("the unknown DAW was not told BY"),
+        }
+    }
+    joined(&mut daw, &net);
+    wait_peers(&net, 1);
+    daw.send_midi(&[SPP_0, START]).unwrap();
+    wait_cue(&show, is_play);
 }
 
 #[test]

@@ -178,9 +178,18 @@ impl Playhead {
         c
     }
 
-    /// The program with only the test environment set, no options.
+    /// The program with only the test environment set, no options. Its state folder (the
+    /// network-MIDI session table) is a fresh temporary one: a test never reads what another
+    /// left, nor writes in the home folder.
     pub fn bare_command() -> Command {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let state = std::env::temp_dir().join(format!(
+            "playhead-test-state-{}-{}",
+            std::process::id(),
+            SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut c = Command::new(env!("CARGO_BIN_EXE_playhead"));
+        c.env("PLAYHEAD_STATE_DIR", state);
         c.env("RUST_LOG", "info")
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::null())

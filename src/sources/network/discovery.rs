@@ -8,6 +8,7 @@
 use crate::clock;
 use log::{debug, info, warn};
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use playhead_core::network::session::clean_name;
 use std::collections::HashSet;
 use std::thread::JoinHandle;
 
@@ -58,28 +59,29 @@ impl Discovery {
             .name("mdns-browse".into())
             .spawn(move || {
                 let mut seen: HashSet<String> = HashSet::new();
+                let mut lines = SeenLines::default();
                 // Ends when the daemon shuts down and drops its end of the channel.
                 while let Ok(event) = events.recv() {
                     match event {
                         ServiceEvent::ServiceResolved(s) if s.fullname != own => {
-                            if seen.insert(s.fullname.clone()) {
+                            if seen.len() < MAX_SEEN && seen.insert(s.fullname.clone()) {
                                 let mut addrs: Vec<String> =
                                     s.addresses.iter().map(|a| a.to_string()).collect();
                                 addrs.sort();
-                                info!(
+                                lines.log(format!(
                                     "network MIDI: session '{}' seen on the network at {} port {}",
-                                    instance_name(&s.fullname),
+                                    clean_name(instance_name(&s.fullname)),
                                     addrs.join(", "),
                                     s.port
-                                );
+                                ));
                             }
                         }
                         ServiceEvent::ServiceRemoved(_, fullname) if fullname != own => {
                             if seen.remove(&fullname) {
-                                info!(
+                                lines.log(format!(
                                     "network MIDI: session '{}' is no longer advertised",
-                                    instance_name(&fullname)
-                                );
+                                    clean_name(instance_name(&fullname))
+                                ));
                             }
                         }
                         other => debug!("mDNS: {other:?}"),
@@ -109,7 +111,7 @@ pub fn browse_sessions(
     while let Some(left) = deadline.checked_duration_since(clock::now()) {
         match events.recv_timeout(left) {
             Ok(ServiceEvent::ServiceResolved(s)) => {
-                let name = instance_name(&s.fullname).to_string();
+                let name = clean_name(instance_name(&s.fullname));
                 if !found.iter().any(|(n, _, _)| *n == name) {
                     let mut addrs: Vec<String> =
                         s.addresses.iter().map(|a| a.to_string()).collect();
@@ -126,6 +128,46 @@ pub fn browse_sessions(
     }
     found.sort();
     Ok(found)
+}
+
+/// Most sessions seen over mDNS kept track of (anyone on the network can announce any number).
+const MAX_SEEN: usize = 1024;
+
+/// Lines about sessions seen or gone per minute; more are counted and the count logged.
+const SEEN_LINES_PER_MINUTE: u32 = 20;
+
+/// The rate limit of the "seen on the network" lines.
+#[derive(Default)]
+struct SeenLines {
+    window: Option<std::time::Instant>,
+    logged: u32,
+    held_back: u64,
+}
+
+impl SeenLines {
+    fn log(&mut self, line: String) {
+        let now = clock::now();
+        let start = *self.window.get_or_insert(now);
+        if now.saturating_duration_since(start) >= std::time::Duration::from_secs(60) {
+            if self.held_back > 0 {
+                info!(
+                    "network MIDI: {} more session(s) appeared or went over mDNS in the last \
+                     minute (not logged one by one)",
+                    self.held_back
+                );
+            }
+            *self = SeenLines {
+                window: Some(now),
+                ..SeenLines::default()
+            };
+        }
+        if self.logged >= SEEN_LINES_PER_MINUTE {
+            self.held_back += 1;
+            return;
+        }
+        self.logged += 1;
+        info!("{line}");
+    }
 }
 
 /// The instance name in a DNS-SD full name (`Studio Mac._apple-midi._udp.local.`).

@@ -9,12 +9,14 @@
 //! the benchmark and the tests is the test kit's `peer`.
 
 pub mod discovery;
+pub mod memory;
 pub mod sockets;
 
 use crate::player::PlayerInput;
 use crossbeam_channel::Sender;
 use playhead_core::network::session::MAKE_ROOM_SILENCE_US;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use sockets::Network;
@@ -57,6 +59,12 @@ pub struct NetworkOptions {
     /// newcomer. Not a command-line option: the default suits shows; tests shorten it.
     #[arg(skip = Duration::from_micros(MAKE_ROOM_SILENCE_US))]
     pub make_room_after_silence: Duration,
+
+    /// The folder where the session table (our SSRC, the joined peers) is kept so a restart
+    /// after a crash carries the session on. Not a command-line option: the program uses the
+    /// state folder ([`crate::state_dir`]); `None` (tests' default) keeps nothing.
+    #[arg(skip)]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for NetworkOptions {
@@ -69,6 +77,7 @@ impl Default for NetworkOptions {
             allow: Vec::new(),
             no_mdns: false,
             make_room_after_silence: Duration::from_micros(MAKE_ROOM_SILENCE_US),
+            state_dir: None,
         }
     }
 }
@@ -179,7 +188,17 @@ pub fn spawn(options: &NetworkOptions, tx: Sender<PlayerInput>) -> Result<Option
         log::info!("network MIDI is off (--no-rtp)");
         return Ok(None);
     }
-    match Network::start(options, tx) {
+    let mut options = options.clone();
+    if options.state_dir.is_none() {
+        options.state_dir = crate::state_dir::path();
+        if options.state_dir.is_none() {
+            log::warn!(
+                "network MIDI: no state folder (neither XDG_STATE_HOME nor HOME is set): after a \
+                 crash the DAW will have to connect again"
+            );
+        }
+    }
+    match Network::start(&options, tx) {
         Ok(network) => Ok(Some(network)),
         Err(e) => {
             log::error!("{e}; network MIDI is off, MIDI ports, devices and keys still work");

@@ -11,9 +11,12 @@
 //! datagram is handled (microseconds); clock ticks never wait for the player, other messages
 //! only when it has a full channel waiting (see [`crate::player::lanes`]).
 //! The control thread also runs the session's timers (invitations, clock sync, feedback,
-//! timeouts).
+//! timeouts). When the options name a state folder, the session table (our SSRC, the joined
+//! peers) is written there on every join and leave ([`super::memory`]) and taken back at the
+//! next start, so a restart after a crash carries the session on.
 
 use super::discovery::Discovery;
+use super::memory::{Memory, Saved, SavedPeer};
 use super::{parse_allow, parse_connect, resolve_ipv4, AllowRule, NetworkOptions};
 use crate::clock;
 use crate::player::PlayerInput;
@@ -23,7 +26,7 @@ use crossbeam_channel::Sender;
 use log::{debug, info, warn};
 use playhead_core::network::session::{
     Allow, LeaveReason, Level, Notice, Options, Output, PeerId, PeerInfo, PeerTiming,
-    PeerTimingInfo, Port, Session,
+    PeerTimingInfo, Port, RememberedPeer, Session,
 };
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -78,6 +81,10 @@ struct Core {
     inlets: HashMap<PeerId, PeerInlet>,
     tx: Sender<PlayerInput>,
     last_timing_report: Option<Instant>,
+    /// Where the session table is kept across a crash (none in tests that do not ask).
+    memory: Option<Memory>,
+    /// A peer joined or left since the table was last written.
+    dirty: bool,
 }
 
 struct Shared {
@@ -102,6 +109,7 @@ impl Shared {
             Port::Data => core.session.handle_data(from, bytes, now),
         };
         core.apply(out, received, self);
+        core.persist();
     }
 
     /// Runs the session's timers if one is due; returns how long the control thread may wait.
@@ -112,6 +120,7 @@ impl Shared {
         if core.session.next_deadline().is_some_and(|d| d <= stamp) {
             let out = core.session.poll(stamp);
             core.apply(out, now, self);
+            core.persist();
         }
         core.report_timing(now);
         match core.session.next_deadline() {
@@ -198,6 +207,27 @@ fn new_inlet(tx: &Sender<PlayerInput>, name: &str, address: SocketAddr) -> PeerI
 }
 
 impl Core {
+    /// Writes the session table if a peer joined or left since it was last written.
+    fn persist(&mut self) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        let Some(memory) = &mut self.memory else {
+            return;
+        };
+        let saved = Saved {
+            ssrc: self.session.ssrc(),
+            session_name: self.session.name().to_string(),
+            peers: self
+                .session
+                .remembered()
+                .iter()
+                .map(SavedPeer::from)
+                .collect(),
+        };
+        memory.save(&saved);
+    }
+
     /// Carries out what the session asked for. `at` is the receipt time of the datagram that
     /// caused it (or now, for timers): the MIDI inside carries it to the player, with the time
     /// its sender meant.
@@ -291,8 +321,23 @@ impl Core {
                     peer_label(&name, address)
                 );
                 self.add_inlet(peer, &name, address);
+                self.dirty = true;
+            }
+            Notice::PeerRestored {
+                peer,
+                name,
+                address,
+            } => {
+                info!(
+                    "network MIDI: {} is in the session again, as before the restart: its \
+                     clock sync and MIDI are answered at once",
+                    peer_label(&name, address)
+                );
+                self.add_inlet(peer, &name, address);
+                self.dirty = true;
             }
             Notice::PeerLeft { peer, name, reason } => {
+                self.dirty = true;
                 let label = self
                     .inlets
                     .remove(&peer)
@@ -303,6 +348,9 @@ impl Core {
                     LeaveReason::Replaced => {
                         "it restarted: it came back from the same address with a new SSRC".into()
                     }
+                    LeaveReason::Moved { address } => format!(
+                        "it restarted: it came back from {address} with the same SSRC"
+                    ),
                     LeaveReason::ReplacedByName { address } => format!(
                         "it restarted: a peer of the same name came back from {address} with a new SSRC"
                     ),
@@ -468,9 +516,26 @@ impl Network {
             s.set_read_timeout(Some(READ_TIMEOUT))
                 .map_err(|e| format!("network MIDI socket: {e}"))?;
         }
-        let session = Session::new(
+        let mut memory = options
+            .state_dir
+            .as_ref()
+            .map(|dir| Memory::new(dir, control_port));
+        let saved = match memory.as_ref().map(Memory::load) {
+            Some(Ok(saved)) => saved,
+            Some(Err(e)) => {
+                warn!("network MIDI: {e}");
+                None
+            }
+            None => None,
+        };
+        let ssrc = saved
+            .as_ref()
+            .map(|s| s.ssrc)
+            .filter(|&s| s != 0)
+            .unwrap_or_else(random_ssrc);
+        let mut session = Session::new(
             name.clone(),
-            random_ssrc(),
+            ssrc,
             Options {
                 allow: allow_from(&rules, &HashMap::new()),
                 make_room_silence_us: u64::try_from(options.make_room_after_silence.as_micros())
@@ -478,12 +543,44 @@ impl Network {
                 ..Options::default()
             },
         );
+        let remembered: Vec<RememberedPeer> = saved
+            .as_ref()
+            .map(|s| s.peers.iter().map(RememberedPeer::from).collect())
+            .unwrap_or_default();
+        if let (Some(m), false) = (&memory, remembered.is_empty()) {
+            info!(
+                "network MIDI: {} peer(s) remembered from the last run in {}",
+                remembered.len(),
+                m.path().display()
+            );
+        }
+        let names_pending = rules.iter().any(|r| matches!(r, AllowRule::Name(_)));
+        if names_pending {
+            // Host names in --allow are not resolved yet (they admit nobody until they are):
+            // the remembered peers were admitted by them before, and peers in the session stay
+            // when the allow-list changes.
+            session.set_allow(Allow::Everyone);
+        }
+        let restored = session.restore(&remembered, clock::stamp(clock::now()));
+        if names_pending {
+            session.set_allow(allow_from(&rules, &HashMap::new()));
+        }
+        if let (Some(m), None) = (&mut memory, &saved) {
+            // Written at once: a crash before the first peer joins keeps our SSRC.
+            m.save(&Saved {
+                ssrc,
+                session_name: name.clone(),
+                peers: Vec::new(),
+            });
+        }
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 session,
                 inlets: HashMap::new(),
                 tx,
                 last_timing_report: None,
+                memory,
+                dirty: false,
             }),
             control,
             data,
@@ -519,6 +616,8 @@ impl Network {
             // Addresses given as numbers are invited at once; names wait for the resolver.
             let mut core = shared.core();
             let now = clock::now();
+            core.apply(restored, now, &shared);
+            core.persist();
             for (host, port) in &targets {
                 if let Ok(ip) = host.parse::<IpAddr>() {
                     let out = core
@@ -601,6 +700,9 @@ impl Drop for Network {
             let mut core = self.shared.core();
             let out = core.session.close();
             core.apply(out, clock::now(), &self.shared);
+            // Everyone was told BY: nobody to take back after this clean exit.
+            core.dirty = true;
+            core.persist();
         }
         self.shared.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {

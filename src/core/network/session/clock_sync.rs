@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::super::packet::{ClockSync, SessionCommand};
-use super::{log, same_host, send, Level, Output, Port, Session};
+use super::{same_host, send, Level, Output, Port, Session};
 
 /// Clock synchronisations sent in quick succession after joining, so latency is known early.
 pub const CLOCK_SYNC_BURST: u32 = 6;
@@ -35,14 +35,19 @@ impl Session {
             .iter_mut()
             .find(|p| p.id.0 == ck.ssrc && same_host(p.control, from))
         else {
-            log(
-                out,
+            self.log_about(
+                from,
                 Level::Debug,
                 format!("clock sync from unknown peer at {from}"),
+                now_us,
+                out,
             );
+            if port == Port::Data {
+                self.tell_stranger(from, now_us, out);
+            }
             return;
         };
-        p.last_heard_us = now_us;
+        p.heard(now_us);
         let now_100us = now_us / 100;
         let [t1, t2, t3] = ck.timestamps_100us;
         match ck.count {
@@ -100,6 +105,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::packet::Exchange;
     use super::super::test_support::*;
     use super::super::*;
     use super::*;
@@ -135,10 +141,14 @@ mod tests {
     }
 
     #[test]
-    fn clock_sync_from_a_stranger_is_ignored() {
+    fn clock_sync_from_a_stranger_gets_no_answer_but_a_bye() {
         let mut s = session();
         let out = s.handle_data(mac_data(), &clock_sync(MAC_SSRC, 0, [1, 0, 0]), us(0));
-        assert!(sent(&out).is_empty());
+        assert!(matches!(
+            sent(&out)[..],
+            [(Port::Control, to, SessionCommand::End(Exchange { ssrc: OUR_SSRC, .. }))]
+                if to == mac_control()
+        ));
     }
 
     #[test]

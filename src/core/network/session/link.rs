@@ -81,10 +81,16 @@ impl Session {
         out: &mut Vec<Output>,
     ) {
         let Some(li) = self.link_for_answer(from, x.initiator_token) else {
-            log(out, Level::Debug, format!("stray OK from {from}"));
+            self.log_about(
+                from,
+                Level::Debug,
+                format!("stray OK from {from}"),
+                now_us,
+                out,
+            );
             return;
         };
-        let name = x.name.unwrap_or_default();
+        let name = super::clean_name(x.name.as_deref().unwrap_or_default());
         match (port, &self.links[li].phase) {
             (Port::Control, LinkPhase::Control) => {
                 let already_joined = self
@@ -147,7 +153,13 @@ impl Session {
         out: &mut Vec<Output>,
     ) {
         let Some(li) = self.link_for_answer(from, x.initiator_token) else {
-            log(out, Level::Debug, format!("stray NO from {from}"));
+            self.log_about(
+                from,
+                Level::Debug,
+                format!("stray NO from {from}"),
+                now_us,
+                out,
+            );
             return;
         };
         let link = &mut self.links[li];
@@ -155,7 +167,7 @@ impl Session {
             link.rejection_reported = true;
             out.push(Output::Notice(Notice::InvitationRejected {
                 address: link.control,
-                name: x.name.unwrap_or_default(),
+                name: super::clean_name(x.name.as_deref().unwrap_or_default()),
             }));
         }
         // Never give up (the other side may change its mind), but do not insist.

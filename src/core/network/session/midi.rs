@@ -18,7 +18,8 @@ use super::{log, now_micros, send, Level, Notice, Output, Port, Session};
 pub const FEEDBACK_INTERVAL_US: u64 = 1_000_000;
 
 impl Session {
-    /// packet stamped `now_us`.
+    /// Sends MIDI messages (each complete, with its status byte) to every joined peer in one
+    /// packet stamped `now`.
     pub fn send_midi(&mut self, messages: &[&[u8]], now: Stamp) -> Vec<Output> {
         let now_us = now_micros(now);
         let mut out = Vec::new();
@@ -63,14 +64,17 @@ impl Session {
             // spoofer) naming its SSRC must not be able to disturb its sequence.
             .find(|p| p.id.0 == ssrc && p.data == Some(from))
         else {
-            log(
-                out,
+            self.log_about(
+                from,
                 Level::Debug,
                 format!("MIDI from {from} with SSRC {ssrc:08x}, not a joined peer"),
+                now_us,
+                out,
             );
+            self.tell_stranger(from, now_us, out);
             return;
         };
-        p.last_heard_us = now_us;
+        p.heard(now_us);
         match p.arrival(packet.header.sequence_number) {
             Arrival::Late => {
                 p.late_packets += 1;

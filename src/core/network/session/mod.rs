@@ -11,8 +11,14 @@
 //! sends RS receiver feedback, and drops a peer after BY or 61 s of silence. As an initiator
 //! ([`Session::connect`]) it invites, never gives up re-inviting, and keeps the clock
 //! synchronisation going. A peer is its SSRC: one that restarts with a new SSRC from the same
-//! address, or with the same name from the same host, replaces its old self at once; and a full
-//! session gives a newcomer the place of a peer silent for 10 s (see `admission`).
+//! address, or with the same name from the same host, replaces its old self once that one fails
+//! a CK0 probe (so a forged invitation cannot push out a live peer); a full session gives a
+//! newcomer the place of a half-done invitation at once, or of a peer silent for 10 s (see
+//! `admission`). Invitations are rate-limited per source address and log lines per source
+//! (`guard`). CK or MIDI from a sender the session does not know is answered with BY, so an
+//! initiator that lost us invites again. After a restart of the program, [`Session::restore`]
+//! takes back the peers [`Session::remembered`] listed, so a DAW that never noticed the crash
+//! is answered at once (the caller keeps the list; the session reads no file).
 //!
 //! When packets are lost and the next recovery journal shows that the sender's transport is
 //! not what the received commands left it at (a lost Stop, a lost Start), the session makes up
@@ -20,13 +26,15 @@
 //!
 //! Here: the session, its public types and the peer lifecycle (timeouts, BY, removal). Beside
 //! it: `admission` (invitations we answer), `link` (invitations we send), `clock_sync`, `midi`
-//! (RTP-MIDI in and out, RS feedback), `recovery` (transport from the journal), `peer` (one
+//! (RTP-MIDI in and out, RS feedback), `guard` (names, rate limits), `recovery` (transport
+//! from the journal), `peer` (one
 //! peer's state and sequence tracking), `peer_clock` (the peer's clock on ours, from the CK
 //! exchanges, for the time each command was meant) and `allow` (the allow-list).
 
 mod admission;
 mod allow;
 mod clock_sync;
+mod guard;
 mod link;
 mod midi;
 mod peer;
@@ -44,9 +52,10 @@ use super::packet::{
     decode_command, decode_data, is_session_command, Exchange, MidiList, SessionCommand,
 };
 
-pub use admission::MAKE_ROOM_SILENCE_US;
+pub use admission::{MAKE_ROOM_SILENCE_US, PROBE_US, PROVEN_ALIVE_US};
 pub use allow::Allow;
 pub use clock_sync::{CLOCK_SYNC_BURST, CLOCK_SYNC_BURST_INTERVAL_US, CLOCK_SYNC_INTERVAL_US};
+pub use guard::{clean_name, INVITE_BURST, INVITE_REFILL_US, MAX_NAME_CHARS};
 pub use link::{INVITE_FAST_TRIES, INVITE_RETRY_US, INVITE_SLOW_RETRY_US};
 pub use midi::FEEDBACK_INTERVAL_US;
 pub use peer_clock::{
@@ -54,7 +63,9 @@ pub use peer_clock::{
     MAX_EXCESS_DELAY_US,
 };
 
+use admission::Contender;
 use allow::same_host;
+use guard::{InviteLimiter, LogLimiter};
 use link::{Link, LinkPhase};
 use peer::Peer;
 
@@ -108,6 +119,12 @@ pub enum LeaveReason {
         /// The control address it came back from.
         address: SocketAddr,
     },
+    /// An invitation with its own SSRC came from other ports of its host, and it did not
+    /// answer the probe: it restarted on new ports and kept its SSRC.
+    Moved {
+        /// The control address it came back from.
+        address: SocketAddr,
+    },
     /// The session was full and it had been silent (no CK, no MIDI) longest, for at least
     /// [`Options::make_room_silence_us`]: its place went to a newcomer.
     MadeRoom {
@@ -121,6 +138,16 @@ pub enum LeaveReason {
 /// Session events the operator (and the status display) should know about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
+    /// A peer remembered from before a restart ([`Session::restore`]) is in the session again,
+    /// as joined: its clock sync and MIDI are answered at once.
+    PeerRestored {
+        /// The peer.
+        peer: PeerId,
+        /// Its session name.
+        name: String,
+        /// Its control port address.
+        address: SocketAddr,
+    },
     /// A peer completed the invitation on both ports and may now send MIDI.
     PeerJoined {
         /// The peer.
@@ -220,6 +247,10 @@ pub struct Options {
     /// In a full session, a newcomer gets the place of the peer silent longest once that one
     /// has heard nothing (no CK, no MIDI) for this long; [`MAKE_ROOM_SILENCE_US`] by default.
     pub make_room_silence_us: u64,
+    /// A newcomer with a new SSRC at a joined peer's address (or of its name on its host) takes
+    /// its place only when the old one, sent a CK0 probe, stays silent this long;
+    /// [`PROBE_US`] by default.
+    pub probe_us: u64,
 }
 
 impl Default for Options {
@@ -228,6 +259,7 @@ impl Default for Options {
             allow: Allow::Everyone,
             max_peers: 16,
             make_room_silence_us: MAKE_ROOM_SILENCE_US,
+            probe_us: PROBE_US,
         }
     }
 }
@@ -259,6 +291,31 @@ pub struct PeerInfo {
     pub timing: PeerTiming,
 }
 
+/// A joined peer as it is remembered across a restart of the program (see
+/// [`Session::remembered`] and [`Session::restore`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RememberedPeer {
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// Its session name.
+    pub name: String,
+    /// Its control port address.
+    pub control: SocketAddr,
+    /// Its data port address.
+    pub data: SocketAddr,
+    /// The token of the invitation that made the session.
+    pub token: u32,
+    /// True when we invited it.
+    pub initiated_by_us: bool,
+}
+
+/// Most answers to unknown senders remembered, so each address is told BY at most once per
+/// [`STRANGER_BYE_INTERVAL_US`].
+const STRANGER_MEMORY: usize = 256;
+
+/// Shortest gap between two BYs to one unknown sender of CK or MIDI.
+pub const STRANGER_BYE_INTERVAL_US: u64 = 2_000_000;
+
 /// A snapshot of one peer's timing, for logs and status displays.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerTimingInfo {
@@ -285,6 +342,14 @@ pub struct Session {
     scratch: MidiList,
     token_state: u64,
     send_sequence: u16,
+    /// Invitations per source address.
+    invites: InviteLimiter,
+    /// Log lines per source address.
+    log_limit: LogLimiter,
+    /// Newcomers waiting while the peers they would replace are probed.
+    contenders: Vec<Contender>,
+    /// Unknown senders of CK or MIDI told BY, and when.
+    strangers_told: Vec<(SocketAddr, u64)>,
 }
 
 fn send(out: &mut Vec<Output>, port: Port, to: SocketAddr, command: SessionCommand) {
@@ -319,6 +384,10 @@ impl Session {
             scratch: MidiList::new(),
             token_state: u64::from(ssrc) ^ 0x5851_F42D_4C95_7F2D,
             send_sequence: 0,
+            invites: InviteLimiter::default(),
+            log_limit: LogLimiter::default(),
+            contenders: Vec::new(),
+            strangers_told: Vec::new(),
         }
     }
 
@@ -380,15 +449,18 @@ impl Session {
         let mut out = Vec::new();
         match decode_command(bytes) {
             Ok(command) => self.on_command(Port::Control, from, command, now_us, &mut out),
-            Err(e) => log(
-                &mut out,
+            Err(e) => self.log_about(
+                from,
                 Level::Debug,
                 format!(
                     "control port: ignored {} bytes from {from}: {e}",
                     bytes.len()
                 ),
+                now_us,
+                &mut out,
             ),
         }
+        self.settle_contenders(now_us, &mut out);
         out
     }
 
@@ -399,24 +471,32 @@ impl Session {
         if is_session_command(bytes) {
             match decode_command(bytes) {
                 Ok(command) => self.on_command(Port::Data, from, command, now_us, &mut out),
-                Err(e) => log(
-                    &mut out,
+                Err(e) => self.log_about(
+                    from,
                     Level::Debug,
                     format!("data port: ignored {} bytes from {from}: {e}", bytes.len()),
+                    now_us,
+                    &mut out,
                 ),
             }
+            self.settle_contenders(now_us, &mut out);
             return out;
         }
         let mut list = std::mem::take(&mut self.scratch);
         match decode_data(bytes, &mut list) {
             Ok(packet) => self.on_midi_packet(from, &packet, &list, now_us, &mut out),
-            Err(e) => log(
-                &mut out,
+            Err(e) => self.log_about(
+                from,
                 Level::Debug,
                 format!("data port: ignored {} bytes from {from}: {e}", bytes.len()),
+                now_us,
+                &mut out,
             ),
         }
         self.scratch = list;
+        if !self.contenders.is_empty() {
+            self.settle_contenders(now_us, &mut out);
+        }
         out
     }
 
@@ -433,9 +513,11 @@ impl Session {
                 i += 1;
             }
         }
+        self.settle_contenders(now_us, &mut out);
         self.run_links(now_us, &mut out);
         self.run_clock_sync(now_us, &mut out);
         self.run_feedback(now_us, &mut out);
+        self.log_limit.roll(now_us, &mut out);
         out
     }
 
@@ -462,10 +544,15 @@ impl Session {
             .iter()
             .filter(|l| l.phase != LinkPhase::Connected)
             .map(|l| Some(l.next_us));
-        peers.chain(links).flatten().min()
+        let contenders = self.contenders.iter().map(|c| Some(c.deadline_us));
+        peers
+            .chain(links)
+            .chain(contenders)
+            .chain(std::iter::once(self.log_limit.deadline_us()))
+            .flatten()
+            .min()
     }
 
-    /// Sends MIDI messages (each complete, with its status byte) to every joined peer in one
     /// Says BY to every peer and forgets them and every invitation; for a clean exit.
     pub fn close(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
@@ -478,7 +565,139 @@ impl Session {
             send(&mut out, Port::Control, p.control, bye);
         }
         self.links.clear();
+        self.contenders.clear();
         out
+    }
+
+    /// The joined peers, as a restarted program needs them to carry on the session.
+    pub fn remembered(&self) -> Vec<RememberedPeer> {
+        self.peers
+            .iter()
+            .filter_map(|p| {
+                Some(RememberedPeer {
+                    ssrc: p.id.0,
+                    name: p.name.clone(),
+                    control: p.control,
+                    data: p.data?,
+                    token: p.token,
+                    initiated_by_us: p.initiated_by_us,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes back peers remembered from before a restart (the program crashed, the peers did
+    /// not notice), as joined, so their clock sync and MIDI are answered at once: a DAW that
+    /// invited us never invites again while it believes it is connected. Call it on a fresh
+    /// session made with the SSRC the peers knew. Peers that we invited are left out: the
+    /// session invites those again itself ([`Session::connect`]). So are peers the allow-list
+    /// refuses now, and any beyond the session's limit. A restored peer that stays silent
+    /// leaves by the usual timeout.
+    pub fn restore(&mut self, peers: &[RememberedPeer], now: Stamp) -> Vec<Output> {
+        let now_us = now_micros(now);
+        let mut out = Vec::new();
+        for r in peers {
+            let name = clean_name(&r.name);
+            let why_not = if r.initiated_by_us {
+                Some("we invited it, so we invite it again")
+            } else if r.ssrc == self.ssrc {
+                Some("it has our SSRC")
+            } else if self.peer_index(r.ssrc).is_some() {
+                Some("its SSRC is in the session already")
+            } else if !self.options.allow.permits(r.control) {
+                Some("--allow refuses it now")
+            } else if self.peers.len() >= self.options.max_peers {
+                Some("the session is full")
+            } else {
+                None
+            };
+            if let Some(why) = why_not {
+                log(
+                    &mut out,
+                    Level::Debug,
+                    format!(
+                        "not restoring '{name}' ({}, {:08x}): {why}",
+                        r.control, r.ssrc
+                    ),
+                );
+                continue;
+            }
+            let mut p = Peer::new(PeerId(r.ssrc), name, r.control, r.token, now_us);
+            p.data = Some(r.data);
+            out.push(Output::Notice(Notice::PeerRestored {
+                peer: p.id,
+                name: p.name.clone(),
+                address: p.control,
+            }));
+            self.peers.push(p);
+        }
+        out
+    }
+
+    /// A log line about something `from` sent: rate-limited per source address.
+    fn log_about(
+        &mut self,
+        from: SocketAddr,
+        level: Level,
+        message: String,
+        now_us: u64,
+        out: &mut Vec<Output>,
+    ) {
+        self.log_limit.log(from.ip(), level, message, now_us, out);
+    }
+
+    /// CK or MIDI from `from` that belongs to no peer: the sender believes it is in a session
+    /// with us that we do not know (we restarted and lost it, or dropped it). BY to its
+    /// control port (the port below, by convention) makes an initiator that listens to BY
+    /// start over and invite again; at most once per [`STRANGER_BYE_INTERVAL_US`] per
+    /// address. Nothing is sent to an address a peer of the session uses: stale packets of a
+    /// replaced SSRC must not end the session of the program that replaced it.
+    fn tell_stranger(&mut self, from: SocketAddr, now_us: u64, out: &mut Vec<Output>) {
+        if self
+            .peers
+            .iter()
+            .any(|p| same_host(p.control, from) && (p.control == from || p.data == Some(from)))
+            || self.contenders.iter().any(|c| c.from.ip() == from.ip())
+        {
+            return;
+        }
+        let control = match from.port().checked_sub(1) {
+            Some(port) if port > 0 => SocketAddr::new(from.ip(), port),
+            _ => return,
+        };
+        if self.peers.iter().any(|p| p.control == control) {
+            return;
+        }
+        if let Some(i) = self.strangers_told.iter().position(|(a, _)| *a == control) {
+            if now_us
+                < self.strangers_told[i]
+                    .1
+                    .saturating_add(STRANGER_BYE_INTERVAL_US)
+            {
+                return;
+            }
+            self.strangers_told.remove(i);
+        }
+        if self.strangers_told.len() >= STRANGER_MEMORY {
+            self.strangers_told.remove(0);
+        }
+        self.strangers_told.push((control, now_us));
+        let bye = SessionCommand::End(Exchange {
+            initiator_token: 0,
+            ssrc: self.ssrc,
+            name: None,
+        });
+        send(out, Port::Control, control, bye);
+        self.log_about(
+            from,
+            Level::Info,
+            format!(
+                "{from} sends to a session we do not know (from before a restart?): told it BY \
+                 at {control} so that it invites again"
+            ),
+            now_us,
+            out,
+        );
     }
 
     fn next_token(&mut self, now_us: u64) -> u32 {
@@ -547,7 +766,13 @@ impl Session {
             self.links[li].next_us = now_us.saturating_add(INVITE_RETRY_US);
             return;
         }
-        log(out, Level::Debug, format!("stray BY from {from}"));
+        self.log_about(
+            from,
+            Level::Debug,
+            format!("stray BY from {from}"),
+            now_us,
+            out,
+        );
     }
 
     /// BY to the joined peer at `index`, which we are about to drop while it may still be there
@@ -581,16 +806,20 @@ impl Session {
         } else {
             // The operator never saw it join, but should see why a place was taken from it.
             let level = match reason {
-                LeaveReason::MadeRoom { .. } | LeaveReason::ReplacedByName { .. } => Level::Info,
+                LeaveReason::MadeRoom { .. }
+                | LeaveReason::ReplacedByName { .. }
+                | LeaveReason::Moved { .. } => Level::Info,
                 _ => Level::Debug,
             };
-            log(
-                out,
+            self.log_about(
+                p.control,
                 level,
                 format!(
                     "dropped half-done invitation from {} ({reason:?})",
                     p.label()
                 ),
+                now_us,
+                out,
             );
         }
         // A peer we keep in the session is invited again.
@@ -615,6 +844,7 @@ fn now_micros(now: Stamp) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::packet::ClockSync;
     use super::test_support::*;
     use super::*;
 
@@ -728,5 +958,149 @@ mod tests {
         );
         assert!(s.peers().is_empty());
         assert_eq!(s.next_deadline_us(), None);
+    }
+
+    fn remembered_mac() -> RememberedPeer {
+        RememberedPeer {
+            ssrc: MAC_SSRC,
+            name: "Mac".into(),
+            control: mac_control(),
+            data: mac_data(),
+            token: MAC_TOKEN,
+            initiated_by_us: false,
+        }
+    }
+
+    #[test]
+    fn remembered_lists_joined_peers_and_restore_takes_them_back_as_joined() {
+        let mut s = session();
+        join(&mut s, mac_control(), MAC_SSRC, 0);
+        // Half-way through its invitation: not remembered.
+        s.handle_control(addr(20, 5004), &invitation(0x2020, "half"), us(0));
+        assert_eq!(s.remembered(), vec![remembered_mac()]);
+
+        // The program restarts with the same SSRC and takes the Mac back.
+        let mut s = session();
+        let out = s.restore(&[remembered_mac()], us(5_000_000));
+        assert_eq!(
+            notices(&out),
+            vec![Notice::PeerRestored {
+                peer: PeerId(MAC_SSRC),
+                name: "Mac".into(),
+                address: mac_control()
+            }]
+        );
+        assert!(sent(&out).is_empty());
+        // Its clock sync is answered and its MIDI delivered at once, with no new invitation.
+        let out = s.handle_data(
+            mac_data(),
+            &clock_sync(MAC_SSRC, 0, [7, 0, 0]),
+            us(5_100_000),
+        );
+        assert!(matches!(
+            sent(&out)[..],
+            [(Port::Data, to, SessionCommand::ClockSync(ClockSync { count: 1, ssrc: OUR_SSRC, .. }))] if to == mac_data()
+        ));
+        let out = s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 40, &[&[0xF2, 0, 0], &[0xFA]]),
+            us(5_200_000),
+        );
+        assert_eq!(
+            midi(&out),
+            vec![
+                (PeerId(MAC_SSRC), vec![0xF2, 0, 0]),
+                (PeerId(MAC_SSRC), vec![0xFA])
+            ]
+        );
+        // A repeated invitation of the same SSRC is answered as before, with no second join.
+        let out = join(&mut s, mac_control(), MAC_SSRC, 6_000_000);
+        assert!(notices(&out).is_empty());
+        assert_eq!(s.peers().len(), 1);
+    }
+
+    #[test]
+    fn a_restored_peer_that_stays_silent_times_out() {
+        let mut s = session();
+        s.restore(&[remembered_mac()], us(1_000_000));
+        let out = s.poll(us(1_000_000 + PEER_TIMEOUT_US));
+        assert_eq!(
+            notices(&out),
+            vec![Notice::PeerLeft {
+                peer: PeerId(MAC_SSRC),
+                name: "Mac".into(),
+                reason: LeaveReason::Timeout
+            }]
+        );
+    }
+
+    #[test]
+    fn restore_leaves_out_peers_we_invited_refused_ones_and_junk_names_are_cleaned() {
+        let mut s = Session::new(
+            "playhead",
+            OUR_SSRC,
+            Options {
+                allow: Allow::Addresses(vec![mac_control().ip()]),
+                ..Options::default()
+            },
+        );
+        let ours = RememberedPeer {
+            initiated_by_us: true,
+            ssrc: 2,
+            ..remembered_mac()
+        };
+        let outsider = RememberedPeer {
+            ssrc: 3,
+            control: addr(99, 5004),
+            data: addr(99, 5005),
+            ..remembered_mac()
+        };
+        let odd = RememberedPeer {
+            name: format!("a\nb{}", "z".repeat(100)),
+            ..remembered_mac()
+        };
+        s.restore(&[ours, outsider, odd], us(0));
+        let peers = s.peers();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].id, PeerId(MAC_SSRC));
+        assert!(peers[0].name.starts_with("a b"));
+        assert_eq!(peers[0].name.chars().count(), MAX_NAME_CHARS + 1);
+    }
+
+    #[test]
+    fn an_unknown_sender_of_clock_sync_or_midi_is_told_bye_at_most_every_2_s() {
+        let mut s = session();
+        let byes = |out: &[Output]| -> Vec<SocketAddr> {
+            sent(out)
+                .into_iter()
+                .filter(|(port, _, c)| {
+                    *port == Port::Control
+                        && matches!(c, SessionCommand::End(x) if x.ssrc == OUR_SSRC)
+                })
+                .map(|(_, to, _)| to)
+                .collect()
+        };
+        let out = s.handle_data(mac_data(), &clock_sync(MAC_SSRC, 0, [1, 0, 0]), us(0));
+        assert_eq!(byes(&out), vec![mac_control()]);
+        let mut told = 0;
+        for k in 1..=100u64 {
+            let out = s.handle_data(
+                mac_data(),
+                &data_packet(MAC_SSRC, k as u16, &[&[0xF8]]),
+                us(k * 30_000),
+            );
+            assert!(midi(&out).is_empty());
+            told += byes(&out).len();
+        }
+        // 3 s of clock: one more BY, at 2 s.
+        assert_eq!(told, 1);
+        // Stale packets of an SSRC replaced at a peer's address are not answered with BY.
+        join(&mut s, mac_control(), 0x4444, 4_000_000);
+        let out = s.handle_data(
+            mac_data(),
+            &data_packet(MAC_SSRC, 999, &[&[0xF8]]),
+            us(9_000_000),
+        );
+        assert!(byes(&out).is_empty());
     }
 }

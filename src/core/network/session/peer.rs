@@ -57,6 +57,12 @@ pub(super) struct Peer {
     pub(super) stamps_used_logged: bool,
     /// The time the last command delivered was meant, µs on our clock (`i64::MIN` before).
     pub(super) last_at_us: i64,
+    /// A newcomer wants its place: it was sent a CK0 probe and must be heard to keep it.
+    pub(super) probed: bool,
+    /// Heard from since the probe went out.
+    pub(super) answered_probe: bool,
+    /// When it last proved alive while a newcomer wanted its place.
+    pub(super) proven_alive_us: Option<u64>,
 }
 
 impl Peer {
@@ -92,6 +98,17 @@ impl Peer {
             stamps_refusal_logged: false,
             stamps_used_logged: false,
             last_at_us: i64::MIN,
+            probed: false,
+            answered_probe: false,
+            proven_alive_us: None,
+        }
+    }
+
+    /// Something (CK, MIDI, a repeated invitation) came from it now.
+    pub(super) fn heard(&mut self, now_us: u64) {
+        self.last_heard_us = now_us;
+        if self.probed {
+            self.answered_probe = true;
         }
     }
 

@@ -156,3 +156,21 @@ pub(super) fn packet_with_journal(
     bytes.extend_from_slice(&q);
     bytes
 }
+
+/// [`join_named`] for a newcomer that replaces a joined peer: its control port invitation
+/// waits while the old one is probed, the probe goes unanswered, and at the deadline the
+/// session answers OK; then the data port.
+pub(super) fn join_after_probe(
+    s: &mut Session,
+    control: SocketAddr,
+    ssrc: u32,
+    name: &str,
+    now_us: u64,
+) -> Vec<Output> {
+    let mut out = s.handle_control(control, &invitation(ssrc, name), us(now_us));
+    let deadline = now_us + super::PROBE_US;
+    out.extend(s.poll(us(deadline)));
+    let data = data_port_of(control).unwrap();
+    out.extend(s.handle_data(data, &invitation(ssrc, name), us(deadline)));
+    out
+}
