@@ -90,6 +90,16 @@ impl Memory {
 
     /// What the last run left, if anything readable.
     pub fn load(&self) -> Result<Option<Saved>, String> {
+        // A table of 16 peers is a few KiB: anything much larger is not ours to read whole.
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            if meta.len() > MAX_FILE_BYTES {
+                return Err(format!(
+                    "{} is {} bytes, too large for a session table; starting afresh",
+                    self.path.display(),
+                    meta.len()
+                ));
+            }
+        }
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -125,6 +135,9 @@ impl Memory {
         }
     }
 }
+
+/// The largest session table read back.
+const MAX_FILE_BYTES: u64 = 1 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -237,8 +237,17 @@ impl Program {
     /// Starts `exe` with `args` on `screen` (fullscreen), logging at info, and waits until it
     /// is armed on its first frame.
     pub fn start(exe: &Path, args: &[String], screen: &VirtualScreen) -> Result<Program, String> {
+        // A state folder of its own: no session table from another run is taken back, and
+        // none is left in the home folder.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let state = std::env::temp_dir().join(format!(
+            "playhead-onscreen-state-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut child = Command::new(exe)
             .args(args)
+            .env("PLAYHEAD_STATE_DIR", &state)
             .env("DISPLAY", &screen.display)
             .env_remove("WAYLAND_DISPLAY")
             .env(
