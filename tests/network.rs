@@ -247,6 +247,7 @@ fn rubbish_from_one_peer_does_not_disturb_another() {
     let vandal_thread = std::thread::spawn(move || {
         let mut rng = playhead_core::rng::Rng::seeded(0x1234_5678_9ABC_DEF1);
         let sizes = [0usize, 1, 2, 3, 4, 12, 13, 16, 36, 100, 1500, 9000, 65_507];
+        let mut on_data_port = 0usize;
         for i in 0..4_000u32 {
             let len = sizes[i as usize % sizes.len()];
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
@@ -279,8 +280,20 @@ fn rubbish_from_one_peer_does_not_disturb_another() {
             }
             if i % 2 == 0 {
                 let _ = vandal.send_data(&bytes);
+                on_data_port += len;
             } else {
                 let _ = vandal.send_control(&bytes);
+            }
+            // The rubbish must reach the session, not overflow the data port's socket buffer
+            // in the kernel (about 200 KiB), where the DAW's Start would be dropped before
+            // playhead ever saw it: on a loaded machine the session's thread may not read for
+            // a while. A clock sync answered means the session has read every datagram sent
+            // to the data port before it, so the flood is sent at the pace it is read.
+            if on_data_port >= 32 * 1024 {
+                vandal
+                    .clock_sync(20 * SECOND)
+                    .expect("the session answers clock sync amid the rubbish");
+                on_data_port = 0;
             }
         }
     });
