@@ -296,7 +296,8 @@ pub struct Player {
     decode_warned: Option<usize>,
     last_overlay: Instant,
     last_status_log: Instant,
-    /// Remote commands logged: a burst, then a few a second (a flood is counted, not listed).
+    /// Remote commands logged: a burst, then 25 a second, above what OSC lets through (32 at
+    /// once, 20 a second), so that only a flood from the page is counted rather than listed.
     remote_log: crate::remote::limit::RateLimit,
     last_event: Option<(String, Instant)>,
     /// The video position of the deck on screen, as mpv last reported it.
@@ -413,7 +414,7 @@ impl Player {
             decode_warned: None,
             last_overlay: now,
             last_status_log: now,
-            remote_log: crate::remote::limit::RateLimit::new(20, 2.0),
+            remote_log: crate::remote::limit::RateLimit::new(40, 25.0),
             last_event: None,
             position_s: None,
             clocks_folded: 0,
