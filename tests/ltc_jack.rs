@@ -141,10 +141,6 @@ fn played_at(played: &Played, sample: f64) -> Option<Instant> {
     Some(start + Duration::from_secs_f64((sample - at as f64) / f64::from(RATE_HZ)))
 }
 
-fn frame(show: &HeadlessShow) -> Option<u32> {
-    show.screen().latest().frame_number(640, 360)
-}
-
 /// Drains the player's notices; true when a Hold came.
 fn held(show: &HeadlessShow) -> bool {
     let mut hold = false;
