@@ -112,11 +112,21 @@ fn a_hung_player_is_noticed_and_ends_playhead() {
     );
 }
 
-/// SIGTERM (and SIGINT) with a DAW in the session: it hears BY, and playhead exits 0.
+/// SIGTERM, SIGINT and SIGHUP with a DAW in the session: it hears BY, and playhead exits 0.
 fn clean_stop_says_goodbye(signal_name: &str) {
     let mut ph = Playhead::spawn({
         let mut c = Playhead::command_with_network();
         c.arg("--headless").arg(demo());
+        // As from a terminal: SIGHUP not ignored, whatever this test run inherited (a CI
+        // runner or a script started under nohup passes SIGHUP ignored on to every child,
+        // and playhead rightly keeps ignoring it then: see under_nohup_sighup_is_ignored).
+        // SAFETY: signal() is async-signal-safe; the child has not started any thread yet.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         c
     });
     let port = ph.network_port();
