@@ -46,7 +46,13 @@ fn first_frame_before_start_later_frames_after_it() {
     midi.send(&[0xF2, 0x00, 0x00, 0xFA]);
     let line = ph.wait_log("Start from", 20 * SECOND);
     assert!(line.contains("-> playing"), "{line}");
-    assert!(line.contains("µs to mpv"), "{line}");
+    // How it was timed: at once ("N µs to mpv"), or, when the Start came a few ms late (a
+    // loaded machine reading the pipe late), from the frame still due ("on screen in N ms
+    // when it is due"). Either way the log says how long it took.
+    assert!(
+        line.contains("µs to mpv") || line.contains("when it is due"),
+        "{line}"
+    );
     let n = desktop.wait_frame("playback", 10 * SECOND, |n| n >= 25);
     assert!(n < 3000);
 
