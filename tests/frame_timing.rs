@@ -390,3 +390,87 @@ fn two_players_started_by_one_start_show_the_same_frame_at_the_same_time() {
     // Started on receipt, screen B would run 40 ms (a frame) behind.
     assert!(m < 20.0, "the two screens are {m:.1} ms apart");
 }
+
+/// A Stop keeps the frame due at the Stop's time, on the DAW's time stamp, not at its
+/// receipt: sent just before the next frame is due (mpv has already handed that frame over and
+/// the screen has drawn it, waiting for its moment: it must never be shown), and sent a frame
+/// and a half late (the frames shown since give way to the Stop's).
+#[test]
+fn a_stop_keeps_the_frame_due_at_its_time() {
+    let _alone = alone();
+    let show = show_with(FollowMode::Start, StopAction::Hold);
+    let clock = DawClock::new(57_000_000, 50e-6);
+    let (_net, mut daw) = session(&show, "Live", 0x71_0005, &clock);
+    // How long after the Stop's time (the middle of a frame on screen) it is sent.
+    for late_ms in [17u64, 70] {
+        let serial = show.screen().latest().serial;
+        let meant = Instant::now();
+        daw.send_midi_stamped(&[(0, &[START])], clock.stamp_at(meant))
+            .unwrap();
+        wait_frame(&show, "frame 10", |n| n.is_some_and(|n| n >= 10));
+        // The screen's own schedule (within a ms or so of the DAW's: the benchmark's figure),
+        // so that the Stop's time is the middle of a frame on screen whatever the machine.
+        let drawn: Vec<(Option<u32>, Instant)> = show
+            .screen()
+            .kept_after(serial)
+            .expect("every frame kept")
+            .iter()
+            .map(|f| {
+                (
+                    f.frame_number(640, 360),
+                    f.rendered_at.expect("a render time"),
+                )
+            })
+            .collect();
+        let seen = changes(&drawn);
+        let off_ms = median(errors_ms(&seen, meant, 0.0));
+        let (last, _) = *seen.last().expect("frames");
+        let k = last + 4;
+        let stop_ms = f64::from(k) * 40.0 + 20.0 + off_ms;
+        let stop_at = meant + Duration::from_secs_f64(stop_ms.max(0.0) / 1000.0);
+        let send_at = stop_at + Duration::from_millis(late_ms);
+        while Instant::now() < send_at {
+            std::thread::sleep(send_at - Instant::now());
+        }
+        daw.send_midi_stamped(&[(0, &[STOP])], clock.stamp_at(stop_at))
+            .unwrap();
+        common::notices_until(&show, "the Stop", |n| {
+            matches!(
+                n,
+                playhead::player::Notice::Cued {
+                    cue: playhead::transport::Cue::Hold,
+                    ..
+                }
+            )
+        });
+        // From the moment the player had the Stop, no frame after the Stop's is drawn but
+        // the one already on screen then (a Stop sent late comes after it).
+        let at_stop = show.screen().latest();
+        let shown_then = at_stop.frame_number(640, 360).expect("a frame code");
+        wait_frame(&show, "the Stop's frame", |n| n == Some(k));
+        let held = common::held_frame(&show);
+        let after: Vec<u32> = show
+            .screen()
+            .kept_after(at_stop.serial)
+            .expect("every frame kept")
+            .iter()
+            .filter_map(|f| f.frame_number(640, 360))
+            .collect();
+        println!(
+            "Stop sent {late_ms} ms after its time (frame {k}): frame {shown_then} on screen when \
+             it was handled, then {after:?}"
+        );
+        assert!(
+            after.iter().all(|n| *n <= k.max(shown_then)),
+            "Stop {late_ms} ms late: a frame due after the Stop (frame {k}) appeared once it \
+             was handled: {after:?}"
+        );
+        assert_eq!(
+            held, k,
+            "Stop {late_ms} ms late: the frame due at the Stop's time stays"
+        );
+        daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))
+            .unwrap();
+        wait_frame(&show, "armed on frame 0", |n| n == Some(0));
+    }
+}

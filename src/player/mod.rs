@@ -224,6 +224,40 @@ const OVERLAY_STATUS: &str = "2";
 pub struct OnScreen {
     deck: Arc<AtomicUsize>,
     holds: Arc<Mutex<Vec<(usize, Instant)>>>,
+    stops: Arc<Mutex<Stops>>,
+}
+
+/// What the screens need to keep a Stop's frame: the moment each stopped deck stopped, and the
+/// due time of the last new frame mpv handed each deck over.
+#[derive(Debug, Default)]
+struct Stops {
+    fences: Vec<Fence>,
+    /// (deck, when the last new frame mpv handed over was due; `None`: a seek's frame).
+    dues: Vec<(usize, Option<Instant>)>,
+}
+
+/// A stopped deck's fence.
+#[derive(Clone, Copy, Debug)]
+struct Fence {
+    deck: usize,
+    /// The Stop's time.
+    at: Instant,
+    /// A frame due after it was kept off the screen: mpv is on it.
+    passed: bool,
+    /// The player sought back to the Stop's frame: the next new frame is that one.
+    sought_back: bool,
+    /// The player has looked whether mpv went past the Stop's frame (and sought back if so).
+    settled: bool,
+}
+
+/// The frame a screen has drawn, as [`OnScreen::admit`] is asked about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drawn {
+    /// A new frame mpv handed over, due at this time (`None`: the frame a seek landed on,
+    /// which mpv gives no due time).
+    New(Option<Instant>),
+    /// The same frame again (an overlay changed, the window was resized).
+    Redraw,
 }
 
 impl OnScreen {
@@ -249,6 +283,102 @@ impl OnScreen {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
         let i = holds.iter().position(|(d, _)| *d == deck)?;
         Some(holds.swap_remove(i).1)
+    }
+
+    fn stops(&self) -> std::sync::MutexGuard<'_, Stops> {
+        self.stops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Deck `deck` stopped at `at`: no frame due after then is to reach the screen. mpv hands
+    /// a frame over ahead of its due time (`video-timing-offset`), so when the Stop comes the
+    /// next frame may already be drawn and waiting for its moment; the pause cannot take it
+    /// back, this does.
+    fn fence(&self, deck: usize, at: Instant) {
+        let mut stops = self.stops();
+        stops.fences.retain(|f| f.deck != deck);
+        stops.fences.push(Fence {
+            deck,
+            at,
+            passed: false,
+            sought_back: false,
+            settled: false,
+        });
+    }
+
+    /// The player has looked at deck `deck` after its Stop: it sought back to the Stop's frame
+    /// (the next new frame is that one, whatever mpv says of its due time), or it did not
+    /// need to or could not (then redraws show what mpv has, as before any Stop).
+    fn settle(&self, deck: usize, sought_back: bool) {
+        let mut stops = self.stops();
+        if let Some(f) = stops.fences.iter_mut().find(|f| f.deck == deck) {
+            f.settled = true;
+            f.sought_back = sought_back;
+            if !sought_back {
+                f.passed = false;
+            }
+        }
+    }
+
+    /// A Stop whose frame may still change: not yet looked at by the player, or its seek back
+    /// not landed. What is on screen then is not yet what the Stop holds.
+    pub fn stop_settling(&self) -> bool {
+        let stops = self.stops();
+        stops.fences.iter().any(|f| !f.settled || f.sought_back)
+    }
+
+    /// Playback goes on (or the picture changes on purpose): every fence is lifted.
+    fn unfence(&self) {
+        self.stops().fences.clear();
+    }
+
+    /// When deck `deck` stopped, while it stays stopped.
+    fn fenced_at(&self, deck: usize) -> Option<Instant> {
+        let stops = self.stops();
+        stops.fences.iter().find(|f| f.deck == deck).map(|f| f.at)
+    }
+
+    /// When the last new frame mpv handed deck `deck` over was due.
+    fn last_due(&self, deck: usize) -> Option<Instant> {
+        let stops = self.stops();
+        stops
+            .dues
+            .iter()
+            .find(|(d, _)| *d == deck)
+            .and_then(|f| f.1)
+    }
+
+    /// Asked by a screen for each frame of deck `deck` it has drawn, when it is about to
+    /// present it (after waiting for its due time, in which the Stop may have come): whether
+    /// to present it.
+    /// Not a new frame due after the deck's Stop, nor (once one was kept back) a redraw, which
+    /// would show that frame: the screen keeps the frame it has until the player's seek back
+    /// to the Stop's frame lands.
+    pub fn admit(&self, deck: usize, drawn: Drawn) -> bool {
+        let mut stops = self.stops();
+        if let Drawn::New(due) = drawn {
+            stops.dues.retain(|(d, _)| *d != deck);
+            stops.dues.push((deck, due));
+        }
+        let Some(fence) = stops.fences.iter_mut().find(|f| f.deck == deck) else {
+            return true;
+        };
+        match drawn {
+            Drawn::New(_) if fence.sought_back => {
+                fence.sought_back = false;
+                fence.passed = false;
+                true
+            }
+            Drawn::New(Some(due)) if due > fence.at => {
+                fence.passed = true;
+                false
+            }
+            Drawn::New(Some(_)) => true,
+            Drawn::New(None) => {
+                fence.passed = false;
+                true
+            }
+            Drawn::Redraw => !fence.passed,
+        }
     }
 }
 
@@ -335,6 +465,10 @@ pub struct Player {
     /// The DAW stopped: the stop behaviour applies at this time, unless it plays on before
     /// (a loop jump sends Stop, then Song Position and Continue).
     stop_pending: Option<Instant>,
+    /// The time of the Stop being applied, when its message said (else it is when it came).
+    hold_at: Option<Instant>,
+    /// When to look whether mpv went past the Stop's frame, and whether the DAW stopped.
+    stop_check: Option<(Instant, bool)>,
 }
 
 /// A start waiting for its moment, on deck `deck`.
@@ -367,6 +501,10 @@ const WAIT_FOR_SEEK: Duration = Duration::from_millis(150);
 /// a loop jump's Stop is followed by Song Position and Continue at once (Ableton Live) or at the
 /// next sixteenth (Ardour; 250 ms at 60 BPM).
 pub const JUMP_WINDOW: Duration = Duration::from_millis(300);
+/// How long after a hold that is not the DAW's Stop the player looks whether mpv went past
+/// the frame due then: the pause has reached mpv and the frame it handed over before it has
+/// reached the screen (mpv hands frames over at most 50 ms ahead).
+const STOP_FRAME_CHECK: Duration = Duration::from_millis(100);
 
 /// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
 type PublishedKey = (State, usize, bool, bool, Option<Instant>);
@@ -433,6 +571,8 @@ impl Player {
             waiting: None,
             started_from_s: None,
             stop_pending: None,
+            hold_at: None,
+            stop_check: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -593,6 +733,7 @@ impl Player {
                 self.resume_waiting();
             }
             self.run_timed(now);
+            self.check_stop_frame(now);
             self.settle_stop(now);
             if let Some(cue) = self.transport.on_tick(clock::stamp(now)) {
                 self.apply(cue, now, "the DAW's timecode stopping");
@@ -654,6 +795,9 @@ impl Player {
         let what = format!("{:?} from {}", ev.event, ev.source);
         self.last_event = Some((what.clone(), ev.received));
         self.last_source = Some(ev.source.to_string());
+        if cue == Some(Cue::Hold) {
+            self.hold_at = Some(ev.at);
+        }
         match cue {
             Some(cue) if self.start_on_time(cue, ev.at, ev.received, &what) => {}
             Some(cue) => self.apply(cue, ev.received, &what),
@@ -711,6 +855,8 @@ impl Player {
             return false;
         }
         let now = clock::now();
+        self.on_screen.unfence();
+        self.stop_check = None;
         if let Some(t) = self.timed.take() {
             self.on_screen.hold(t.deck, None);
         }
@@ -861,6 +1007,70 @@ impl Player {
         self.stop_pending = None;
         if self.transport.state() != State::Playing {
             self.after_stop(now);
+        }
+    }
+
+    /// Once a Stop's moment to look has come: back to its frame if mpv went past it. For
+    /// the DAW's Stop that is the end of the loop-jump window (a jump's Continue may follow,
+    /// and a stop behaviour that re-arms or shows the idle content changes the picture anyway);
+    /// for any other hold (the operator's, the page's, a timecode that stopped) a moment for
+    /// the pause to reach mpv and the frame handed over before it to reach the screen.
+    fn check_stop_frame(&mut self, now: Instant) {
+        let Some((at, from_daw)) = self.stop_check else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        self.stop_check = None;
+        if from_daw && matches!(self.show.on_stop, StopAction::Rearm | StopAction::Idle) {
+            self.on_screen.settle(self.deck, false);
+        } else {
+            self.back_to_stop_frame();
+        }
+    }
+
+    /// Puts the frame due at the Stop's time back on screen when mpv went past it: the Stop
+    /// came after its time (a time stamp from the OS port or the network, a busy machine), or
+    /// mpv had handed over the next frame before the pause (the screen kept that one back,
+    /// see [`OnScreen::fence`]). mpv's position is the last frame it handed over, due at the
+    /// time the screen was told; the Stop's frame is as many frames before it as began
+    /// between the two.
+    fn back_to_stop_frame(&mut self) {
+        let d = self.deck;
+        let (Some(stop_at), Some(due), Some(position_s)) = (
+            self.on_screen.fenced_at(d),
+            self.on_screen.last_due(d),
+            self.position_s,
+        ) else {
+            self.on_screen.settle(d, false);
+            return;
+        };
+        if due <= stop_at {
+            self.on_screen.settle(d, false);
+            return;
+        }
+        let deck = &mut self.decks[d];
+        let frame_s = deck.frame_s.unwrap_or(0.04);
+        let frames_back = ((due - stop_at).as_secs_f64() / frame_s - 1e-6).ceil();
+        let target_s = (position_s - frames_back * frame_s).max(0.0);
+        deck.seeks.sent(clock::now());
+        deck.sought_s = Some(target_s);
+        deck.at_end = false;
+        // mpv shows the first frame at or after the target: aim a quarter frame early.
+        let aim = format!("{:.6}", (target_s - frame_s / 4.0).max(0.0));
+        match deck.mpv.command_async(&["seek", &aim, "absolute+exact"]) {
+            Ok(()) => {
+                self.on_screen.settle(d, true);
+                info!(
+                    "Stop: {frames_back:.0} frame(s) came due after the Stop's time; back to \
+                     the frame due then ({target_s:.3} s)"
+                );
+            }
+            Err(e) => {
+                self.on_screen.settle(d, false);
+                warn!("Stop: cannot go back to the frame due at the Stop's time: {e}");
+            }
         }
     }
 
@@ -1188,6 +1398,9 @@ impl Player {
     /// screen at once; another song is loaded now, and the picture on screen stays until its
     /// first frame is ready. The transport follows the new song at once either way.
     fn select(&mut self, i: usize, what: &str) {
+        // A Stop's frame belongs to the song it stopped.
+        self.on_screen.unfence();
+        self.stop_check = None;
         let title = self.show.songs[i].title.clone();
         if i == self.current {
             info!("{what}: song {} '{title}' is already selected", i + 1);
@@ -1488,9 +1701,27 @@ impl Player {
 
     /// Turns a cue into mpv commands, now.
     fn apply(&mut self, cue: Cue, received: Instant, what: &str) {
+        let hold_at = self.hold_at.take();
         if self.song_failed[self.current].is_some() {
             self.refuse(cue, what);
             return;
+        }
+        match cue {
+            Cue::Hold => {
+                let at = hold_at.unwrap_or(received);
+                self.on_screen.fence(self.deck, at);
+                let wait = if hold_at.is_some() {
+                    JUMP_WINDOW
+                } else {
+                    STOP_FRAME_CHECK
+                };
+                self.stop_check = Some((clock::now() + wait, hold_at.is_some()));
+            }
+            Cue::Speed { .. } => {}
+            _ => {
+                self.on_screen.unfence();
+                self.stop_check = None;
+            }
         }
         if !matches!(cue, Cue::Speed { .. }) {
             // Another cue overrides a start still waiting for its time.
@@ -2201,7 +2432,48 @@ fn describe(cue: Cue) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_media_error;
+    use super::{is_media_error, Drawn, OnScreen};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_stopped_deck_shows_no_frame_due_after_its_stop() {
+        let s = OnScreen::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        assert!(s.admit(0, Drawn::New(Some(ms(40)))), "no Stop: every frame");
+        s.fence(0, ms(60));
+        assert!(s.admit(0, Drawn::New(Some(ms(50)))), "due before the Stop");
+        assert!(s.admit(1, Drawn::New(Some(ms(90)))), "another deck");
+        assert!(s.admit(0, Drawn::Redraw), "a redraw of the Stop's frame");
+        assert!(!s.admit(0, Drawn::New(Some(ms(90)))), "due after the Stop");
+        assert!(!s.admit(0, Drawn::Redraw), "a redraw would show that frame");
+        assert_eq!(s.last_due(0), Some(ms(90)));
+        assert_eq!(s.fenced_at(0), Some(ms(60)));
+        assert!(s.stop_settling(), "not looked at yet");
+        s.settle(0, true);
+        assert!(s.stop_settling(), "the seek back has not landed");
+        assert!(!s.admit(0, Drawn::Redraw), "not before the seek back lands");
+        assert!(
+            s.admit(0, Drawn::New(Some(ms(95)))),
+            "the frame of the seek back, whatever its due time"
+        );
+        assert!(s.admit(0, Drawn::Redraw), "and its redraws");
+        assert!(!s.stop_settling(), "landed");
+        assert!(!s.admit(0, Drawn::New(Some(ms(100)))), "still stopped");
+        assert!(s.admit(0, Drawn::New(None)), "a seek's frame");
+        assert!(s.admit(0, Drawn::Redraw), "and its redraws");
+        assert_eq!(s.last_due(0), None);
+        s.fence(1, ms(200));
+        assert!(!s.admit(1, Drawn::New(Some(ms(210)))));
+        s.settle(1, false);
+        assert!(
+            s.admit(1, Drawn::Redraw),
+            "nothing to seek back to: redraws as before"
+        );
+        s.unfence();
+        assert_eq!(s.fenced_at(0), None);
+        assert!(s.admit(0, Drawn::New(Some(ms(130)))), "playing again");
+    }
 
     #[test]
     fn decoding_errors_are_taken_from_the_songs_own_core_only() {

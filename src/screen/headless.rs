@@ -101,7 +101,9 @@ impl SoftwareScreen {
                     }
                     let info = ctx.next_frame_info();
                     let drawing = clock::now();
-                    let present_at = presenter.present_at(&info, mpv.time_us(), drawing, || {
+                    let now_us = mpv.time_us();
+                    let what = crate::screen::present::drawn(&info, now_us, drawing);
+                    let present_at = presenter.present_at(&info, now_us, drawing, || {
                         held.as_ref()
                             .and_then(|(screen, deck)| screen.take_hold(*deck))
                     });
@@ -111,6 +113,17 @@ impl SoftwareScreen {
                     }
                     let drawn = clock::now();
                     presenter.wait_until(present_at);
+                    // A frame due after the deck's Stop is drawn (mpv waits for that) but
+                    // never shown.
+                    if !held
+                        .as_ref()
+                        .is_none_or(|(screen, deck)| screen.admit(*deck, what))
+                    {
+                        // Not shown, but reported at once: mpv's video output waits for the
+                        // swap (up to 200 ms, its core with it).
+                        ctx.report_swap();
+                        continue;
+                    }
                     let presenting = clock::now();
                     {
                         let mut f = shared2.frame.lock().unwrap_or_else(|p| p.into_inner());

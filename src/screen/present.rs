@@ -20,6 +20,7 @@
 
 use crate::mpv::render::FrameInfo;
 use crate::mpv::Mpv;
+use crate::player::Drawn;
 use log::{debug, info, warn};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -44,6 +45,22 @@ const OFFSET_STEP: Duration = Duration::from_millis(1);
 /// The offset shrinks only when it is this much more than needed, and at most this often.
 const SHRINK_STEP: Duration = Duration::from_millis(3);
 const SHRINK_EVERY: Duration = Duration::from_secs(5);
+
+/// What a screen is about to draw, for [`crate::player::OnScreen::admit`]: a new frame with
+/// its due time (from `info`, asked at `now`, which is `now_us` on mpv's clock), or a redraw.
+pub fn drawn(info: &FrameInfo, now_us: i64, now: Instant) -> Drawn {
+    if !info.present || info.redraw {
+        return Drawn::Redraw;
+    }
+    Drawn::New(info.due_in_us(now_us).map(|us| {
+        let d = Duration::from_micros(us.unsigned_abs());
+        if us >= 0 {
+            now + d
+        } else {
+            now.checked_sub(d).unwrap_or(now)
+        }
+    }))
+}
 
 /// Times frames for one screen and keeps mpv's hand-over offset fitted to this machine.
 pub struct Presenter {

@@ -199,9 +199,10 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         redraw = false;
         let info = render.next_frame_info();
         let drawing = crate::clock::now();
-        let present_at = presenter.present_at(&info, decks[shown].time_us(), drawing, || {
-            on_screen.take_hold(shown)
-        });
+        let now_us = decks[shown].time_us();
+        let what = super::present::drawn(&info, now_us, drawing);
+        let present_at =
+            presenter.present_at(&info, now_us, drawing, || on_screen.take_hold(shown));
         let (w, h) = (
             i32::try_from(size.0).unwrap_or(i32::MAX),
             i32::try_from(size.1).unwrap_or(i32::MAX),
@@ -217,6 +218,14 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         }
         let drawn = crate::clock::now();
         presenter.wait_until(present_at);
+        // A frame due after the deck's Stop is drawn (mpv waits for that) but never shown.
+        if !on_screen.admit(shown, what) {
+            // Not shown, but reported at once: mpv's video output waits for the swap (up to
+            // 200 ms, its core with it).
+            // SAFETY: as above.
+            unsafe { render.report_swap() };
+            continue;
+        }
         let presenting = crate::clock::now();
         if let Err(e) = gl.surface.swap_buffers(&gl.context) {
             warn!("cannot show the frame: {e}");

@@ -576,6 +576,13 @@ pub fn redraws(
 /// The frame a headless player holds: every redraw after all input so far was handled shows
 /// the same frame (see [`redraws`]). Fails when the picture moves or has no frame code.
 pub fn held_frame(show: &playhead::screen::headless::HeadlessShow) -> u32 {
+    // A Stop's frame is final once the player has looked whether mpv went past it (at the
+    // end of the loop-jump window for the DAW's Stop) and its seek back, if any, has landed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while show.on_screen.stop_settling() {
+        assert!(Instant::now() < deadline, "a Stop never settled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let numbers: Vec<Option<u32>> = redraws(show)
         .iter()
         .map(|f| f.frame_number(640, 360))
