@@ -1,7 +1,8 @@
 //! Ableton Link (`--link`, the `link` build): joins the Link session with start/stop sync and
 //! turns it into the MIDI transport the player already follows. When the session starts
-//! playing, SPP 0 arms the video at once and Start is handed over stamped with the quantized
-//! launch time (the next bar of `quantum` beats, when the peers' audio starts), then a MIDI
+//! playing, SPP 0 arms the video at once and Start is handed over at once, stamped with the
+//! quantized launch time ahead (the next bar of `quantum` beats, when the peers' audio
+//! starts), then a MIDI
 //! clock at 24 per beat of the session's timeline, each stamped with the time of its beat, so
 //! the tempo and the drift correction follow the session; Stop in the session is Stop.
 //!
@@ -85,12 +86,12 @@ fn run(quantum: f64, tx: Sender<PlayerInput>) {
     link.enable(true);
     info!("Ableton Link: joined the session (start/stop sync on, quantum {quantum} beats)");
     let source: Arc<str> = Arc::from(SOURCE);
-    let send = |event: MidiEvent, received: Instant| {
+    let send = |event: MidiEvent, at: Instant| {
         tx.send(PlayerInput::Midi(TimedEvent {
             event,
-            received,
+            received: Instant::now(),
             // Link's own clock is the time stamp: the beat grid, mapped onto ours.
-            at: received,
+            at,
             source: source.clone(),
         }))
         .is_ok()
@@ -123,7 +124,9 @@ fn run(quantum: f64, tx: Sender<PlayerInput>) {
                 if !send(MidiEvent::SongPosition { sixteenths: 0 }, Instant::now()) {
                     break;
                 }
-                sleep_until(launch, &heartbeat);
+                // Handed over at once, stamped with the launch: the player holds the top
+                // frame and unpauses on the bar as for any Start stamped ahead, rather than
+                // this thread waking on the bar (late on a busy machine) and the player after.
                 if !send(MidiEvent::Start, launch) {
                     break;
                 }
@@ -151,7 +154,10 @@ fn run(quantum: f64, tx: Sender<PlayerInput>) {
             (false, Some(_)) => {
                 info!("Ableton Link: the session stopped");
                 playing = None;
-                if !send(MidiEvent::Stop, Instant::now()) {
+                // Stamped when the session says it stopped: the frame due then stays.
+                let now = Instant::now();
+                let stopped = map.instant(state.time_for_is_playing()).min(now);
+                if !send(MidiEvent::Stop, stopped) {
                     break;
                 }
             }
