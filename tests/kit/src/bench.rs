@@ -111,6 +111,10 @@ fn wait_cue(show: &HeadlessShow, want: Cue) -> Result<Duration, String> {
 
 /// The program, built beside this binary (cargo builds both into one target folder).
 fn program() -> Result<PathBuf, String> {
+    // Another build of the program (an earlier one, to compare): PLAYHEAD_BENCH_PROGRAM.
+    if let Some(exe) = std::env::var_os("PLAYHEAD_BENCH_PROGRAM") {
+        return Ok(PathBuf::from(exe));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find the program: {e}"))?
         .with_file_name("playhead");

@@ -20,8 +20,11 @@ SPP 16 (bar 2, frame 50) and Continue in one packet meant at t and held back 0-3
 then due at t + (n - 50) x 40 ms; the error of the first frame to appear 150 ms or more after t, \
 and of the one nearest 1 s after. Two screens: two programs on two virtual screens, each in its \
 own session with the same DAW clock; one Start meant at t reaches each after its own 0-30 ms; \
-the spread is the difference between when each frame appeared on the two. No MIDI clock is sent: \
-these are the start and jump timings alone.";
+the spread is the difference between when each frame appeared on the two. Stop: while playing, \
+a Stop meant at the middle of frame k (k = 25..34), sent on time or held back 0-30 ms; the frames \
+due after it that appeared once it was sent, and the frame on screen 700 ms later (past the \
+300 ms loop-jump window) against frame k. No MIDI clock is sent: these are the start, jump and \
+stop timings alone.";
 
 /// One program on one virtual screen, with its poller and its DAW peer.
 struct Rig {
@@ -257,6 +260,55 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         line("loop jump (0-30 ms late): frame at 150 ms", at_150)
     );
     println!("{}", line("  frame nearest 1 s after the jump", at_1000));
+
+    // Stops: while playing, a Stop meant in the middle of frame k (so that which frame is due
+    // then is never in doubt), sent on time or held back 0-30 ms.
+    for (what, jitter) in [
+        ("Stop on time", false),
+        ("Stop delivered 0-30 ms late", true),
+    ] {
+        let (mut shown_after, mut held_right, mut held_off) = (0usize, 0usize, Vec::new());
+        for _ in 0..trials {
+            a.arm(&clock)?;
+            let start = Instant::now();
+            a.send(&clock, start, &[&[0xFA]])?;
+            let k = 25 + rng.range(0.0, 10.0) as u32;
+            let stop_at = start + Duration::from_millis(u64::from(k) * 40 + 20);
+            let late = if jitter {
+                Duration::from_micros(rng.range(0.0, 30_000.0) as u64)
+            } else {
+                Duration::ZERO
+            };
+            let send_at = stop_at + late;
+            while Instant::now() < send_at {
+                std::thread::sleep(send_at - Instant::now());
+            }
+            let sent = Instant::now();
+            a.send(&clock, stop_at, &[&[0xFC]])?;
+            // Past the loop-jump window (300 ms), when a Stop is taken as a stop.
+            std::thread::sleep(Duration::from_millis(700));
+            let seen = a.poller.seen_since(stop_at);
+            // A frame due after the Stop that appeared once the Stop had been sent (a Stop
+            // held back lets those due before it arrives through: nobody can know sooner).
+            shown_after += seen
+                .iter()
+                .filter(|(n, at)| n.is_some_and(|n| n > k) && *at > sent)
+                .count();
+            let held = a.poller.current().ok_or("no frame code after a Stop")?;
+            if held == k {
+                held_right += 1;
+            }
+            held_off.push((f64::from(held) - f64::from(k)) * 40.0);
+        }
+        println!(
+            "{what:<46} n={trials:<5} frames due after the Stop shown once sent: {shown_after}; \
+             frame held = the Stop's frame: {held_right} of {trials}"
+        );
+        println!(
+            "{}",
+            line("  held frame against the Stop's, in ms", held_off)
+        );
+    }
 
     // Two screens, one Start.
     let mut b = Rig::start(exe, video, 250, "screen B", &clock)?;
