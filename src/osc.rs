@@ -2,10 +2,12 @@
 //! state changes sent to the clients that subscribed.
 //!
 //! Incoming: `/playhead/play`, `/playhead/stop`, `/playhead/arm`, `/playhead/song i` (from 1),
-//! `/playhead/locate f` (seconds), `/playhead/black i` (1 black, 0 picture), and
+//! `/playhead/locate f` (seconds), `/playhead/black i` (1 black, 0 picture), `/playhead/lead s`
+//! (`main` or `backup`: that rig leads, with the show's `main` and `backup`), and
 //! `/playhead/subscribe [i PORT]` / `/playhead/unsubscribe [i PORT]`. Outgoing, to
 //! subscribers: `/playhead/state s`, `/playhead/song i s`, `/playhead/position f` (seconds),
-//! `/playhead/sync f` (sync error, milliseconds). Commands go into the player's channel with
+//! `/playhead/sync f` (sync error, milliseconds), `/playhead/lead s i` (the rig that leads and
+//! the failovers so far, with rigs). Commands go into the player's channel with
 //! `try_send`; state comes from the player's published snapshot.
 //!
 //! Anyone who reaches the port can send anything, with a forged source address: so datagrams
@@ -177,6 +179,14 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
             None if m.args.is_empty() => command(RemoteCommand::Black(true)),
             Some(v) => command(RemoteCommand::Black(v != 0)),
             None => Err(unknown()),
+        },
+        "/playhead/lead" => match m.args.first() {
+            Some(OscType::String(r)) if m.args.len() == 1 => match r.trim() {
+                "main" => command(RemoteCommand::Lead(crate::arbiter::Rig::Main)),
+                "backup" => command(RemoteCommand::Lead(crate::arbiter::Rig::Backup)),
+                _ => Err(unknown()),
+            },
+            _ => Err(unknown()),
         },
         "/playhead/subscribe" => port_arg(m).map(OscRequest::Subscribe).ok_or_else(unknown),
         "/playhead/unsubscribe" => port_arg(m).map(OscRequest::Unsubscribe).ok_or_else(unknown),
@@ -489,6 +499,8 @@ struct Sent {
     position_s: Option<f64>,
     position_at: Option<Instant>,
     sync_ms: Option<f64>,
+    /// The leading rig and the failovers so far.
+    lead: Option<(crate::arbiter::Rig, u32)>,
 }
 
 fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Subscriptions>) {
@@ -575,6 +587,17 @@ fn messages(s: &StatusSnapshot, sent: &Sent) -> Vec<OscMessage> {
             out.push(msg("/playhead/sync", vec![OscType::Float(e as f32)]));
         }
     }
+    if let Some(r) = &s.rigs {
+        if sent.lead != Some((r.leading, r.failovers)) {
+            out.push(msg(
+                "/playhead/lead",
+                vec![
+                    OscType::String(r.leading.label().into()),
+                    OscType::Int(i32::try_from(r.failovers).unwrap_or(i32::MAX)),
+                ],
+            ));
+        }
+    }
     out
 }
 
@@ -588,6 +611,7 @@ fn remember(sent: &mut Sent, s: &StatusSnapshot, news: &[OscMessage]) {
     if news.iter().any(|m| m.addr == "/playhead/sync") {
         sent.sync_ms = s.sync_error_ms;
     }
+    sent.lead = s.rigs.as_ref().map(|r| (r.leading, r.failovers));
 }
 
 #[cfg(test)]
@@ -621,6 +645,21 @@ mod tests {
             Ok(vec![OscRequest::Command(RemoteCommand::Locate(12.5))])
         );
         assert!(cmd(encode("/playhead/locate", vec![OscType::Float(f32::NAN)])).is_err());
+        assert_eq!(
+            cmd(encode(
+                "/playhead/lead",
+                vec![OscType::String("backup".into())]
+            )),
+            Ok(vec![OscRequest::Command(RemoteCommand::Lead(
+                crate::arbiter::Rig::Backup
+            ))])
+        );
+        assert!(cmd(encode(
+            "/playhead/lead",
+            vec![OscType::String("spare".into())]
+        ))
+        .is_err());
+        assert!(cmd(encode("/playhead/lead", vec![OscType::Int(1)])).is_err());
         assert_eq!(
             cmd(encode("/playhead/black", vec![OscType::Int(0)])),
             Ok(vec![OscRequest::Command(RemoteCommand::Black(false))])

@@ -12,6 +12,7 @@
 //! What it does not do: read a clock, open a socket or a file (but for [`show::Show::load`]),
 //! start a thread, draw, or talk to libmpv. The `playhead` program does all of that around it.
 
+pub mod arbiter;
 pub mod backend_clock;
 pub mod chase;
 pub mod ltc;

@@ -17,6 +17,9 @@
 //! remote = "0.0.0.0:8080"     # the status page (off unless set)
 //! remote_token = "s3cret"     # lets the page and API control, too
 //! osc = 9000                  # OSC in and out, [ADDR:]PORT
+//! main = "Main Live"          # the main rig: a network-MIDI peer's name or address, a part of
+//! backup = "Backup Live"      #   a port's name, "ltc" or "link"; the backup takes over
+//! failover_ms = 150           # the main's clock stopped this long while playing: failover
 //!
 //! [[song]]
 //! title = "Opener"
@@ -137,6 +140,8 @@ pub struct Show {
     pub remote_token: Option<String>,
     /// Where OSC listens, if anywhere.
     pub osc: Option<std::net::SocketAddr>,
+    /// The main and backup rigs (`main`, `backup`, `failover_ms`), when the show has them.
+    pub rigs: Option<crate::arbiter::Rigs>,
 }
 
 /// Reads a listening address: `ADDR:PORT`, or a bare `PORT` (on every interface) when
@@ -208,6 +213,9 @@ struct RawShow {
     remote: Option<Spanned<String>>,
     remote_token: Option<String>,
     osc: Option<Spanned<toml::Value>>,
+    main: Option<Spanned<String>>,
+    backup: Option<Spanned<String>>,
+    failover_ms: Option<Spanned<f64>>,
     #[serde(default)]
     song: Vec<Spanned<RawSong>>,
 }
@@ -223,6 +231,72 @@ struct RawSong {
     #[serde(alias = "timecode")]
     timecode_start: Option<Spanned<String>>,
     idle: Option<Spanned<String>>,
+}
+
+type KeyError = (Option<std::ops::Range<usize>>, &'static str, String);
+
+/// The show's `main`, `backup` and `failover_ms`.
+fn parse_rigs(raw: &RawShow) -> Result<Option<crate::arbiter::Rigs>, KeyError> {
+    use crate::arbiter::{RigSource, Rigs, DEFAULT_FAILOVER_MS};
+    let failover_s = match &raw.failover_ms {
+        None => DEFAULT_FAILOVER_MS / 1000.0,
+        Some(f) if (20.0..=5000.0).contains(f.get_ref()) => *f.get_ref() / 1000.0,
+        Some(f) => {
+            return Err((
+                Some(f.span()),
+                "failover_ms",
+                format!(
+                    "{} ms is not allowed: give how long the main's clock may stop while                      playing before the backup takes over, 20 to 5000 ms",
+                    f.get_ref()
+                ),
+            ))
+        }
+    };
+    let (main, backup) = match (&raw.main, &raw.backup) {
+        (None, None) => {
+            if let Some(f) = &raw.failover_ms {
+                return Err((
+                    Some(f.span()),
+                    "failover_ms",
+                    "failover_ms needs main and backup rigs: add main = \"...\" and                      backup = \"...\""
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(m), None) => {
+            return Err((
+                Some(m.span()),
+                "backup",
+                "a main rig needs a backup: add backup = \"...\" (the backup rig's                  network-MIDI session name, a part of its port's name, \"ltc\" or \"link\")"
+                    .into(),
+            ))
+        }
+        (None, Some(b)) => {
+            return Err((
+                Some(b.span()),
+                "main",
+                "a backup rig needs a main: add main = \"...\"".into(),
+            ))
+        }
+        (Some(m), Some(b)) => (m, b),
+    };
+    let main_source =
+        RigSource::parse(main.get_ref()).map_err(|e| (Some(main.span()), "main", e))?;
+    let backup_source =
+        RigSource::parse(backup.get_ref()).map_err(|e| (Some(backup.span()), "backup", e))?;
+    if main_source == backup_source {
+        return Err((
+            Some(backup.span()),
+            "backup",
+            "the backup names the same source as the main: name the other rig".into(),
+        ));
+    }
+    Ok(Some(Rigs {
+        main: main_source,
+        backup: backup_source,
+        failover_s,
+    }))
 }
 
 /// The largest show file read, in bytes (1 MiB): a setlist of a thousand songs is under
@@ -287,6 +361,7 @@ impl Show {
             remote: None,
             remote_token: None,
             osc: None,
+            rigs: None,
         }
     }
 
@@ -477,6 +552,7 @@ impl Show {
                 ))
             }
         };
+        let rigs = parse_rigs(&raw).map_err(|(span, key, m)| err(span, key, m))?;
         let link_quantum = match &raw.link_quantum {
             None => None,
             Some(q) if (1..=64).contains(q.get_ref()) => Some(*q.get_ref() as u16),
@@ -664,6 +740,7 @@ impl Show {
             remote,
             remote_token: raw.remote_token.filter(|t| !t.is_empty()),
             osc,
+            rigs,
         })
     }
 
@@ -881,6 +958,38 @@ tempo_map = "1=120, 33=90 3/4"
         assert_eq!(at("02:29:59:00"), Some(1));
         assert_eq!(at("02:30:00:00"), Some(2));
         assert_eq!(at("03:00:00:00"), None);
+    }
+
+    #[test]
+    fn rigs_are_read_and_checked() {
+        use crate::arbiter::RigSource;
+        let song = "[[song]]\nvideo = \"a.mp4\"\n";
+        assert_eq!(parse(song).unwrap().rigs, None);
+        let show = parse(&format!("main = \"Main Live\"\nbackup = \"ltc\"\n{song}")).unwrap();
+        let rigs = show.rigs.unwrap();
+        assert_eq!(rigs.main, RigSource::Named("Main Live".into()));
+        assert_eq!(rigs.backup, RigSource::Ltc);
+        assert!((rigs.failover_s - 0.150).abs() < 1e-9);
+        let show = parse(&format!(
+            "main = \"a\"\nbackup = \"b\"\nfailover_ms = 300\n{song}"
+        ))
+        .unwrap();
+        assert!((show.rigs.unwrap().failover_s - 0.3).abs() < 1e-9);
+        for (text, key) in [
+            ("main = \"a\"\n", "backup"),
+            ("backup = \"a\"\n", "main"),
+            ("main = \"a\"\nbackup = \"a\"\n", "backup"),
+            ("main = \" \"\nbackup = \"a\"\n", "main"),
+            (
+                "main = \"a\"\nbackup = \"b\"\nfailover_ms = 5\n",
+                "failover_ms",
+            ),
+            ("failover_ms = 200\n", "failover_ms"),
+        ] {
+            let e = parse(&format!("{text}{song}")).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(e.line.is_some(), "{text}: the line is named");
+        }
     }
 
     #[test]

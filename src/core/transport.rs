@@ -905,6 +905,59 @@ impl Transport {
         }
     }
 
+    /// Another source leads from now on (the backup rig after a failover, see
+    /// [`crate::arbiter`]): it plays or not, at song position `clocks` after its last clock,
+    /// which came at `clock_at`; `now` is the time of the decision. The picture is not moved
+    /// for it: within the drift dead band it plays on, beyond it the drift controller brings it
+    /// onto the new leader's position from its clocks. A leader that does not play stops it.
+    pub fn take_over(
+        &mut self,
+        running: bool,
+        clocks: Option<u32>,
+        clock_at: Option<Stamp>,
+        now: Stamp,
+    ) -> Option<Cue> {
+        if !running {
+            return if self.daw_running || self.state == State::Playing {
+                self.on_midi(MidiEvent::Stop, now)
+            } else {
+                None
+            };
+        }
+        self.daw_running = true;
+        if clocks.is_some() {
+            self.song_position_clocks = clocks;
+        }
+        let Some(c) = self.chase.as_mut() else {
+            if self.state == State::Playing {
+                return None;
+            }
+            self.state = State::Playing;
+            return Some(Cue::Play);
+        };
+        c.estimator.reset();
+        // The next clock is one further than the position taken over.
+        c.clocks_since_start = u64::from(clocks.is_some());
+        let (Some(clocks), Some(at)) = (clocks, clock_at) else {
+            return None;
+        };
+        let position_s = c.video_s_at_clocks(clocks);
+        if self.state == State::Playing {
+            if !c.timecode_running(now.secs_f64()) && !c.ltc_running(now.secs_f64()) {
+                c.reference = Some(DawReference {
+                    position_s,
+                    received_at_s: at.secs_f64(),
+                });
+                c.reference_kind = Some(Reference::Clock);
+            }
+            return None;
+        }
+        // Stopped while the new leader plays: play from where it is now.
+        let v = position_s + now.secs_since(at);
+        c.reference_kind = Some(Reference::Clock);
+        self.go(v, true, now.secs_f64())
+    }
+
     /// Applies an operator command.
     pub fn on_operator(&mut self, command: OperatorCommand) -> Option<Cue> {
         if let Some(c) = self.chase.as_mut() {

@@ -10,6 +10,7 @@ pub mod lanes;
 pub mod status;
 pub mod timing;
 
+use crate::arbiter::{Arbiter, Decision, Rig, Verdict};
 use crate::chase::drift::LockState;
 use crate::clock;
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
@@ -51,6 +52,10 @@ pub enum PlayerInput {
     /// A command from the remote page or OSC, with when it arrived and who sent it (for the
     /// log).
     Remote(RemoteCommand, Instant, String),
+    /// A source joined (a network-MIDI peer took into the session, an OS port connected).
+    SourceJoined(Arc<str>),
+    /// A source left, and why (its session said goodbye, its port went away).
+    SourceLeft(Arc<str>, String),
     /// Shut down.
     Quit,
 }
@@ -72,6 +77,8 @@ pub enum RemoteCommand {
     Locate(f64),
     /// Try again the songs that could not play (a file replaced or a drive plugged back).
     Reopen,
+    /// This rig leads from now on (the show's `main` and `backup`).
+    Lead(Rig),
 }
 
 /// What the player has taken in, for tests and benchmarks.
@@ -443,6 +450,10 @@ pub struct Player {
     last_midi_transport: Option<Instant>,
     /// Where the last transport message came from.
     last_source: Option<String>,
+    /// Which source leads: the show's main and backup rigs.
+    arbiter: Arbiter,
+    /// The source of the main's Stop the arbiter holds.
+    held_stop_source: Option<Arc<str>>,
     /// The snapshot for the remote, and when and of what it was last published.
     board: Arc<StatusBoard>,
     last_publish: Instant,
@@ -530,6 +541,7 @@ impl Player {
         let now = clock::now();
         let songs = show.songs.len();
         let idle_deck = (decks.len() > deck_count(&show)).then(|| decks.len() - 1);
+        let show_rigs = show.rigs.clone();
         let mut player = Player {
             show,
             decks,
@@ -560,6 +572,8 @@ impl Player {
             selected_unloaded_at: None,
             last_midi_transport: None,
             last_source: None,
+            arbiter: Arbiter::new(show_rigs, JUMP_WINDOW.as_secs_f64()),
+            held_stop_source: None,
             board: Arc::new(StatusBoard::default()),
             last_publish: now,
             published_key: None,
@@ -715,6 +729,18 @@ impl Player {
                             folded_records: self.folded_records,
                         });
                     }
+                    Ok(PlayerInput::SourceJoined(source)) => {
+                        let now = clock::now();
+                        if let Some(d) = self.arbiter.on_joined(&source, clock::stamp(now)) {
+                            self.on_decision(d, now);
+                        }
+                    }
+                    Ok(PlayerInput::SourceLeft(source, why)) => {
+                        let now = clock::now();
+                        if let Some(d) = self.arbiter.on_left(&source, &why, clock::stamp(now)) {
+                            self.on_decision(d, now);
+                        }
+                    }
                     Ok(PlayerInput::Quit) | Err(_) => {
                         quit = true;
                         break;
@@ -731,6 +757,9 @@ impl Player {
             if self.waiting.as_ref().is_some_and(|w| now >= w.give_up_at) {
                 debug!("a seek in flight has not landed yet: planning the start without it");
                 self.resume_waiting();
+            }
+            if let Some(d) = self.arbiter.on_tick(clock::stamp(now)) {
+                self.on_decision(d, now);
             }
             self.run_timed(now);
             self.check_stop_frame(now);
@@ -763,6 +792,122 @@ impl Player {
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
+        if self.arbiter.has_rigs() {
+            let now = clock::now();
+            let (decision, verdict) = self.arbiter.on_midi(
+                &ev.source,
+                &ev.event,
+                clock::stamp(ev.at),
+                clock::stamp(now),
+            );
+            if let Some(d) = decision {
+                self.on_decision(d, now);
+            }
+            match verdict {
+                Verdict::Obey => {}
+                Verdict::Watch => return,
+                Verdict::Held => {
+                    info!(
+                        "{:?} from {} (the main rig): held until the backup stops too (up to \
+                         {} ms; if it plays on, this is the main failing, not a stop)",
+                        ev.event,
+                        ev.source,
+                        JUMP_WINDOW.as_millis()
+                    );
+                    self.held_stop_source = Some(ev.source.clone());
+                    return;
+                }
+            }
+        }
+        self.obey_midi(ev);
+    }
+
+    /// What the arbiter decided: a held Stop stands, the backup leads, the main leads again.
+    fn on_decision(&mut self, decision: Decision, now: Instant) {
+        match decision {
+            Decision::Stop { at } => {
+                let source = self
+                    .held_stop_source
+                    .take()
+                    .unwrap_or_else(|| Arc::from("the main rig"));
+                info!("the Stop from {source} stands: the backup stopped too");
+                self.obey_midi(TimedEvent {
+                    event: MidiEvent::Stop,
+                    received: now,
+                    at: clock::instant(at).min(now),
+                    source,
+                });
+            }
+            Decision::Failover {
+                to,
+                cause,
+                position,
+                offset_ms,
+            } => {
+                self.held_stop_source = None;
+                let from = if to == Rig::Main {
+                    Rig::Backup
+                } else {
+                    Rig::Main
+                };
+                let offset = offset_ms.map_or_else(
+                    || "its offset from the other unknown".to_string(),
+                    |o| {
+                        format!(
+                            "{o:+.1} ms from the {} rig (the correction it needs)",
+                            from.label()
+                        )
+                    },
+                );
+                let sync = self
+                    .transport
+                    .sync_error_s()
+                    .map(|e| format!("; the video was {:+.1} ms from the DAW", e * 1000.0))
+                    .unwrap_or_default();
+                let playing = if position.running {
+                    "playing"
+                } else {
+                    "stopped"
+                };
+                let text = if cause == crate::arbiter::FailCause::Operator {
+                    format!(
+                        "the operator made the {} rig lead: it is {playing}, {offset}",
+                        to.label()
+                    )
+                } else {
+                    format!(
+                        "failover: the {} rig failed ({cause}); the {} rig leads now: it is \
+                         {playing}, {offset}{sync}",
+                        from.label(),
+                        to.label(),
+                    )
+                };
+                if cause == crate::arbiter::FailCause::Operator {
+                    info!("{text}");
+                } else {
+                    warn!("{text}");
+                }
+                self.arbiter.note_failover(text.clone());
+                self.last_event = Some((text.clone(), now));
+                let cue = self.transport.take_over(
+                    position.running,
+                    position.clocks,
+                    position.clock_at,
+                    clock::stamp(now),
+                );
+                if let Some(cue) = cue {
+                    self.apply(cue, now, &text);
+                    if cue == Cue::Hold {
+                        self.after_stop(now);
+                    }
+                }
+            }
+            Decision::MainLeads => info!("the main rig leads again (nothing plays and it is back)"),
+        }
+    }
+
+    /// Passes a MIDI event to the transport (the arbiter let it through).
+    fn obey_midi(&mut self, ev: TimedEvent) {
         if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
             if &*ev.source != crate::sources::LINK_SOURCE {
                 self.last_midi_transport = Some(ev.received);
@@ -1089,6 +1234,21 @@ impl Player {
         let Some(latest) = ticks.folded_latest.filter(|_| ticks.folded > 0) else {
             return;
         };
+        if self.arbiter.has_rigs() {
+            let now = clock::now();
+            let (decision, verdict) = self.arbiter.on_folded_clocks(
+                lane.source(),
+                ticks.folded,
+                clock::stamp(latest.at),
+                clock::stamp(now),
+            );
+            if let Some(d) = decision {
+                self.on_decision(d, now);
+            }
+            if verdict != Verdict::Obey {
+                return;
+            }
+        }
         self.clocks_folded += ticks.folded;
         self.folded_records += 1;
         if self.folded_records.is_power_of_two() {
@@ -1115,6 +1275,18 @@ impl Player {
     /// A frame of LTC: the song whose timecode range it is in comes on screen first (one LTC
     /// track drives a whole setlist), then the transport chases it.
     fn on_ltc(&mut self, tc: crate::sources::ltc::TimedTimecode) {
+        if self.arbiter.has_rigs() {
+            let now = clock::now();
+            let (decision, verdict) =
+                self.arbiter
+                    .on_ltc(&tc.source, clock::stamp(tc.at), clock::stamp(now));
+            if let Some(d) = decision {
+                self.on_decision(d, now);
+            }
+            if verdict != Verdict::Obey {
+                return;
+            }
+        }
         if let Some(song) = self.show.song_for_timecode(tc.timecode) {
             if song != self.current {
                 self.select(song, &format!("LTC {} from {}", tc.timecode, tc.source));
@@ -1202,6 +1374,15 @@ impl Player {
             }
             RemoteCommand::Locate(_) => warn!("{what}: not a position"),
             RemoteCommand::Reopen => self.reopen_failed(&what),
+            RemoteCommand::Lead(rig) => {
+                if !self.arbiter.has_rigs() {
+                    info!("{what}: the show has no main and backup rigs (main, backup)");
+                } else if let Some(d) = self.arbiter.switch_to(rig, clock::stamp(at)) {
+                    self.on_decision(d, at);
+                } else {
+                    info!("{what}: the {} rig leads already", rig.label());
+                }
+            }
         }
         self.publish_status(clock::now());
     }
@@ -1321,6 +1502,7 @@ impl Player {
             black: self.black_shown,
             idle: self.idle_shown,
             warnings,
+            rigs: self.arbiter.status(clock::stamp(clock::now())),
         }
     }
 
@@ -1914,6 +2096,31 @@ impl Player {
                 .map(|r| format!(" ({})", r.label()))
                 .unwrap_or_default();
             items.push(format!("sync {}{source}{error}", state.label()));
+        }
+        if let Some(r) = self.arbiter.status(clock::stamp(clock::now())) {
+            let rig = |s: &crate::arbiter::RigStatus| {
+                let state = match (s.heard, s.playing) {
+                    (false, _) => "not heard".to_string(),
+                    (true, true) => "playing".to_string(),
+                    (true, false) => "stopped".to_string(),
+                };
+                let offset = s
+                    .offset_ms
+                    .map(|o| format!(" {o:+.1} ms"))
+                    .unwrap_or_default();
+                format!("{} {state}{offset}", s.name)
+            };
+            items.push(format!(
+                "{} rig leads | main: {} | backup: {}{}",
+                r.leading.label().to_uppercase(),
+                rig(&r.main),
+                rig(&r.backup),
+                if r.failovers > 0 {
+                    format!(" | {} failover(s)", r.failovers)
+                } else {
+                    String::new()
+                }
+            ));
         }
         if self.clocks_folded > 0 {
             items.push(format!(

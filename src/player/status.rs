@@ -43,6 +43,9 @@ pub struct StatusSnapshot {
     pub idle: bool,
     /// What the operator should know about: songs that cannot play, a player falling behind.
     pub warnings: Vec<String>,
+    /// The main and backup rigs, when the show has them: which leads, each one's name,
+    /// whether it is heard and its offset from the other in ms.
+    pub rigs: Option<crate::arbiter::RigsStatus>,
 }
 
 /// A song as the remote names it: its number in the setlist (from 1, as the operator counts)

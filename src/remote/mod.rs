@@ -451,7 +451,8 @@ fn control(
 
 /// The command a control path names: `/api/play`, `/api/stop`, `/api/arm`, `/api/song/N`
 /// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`,
-/// `/api/reopen` (try the songs that could not play again).
+/// `/api/reopen` (try the songs that could not play again), `/api/lead/main` and
+/// `/api/lead/backup` (that rig leads, with the show's `main` and `backup`).
 pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     let rest = path.strip_prefix("/api/")?;
     let mut parts = rest.split('/');
@@ -460,6 +461,8 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         ("stop", None) => RemoteCommand::Stop,
         ("arm", None) => RemoteCommand::Arm,
         ("reopen", None) => RemoteCommand::Reopen,
+        ("lead", Some("main")) => RemoteCommand::Lead(crate::arbiter::Rig::Main),
+        ("lead", Some("backup")) => RemoteCommand::Lead(crate::arbiter::Rig::Backup),
         ("black", None) => RemoteCommand::Black(true),
         ("black", Some("1")) => RemoteCommand::Black(true),
         ("black", Some("0")) => RemoteCommand::Black(false),

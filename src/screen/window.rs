@@ -254,6 +254,20 @@ impl App {
                 let _ = self.player_tx.send(PlayerInput::ToggleOverlay);
                 None
             }
+            // With main and backup rigs: M makes the main lead, B the backup.
+            Key::Character(c) if c.eq_ignore_ascii_case("m") || c.eq_ignore_ascii_case("b") => {
+                let rig = if c.eq_ignore_ascii_case("m") {
+                    crate::arbiter::Rig::Main
+                } else {
+                    crate::arbiter::Rig::Backup
+                };
+                let _ = self.player_tx.send(PlayerInput::Remote(
+                    crate::player::RemoteCommand::Lead(rig),
+                    crate::clock::now(),
+                    format!("the operator's key {}", c.to_uppercase()),
+                ));
+                None
+            }
             Key::Character(c) if c.eq_ignore_ascii_case("f") && !self.options.kiosk => {
                 if let Some(window) = &self.window {
                     let full = window.fullscreen().is_some();

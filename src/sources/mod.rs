@@ -10,7 +10,7 @@
 pub mod link;
 
 /// The source name of the MIDI transport made from an Ableton Link session.
-pub const LINK_SOURCE: &str = "Ableton Link";
+pub use playhead_core::arbiter::LINK_SOURCE;
 pub mod ltc;
 pub mod network;
 
@@ -99,6 +99,11 @@ impl MidiInlet {
             self.last_report = Some(received);
         }
         open
+    }
+
+    /// The source's name, as its events carry it.
+    pub fn source(&self) -> &Arc<str> {
+        &self.source
     }
 
     /// The parser's counters for this source.
@@ -227,6 +232,10 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
             let present = names.contains(name);
             if !present {
                 warn!("MIDI port '{name}' disappeared; waiting for it to come back");
+                let _ = tx.send(PlayerInput::SourceLeft(
+                    Arc::from(name.as_str()),
+                    "its MIDI port disappeared".into(),
+                ));
             }
             present
         });
@@ -253,6 +262,7 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
             match connect_port(name, &tx) {
                 Ok(conn) => {
                     info!("connected MIDI port '{name}'");
+                    let _ = tx.send(PlayerInput::SourceJoined(Arc::from(name.as_str())));
                     failed.remove(name);
                     said_waiting = false;
                     connections.insert(name.clone(), conn);

@@ -194,7 +194,8 @@ fn peer_label(name: &str, address: SocketAddr) -> String {
 
 /// A peer's own parser into the player, named as the log shows it.
 fn new_inlet(tx: &Sender<PlayerInput>, name: &str, address: SocketAddr) -> PeerInlet {
-    let source = format!("network peer \"{name}\" ({})", address.ip().to_canonical());
+    let source =
+        playhead_core::arbiter::network_peer_label(name, &address.ip().to_canonical().to_string());
     PeerInlet {
         inlet: MidiInlet::new(&source, tx.clone()),
         label: peer_label(name, address),
@@ -305,8 +306,13 @@ impl Core {
         }
     }
 
+    /// Makes the peer's inlet and tells the player it joined (the main and backup rigs).
     fn add_inlet(&mut self, peer: PeerId, name: &str, address: SocketAddr) {
-        self.inlets.insert(peer, new_inlet(&self.tx, name, address));
+        let inlet = new_inlet(&self.tx, name, address);
+        let _ = self
+            .tx
+            .send(PlayerInput::SourceJoined(inlet.inlet.source().clone()));
+        self.inlets.insert(peer, inlet);
     }
 
     fn on_notice(&mut self, notice: Notice, at: Instant) {
@@ -338,10 +344,9 @@ impl Core {
             }
             Notice::PeerLeft { peer, name, reason } => {
                 self.dirty = true;
-                let label = self
-                    .inlets
-                    .remove(&peer)
-                    .map_or_else(|| format!("'{name}'"), |p| p.label);
+                let gone = self.inlets.remove(&peer);
+                let source = gone.as_ref().map(|p| p.inlet.source().clone());
+                let label = gone.map_or_else(|| format!("'{name}'"), |p| p.label);
                 let why = match reason {
                     LeaveReason::Bye => "it said goodbye".to_string(),
                     LeaveReason::Timeout => "nothing heard from it for 61 s".to_string(),
@@ -364,6 +369,12 @@ impl Core {
                     ),
                 };
                 info!("network MIDI: {label} left the session ({why})");
+                if let Some(source) = source {
+                    let _ = self.tx.send(PlayerInput::SourceLeft(
+                        source,
+                        format!("it left the network-MIDI session: {why}"),
+                    ));
+                }
             }
             Notice::Refused { address, name } => warn!(
                 "network MIDI: refused {}: not allowed by --allow (it was told NO)",
