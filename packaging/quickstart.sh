@@ -150,7 +150,7 @@ case "${1:-}" in
         step cargo fmt --all -- --check
         step cargo clippy --workspace --all-targets -- -D warnings
         step cargo test --workspace --no-fail-fast
-        step cargo test --no-fail-fast --features jack --test os_ports --test ltc_jack --test mmc_os_port
+        step cargo test --no-fail-fast --features jack --test os_ports --test ltc_jack --test mmc_os_port --test rigs_os_port
         step cargo clippy --all-targets --features jack -- -D warnings
         step bash packaging/test-deb.sh
         summary $((SECONDS - began))

@@ -605,6 +605,20 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         "sync",
         "sources lead in this order: LTC > MTC > MIDI clock/SPP > Ableton Link; MMC locates and rolls from any",
     );
+    if let Some(rigs) = &show.rigs {
+        r.add(
+            Level::Ok,
+            "rigs",
+            format!(
+                "the main rig '{}' leads; the backup rig '{}' is watched, and leads when the \
+                 main's clock stops for {:.0} ms while playing, it leaves, or its Stop is not \
+                 echoed by the backup (keys M and B, the page and OSC switch by hand)",
+                rigs.main.describe(),
+                rigs.backup.describe(),
+                rigs.failover_s * 1000.0
+            ),
+        );
+    }
     r
 }
 

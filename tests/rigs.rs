@@ -13,13 +13,16 @@ use common::{held_frame, wait_headless_frame as wait_frame};
 use playhead::arbiter::{Rig, RigSource, Rigs, RigsStatus};
 use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
-use playhead::player::{PlayerInput, PlayerOptions, RemoteCommand};
+use playhead::player::PlayerOptions;
+use playhead::remote::thumbnail::Thumbnailer;
+use playhead::remote::{RemoteAllow, RemoteConfig};
 use playhead::screen::headless::HeadlessShow;
 use playhead::show::Show;
 use playhead::sources::network::{Network, NetworkOptions};
-use playhead::transport::{ChaseSettings, FollowMode};
+use playhead::transport::{ChaseSettings, Cue, FollowMode};
 use playhead_testkit::peer::{Answer, ScriptedPeer};
 use playhead_testkit::FrameCode;
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,6 +221,42 @@ fn player() -> (HeadlessShow, Network) {
     (show, net)
 }
 
+/// The status page and its API on loopback, with the control token `s3cret`.
+fn remote(show: &HeadlessShow) -> SocketAddr {
+    let config = RemoteConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        token: Some("s3cret".into()),
+        allow: RemoteAllow::from_rules(&[]).unwrap(),
+        peers: None,
+        warnings: Default::default(),
+    };
+    let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
+    playhead::remote::start(config, show.status.clone(), show.tx.clone(), thumbnails).unwrap()
+}
+
+/// One HTTP request to the page's API, with the token when given: status code and body.
+fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(10 * SECOND)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: playhead\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
 /// Waits (up to 20 s) for a status the player published that `ok` accepts; returns its rigs.
 fn wait_rigs(show: &HeadlessShow, what: &str, ok: impl Fn(&RigsStatus) -> bool) -> RigsStatus {
     let deadline = Instant::now() + 20 * SECOND;
@@ -343,6 +382,7 @@ fn the_backup_is_watched_while_the_main_lives_and_a_stop_both_send_stops() {
     r.main.send(&[&[0xFC]]);
     std::thread::sleep(LAG);
     r.backup.send(&[&[0xFC]]);
+    common::wait_cue(&show, |c| *c == Cue::Hold);
     let held = held_frame(&show);
     let due = r.main.frames_at(stop_at).unwrap();
     assert!(
@@ -385,6 +425,7 @@ fn a_main_that_goes_silent_hands_over_to_the_backup_without_a_jump() {
     r.main.clock_on.store(false, Ordering::SeqCst);
     let stop_at = Instant::now();
     r.backup.send(&[&[0xFC]]);
+    common::wait_cue(&show, |c| *c == Cue::Hold);
     let held = held_frame(&show);
     let due = r.backup.frames_at(stop_at).unwrap();
     assert!(
@@ -425,14 +466,21 @@ fn a_lone_stop_and_a_goodbye_from_the_main_are_failures_and_the_operator_switche
         (-25.0..=5.0).contains(&offset),
         "main {offset:.1} ms from the backup"
     );
-    show.tx
-        .send(PlayerInput::Remote(
-            RemoteCommand::Lead(Rig::Main),
-            Instant::now(),
-            "the test".into(),
-        ))
-        .unwrap();
+    let page = remote(&show);
+    let (code, body) = http(page, "POST", "/api/lead/main", Some("s3cret"));
+    assert_eq!(code, 202, "{body}");
     wait_rigs(&show, "the main leading", |s| s.leading == Rig::Main);
+    // What the page and other tools read: `rigs` in /api/status.
+    let (code, body) = http(page, "GET", "/api/status", None);
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rigs = &status["rigs"];
+    assert_eq!(rigs["leading"], "main", "{rigs}");
+    assert_eq!(rigs["main"]["name"], "Main Live", "{rigs}");
+    assert_eq!(rigs["main"]["heard"], true, "{rigs}");
+    assert_eq!(rigs["backup"]["name"], "127.0.0.22", "{rigs}");
+    assert!(rigs["backup"]["offset_ms"].is_number(), "{rigs}");
+    assert_eq!(rigs["failovers"], 1, "{rigs}");
 
     // The main says goodbye while playing: the backup leads again.
     let serial = show.screen().latest().serial;

@@ -12,8 +12,8 @@
 //! it leaves (its session said goodbye, its port disappeared), or when its Stop is not echoed
 //! by a playing backup within the echo window. Then the backup leads ([`Decision::Failover`]
 //! says with which position), and keeps leading until the show stops, whatever the main does
-//! meanwhile: no flip-flopping. At a stop, or while nothing plays, the main leads again as soon
-//! as it is heard. The operator may switch by hand at any time ([`Arbiter::switch_to`]).
+//! meanwhile: no flip-flopping. Once both have stopped, the main leads again as soon as it is
+//! heard, from where it stands. The operator may switch by hand at any time ([`Arbiter::switch_to`]).
 //!
 //! Sources that are neither rig (the operator's keys, another port) are obeyed as without
 //! rigs. Without rigs in the show, everything is obeyed.
@@ -229,8 +229,13 @@ pub enum Decision {
         /// The new leader's offset from the old one, in ms (positive: it is behind), when known.
         offset_ms: Option<f64>,
     },
-    /// Nothing plays and the main is heard (again): it leads.
-    MainLeads,
+    /// Nothing plays and the main is heard (again): it leads; follow it from `position`.
+    /// With `after_message`, carry it out after the message that made it (the backup's Stop,
+    /// obeyed as the leader's), else before.
+    MainLeads {
+        position: RigPosition,
+        after_message: bool,
+    },
 }
 
 /// A rig as the status page and OSC show it.
@@ -276,6 +281,8 @@ struct RigState {
     clock_at: Option<Stamp>,
     /// Seconds per clock, from its last two clocks in a row.
     clock_interval_s: Option<f64>,
+    /// It was located (a Song Position) since it last stopped: where it is cued.
+    located: bool,
     /// Its last clock, timecode or LTC frame while it played, and how many since it started.
     sync_at: Option<Stamp>,
     syncs_since_start: u32,
@@ -304,7 +311,18 @@ impl RigState {
         }
     }
 
+    /// Where it stands for a leader taking over: its position while it plays; once stopped,
+    /// only where a Song Position cued it (a position reached by playing is not a cue).
+    fn lead_position(&self) -> RigPosition {
+        RigPosition {
+            running: self.running,
+            clocks: self.clocks.filter(|_| self.running || self.located),
+            clock_at: self.clock_at,
+        }
+    }
+
     fn started(&mut self) {
+        self.located = false;
         self.running = true;
         self.clocks_since_start = 0;
         self.syncs_since_start = 0;
@@ -447,6 +465,10 @@ impl Arbiter {
         s.heard_at = Some(now);
         s.left = false;
         s.source = Some(label.to_string());
+        // The main's Start after both stopped: it leads from before it, so that its Start is
+        // obeyed.
+        let before = self.after_heard(rig, now);
+        let s = &mut self.state[rig.index()];
         match event {
             MidiEvent::Start => {
                 s.started();
@@ -460,6 +482,7 @@ impl Arbiter {
             MidiEvent::SongPosition { sixteenths } => {
                 s.clocks = Some(u32::from(*sixteenths) * 6);
                 s.clocks_since_start = 0;
+                s.located = !s.running;
             }
             MidiEvent::Clock => s.clock(at),
             MidiEvent::TimecodeQuarterFrame { .. } => {
@@ -477,7 +500,7 @@ impl Arbiter {
         } else if *event == MidiEvent::Clock {
             self.sample_offset();
         }
-        let mut decision = self.after_heard(rig, now);
+        let mut decision = before.or_else(|| self.after_heard(rig, now));
         if rig == Rig::Backup && stops(event) {
             if let Some((stop_at, _)) = self.held_stop.take() {
                 // The echo: the main's Stop stands.
@@ -520,11 +543,15 @@ impl Arbiter {
                 self.held_stop = Some((at, now.plus_secs(self.echo_s)));
                 return (decision, Verdict::Held);
             }
-            // The leader stopped: the main leads the next song, when it is there and stopped
-            // too (a main still playing on its own is followed again once it stops).
             let m = &self.state[Rig::Main.index()];
-            if !self.pinned && m.heard(now) && !m.running {
+            if rig == Rig::Backup && !self.pinned && !m.running && m.heard(now) {
+                // The show stopped (the main had stopped already): the main leads the next
+                // song, cued where it is.
                 self.leading = Rig::Main;
+                decision = decision.or(Some(Decision::MainLeads {
+                    position: m.lead_position(),
+                    after_message: true,
+                }));
             }
         }
         (decision, Verdict::Obey)
@@ -569,16 +596,25 @@ impl Arbiter {
         b.running && b.heard(now)
     }
 
-    /// A rig was heard: while nothing plays, the main leads again once heard.
+    /// A rig was heard: once neither plays (the show stopped), the main leads again as soon
+    /// as it is heard, from where it stands.
     fn after_heard(&mut self, rig: Rig, now: Stamp) -> Option<Decision> {
+        let (m, b) = (
+            &self.state[Rig::Main.index()],
+            &self.state[Rig::Backup.index()],
+        );
         if rig == Rig::Main
             && self.leading == Rig::Backup
             && !self.pinned
-            && !self.state[Rig::Backup.index()].running
-            && self.state[Rig::Main.index()].heard(now)
+            && !b.running
+            && !m.running
+            && m.heard(now)
         {
             self.leading = Rig::Main;
-            return Some(Decision::MainLeads);
+            return Some(Decision::MainLeads {
+                position: m.lead_position(),
+                after_message: false,
+            });
         }
         None
     }
@@ -971,9 +1007,34 @@ mod tests {
             Rig::Backup,
             "the main plays on its own: not followed yet"
         );
-        assert_eq!(
+        assert!(matches!(
             a.on_midi(MAIN, &MidiEvent::Stop, s(4.1), s(4.1)),
-            (Some(Decision::MainLeads), Verdict::Obey)
+            (
+                Some(Decision::MainLeads {
+                    position: RigPosition { running: false, .. },
+                    after_message: false,
+                }),
+                Verdict::Obey
+            )
+        ));
+        // Both stopped: the main's Song Position is the one followed, the backup's watched.
+        assert_eq!(
+            a.on_midi(
+                MAIN,
+                &MidiEvent::SongPosition { sixteenths: 4 },
+                s(4.2),
+                s(4.2)
+            ),
+            (None, Verdict::Obey)
+        );
+        assert_eq!(
+            a.on_midi(
+                BACKUP,
+                &MidiEvent::SongPosition { sixteenths: 0 },
+                s(4.2),
+                s(4.2)
+            ),
+            (None, Verdict::Watch)
         );
         assert_eq!(a.status(s(4.0)).unwrap().failovers, 1);
     }
@@ -1088,6 +1149,86 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failover_the_mains_next_start_leads_once_both_stopped() {
+        let mut a = arbiter();
+        play_both(&mut a, 1.0, 0.0, 24);
+        a.on_left(MAIN, "gone", s(1.6));
+        a.on_joined(MAIN, s(1.7));
+        // The main stops first (watched), then the backup (the show's stop, obeyed): the main
+        // leads the next song from then on, even should the backup's Start come first.
+        assert_eq!(
+            a.on_midi(MAIN, &MidiEvent::Stop, s(2.0), s(2.0)).1,
+            Verdict::Watch
+        );
+        let (decision, verdict) = a.on_midi(BACKUP, &MidiEvent::Stop, s(2.01), s(2.01));
+        assert_eq!(verdict, Verdict::Obey);
+        assert!(
+            matches!(
+                decision,
+                Some(Decision::MainLeads {
+                    after_message: true,
+                    ..
+                })
+            ),
+            "{decision:?}"
+        );
+        assert_eq!(a.leading(), Rig::Main);
+        assert_eq!(
+            a.on_midi(BACKUP, &MidiEvent::Start, s(2.99), s(2.99)).1,
+            Verdict::Watch
+        );
+        let (decision, verdict) = a.on_midi(MAIN, &MidiEvent::Start, s(3.0), s(3.0));
+        assert_eq!(decision, None);
+        assert_eq!(verdict, Verdict::Obey);
+        assert_eq!(
+            a.on_midi(BACKUP, &MidiEvent::Start, s(3.01), s(3.01)).1,
+            Verdict::Watch
+        );
+    }
+
+    #[test]
+    fn after_a_silent_main_and_a_stop_of_both_the_mains_start_leads() {
+        let mut a = arbiter();
+        a.on_joined(MAIN, s(0.5));
+        a.on_joined(BACKUP, s(0.5));
+        play_both(&mut a, 1.0, 0.01, 48);
+        let last = 1.0 + 47.0 / 48.0;
+        for n in 48..60 {
+            let t = 1.0 + f64::from(n) / 48.0 + 0.01;
+            a.on_midi(BACKUP, &MidiEvent::Clock, s(t), s(t));
+            a.on_tick(s(t));
+        }
+        assert_eq!(a.leading(), Rig::Backup, "failed over at {last}");
+        for e in [MidiEvent::Stop, MidiEvent::SongPosition { sixteenths: 0 }] {
+            assert_eq!(a.on_midi(MAIN, &e, s(3.0), s(3.0)).1, Verdict::Watch);
+        }
+        // The backup's Stop is the show's (obeyed); then the main, stopped and cued at the
+        // top, leads: the backup's Song Position is only watched.
+        let (d, v) = a.on_midi(BACKUP, &MidiEvent::Stop, s(3.0), s(3.0));
+        assert_eq!(v, Verdict::Obey);
+        match d {
+            Some(Decision::MainLeads {
+                position,
+                after_message: true,
+            }) => assert_eq!((position.running, position.clocks), (false, Some(0))),
+            other => panic!("{other:?}"),
+        }
+        let e = MidiEvent::SongPosition { sixteenths: 0 };
+        assert_eq!(a.on_midi(BACKUP, &e, s(3.0), s(3.0)).1, Verdict::Watch);
+        let (d, v) = a.on_midi(
+            MAIN,
+            &MidiEvent::SongPosition { sixteenths: 0 },
+            s(3.5),
+            s(3.5),
+        );
+        assert_eq!((d, v), (None, Verdict::Obey));
+        assert_eq!(
+            a.on_midi(MAIN, &MidiEvent::Start, s(3.5), s(3.5)).1,
+            Verdict::Obey
+        );
+    }
+
+    #[test]
     fn the_main_leads_again_once_heard_while_nothing_plays() {
         let mut a = arbiter();
         play_both(&mut a, 1.0, 0.0, 24);
@@ -1099,7 +1240,10 @@ mod tests {
             Rig::Backup,
             "the main gone, the backup leads on"
         );
-        assert_eq!(a.on_joined(MAIN, s(2.5)), Some(Decision::MainLeads));
+        assert!(matches!(
+            a.on_joined(MAIN, s(2.5)),
+            Some(Decision::MainLeads { .. })
+        ));
         // Stopped with the backup leading (the main left while stopped): the main, heard, leads.
         let mut a = arbiter();
         a.on_midi(BACKUP, &MidiEvent::Clock, s(0.5), s(0.5));
@@ -1132,9 +1276,8 @@ mod tests {
             )
         ));
         a.on_midi(BACKUP, &MidiEvent::Stop, s(1.5), s(1.5));
-        assert_eq!(
-            a.on_joined(MAIN, s(2.0)),
-            Some(Decision::MainLeads),
+        assert!(
+            matches!(a.on_joined(MAIN, s(2.0)), Some(Decision::MainLeads { .. })),
             "stopped, the main leads once back"
         );
         assert_eq!(

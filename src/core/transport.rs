@@ -918,11 +918,12 @@ impl Transport {
         now: Stamp,
     ) -> Option<Cue> {
         if !running {
-            return if self.daw_running || self.state == State::Playing {
-                self.on_midi(MidiEvent::Stop, now)
-            } else {
-                None
-            };
+            if self.daw_running || self.state == State::Playing {
+                return self.on_midi(MidiEvent::Stop, now);
+            }
+            // Stopped: cued where the new leader stands, as its Song Position would.
+            let sixteenths = u16::try_from(clocks? / 6).unwrap_or(u16::MAX).min(0x3FFF);
+            return self.on_midi(MidiEvent::SongPosition { sixteenths }, now);
         }
         self.daw_running = true;
         if clocks.is_some() {

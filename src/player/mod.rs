@@ -800,12 +800,39 @@ impl Player {
                 clock::stamp(ev.at),
                 clock::stamp(now),
             );
+            if let Some(
+                d @ Decision::MainLeads {
+                    after_message: true,
+                    ..
+                },
+            ) = decision
+            {
+                // The backup's Stop, the show's: obeyed, then the main leads.
+                self.obey_midi(ev);
+                self.on_decision(d, now);
+                return;
+            }
             if let Some(d) = decision {
                 self.on_decision(d, now);
             }
             match verdict {
                 Verdict::Obey => {}
-                Verdict::Watch => return,
+                Verdict::Watch => {
+                    if ev.event.is_transport() {
+                        let rig = if self.arbiter.leading() == Rig::Main {
+                            "backup"
+                        } else {
+                            "main"
+                        };
+                        info!(
+                            "{:?} from {} (the {rig} rig): watched, the {} rig leads",
+                            ev.event,
+                            ev.source,
+                            self.arbiter.leading().label()
+                        );
+                    }
+                    return;
+                }
                 Verdict::Held => {
                     info!(
                         "{:?} from {} (the main rig): held until the backup stops too (up to \
@@ -902,7 +929,19 @@ impl Player {
                     }
                 }
             }
-            Decision::MainLeads => info!("the main rig leads again (nothing plays and it is back)"),
+            Decision::MainLeads { position, .. } => {
+                info!("the main rig leads again (the show stopped and it is there)");
+                let what = "the main rig leading again";
+                let cue = self.transport.take_over(
+                    position.running,
+                    position.clocks,
+                    position.clock_at,
+                    clock::stamp(now),
+                );
+                if let Some(cue) = cue {
+                    self.apply(cue, now, what);
+                }
+            }
         }
     }
 

@@ -546,6 +546,12 @@ mod tests {
             Some(RemoteCommand::Locate(12.5))
         );
         assert_eq!(parse_command("/api/locate/NaN"), None);
+        assert_eq!(
+            parse_command("/api/lead/backup"),
+            Some(RemoteCommand::Lead(crate::arbiter::Rig::Backup))
+        );
+        assert_eq!(parse_command("/api/lead/spare"), None);
+        assert_eq!(parse_command("/api/lead/main/1"), None);
         assert_eq!(parse_command("/api/play/x"), None);
         assert_eq!(parse_command("/api/../etc/passwd"), None);
     }

@@ -10,6 +10,8 @@
 //! - Start-up: the program itself is started `--headless` on the video; we time from spawning
 //!   it to its "armed" log line (the first frame rendered and the player waiting for the DAW).
 
+#[path = "bench/rigs.rs"]
+mod rigs;
 #[path = "bench/timing.rs"]
 mod timing;
 
@@ -64,8 +66,14 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase"])]
     pub timing: bool,
 
-    /// With --timing, how many trials of each kind.
-    #[arg(long, default_value_t = 20, requires = "timing")]
+    /// Measure main and backup rigs instead, on screen: the failover gap (frames held) and
+    /// frame error when the main fails three ways, and the spread between two and three
+    /// machines on one Start.
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing"])]
+    pub rigs: bool,
+
+    /// With --timing or --rigs, how many trials of each kind.
+    #[arg(long, default_value_t = 20)]
     pub trials: u32,
 
     /// With --chase, also time locates in this file (for example the demo re-encoded with one
@@ -134,6 +142,12 @@ fn run(args: &BenchArgs) -> Result<(), String> {
     }
     if args.chase {
         return run_chase(args);
+    }
+    if args.rigs {
+        let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
+        println!("playhead bench --rigs on '{}'", video.display());
+        println!("{}", rigs::METHOD);
+        return rigs::run(&program()?, &video, args.trials);
     }
     if args.timing {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
