@@ -193,7 +193,7 @@ impl std::fmt::Display for FailCause {
             FailCause::Silent { silent_ms } => {
                 write!(
                     f,
-                    "its clock stopped while playing ({silent_ms:.0} ms without one)"
+                    "its clock stopped while playing ({silent_ms:.0} ms without a clock or timecode)"
                 )
             }
             FailCause::Left { why } => write!(f, "{why}"),
@@ -434,6 +434,11 @@ impl Arbiter {
     /// The rig that leads.
     pub fn leading(&self) -> Rig {
         self.leading
+    }
+
+    /// Whether the source called `label` is the rig that leads.
+    pub fn leading_rig_is(&self, label: &str) -> bool {
+        self.rig_of(label, &SourceKind::of_midi(label)) == Some(self.leading)
     }
 
     /// Which rig the source called `label` is, if either.
@@ -1134,6 +1139,8 @@ mod tests {
             })
         ));
         assert_eq!(a.switch_to(Rig::Backup, s(1.6)), None);
+        assert!(a.leading_rig_is(BACKUP) && !a.leading_rig_is(MAIN));
+        assert!(!a.leading_rig_is("keyboard"));
         assert!(a.switch_to(Rig::Main, s(1.7)).is_some());
         assert_eq!(
             a.on_midi("keyboard", &MidiEvent::Stop, s(2.0), s(2.0)),

@@ -950,6 +950,8 @@ impl Player {
         if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
             if &*ev.source != crate::sources::LINK_SOURCE {
                 self.last_midi_transport = Some(ev.received);
+            } else if self.arbiter.leading_rig_is(&ev.source) {
+                // Link is a rig the arbiter let through: it leads, whatever MIDI said lately.
             } else if self
                 .last_midi_transport
                 .is_some_and(|t| ev.received.saturating_duration_since(t) < LINK_YIELDS_FOR)
