@@ -197,7 +197,7 @@ impl std::fmt::Display for FailCause {
                 )
             }
             FailCause::Left { why } => write!(f, "{why}"),
-            FailCause::LoneStop => write!(f, "it sent Stop and the backup played on"),
+            FailCause::LoneStop => write!(f, "it sent Stop and the backup kept playing"),
             FailCause::Operator => write!(f, "the operator switched"),
             FailCause::Absent => write!(f, "it is not there and the other rig plays"),
         }
@@ -274,6 +274,8 @@ struct RigState {
     joined: bool,
     /// It left, and has not been heard since.
     left: bool,
+    /// Its clock stopped while it played (a failover's cause), and nothing came since.
+    silent: bool,
     running: bool,
     clocks: Option<u32>,
     /// Clocks since its Start, Continue or Song Position: the first is the position itself.
@@ -292,6 +294,7 @@ impl RigState {
     /// Heard lately, or in the session; not since gone.
     fn heard(&self, now: Stamp) -> bool {
         !self.left
+            && !self.silent
             && (self.joined
                 || self
                     .heard_at
@@ -469,6 +472,7 @@ impl Arbiter {
         let s = &mut self.state[rig.index()];
         s.heard_at = Some(now);
         s.left = false;
+        s.silent = false;
         s.source = Some(label.to_string());
         // The main's Start after both stopped: it leads from before it, so that its Start is
         // obeyed.
@@ -632,6 +636,7 @@ impl Arbiter {
         let s = &mut self.state[rig.index()];
         s.heard_at = Some(now);
         s.left = false;
+        s.silent = false;
         s.source = Some(label.to_string());
         if !s.running {
             s.started();
@@ -680,17 +685,14 @@ impl Arbiter {
     /// Called regularly by the player: a silent main, a Stop the backup did not echo.
     pub fn on_tick(&mut self, now: Stamp) -> Option<Decision> {
         let rigs = self.rigs.as_ref()?;
-        if let Some((_, deadline)) = self.held_stop {
+        if let Some((stop_at, deadline)) = self.held_stop {
             if now >= deadline {
                 self.held_stop = None;
                 if self.backup_plays(now) {
                     return self.fail_over(FailCause::LoneStop, now);
                 }
-                // The backup stopped meanwhile without saying so: the Stop stands.
-                let (at, _) = (deadline, ());
-                return Some(Decision::Stop {
-                    at: at.plus_secs(-self.echo_s),
-                });
+                // The backup went meanwhile (it left): the main's Stop stands.
+                return Some(Decision::Stop { at: stop_at });
             }
         }
         let m = &self.state[Rig::Main.index()];
@@ -748,8 +750,14 @@ impl Arbiter {
         self.held_stop = None;
         self.leading = Rig::Backup;
         self.failovers = self.failovers.saturating_add(1);
+        let m = &mut self.state[Rig::Main.index()];
         // The main is not waited for again until it starts again.
-        self.state[Rig::Main.index()].syncs_since_start = 0;
+        m.syncs_since_start = 0;
+        if matches!(cause, FailCause::Silent { .. }) {
+            // A frozen main neither plays nor is heard, until it sends something again.
+            m.stopped();
+            m.silent = true;
+        }
         let offset_ms = self.last_offset_ms(Rig::Backup);
         Some(Decision::Failover {
             to: Rig::Backup,
@@ -988,6 +996,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(a.leading(), Rig::Backup);
+        let st = a.status(s(last + 0.2)).unwrap();
+        assert!(!st.main.heard && !st.main.playing, "a frozen main: {st:?}");
+        assert!(st.backup.heard && st.backup.playing);
         // The backup is obeyed; the main, back, is watched until the next stop.
         assert_eq!(
             a.on_midi(BACKUP, &MidiEvent::Clock, s(2.2), s(2.2)).1,
