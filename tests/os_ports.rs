@@ -7,66 +7,13 @@
 mod common;
 
 use common::{demo, Playhead};
-use midir::os::unix::VirtualOutput;
-use midir::{MidiOutput, MidiOutputConnection};
+use midir::MidiOutput;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-use common::jack::Jack;
-
-fn daw_port(client: &str, port: &str) -> MidiOutputConnection {
-    MidiOutput::new(client)
-        .unwrap()
-        .create_virtual(port)
-        .expect("create a JACK MIDI output port")
-}
-
-fn count(ph: &Playhead, needle: &str) -> usize {
-    ph.log().iter().filter(|l| l.contains(needle)).count()
-}
-
-fn wait_count(ph: &Playhead, needle: &str, n: usize, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while count(ph, needle) < n {
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} log line(s) with '{needle}':\n{}",
-            ph.log().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sends `messages` on `port` until a log line contains `needle`, and returns that line: JACK
-/// puts a new connection into its graph from a later cycle on, and what is sent before that
-/// goes nowhere, as with a cable plugged in mid-message.
-fn send_until(
-    ph: &mut Playhead,
-    port: &mut MidiOutputConnection,
-    messages: &[&[u8]],
-    needle: &str,
-) -> String {
-    let deadline = Instant::now() + 20 * SECOND;
-    loop {
-        for m in messages {
-            port.send(m).unwrap();
-        }
-        let resend = Instant::now() + SECOND;
-        while Instant::now() < resend {
-            if let Some(line) = ph.log().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with '{needle}':\n{}",
-            ph.log().join("\n")
-        );
-    }
-}
+use common::jack::{count, daw_port, send_until, wait_count, Jack};
 
 fn playhead(args: &[&str]) -> Playhead {
     let mut c = Playhead::command();

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    connect_from, headless_demo, headless_frame as frame, start_mode, wait_headless_frame,
+    connect_from, headless_demo, headless_frame as frame, http_from, start_mode,
+    wait_headless_frame,
 };
 use playhead::player::Notice;
 use playhead::remote::thumbnail::Thumbnailer;
@@ -51,38 +52,6 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, S
 /// address, as from separate phones).
 fn phone(n: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 1 + (n / 250) as u8, 1 + (n % 250) as u8)
-}
-
-/// One HTTP request from the local address `source`, answered: status code and body.
-fn http_from(
-    source: Ipv4Addr,
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-) -> (u16, String) {
-    let mut s = connect_from(source, addr);
-    s.set_read_timeout(Some(10 * SECOND)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: playhead\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
 }
 
 fn status(addr: SocketAddr) -> serde_json::Value {

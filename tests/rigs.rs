@@ -22,7 +22,6 @@ use playhead::sources::network::{Network, NetworkOptions};
 use playhead::transport::{ChaseSettings, Cue, FollowMode};
 use playhead_testkit::peer::{Answer, ScriptedPeer};
 use playhead_testkit::FrameCode;
-use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -234,27 +233,11 @@ fn remote(show: &HeadlessShow) -> SocketAddr {
     playhead::remote::start(config, show.status.clone(), show.tx.clone(), thumbnails).unwrap()
 }
 
-/// One HTTP request to the page's API, with the token when given: status code and body.
+/// One HTTP request to the page's API from this machine, with the token when given.
 fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(10 * SECOND)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: playhead\r\n{auth}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
+    let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+    let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+    common::http_from(Ipv4Addr::LOCALHOST, addr, method, path, &headers)
 }
 
 /// Waits (up to 20 s) for a status the player published that `ok` accepts; returns its rigs.
@@ -317,6 +300,26 @@ fn frames_follow(show: &HeadlessShow, serial: u64, daw: &Daw, what: &str) -> Vec
     numbers
 }
 
+/// The picture plays on a second (25 frames), and every frame since `serial` follows `daw`
+/// (see [`frames_follow`]).
+fn plays_on(show: &HeadlessShow, serial: u64, daw: &Daw, what: &str) {
+    let at = common::headless_frame(show).unwrap();
+    wait_frame(show, what, |n| n >= at + 25);
+    frames_follow(show, serial, daw, what);
+}
+
+/// The Stop is handled and the frame held is the one due on `daw`'s timeline when it stopped
+/// at `stop_at` (within 2 frames: the test's own send time against the DAW's).
+fn holds_the_stop_frame(show: &HeadlessShow, daw: &Daw, stop_at: Instant) {
+    common::wait_cue(show, |c| *c == Cue::Hold);
+    let held = held_frame(show);
+    let due = daw.frames_at(stop_at).unwrap();
+    assert!(
+        (f64::from(held) - due).abs() <= 2.0,
+        "held frame {held}, the rig stopped at {due:.1}"
+    );
+}
+
 #[test]
 fn the_backup_is_watched_while_the_main_lives_and_a_stop_both_send_stops() {
     let (show, net) = player();
@@ -365,14 +368,10 @@ fn the_backup_is_watched_while_the_main_lives_and_a_stop_both_send_stops() {
     r.backup.clock_on.store(false, Ordering::SeqCst);
     r.backup.send(&[&[0xFC]]);
     r.backup.send(&[&[0xF2, 0x40, 0x00]]);
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.main, "the backup's Stop and locate");
+    plays_on(&show, serial, &r.main, "the backup's Stop and locate");
     r.backup.start();
     wait_rigs(&show, "the backup playing again", |s| s.backup.playing);
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.main, "the backup's Start from the top");
+    plays_on(&show, serial, &r.main, "the backup's Start from the top");
     show.screen().keep_frames(0);
 
     // Both stop, the backup 10 ms after the main: the main's Stop stands, at its time.
@@ -382,13 +381,7 @@ fn the_backup_is_watched_while_the_main_lives_and_a_stop_both_send_stops() {
     r.main.send(&[&[0xFC]]);
     std::thread::sleep(LAG);
     r.backup.send(&[&[0xFC]]);
-    common::wait_cue(&show, |c| *c == Cue::Hold);
-    let held = held_frame(&show);
-    let due = r.main.frames_at(stop_at).unwrap();
-    assert!(
-        (f64::from(held) - due).abs() <= 2.0,
-        "held frame {held}, the main stopped at {due:.1}"
-    );
+    holds_the_stop_frame(&show, &r.main, stop_at);
     let status = wait_rigs(&show, "no failover", |_| true);
     assert_eq!((status.leading, status.failovers), (Rig::Main, 0));
 }
@@ -406,16 +399,12 @@ fn a_main_that_goes_silent_hands_over_to_the_backup_without_a_jump() {
     assert_eq!(status.failovers, 1);
     let told = status.last_failover.unwrap();
     assert!(told.contains("clock stopped"), "{told}");
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on the backup", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.backup, "the failover");
+    plays_on(&show, serial, &r.backup, "the failover");
 
     // The main comes back: watched, the backup leads until the next stop.
     r.main_rejoins();
     wait_rigs(&show, "the main heard playing", |s| s.main.playing);
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.backup, "the main's return");
+    plays_on(&show, serial, &r.backup, "the main's return");
     show.screen().keep_frames(0);
     let status = wait_rigs(&show, "the backup still leading", |_| true);
     assert_eq!((status.leading, status.failovers), (Rig::Backup, 1));
@@ -425,13 +414,7 @@ fn a_main_that_goes_silent_hands_over_to_the_backup_without_a_jump() {
     r.main.clock_on.store(false, Ordering::SeqCst);
     let stop_at = Instant::now();
     r.backup.send(&[&[0xFC]]);
-    common::wait_cue(&show, |c| *c == Cue::Hold);
-    let held = held_frame(&show);
-    let due = r.backup.frames_at(stop_at).unwrap();
-    assert!(
-        (f64::from(held) - due).abs() <= 2.0,
-        "held {held}, due {due:.1}"
-    );
+    holds_the_stop_frame(&show, &r.backup, stop_at);
     r.main.send(&[&[0xFC]]);
     wait_rigs(&show, "the main leading again", |s| s.leading == Rig::Main);
 }
@@ -451,9 +434,7 @@ fn a_lone_stop_and_a_goodbye_from_the_main_are_failures_and_the_operator_switche
         status.last_failover.as_deref().unwrap().contains("Stop"),
         "{status:?}"
     );
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on the backup", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.backup, "the lone Stop");
+    plays_on(&show, serial, &r.backup, "the lone Stop");
 
     // The main plays again in step; the operator switches back to it (the page, OSC and the
     // keys send this).
@@ -493,8 +474,6 @@ fn a_lone_stop_and_a_goodbye_from_the_main_are_failures_and_the_operator_switche
         status.last_failover.as_deref().unwrap().contains("left"),
         "{status:?}"
     );
-    let at = common::headless_frame(&show).unwrap();
-    wait_frame(&show, "the picture playing on the backup", |n| n >= at + 25);
-    frames_follow(&show, serial, &r.backup, "the goodbye");
+    plays_on(&show, serial, &r.backup, "the goodbye");
     show.screen().keep_frames(0);
 }

@@ -6,52 +6,11 @@
 
 mod common;
 
-use common::jack::Jack;
+use common::jack::{count, daw_port, send_until, Jack};
 use common::{demo, Playhead};
-use midir::os::unix::VirtualOutput;
-use midir::{MidiOutput, MidiOutputConnection};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn daw_port(client: &str, port: &str) -> MidiOutputConnection {
-    MidiOutput::new(client)
-        .unwrap()
-        .create_virtual(port)
-        .expect("create a JACK MIDI output port")
-}
-
-fn count(ph: &Playhead, needle: &str) -> usize {
-    ph.log().iter().filter(|l| l.contains(needle)).count()
-}
-
-/// Sends `messages` on `port` until a log line contains `needle`, and returns that line (JACK
-/// connects a new port from a later cycle on: what is sent before goes nowhere).
-fn send_until(
-    ph: &mut Playhead,
-    port: &mut MidiOutputConnection,
-    messages: &[&[u8]],
-    needle: &str,
-) -> String {
-    let deadline = Instant::now() + 20 * SECOND;
-    loop {
-        for m in messages {
-            port.send(m).unwrap();
-        }
-        let resend = Instant::now() + SECOND;
-        while Instant::now() < resend {
-            if let Some(line) = ph.log().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with '{needle}':\n{}",
-            ph.log().join("\n")
-        );
-    }
-}
 
 #[test]
 fn a_main_rigs_port_pulled_mid_song_hands_over_to_the_backups() {

@@ -38,11 +38,12 @@ pub fn network_peer_label(name: &str, address: &str) -> String {
     format!("network peer \"{name}\" ({address})")
 }
 
-/// What a source is, from the name playhead gave it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceKind {
+/// What a source is, from the name playhead gave it (borrowed from that name: telling a
+/// clock tick's source costs no allocation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind<'a> {
     /// A network-MIDI peer: its session name and address.
-    NetworkPeer { name: String, address: String },
+    NetworkPeer { name: &'a str, address: &'a str },
     /// Linear timecode from an audio input.
     Ltc,
     /// An Ableton Link session.
@@ -51,19 +52,16 @@ pub enum SourceKind {
     Port,
 }
 
-impl SourceKind {
+impl<'a> SourceKind<'a> {
     /// The kind of the MIDI source called `label` (see [`network_peer_label`]).
-    pub fn of_midi(label: &str) -> SourceKind {
+    pub fn of_midi(label: &'a str) -> SourceKind<'a> {
         if label == LINK_SOURCE {
             return SourceKind::Link;
         }
         if let Some(rest) = label.strip_prefix("network peer \"") {
             if let Some((name, address)) = rest.rsplit_once("\" (") {
                 if let Some(address) = address.strip_suffix(')') {
-                    return SourceKind::NetworkPeer {
-                        name: name.to_string(),
-                        address: address.to_string(),
-                    };
+                    return SourceKind::NetworkPeer { name, address };
                 }
             }
         }
@@ -105,7 +103,7 @@ impl RigSource {
         match (self, kind) {
             (RigSource::Ltc, SourceKind::Ltc) | (RigSource::Link, SourceKind::Link) => true,
             (RigSource::Named(n), SourceKind::NetworkPeer { name, address }) => {
-                name == n || address == n
+                *name == n.as_str() || *address == n.as_str()
             }
             (RigSource::Named(n), SourceKind::Port) => label.contains(n.as_str()),
             _ => false,
@@ -473,7 +471,9 @@ impl Arbiter {
         s.heard_at = Some(now);
         s.left = false;
         s.silent = false;
-        s.source = Some(label.to_string());
+        if s.source.as_deref() != Some(label) {
+            s.source = Some(label.to_string());
+        }
         // The main's Start after both stopped: it leads from before it, so that its Start is
         // obeyed.
         let before = self.after_heard(rig, now);
@@ -637,7 +637,9 @@ impl Arbiter {
         s.heard_at = Some(now);
         s.left = false;
         s.silent = false;
-        s.source = Some(label.to_string());
+        if s.source.as_deref() != Some(label) {
+            s.source = Some(label.to_string());
+        }
         if !s.running {
             s.started();
         }
@@ -678,7 +680,9 @@ impl Arbiter {
         let s = &mut self.state[rig.index()];
         s.joined = true;
         s.left = false;
-        s.source = Some(label.to_string());
+        if s.source.as_deref() != Some(label) {
+            s.source = Some(label.to_string());
+        }
         self.after_heard(rig, now)
     }
 
@@ -932,8 +936,8 @@ mod tests {
         assert_eq!(
             SourceKind::of_midi(&network_peer_label("a \"b\" (c)", "::1")),
             SourceKind::NetworkPeer {
-                name: "a \"b\" (c)".into(),
-                address: "::1".into()
+                name: "a \"b\" (c)",
+                address: "::1"
             }
         );
     }

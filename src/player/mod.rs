@@ -916,31 +916,27 @@ impl Player {
                 }
                 self.arbiter.note_failover(text.clone());
                 self.last_event = Some((text.clone(), now));
-                let cue = self.transport.take_over(
-                    position.running,
-                    position.clocks,
-                    position.clock_at,
-                    clock::stamp(now),
-                );
-                if let Some(cue) = cue {
-                    self.apply(cue, now, &text);
-                    if cue == Cue::Hold {
-                        self.after_stop(now);
-                    }
-                }
+                self.follow_leader(position, now, &text);
             }
             Decision::MainLeads { position, .. } => {
                 info!("the main rig leads again (the show stopped and it is there)");
-                let what = "the main rig leading again";
-                let cue = self.transport.take_over(
-                    position.running,
-                    position.clocks,
-                    position.clock_at,
-                    clock::stamp(now),
-                );
-                if let Some(cue) = cue {
-                    self.apply(cue, now, what);
-                }
+                self.follow_leader(position, now, "the main rig leading again");
+            }
+        }
+    }
+
+    /// The transport follows the rig that leads now, from where it stands.
+    fn follow_leader(&mut self, position: crate::arbiter::RigPosition, now: Instant, what: &str) {
+        let cue = self.transport.take_over(
+            position.running,
+            position.clocks,
+            position.clock_at,
+            clock::stamp(now),
+        );
+        if let Some(cue) = cue {
+            self.apply(cue, now, what);
+            if cue == Cue::Hold {
+                self.after_stop(now);
             }
         }
     }

@@ -7,7 +7,7 @@ pub mod jack;
 
 use playhead_testkit::framecode::{read_frame_number, ImageView, VideoRect};
 use playhead_testkit::FrameCode;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -689,4 +689,37 @@ pub fn connect_from(source: std::net::Ipv4Addr, to: std::net::SocketAddr) -> std
         assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
         std::os::fd::FromRawFd::from_raw_fd(fd)
     }
+}
+
+/// One HTTP request from the local address `source`, answered: status code and body.
+pub fn http_from(
+    source: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> (u16, String) {
+    let mut s = connect_from(source, addr);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: playhead\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
 }

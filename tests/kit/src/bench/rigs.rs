@@ -1,7 +1,8 @@
 //! `playhead-bench --rigs`: main and backup rigs and several video machines, on screen.
 
+use super::timing::{ms, on_screen, Rig};
 use playhead_core::rng::Rng;
-use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::onscreen::Seen;
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -97,14 +98,6 @@ impl Daw {
     }
 }
 
-fn ms(a: Instant, b: Instant) -> f64 {
-    if a >= b {
-        a.duration_since(b).as_secs_f64() * 1000.0
-    } else {
-        -(b.duration_since(a).as_secs_f64() * 1000.0)
-    }
-}
-
 /// Each new frame code, in order, with when it appeared.
 fn changes(seen: &[Seen]) -> Vec<(u32, Instant)> {
     let mut out: Vec<(u32, Instant)> = Vec::new();
@@ -168,7 +161,6 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let screen = VirtualScreen::start(350, 1280, 720)?;
     let port = playhead_testkit::peer::free_session_port().map_err(|e| e.to_string())?;
     let args = vec![
         "--rtp-port".to_string(),
@@ -178,11 +170,7 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         "bench".into(),
         show.display().to_string(),
     ];
-    let program = Program::start(exe, &args, &screen)?;
-    let poller = ScreenPoller::start(&screen, Duration::from_micros(500))?;
-    if !poller.wait_for(Duration::from_secs(10), |n| n == Some(0)) {
-        return Err("frame 0 never appeared on screen".into());
-    }
+    let (_screen, program, poller) = on_screen(exe, &args, 350, (1280, 720), "the rigs' player")?;
     let session = SocketAddr::from(([127, 0, 0, 1], port));
     let main = Daw::join("Bench Main", [127, 0, 0, 31], 0x31_0001, session, &clock)?;
     let backup = Daw::join("Bench Backup", [127, 0, 0, 32], 0x32_0001, session, &clock)?;
@@ -306,80 +294,27 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// One program in start mode on its own 640x360 screen, with its own session and DAW.
-struct Machine {
-    daw: ScriptedPeer,
-    poller: ScreenPoller,
-    _program: Program,
-    _screen: VirtualScreen,
-}
-
-impl Machine {
-    fn start(exe: &Path, video: &Path, n: u32, clock: &DawClock) -> Result<Machine, String> {
-        let screen = VirtualScreen::start(450 + n * 20, 640, 360)?;
-        let port = playhead_testkit::peer::free_session_port().map_err(|e| e.to_string())?;
-        let args = vec![
-            "--rtp-port".to_string(),
-            port.to_string(),
-            "--no-mdns".into(),
-            "--follow".into(),
-            "start".into(),
-            video.display().to_string(),
-        ];
-        let program = Program::start(exe, &args, &screen)?;
-        let poller = ScreenPoller::start(&screen, Duration::from_micros(500))?;
-        if !poller.wait_for(Duration::from_secs(10), |f| f == Some(0)) {
-            return Err(format!("machine {n}: frame 0 never appeared"));
-        }
-        let mut daw = ScriptedPeer::new(&format!("DAW {n}"), 0x4D_0000 + port as u32)
-            .map_err(|e| e.to_string())?;
-        match daw.invite(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(5),
-        )? {
-            Answer::Accepted { .. } => {}
-            other => return Err(format!("machine {n}: not accepted: {other:?}")),
-        }
-        for _ in 0..8 {
-            daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
-        }
-        Ok(Machine {
-            daw,
-            poller,
-            _program: program,
-            _screen: screen,
-        })
-    }
-
-    fn send(&mut self, clock: &DawClock, meant: Instant, bytes: &[u8]) -> Result<(), String> {
-        self.daw
-            .send_midi_stamped(&[(0, bytes)], clock.stamp_at(meant))?;
-        Ok(())
-    }
-}
-
 fn machines(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     let clock = DawClock::new(52_000_000, -20e-6);
     let mut rng = Rng::seeded(0x3A_11);
     let mut all = Vec::new();
-    for n in 0..3 {
-        all.push(Machine::start(exe, video, n, &clock)?);
+    for n in 0..3u32 {
+        all.push(Rig::start_with(
+            exe,
+            video,
+            450 + n * 20,
+            (640, 360),
+            &["--follow", "start"],
+            &format!("machine {n}"),
+            &clock,
+        )?);
     }
     for count in [2usize, 3] {
         let mut spread = Vec::new();
         for _ in 0..trials {
             for m in all.iter_mut().take(count) {
-                m.daw
-                    .clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
-                m.send(&clock, Instant::now(), &[0xFC])?;
-                m.send(&clock, Instant::now(), &[0xF2, 0, 0])?;
+                m.arm(&clock)?;
             }
-            for m in all.iter().take(count) {
-                if !m.poller.wait_for(Duration::from_secs(5), |f| f == Some(0)) {
-                    return Err("frame 0 did not come back".into());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(300));
             let meant = Instant::now();
             let mut order: Vec<(Duration, usize)> = (0..count)
                 .map(|i| (Duration::from_micros(rng.range(0.0, 40_000.0) as u64), i))
@@ -387,7 +322,7 @@ fn machines(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             order.sort();
             for (delay, i) in order {
                 sleep_until(meant + delay);
-                all[i].send(&clock, meant, &[0xFA])?;
+                all[i].send(&clock, meant, &[&[0xFA]])?;
             }
             std::thread::sleep(Duration::from_millis(1200));
             let seen: Vec<Vec<(u32, Instant)>> = all

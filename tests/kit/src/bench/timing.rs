@@ -27,13 +27,31 @@ due after it that appeared once it was sent, and the frame on screen 700 ms late
 stop timings alone.";
 
 /// One program on one virtual screen, with its poller and its DAW peer.
-struct Rig {
+pub(crate) struct Rig {
     // Dropped in this order: the peer says goodbye, the poller stops, the program ends, then
     // the screen goes.
     daw: ScriptedPeer,
-    poller: ScreenPoller,
+    pub(crate) poller: ScreenPoller,
     program: Program,
     _screen: VirtualScreen,
+}
+
+/// The program started with `args` fullscreen on a new `width` x `height` virtual screen (the
+/// first free display from `display_from`), and a poller that has seen its frame 0.
+pub(crate) fn on_screen(
+    exe: &Path,
+    args: &[String],
+    display_from: u32,
+    (width, height): (u16, u16),
+    name: &str,
+) -> Result<(VirtualScreen, Program, ScreenPoller), String> {
+    let screen = VirtualScreen::start(display_from, width, height)?;
+    let program = Program::start(exe, args, &screen)?;
+    let poller = ScreenPoller::start(&screen, Duration::from_micros(500))?;
+    if !poller.wait_for(Duration::from_secs(10), |n| n == Some(0)) {
+        return Err(format!("{name}: frame 0 never appeared on screen"));
+    }
+    Ok((screen, program, poller))
 }
 
 impl Rig {
@@ -44,21 +62,31 @@ impl Rig {
         name: &str,
         clock: &DawClock,
     ) -> Result<Rig, String> {
-        let screen = VirtualScreen::start(display_from, 1280, 720)?;
+        Rig::start_with(exe, video, display_from, (1280, 720), &[], name, clock)
+    }
+
+    /// The program on `video` with `extra` arguments, on a `size` screen, in a network-MIDI
+    /// session of its own that a scripted DAW on `clock` has joined and synchronised with.
+    pub(crate) fn start_with(
+        exe: &Path,
+        video: &Path,
+        display_from: u32,
+        size: (u16, u16),
+        extra: &[&str],
+        name: &str,
+        clock: &DawClock,
+    ) -> Result<Rig, String> {
         let port = playhead_testkit::peer::free_session_port().map_err(|e| e.to_string())?;
-        let args = vec![
+        let mut args = vec![
             "--rtp-port".to_string(),
             port.to_string(),
             "--no-mdns".into(),
             "--session-name".into(),
             name.into(),
-            video.display().to_string(),
         ];
-        let program = Program::start(exe, &args, &screen)?;
-        let poller = ScreenPoller::start(&screen, Duration::from_micros(500))?;
-        if !poller.wait_for(Duration::from_secs(10), |n| n == Some(0)) {
-            return Err(format!("{name}: frame 0 never appeared on screen"));
-        }
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(video.display().to_string());
+        let (screen, program, poller) = on_screen(exe, &args, display_from, size, name)?;
         let mut daw = ScriptedPeer::new(&format!("DAW for {name}"), 0xBE_0000 + port as u32)
             .map_err(|e| e.to_string())?;
         let session = SocketAddr::from(([127, 0, 0, 1], port));
@@ -77,7 +105,12 @@ impl Rig {
         })
     }
 
-    fn send(&mut self, clock: &DawClock, meant: Instant, messages: &[&[u8]]) -> Result<(), String> {
+    pub(crate) fn send(
+        &mut self,
+        clock: &DawClock,
+        meant: Instant,
+        messages: &[&[u8]],
+    ) -> Result<(), String> {
         let stamped: Vec<(u32, &[u8])> = messages.iter().map(|m| (0, *m)).collect();
         self.daw
             .send_midi_stamped(&stamped, clock.stamp_at(meant))?;
@@ -86,7 +119,7 @@ impl Rig {
 
     /// Stop, then SPP 0: armed on frame 0 (and its seek settled). A clock sync first, as a
     /// DAW machine keeps doing through a show (every few seconds).
-    fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
+    pub(crate) fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
         self.daw
             .clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
         self.send(clock, Instant::now(), &[&[0xFC]])?;
@@ -102,7 +135,7 @@ impl Rig {
     }
 }
 
-fn ms(a: Instant, b: Instant) -> f64 {
+pub(crate) fn ms(a: Instant, b: Instant) -> f64 {
     if a >= b {
         a.duration_since(b).as_secs_f64() * 1000.0
     } else {
