@@ -22,6 +22,12 @@ pub struct Cli {
     #[arg(value_name = "SHOW|VIDEO")]
     pub video: Option<PathBuf>,
 
+    /// Show the built-in test card instead of a video: a flash on every beat (white on the
+    /// downbeat), the bar, beat and frame, a sweep once per beat. It follows the DAW like a
+    /// song, at --bpm (default 120).
+    #[arg(long, conflicts_with = "video")]
+    pub test_card: bool,
+
     /// Connect only the OS MIDI input ports whose name contains TEXT (default: every port
     /// but playhead's own).
     #[arg(long, value_name = "TEXT")]

@@ -28,4 +28,5 @@ pub mod remote;
 pub mod screen;
 pub mod sources;
 pub mod state_dir;
+pub mod test_card;
 pub mod watchdog;

@@ -49,6 +49,9 @@ fn given(matches: &ArgMatches, id: &str) -> bool {
 /// The show to play: the file or video named on the command line, else a show file in the
 /// usual places, else the demo.
 fn find_show(cli: &Cli) -> Result<Show, Error> {
+    if cli.test_card {
+        return Ok(Show::single(playhead_core::test_card::TEST_CARD.into()));
+    }
     if let Some(arg) = &cli.video {
         if show::is_show_file(arg) {
             return Ok(Show::load(arg)?);
@@ -159,8 +162,12 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     }
     if cli.check {
         let report = match find_show(&cli) {
-            Ok(show) => {
+            Ok(mut show) => {
                 merge(&mut cli, matches, &show);
+                let tempo = cli.chase_settings().ok().and_then(|c| c.tempo_map);
+                if let Err(e) = playhead::test_card::prepare(&mut show, tempo.as_ref()) {
+                    log::error!("{e}");
+                }
                 let filters = port_filters(&cli, &show);
                 preflight::check(&show, &cli, &filters)
             }
@@ -174,14 +181,16 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         });
     }
 
-    let show = find_show(&cli)?;
+    let mut show = find_show(&cli)?;
     merge(&mut cli, matches, &show);
-    if show.songs.len() == 1 {
-        player::check_video_file(&show.songs[0].video).map_err(Error::Video)?;
-    }
     // A tempo typed on the command line holds for every song (the player uses a song's own
     // tempo only where none is set here); so does a typed timecode start, below.
     let chase = cli.chase_settings()?;
+    playhead::test_card::prepare(&mut show, chase.tempo_map.as_ref()).map_err(Error::Video)?;
+    let spare_card = playhead::test_card::spare_card(&show, chase.tempo_map.as_ref());
+    if show.songs.len() == 1 {
+        player::check_video_file(&show.songs[0].video).map_err(Error::Video)?;
+    }
     let cli_timecode = given(matches, "timecode_start");
     info!(
         "playhead {} with libmpv client API {}.{}, show '{}' ({} song{})",
@@ -192,7 +201,6 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         show.songs.len(),
         if show.songs.len() == 1 { "" } else { "s" }
     );
-    let mut show = show;
     if cli_timecode {
         for song in &mut show.songs {
             song.timecode_start = Some(chase.video_start);
@@ -203,6 +211,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         hwdec: cli.hwdec.clone(),
         follow: cli.follow,
         chase,
+        spare_card,
     };
 
     // What the start-up checks find goes to the log and to the remote page.

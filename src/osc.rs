@@ -2,7 +2,8 @@
 //! state changes sent to the clients that subscribed.
 //!
 //! Incoming: `/playhead/play`, `/playhead/stop`, `/playhead/arm`, `/playhead/song i` (from 1),
-//! `/playhead/locate f` (seconds), `/playhead/black i` (1 black, 0 picture), `/playhead/lead s`
+//! `/playhead/locate f` (seconds), `/playhead/black i` (1 black, 0 picture), `/playhead/testcard i`
+//! (1 the test card, 0 back to the song before it), `/playhead/lead s`
 //! (`main` or `backup`: that rig leads, with the show's `main` and `backup`), and
 //! `/playhead/subscribe [i PORT]` / `/playhead/unsubscribe [i PORT]`. Outgoing, to
 //! subscribers: `/playhead/state s`, `/playhead/song i s`, `/playhead/position f` (seconds),
@@ -178,6 +179,11 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
             // No argument: black, as a button with no value would mean.
             None if m.args.is_empty() => command(RemoteCommand::Black(true)),
             Some(v) => command(RemoteCommand::Black(v != 0)),
+            None => Err(unknown()),
+        },
+        "/playhead/testcard" => match int_arg(m) {
+            None if m.args.is_empty() => command(RemoteCommand::TestCard(true)),
+            Some(v) => command(RemoteCommand::TestCard(v != 0)),
             None => Err(unknown()),
         },
         "/playhead/lead" => match m.args.first() {
@@ -660,6 +666,14 @@ mod tests {
         ))
         .is_err());
         assert!(cmd(encode("/playhead/lead", vec![OscType::Int(1)])).is_err());
+        assert_eq!(
+            cmd(encode("/playhead/testcard", vec![])),
+            Ok(vec![OscRequest::Command(RemoteCommand::TestCard(true))])
+        );
+        assert_eq!(
+            cmd(encode("/playhead/testcard", vec![OscType::Int(0)])),
+            Ok(vec![OscRequest::Command(RemoteCommand::TestCard(false))])
+        );
         assert_eq!(
             cmd(encode("/playhead/black", vec![OscType::Int(0)])),
             Ok(vec![OscRequest::Command(RemoteCommand::Black(false))])

@@ -437,6 +437,32 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
     let mut first_frames = vec![None; show.songs.len()];
     for (i, song) in show.songs.iter().enumerate() {
         let topic = format!("video {}", i + 1);
+        if song.test_card {
+            let tempo = cli.chase_settings().ok().and_then(|c| c.tempo_map);
+            let card = crate::test_card::card_for(song, tempo.as_ref());
+            r.add(
+                Level::Ok,
+                &topic,
+                format!(
+                    "'{}': the test card, drawn by playhead at {}x{}: {} BPM, {}/{} time, {:.3} frames a second, a flash on every beat",
+                    song.title,
+                    playhead_core::test_card::WIDTH,
+                    playhead_core::test_card::HEIGHT,
+                    card.bpm(),
+                    card.beats_per_bar(),
+                    card.beat_unit(),
+                    card.fps()
+                ),
+            );
+            if crate::test_card::fonts().is_none() {
+                r.add(
+                    Level::Warn,
+                    &topic,
+                    "the test card's numbers need the DejaVu fonts: sudo apt install fonts-dejavu-core",
+                );
+            }
+            continue;
+        }
         match probe_video(&song.video, 3) {
             Ok(VideoProbe {
                 ends_early: Some(e),

@@ -31,6 +31,8 @@ fn show_with_osc(name: &str) -> (HeadlessShow, playhead::osc::Osc) {
         timecode_start: None,
         idle: None,
         selected_by_timecode: false,
+        test_card: false,
+        video_filter: None,
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");

@@ -395,6 +395,8 @@ fn a_failed_video_is_reopened_from_the_remote() {
         timecode_start: None,
         idle: None,
         selected_by_timecode: false,
+        test_card: false,
+        video_filter: None,
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");
@@ -444,6 +446,8 @@ fn the_status_says_why_the_selected_song_cannot_play() {
         timecode_start: None,
         idle: None,
         selected_by_timecode: false,
+        test_card: false,
+        video_filter: None,
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");

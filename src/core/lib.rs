@@ -20,6 +20,7 @@ pub mod network;
 pub mod parse;
 pub mod rng;
 pub mod show;
+pub mod test_card;
 pub mod time;
 pub mod transport;
 pub mod wire;

@@ -107,6 +107,12 @@ pub struct Song {
     /// The video or still image looped between songs while this song is selected (the
     /// show's, unless the song names its own).
     pub idle: Option<PathBuf>,
+    /// The song is the test card (`video = "test-card"`): playhead draws it, see
+    /// [`crate::test_card`]. The program points `video` at the card's raw stream and sets
+    /// `video_filter` before it plays.
+    pub test_card: bool,
+    /// A libavfilter graph drawn over the video, in mpv's `vf` form (the test card's).
+    pub video_filter: Option<String>,
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -331,10 +337,15 @@ pub fn default_locations() -> Vec<PathBuf> {
 impl Show {
     /// A show of one video with every setting left to the command line.
     pub fn single(video: PathBuf) -> Show {
-        let title = video
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "video".into());
+        let test_card = video == Path::new(crate::test_card::TEST_CARD);
+        let title = if test_card {
+            "Test card".to_string()
+        } else {
+            video
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "video".into())
+        };
         Show {
             file: None,
             name: title.clone(),
@@ -346,6 +357,8 @@ impl Show {
                 timecode_start: None,
                 selected_by_timecode: false,
                 idle: None,
+                test_card,
+                video_filter: None,
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -697,8 +710,16 @@ impl Show {
                     "give the path of the video file".into(),
                 ));
             }
-            let video = base.join(video_text);
+            let test_card = video_text.trim() == crate::test_card::TEST_CARD;
+            let video = if test_card {
+                PathBuf::from(crate::test_card::TEST_CARD)
+            } else {
+                base.join(video_text)
+            };
             let title = s.title.clone().unwrap_or_else(|| {
+                if test_card {
+                    return "Test card".to_string();
+                }
                 Path::new(video_text)
                     .file_stem()
                     .map(|t| t.to_string_lossy().into_owned())
@@ -712,6 +733,8 @@ impl Show {
                 timecode_start: timecode(&s.timecode_start, &key)?.or(show_timecode),
                 selected_by_timecode: s.timecode_start.is_some(),
                 idle: idle_path(&s.idle, &format!("{key}idle"))?.or_else(|| show_idle.clone()),
+                test_card,
+                video_filter: None,
             });
         }
         Ok(Show {
@@ -742,6 +765,31 @@ impl Show {
             osc,
             rigs,
         })
+    }
+
+    /// The test card's place in the setlist: the show's own test-card song, else one added
+    /// at the end (numbered with the first free song number, so a Song Select can reach it
+    /// too) so that the operator can always call it up. `None` only when all 128 numbers
+    /// are taken and the show has none.
+    pub fn test_card_song(&mut self) -> Option<usize> {
+        if let Some(i) = self.songs.iter().position(|s| s.test_card) {
+            return Some(i);
+        }
+        let number = (0..=127u8).find(|n| self.songs.iter().all(|s| s.number != *n))?;
+        let template = self.songs.first()?;
+        let song = Song {
+            title: "Test card".into(),
+            video: PathBuf::from(crate::test_card::TEST_CARD),
+            number,
+            tempo_map: None,
+            timecode_start: None,
+            selected_by_timecode: false,
+            idle: template.idle.clone(),
+            test_card: true,
+            video_filter: None,
+        };
+        self.songs.push(song);
+        Some(self.songs.len() - 1)
     }
 
     /// The song whose timecode range `timecode` is in, so that one LTC track drives a whole
@@ -814,6 +862,30 @@ mod tests {
             .unwrap()
             .join()
             .unwrap()
+    }
+
+    #[test]
+    fn the_test_card_is_a_song_and_can_always_be_called_up() {
+        let mut show = parse(
+            "[[song]]\nvideo = \"a.mp4\"\nnumber = 0\n[[song]]\nvideo = \"test-card\"\nbpm = 128\n",
+        )
+        .unwrap();
+        assert!(!show.songs[0].test_card);
+        let card = &show.songs[1];
+        assert!(card.test_card);
+        assert_eq!(card.title, "Test card");
+        assert_eq!(card.video, PathBuf::from("test-card"));
+        assert!(card.tempo_map.is_some());
+        // The show's own card: nothing added.
+        assert_eq!(show.test_card_song(), Some(1));
+        assert_eq!(show.songs.len(), 2);
+        // Without one, a card is added with the first free number.
+        show.songs.truncate(1);
+        assert_eq!(show.test_card_song(), Some(1));
+        assert!(show.songs[1].test_card);
+        assert_eq!(show.songs[1].number, 1);
+        assert!(Show::single("test-card".into()).songs[0].test_card);
+        assert!(!Show::single("test-card.mp4".into()).songs[0].test_card);
     }
 
     #[test]

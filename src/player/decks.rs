@@ -39,6 +39,9 @@ pub(super) struct Deck {
     /// The song (its index in the setlist) this deck holds or is loading.
     pub song: Option<usize>,
     video: Option<PathBuf>,
+    /// The filters drawn over the song's video (the test card's), and those mpv has now.
+    filter: Option<String>,
+    filter_set: Option<String>,
     /// Its file is asked for (loaded or on the way).
     pub wanted: bool,
     /// mpv has opened the file and it has a video track.
@@ -73,6 +76,8 @@ impl Deck {
             events,
             song: None,
             video: None,
+            filter: None,
+            filter_set: None,
             wanted: false,
             loaded: false,
             ready: false,
@@ -93,16 +98,23 @@ impl Deck {
         self.song == Some(song)
     }
 
-    /// Makes the deck hold `song`, whose file is `video`: mpv loads it paused at normal speed
-    /// (its first frame comes on its own). Another song it held is unloaded first. Nothing
-    /// when it holds `song` already. An error says why mpv refused the file.
-    pub fn load(&mut self, song: usize, video: PathBuf) -> Result<(), String> {
+    /// Makes the deck hold `song`, whose file is `video` (drawn over by `filter`, mpv's `vf`,
+    /// when given): mpv loads it paused at normal speed (its first frame comes on its own).
+    /// Another song it held is unloaded first. Nothing when it holds `song` already. An error
+    /// says why mpv refused the file.
+    pub fn load(
+        &mut self,
+        song: usize,
+        video: PathBuf,
+        filter: Option<String>,
+    ) -> Result<(), String> {
         if self.holds(song) {
             return Ok(());
         }
         self.unload();
         self.song = Some(song);
         self.video = Some(video);
+        self.filter = filter;
         if self.unloading_since.is_some() {
             self.load_deferred = true;
             return Ok(());
@@ -123,6 +135,13 @@ impl Deck {
         self.sought_s = None;
         self.at_end = false;
         self.seeks.forget();
+        if self.filter != self.filter_set {
+            let vf = self.filter.as_deref().unwrap_or("");
+            self.mpv
+                .set_string("vf", vf)
+                .map_err(|e| format!("cannot draw the test card: {e}"))?;
+            self.filter_set = self.filter.clone();
+        }
         // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
         self.mpv
             .set_flag("pause", true)
@@ -135,6 +154,7 @@ impl Deck {
     pub fn unload(&mut self) {
         self.song = None;
         self.video = None;
+        self.filter = None;
         self.load_deferred = false;
         if !self.wanted {
             return;

@@ -79,6 +79,21 @@ pub enum RemoteCommand {
     Reopen,
     /// This rig leads from now on (the show's `main` and `backup`).
     Lead(Rig),
+    /// Show the test card (the show's own, else one added to the setlist), or go back to the
+    /// song selected before it.
+    TestCard(bool),
+}
+
+/// `at` made earlier by `seconds` (later when negative); `at` itself when that is not a time.
+fn shift_earlier(at: Instant, seconds: f64) -> Instant {
+    let Ok(by) = Duration::try_from_secs_f64(seconds.abs()) else {
+        return at;
+    };
+    if seconds >= 0.0 {
+        at.checked_sub(by).unwrap_or(at)
+    } else {
+        at.checked_add(by).unwrap_or(at)
+    }
 }
 
 /// What the player has taken in, for tests and benchmarks.
@@ -134,6 +149,9 @@ pub struct PlayerOptions {
     pub follow: FollowMode,
     /// Tempo, offset, timecode start and drift thresholds for [`FollowMode::Chase`].
     pub chase: ChaseSettings,
+    /// The test card, ready to play, added to the setlist when the operator calls it up and
+    /// the show has none ([`crate::test_card::spare_card`]).
+    pub spare_card: Option<crate::show::Song>,
 }
 
 impl Default for PlayerOptions {
@@ -143,6 +161,7 @@ impl Default for PlayerOptions {
             hwdec: "no".into(),
             follow: FollowMode::Chase,
             chase: ChaseSettings::default(),
+            spare_card: None,
         }
     }
 }
@@ -480,6 +499,8 @@ pub struct Player {
     hold_at: Option<Instant>,
     /// When to look whether mpv went past the Stop's frame, and whether the DAW stopped.
     stop_check: Option<(Instant, bool)>,
+    /// The song selected when the operator called up the test card, to go back to.
+    before_card: Option<usize>,
 }
 
 /// A start waiting for its moment, on deck `deck`.
@@ -587,6 +608,7 @@ impl Player {
             stop_pending: None,
             hold_at: None,
             stop_check: None,
+            before_card: None,
         };
         player.on_screen.set(0);
         player.transport = player.transport_for(0)?;
@@ -671,7 +693,8 @@ impl Player {
         }
         // The first song first, into the deck on screen; then its neighbours.
         let first = self.show.songs[0].video.clone();
-        if let Err(e) = self.decks[0].load(0, first) {
+        let filter = self.show.songs[0].video_filter.clone();
+        if let Err(e) = self.decks[0].load(0, first, filter) {
             self.song_failed[0] = Some(e);
         }
         self.update_window();
@@ -980,8 +1003,16 @@ impl Player {
         if cue == Some(Cue::Hold) {
             self.hold_at = Some(ev.at);
         }
+        // In the start mode the video's first frame is due at the Start, made earlier by the
+        // latency offset like every frame of the chase.
+        let due = match cue {
+            Some(Cue::Play | Cue::PlayFromTop) if self.transport.mode() == FollowMode::Start => {
+                shift_earlier(ev.at, self.options.chase.offset_s)
+            }
+            _ => ev.at,
+        };
         match cue {
-            Some(cue) if self.start_on_time(cue, ev.at, ev.received, &what) => {}
+            Some(cue) if self.start_on_time(cue, due, ev.received, &what) => {}
             Some(cue) => self.apply(cue, ev.received, &what),
             None => info!(
                 "{what} at t={:.6}s: {:?} -> {:?}, video unchanged",
@@ -1384,6 +1415,7 @@ impl Player {
                 }
             }
             RemoteCommand::Song(i) if i < self.show.songs.len() => self.select(i, &what),
+            RemoteCommand::TestCard(on) => self.test_card(on, &what),
             RemoteCommand::Song(i) => warn!(
                 "{what}: there is no song {} (the setlist has {})",
                 i + 1,
@@ -1613,6 +1645,54 @@ impl Player {
         info!("{what}: the song's picture replaces the idle content");
     }
 
+    /// The operator's test card: on selects it (the show's own, else the spare one, added to
+    /// the end of the setlist the first time), off selects the song that was selected before.
+    fn test_card(&mut self, on: bool, what: &str) {
+        let card = self.show.songs.iter().position(|s| s.test_card);
+        if !on {
+            match card {
+                Some(i) if i == self.current => {
+                    let back = self.before_card.take().unwrap_or(0);
+                    let back = if back == i { 0 } else { back };
+                    self.select(back, what);
+                }
+                _ => info!("{what}: the test card is not showing"),
+            }
+            return;
+        }
+        let i = match card {
+            Some(i) => i,
+            None => match self.options.spare_card.take() {
+                Some(song) => {
+                    if let Err(e) =
+                        crate::test_card::write_stream(&song, self.options.chase.tempo_map.as_ref())
+                    {
+                        error!("{what}: {e}");
+                        return;
+                    }
+                    self.show.songs.push(song);
+                    self.song_failed.push(None);
+                    self.failure_reported.push(false);
+                    let i = self.show.songs.len() - 1;
+                    info!(
+                        "{what}: the test card is added to the setlist as song {} (Song Select {})",
+                        i + 1,
+                        self.show.songs[i].number
+                    );
+                    i
+                }
+                None => {
+                    warn!("{what}: there is no test card to show (see the log at start)");
+                    return;
+                }
+            },
+        };
+        if i != self.current {
+            self.before_card = Some(self.current);
+        }
+        self.select(i, what);
+    }
+
     /// Switches to song `i`. A preloaded song's first frame is already decoded, so it is on
     /// screen at once; another song is loaded now, and the picture on screen stays until its
     /// first frame is ready. The transport follows the new song at once either way.
@@ -1666,11 +1746,25 @@ impl Player {
         self.current = i;
         self.blank_for = None;
         self.decode_warned = None;
-        let Some(deck) = self.deck_for(i, true) else {
-            // Only with a single deck, which only a single song has.
-            error!("{what}: no deck is free for song {} '{title}'", i + 1);
-            self.current = old_song;
-            return;
+        let deck = match self.deck_for(i, true) {
+            Some(deck) => deck,
+            // A single deck: a one-song show whose operator called up the test card, or went
+            // back from it. The deck on screen takes the song; the picture changes as soon as
+            // its first frame is ready.
+            None if self.show.songs.len() <= 2 && self.deck_of(old_song).is_some() => {
+                let d = self.on_screen.get();
+                let song = &self.show.songs[i];
+                let (video, filter) = (song.video.clone(), song.video_filter.clone());
+                if let Err(e) = self.decks[d].load(i, video, filter) {
+                    self.song_failed[i] = Some(e);
+                }
+                d
+            }
+            None => {
+                error!("{what}: no deck is free for song {} '{title}'", i + 1);
+                self.current = old_song;
+                return;
+            }
         };
         self.deck = deck;
         self.transport = transport;
@@ -1801,7 +1895,8 @@ impl Player {
             .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
             .min()?;
         let video = self.show.songs[song].video.clone();
-        if let Err(e) = self.decks[d].load(song, video) {
+        let filter = self.show.songs[song].video_filter.clone();
+        if let Err(e) = self.decks[d].load(song, video, filter) {
             self.song_failed[song] = Some(e);
         }
         Some(d)

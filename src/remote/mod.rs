@@ -452,7 +452,8 @@ fn control(
 /// The command a control path names: `/api/play`, `/api/stop`, `/api/arm`, `/api/song/N`
 /// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`,
 /// `/api/reopen` (try the songs that could not play again), `/api/lead/main` and
-/// `/api/lead/backup` (that rig leads, with the show's `main` and `backup`).
+/// `/api/lead/backup` (that rig leads, with the show's `main` and `backup`), `/api/testcard`
+/// (`/api/testcard/0` goes back to the song before it).
 pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     let rest = path.strip_prefix("/api/")?;
     let mut parts = rest.split('/');
@@ -463,6 +464,8 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         ("reopen", None) => RemoteCommand::Reopen,
         ("lead", Some("main")) => RemoteCommand::Lead(crate::arbiter::Rig::Main),
         ("lead", Some("backup")) => RemoteCommand::Lead(crate::arbiter::Rig::Backup),
+        ("testcard", None) | ("testcard", Some("1")) => RemoteCommand::TestCard(true),
+        ("testcard", Some("0")) => RemoteCommand::TestCard(false),
         ("black", None) => RemoteCommand::Black(true),
         ("black", Some("1")) => RemoteCommand::Black(true),
         ("black", Some("0")) => RemoteCommand::Black(false),
@@ -551,6 +554,15 @@ mod tests {
             Some(RemoteCommand::Lead(crate::arbiter::Rig::Backup))
         );
         assert_eq!(parse_command("/api/lead/spare"), None);
+        assert_eq!(
+            parse_command("/api/testcard"),
+            Some(RemoteCommand::TestCard(true))
+        );
+        assert_eq!(
+            parse_command("/api/testcard/0"),
+            Some(RemoteCommand::TestCard(false))
+        );
+        assert_eq!(parse_command("/api/testcard/2"), None);
         assert_eq!(parse_command("/api/lead/main/1"), None);
         assert_eq!(parse_command("/api/play/x"), None);
         assert_eq!(parse_command("/api/../etc/passwd"), None);
