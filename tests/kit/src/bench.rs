@@ -10,6 +10,8 @@
 //! - Start-up: the program itself is started `--headless` on the video; we time from spawning
 //!   it to its "armed" log line (the first frame rendered and the player waiting for the DAW).
 
+#[path = "bench/card.rs"]
+mod card;
 #[path = "bench/rigs.rs"]
 mod rigs;
 #[path = "bench/timing.rs"]
@@ -72,7 +74,12 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing"])]
     pub rigs: bool,
 
-    /// With --timing or --rigs, how many trials of each kind.
+    /// Measure the test card instead, on screen: when each beat's flash appears against its
+    /// due time, with a latency offset.
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs"])]
+    pub test_card: bool,
+
+    /// With --timing, --rigs or --test-card, how many trials of each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
 
@@ -142,6 +149,11 @@ fn run(args: &BenchArgs) -> Result<(), String> {
     }
     if args.chase {
         return run_chase(args);
+    }
+    if args.test_card {
+        println!("playhead bench --test-card");
+        println!("{}", card::METHOD);
+        return card::run(&program()?, args.trials);
     }
     if args.rigs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

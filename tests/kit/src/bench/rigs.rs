@@ -99,7 +99,7 @@ impl Daw {
 }
 
 /// Each new frame code, in order, with when it appeared.
-fn changes(seen: &[Seen]) -> Vec<(u32, Instant)> {
+pub(crate) fn changes(seen: &[Seen]) -> Vec<(u32, Instant)> {
     let mut out: Vec<(u32, Instant)> = Vec::new();
     for &(n, at) in seen {
         if let Some(n) = n {
@@ -119,7 +119,7 @@ fn pick(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn line(name: &str, v: &[f64], unit: &str) -> String {
+pub(crate) fn line(name: &str, v: &[f64], unit: &str) -> String {
     let mut abs: Vec<f64> = v.iter().map(|x| x.abs()).collect();
     abs.sort_by(f64::total_cmp);
     let mut signed = v.to_vec();

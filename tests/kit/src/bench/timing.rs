@@ -120,13 +120,19 @@ impl Rig {
     /// Stop, then SPP 0: armed on frame 0 (and its seek settled). A clock sync first, as a
     /// DAW machine keeps doing through a show (every few seconds).
     pub(crate) fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
+        self.arm_on(clock, 0)
+    }
+
+    /// [`Rig::arm`] for a program whose song start shows frame `frame` (a latency offset
+    /// moves it).
+    pub(crate) fn arm_on(&mut self, clock: &DawClock, frame: u32) -> Result<(), String> {
         self.daw
             .clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
         self.send(clock, Instant::now(), &[&[0xFC]])?;
         self.send(clock, Instant::now(), &[&[0xF2, 0, 0]])?;
         if !self
             .poller
-            .wait_for(Duration::from_secs(5), |n| n == Some(0))
+            .wait_for(Duration::from_secs(5), |n| n == Some(frame))
         {
             return Err("frame 0 did not come back after SPP 0".into());
         }
