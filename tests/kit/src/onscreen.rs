@@ -125,6 +125,30 @@ impl Drop for VirtualScreen {
     }
 }
 
+/// Whether the screen pollers got real-time priority (see [`ScreenPoller::start`]).
+static POLLER_REAL_TIME: AtomicBool = AtomicBool::new(false);
+
+/// How the screen pollers ran, for a benchmark's method: at real-time priority (they then
+/// take the processor as soon as they wake, and what they time is the program's picture, not
+/// their own wait for a core), or at normal priority where the system refused that.
+pub fn poller_priority() -> &'static str {
+    if POLLER_REAL_TIME.load(Ordering::Relaxed) {
+        "the poller at real-time priority (SCHED_FIFO 10)"
+    } else {
+        "the poller at normal priority (real-time refused here)"
+    }
+}
+
+/// Asks real-time priority for this thread; notes whether it was given.
+fn real_time_priority() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: a plain value and this thread's own handle.
+    let ok = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if ok == 0 {
+        POLLER_REAL_TIME.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A frame number seen on screen (`None`: no frame code, such as black) and when.
 pub type Seen = (Option<u32>, Instant);
 
@@ -136,7 +160,10 @@ pub struct ScreenPoller {
 }
 
 impl ScreenPoller {
-    /// Starts polling `screen` every `interval`, for a 640x360 video fitted into it.
+    /// Starts polling `screen` every `interval`, for a 640x360 video fitted into it. The
+    /// polling thread asks for real-time priority: a poller waiting for a core on a busy
+    /// machine would time its own wait, not the picture ([`poller_priority`] says whether it
+    /// got it). It sleeps between reads, so it never takes a core for long.
     pub fn start(screen: &VirtualScreen, interval: Duration) -> Result<ScreenPoller, String> {
         let (conn, number) = x11rb::connect(Some(&screen.display))
             .map_err(|e| format!("cannot reach {}: {e}", screen.display))?;
@@ -153,6 +180,7 @@ impl ScreenPoller {
         let thread = std::thread::Builder::new()
             .name("screen-poller".into())
             .spawn(move || -> Result<(), String> {
+                real_time_priority();
                 let mut last: Option<Option<u32>> = None;
                 while !stop2.load(Ordering::Relaxed) {
                     let reply = conn

@@ -71,5 +71,6 @@ pub fn run(exe: &Path, trials: u32) -> Result<(), String> {
         "flashes never shown (their frame skipped): {missed} of {}",
         trials * 8
     );
+    println!("{}", playhead_testkit::onscreen::poller_priority());
     Ok(())
 }

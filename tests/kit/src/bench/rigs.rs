@@ -143,7 +143,9 @@ fn sleep_until(t: Instant) {
 
 pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     failover(exe, video, trials)?;
-    machines(exe, video, trials)
+    machines(exe, video, trials)?;
+    println!("{}", playhead_testkit::onscreen::poller_priority());
+    Ok(())
 }
 
 fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {

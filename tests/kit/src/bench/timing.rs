@@ -397,5 +397,6 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         "{}",
         line("two screens, one Start (0-30 ms late each)", spread)
     );
+    println!("{}", playhead_testkit::onscreen::poller_priority());
     Ok(())
 }
