@@ -2641,8 +2641,16 @@ impl Player {
                         }
                         let now = clock::now();
                         // mpv moves `time-pos` when it hands the frame to the screen, which
-                        // presents it when due: that much later.
-                        let on_screen = now + Duration::from_secs_f64(self.decks[i].ahead_s);
+                        // presents it when due: that much later. Never more than a frame
+                        // later: mpv hands a frame over only once the one before it is shown,
+                        // so at 60 frames a second with a 25 ms offset (a software renderer at
+                        // 720p) each frame comes 16 ms ahead, not 25 (taking 25 had the drift
+                        // correction speed a correct picture up to 5 ms early).
+                        let ahead_s = match self.decks[i].frame_s {
+                            Some(frame_s) => self.decks[i].ahead_s.min(frame_s),
+                            None => self.decks[i].ahead_s,
+                        };
+                        let on_screen = now + Duration::from_secs_f64(ahead_s);
                         let cue = self
                             .transport
                             .on_video_position(clock::stamp(on_screen), position_s);
