@@ -119,10 +119,6 @@ impl Rig {
 
     /// Stop, then SPP 0: armed on frame 0 (and its seek settled). A clock sync first, as a
     /// DAW machine keeps doing through a show (every few seconds).
-    pub(crate) fn log(&self) -> Vec<String> {
-        self.program.log()
-    }
-
     pub(crate) fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
         self.arm_on(clock, 0)
     }
