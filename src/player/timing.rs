@@ -50,21 +50,27 @@ pub fn plan(
     lead: Duration,
 ) -> StartPlan {
     let due = |p: f64| offset(at, p - position_s);
-    if let Some(c) = cued_s {
-        let due_c = due(c);
-        if due_c + ON_TIME >= now {
-            return StartPlan {
-                seek: None,
-                unpause_at: due_c.max(now),
-                from_s: c,
-            };
-        }
-    }
     let frame_s = if frame_s.is_finite() && frame_s > 0.001 {
         frame_s
     } else {
         1.0 / 25.0
     };
+    if let Some(c) = cued_s {
+        // A deck sent to a time between two frames shows the later one (mpv shows the first
+        // frame at or after where it was sent), and unpausing it shows the next a frame after
+        // that: unpause when that frame is due, not when the time it was sent to is. (Taking
+        // the time sent to started a locate at 5.03 s, shown as the frame at 5.04 s, 10 ms
+        // early at 25 fps, and every frame after it.)
+        let shown = ((c / frame_s) - 1e-6).ceil().max(0.0) * frame_s;
+        let due_c = due(shown);
+        if due_c + ON_TIME >= now {
+            return StartPlan {
+                seek: None,
+                unpause_at: due_c.max(now),
+                from_s: shown,
+            };
+        }
+    }
     // The video time due once a seek started now would have landed.
     let landed_s = position_s + signed_secs(now + lead, at);
     // The first frame due then or after (a hair's tolerance for frame times in floating point).
@@ -179,6 +185,21 @@ mod tests {
         let p = plan(0.0, now + ms(25), now, Some(0.0), FRAME, ms(10));
         assert_eq!(p.seek, None);
         assert_eq!(p.unpause_at, now + ms(25));
+    }
+
+    #[test]
+    fn a_deck_cued_between_frames_unpauses_when_the_frame_it_shows_is_due() {
+        let now = Instant::now();
+        // Located to 5.03 s (the DAW's position plus an offset): the frame on screen is the
+        // one at 5.04 s, due 10 ms after the DAW means 5.03 s.
+        let p = plan(5.03, now + ms(20), now, Some(5.03), FRAME, ms(10));
+        assert_eq!(p.seek, None);
+        assert!((p.from_s - 5.04).abs() < 1e-9);
+        assert!(same(p.unpause_at, now + ms(30)));
+        // On a frame (floating point aside): that frame.
+        let p = plan(0.12, now + ms(20), now, Some(0.12000000001), FRAME, ms(10));
+        assert!((p.from_s - 0.12).abs() < 1e-9);
+        assert!(same(p.unpause_at, now + ms(20)));
     }
 
     #[test]
