@@ -154,6 +154,15 @@ pub struct Cli {
     #[arg(long, value_name = "TOKEN")]
     pub remote_token: Option<String>,
 
+    /// The remote's HTTPS certificate (PEM), with --remote-key, instead of the one playhead
+    /// makes on first start and keeps in its state folder.
+    #[arg(long, value_name = "PEM", requires = "remote_key")]
+    pub remote_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --remote-cert.
+    #[arg(long, value_name = "PEM", requires = "remote_cert")]
+    pub remote_key: Option<PathBuf>,
+
     /// Take OSC commands (/playhead/play, /playhead/song i, ...) on UDP [ADDR:]PORT and send
     /// state changes to the clients that sent /playhead/subscribe (renewed at least every
     /// 60 s). --allow applies.

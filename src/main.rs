@@ -96,9 +96,22 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     if cli.remote_token.is_none() {
         cli.remote_token = show.remote_token.clone();
     }
+    if cli.remote_cert.is_none() {
+        if let Some((cert, key)) = &show.remote_cert {
+            cli.remote_cert = Some(cert.clone());
+            cli.remote_key = Some(key.clone());
+        }
+    }
     if cli.osc.is_none() {
         cli.osc = show.osc;
     }
+}
+
+/// The remote's HTTPS certificate: the one named on the command line or in the show file,
+/// else playhead's own.
+fn remote_tls(cli: &Cli) -> Result<playhead::remote::tls::Tls, String> {
+    let named = playhead::remote::tls::named_pair(&cli.remote_cert, &cli.remote_key);
+    playhead::remote::tls::load_or_make(named.as_ref().map(|(c, k)| (c.as_path(), k.as_path())))
 }
 
 /// Starts the remote status page and OSC, when asked for. They read the player's published
@@ -118,6 +131,7 @@ fn start_remotes(
         let config = playhead::remote::RemoteConfig {
             listen,
             token: cli.remote_token.clone(),
+            tls: Some(Arc::new(remote_tls(cli).map_err(Error::Remote)?)),
             allow: allow.clone(),
             peers: network.map(|n| {
                 let reader: playhead::remote::PeerReader = Arc::new(n.peer_reader());

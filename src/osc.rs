@@ -3,7 +3,8 @@
 //!
 //! Incoming: `/playhead/play`, `/playhead/stop`, `/playhead/arm`, `/playhead/song i` (from 1),
 //! `/playhead/locate f` (seconds), `/playhead/black i` (1 black, 0 picture), `/playhead/testcard i`
-//! (1 the test card, 0 back to the song before it), `/playhead/lead s`
+//! (1 the test card, 0 back to the song before it), `/playhead/offset f` (the latency offset
+//! in ms), `/playhead/lead s`
 //! (`main` or `backup`: that rig leads, with the show's `main` and `backup`), and
 //! `/playhead/subscribe [i PORT]` / `/playhead/unsubscribe [i PORT]`. Outgoing, to
 //! subscribers: `/playhead/state s`, `/playhead/song i s`, `/playhead/position f` (seconds),
@@ -180,6 +181,12 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
             None if m.args.is_empty() => command(RemoteCommand::Black(true)),
             Some(v) => command(RemoteCommand::Black(v != 0)),
             None => Err(unknown()),
+        },
+        "/playhead/offset" => match float_arg(m) {
+            Some(ms) if ms.is_finite() && ms.abs() <= 10_000.0 => {
+                command(RemoteCommand::Offset(ms))
+            }
+            _ => Err(unknown()),
         },
         "/playhead/testcard" => match int_arg(m) {
             None if m.args.is_empty() => command(RemoteCommand::TestCard(true)),

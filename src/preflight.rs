@@ -624,6 +624,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         }
     }
     check_network(&cli.network, &mut r);
+    check_remote(cli, &mut r);
     check_ltc(cli, &mut r);
     check_link(cli, &mut r);
     r.add(
@@ -796,6 +797,25 @@ fn check_preload(show: &crate::show::Show, first_frames: &[Option<Duration>], r:
                 if slow.len() == 1 { "it" } else { "them" },
             ),
         );
+    }
+}
+
+/// The remote page: where, and the HTTPS certificate's fingerprint (to compare with what the
+/// phone's browser shows when it is asked to trust it).
+fn check_remote(cli: &crate::cli::Cli, r: &mut Report) {
+    let Some(listen) = cli.remote else { return };
+    let named = crate::remote::tls::named_pair(&cli.remote_cert, &cli.remote_key);
+    match crate::remote::tls::load_or_make(named.as_ref().map(|(c, k)| (c.as_path(), k.as_path())))
+    {
+        Ok(t) => r.add(
+            Level::Ok,
+            "remote",
+            format!(
+                "status page on http://{listen}/ and https://{listen}/; certificate {}, SHA-256 {}",
+                t.origin, t.fingerprint
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "remote", e),
     }
 }
 

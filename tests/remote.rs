@@ -36,6 +36,7 @@ fn show_with_remote(token: Option<&str>, allow: &[&str]) -> (HeadlessShow, Socke
         allow: RemoteAllow::from_rules(&allow).unwrap(),
         peers: None,
         warnings: Default::default(),
+        tls: None,
     };
     let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
     let addr =
@@ -406,6 +407,7 @@ fn a_failed_video_is_reopened_from_the_remote() {
         allow: RemoteAllow::default(),
         peers: None,
         warnings: Default::default(),
+        tls: None,
     };
     let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
     let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();
@@ -457,6 +459,7 @@ fn the_status_says_why_the_selected_song_cannot_play() {
         allow: RemoteAllow::default(),
         peers: None,
         warnings: Default::default(),
+        tls: None,
     };
     let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
     let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();

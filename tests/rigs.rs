@@ -228,6 +228,7 @@ fn remote(show: &HeadlessShow) -> SocketAddr {
         allow: RemoteAllow::from_rules(&[]).unwrap(),
         peers: None,
         warnings: Default::default(),
+        tls: None,
     };
     let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
     playhead::remote::start(config, show.status.clone(), show.tx.clone(), thumbnails).unwrap()

@@ -16,6 +16,8 @@
 //! link_quantum = 4            # beats to the bar for an Ableton Link start (--link)
 //! remote = "0.0.0.0:8080"     # the status page (off unless set)
 //! remote_token = "s3cret"     # lets the page and API control, too
+//! # remote_cert = "cert.pem"  # HTTPS with this certificate and key (default: playhead's own)
+//! # remote_key = "key.pem"
 //! osc = 9000                  # OSC in and out, [ADDR:]PORT
 //! main = "Main Live"          # the main rig: a network-MIDI peer's name or address, a part of
 //! backup = "Backup Live"      #   a port's name, "ltc" or "link"; the backup takes over
@@ -144,6 +146,9 @@ pub struct Show {
     pub remote: Option<std::net::SocketAddr>,
     /// The remote's control token.
     pub remote_token: Option<String>,
+    /// The remote's own HTTPS certificate and key (PEM files), instead of the one playhead
+    /// makes; both or neither.
+    pub remote_cert: Option<(PathBuf, PathBuf)>,
     /// Where OSC listens, if anywhere.
     pub osc: Option<std::net::SocketAddr>,
     /// The main and backup rigs (`main`, `backup`, `failover_ms`), when the show has them.
@@ -218,6 +223,8 @@ struct RawShow {
     idle: Option<Spanned<String>>,
     remote: Option<Spanned<String>>,
     remote_token: Option<String>,
+    remote_cert: Option<Spanned<String>>,
+    remote_key: Option<Spanned<String>>,
     osc: Option<Spanned<toml::Value>>,
     main: Option<Spanned<String>>,
     backup: Option<Spanned<String>>,
@@ -373,6 +380,7 @@ impl Show {
             link_quantum: None,
             remote: None,
             remote_token: None,
+            remote_cert: None,
             osc: None,
             rigs: None,
         }
@@ -646,6 +654,36 @@ impl Show {
             Some(v) => Ok(Some(base.join(v.get_ref()))),
         };
         let show_idle = idle_path(&raw.idle, "idle")?;
+        let remote_cert = match (&raw.remote_cert, &raw.remote_key) {
+            (None, None) => None,
+            (Some(c), Some(k))
+                if !c.get_ref().trim().is_empty() && !k.get_ref().trim().is_empty() =>
+            {
+                Some((base.join(c.get_ref()), base.join(k.get_ref())))
+            }
+            (Some(c), None) => {
+                return Err(err(
+                    Some(c.span()),
+                    "remote_cert",
+                    "give remote_key too: the private key (PEM) that goes with the certificate"
+                        .into(),
+                ))
+            }
+            (None, Some(k)) => {
+                return Err(err(
+                    Some(k.span()),
+                    "remote_key",
+                    "give remote_cert too: the certificate (PEM) that goes with the key".into(),
+                ))
+            }
+            (Some(c), Some(_)) => {
+                return Err(err(
+                    Some(c.span()),
+                    "remote_cert",
+                    "give the paths of the certificate and its key (PEM files)".into(),
+                ))
+            }
+        };
         if on_stop == StopAction::Idle
             && show_idle.is_none()
             && raw.song.iter().all(|s| s.get_ref().idle.is_none())
@@ -762,6 +800,7 @@ impl Show {
             link_quantum,
             remote,
             remote_token: raw.remote_token.filter(|t| !t.is_empty()),
+            remote_cert,
             osc,
             rigs,
         })

@@ -368,6 +368,19 @@ impl Transport {
         self.mode
     }
 
+    /// Changes the latency offset (seconds, positive: the video earlier). In the chase mode a
+    /// playing video moves onto it through the drift correction; a cued one at the next
+    /// locate or start.
+    pub fn set_offset_s(&mut self, offset_s: f64) {
+        if let Some(c) = self.chase.as_mut() {
+            let delta = offset_s - c.settings.offset_s;
+            c.settings.offset_s = offset_s;
+            if let Some(r) = c.reference.as_mut() {
+                r.position_s += delta;
+            }
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state

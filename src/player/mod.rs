@@ -82,6 +82,35 @@ pub enum RemoteCommand {
     /// Show the test card (the show's own, else one added to the setlist), or go back to the
     /// song selected before it.
     TestCard(bool),
+    /// Set the latency offset to this many ms (positive: the picture earlier).
+    Offset(f64),
+    /// Write the offset in force into the show file (`offset_ms`).
+    SaveOffset,
+}
+
+/// Sets `offset_ms` in the show file `file` to `ms`, keeping its comments and layout.
+pub fn write_offset(file: &std::path::Path, ms: f64) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let value = if ms.fract() == 0.0 && ms.abs() < 1e9 {
+        toml_edit::value(ms as i64)
+    } else {
+        toml_edit::value(ms)
+    };
+    match doc.get_mut("offset_ms") {
+        Some(item) => {
+            // Keep the comment after the old value.
+            let decor = item.as_value().map(|v| v.decor().clone());
+            *item = value;
+            if let (Some(decor), Some(v)) = (decor, item.as_value_mut()) {
+                *v.decor_mut() = decor;
+            }
+        }
+        None => {
+            doc.insert("offset_ms", value);
+        }
+    }
+    crate::state_dir::write_atomic(file, doc.to_string().as_bytes()).map_err(|e| e.to_string())
 }
 
 /// `at` made earlier by `seconds` (later when negative); `at` itself when that is not a time.
@@ -1416,6 +1445,21 @@ impl Player {
             }
             RemoteCommand::Song(i) if i < self.show.songs.len() => self.select(i, &what),
             RemoteCommand::TestCard(on) => self.test_card(on, &what),
+            RemoteCommand::Offset(ms) => {
+                let before = self.options.chase.offset_s * 1000.0;
+                self.options.chase.offset_s = ms / 1000.0;
+                self.transport.set_offset_s(ms / 1000.0);
+                info!(
+                    "{what}: latency offset {before:+.1} ms -> {ms:+.1} ms{}",
+                    match (self.transport.mode(), self.transport.state()) {
+                        (FollowMode::Start, State::Playing) => " (from the next Start)",
+                        (FollowMode::Chase, State::Playing) =>
+                            " (the drift correction moves the picture onto it)",
+                        _ => "",
+                    }
+                );
+            }
+            RemoteCommand::SaveOffset => self.save_offset(&what),
             RemoteCommand::Song(i) => warn!(
                 "{what}: there is no song {} (the setlist has {})",
                 i + 1,
@@ -1572,6 +1616,7 @@ impl Player {
             idle: self.idle_shown,
             warnings,
             rigs: self.arbiter.status(clock::stamp(clock::now())),
+            offset_ms: self.options.chase.offset_s * 1000.0,
         }
     }
 
@@ -1643,6 +1688,19 @@ impl Player {
             warn!("could not pause the idle content: {e}");
         }
         info!("{what}: the song's picture replaces the idle content");
+    }
+
+    /// Writes the offset in force into the show file, keeping the rest of it as it is.
+    fn save_offset(&mut self, what: &str) {
+        let Some(file) = self.show.file.clone() else {
+            warn!("{what}: there is no show file to save the offset in (playhead was started on a video)");
+            return;
+        };
+        let ms = (self.options.chase.offset_s * 1000.0 * 10.0).round() / 10.0;
+        match write_offset(&file, ms) {
+            Ok(()) => info!("{what}: offset_ms = {ms} written to {}", file.display()),
+            Err(e) => error!("{what}: cannot save the offset in {}: {e}", file.display()),
+        }
     }
 
     /// The operator's test card: on selects it (the show's own, else the spare one, added to
@@ -2857,5 +2915,32 @@ mod tests {
             "Using software decoding.",
             true
         ));
+    }
+
+    #[test]
+    fn the_offset_is_written_into_the_show_file_keeping_its_comments() {
+        let dir = std::env::temp_dir().join(format!("playhead-offset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("show.playhead.toml");
+        std::fs::write(
+            &file,
+            "# the tour\nname = \"Tour\"\noffset_ms = 60   # projector\n\n[[song]]\nvideo = \"a.mp4\"\n",
+        )
+        .unwrap();
+        super::write_offset(&file, 72.5).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("offset_ms = 72.5   # projector"), "{text}");
+        assert!(text.starts_with("# the tour\n"), "{text}");
+        super::write_offset(&file, -40.0).unwrap();
+        let show = crate::show::Show::load(&file).unwrap();
+        assert_eq!(show.offset_ms, Some(-40.0));
+        // A file without the key gets it.
+        std::fs::write(&file, "[[song]]\nvideo = \"a.mp4\"\n").unwrap();
+        super::write_offset(&file, 33.0).unwrap();
+        assert_eq!(
+            crate::show::Show::load(&file).unwrap().offset_ms,
+            Some(33.0)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -46,6 +46,8 @@ pub struct StatusSnapshot {
     /// The main and backup rigs, when the show has them: which leads, each one's name,
     /// whether it is heard and its offset from the other in ms.
     pub rigs: Option<crate::arbiter::RigsStatus>,
+    /// The latency offset in force, in ms (positive: the picture is shown that much earlier).
+    pub offset_ms: f64,
 }
 
 /// A song as the remote names it: its number in the setlist (from 1, as the operator counts)

@@ -2,13 +2,14 @@
 //! client through non-blocking sockets, so a hundred phones cost one wakeup per snapshot, and
 //! a client that stops reading is dropped once it falls too far behind, never waited for.
 
+use super::tls::Conn;
 use super::{status_json, Peers};
 use crate::player::status::StatusBoard;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{Receiver, Sender};
 use log::debug;
 use std::io::{ErrorKind, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ const MAX_CLIENTS_PER_ADDRESS: usize = 8;
 
 /// One page that listens.
 struct Client {
-    stream: TcpStream,
+    stream: Conn,
     peer: SocketAddr,
     pending: Vec<u8>,
     /// Since when bytes have been waiting for it.
@@ -75,7 +76,7 @@ impl Client {
 /// Where connections asking for live updates are handed over.
 #[derive(Clone)]
 pub struct Events {
-    tx: Sender<(TcpStream, SocketAddr)>,
+    tx: Sender<(Conn, SocketAddr)>,
 }
 
 impl Events {
@@ -84,18 +85,19 @@ impl Events {
         board: Arc<StatusBoard>,
         control: bool,
         peers: Arc<Peers>,
+        cert_sha256: Option<String>,
     ) -> Result<Events, String> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         std::thread::Builder::new()
             .name("remote-events".into())
-            .spawn(move || run(&board, control, &peers, &rx))
+            .spawn(move || run(&board, control, &peers, cert_sha256.as_deref(), &rx))
             .map_err(|e| format!("cannot start the remote's live-update thread: {e}"))?;
         Ok(Events { tx })
     }
 
     /// Takes over a connection whose request asked for live updates: writes the head and
     /// hands it to the thread; false when there is no room.
-    pub fn add(&self, mut stream: TcpStream, peer: SocketAddr) -> bool {
+    pub fn add(&self, mut stream: Conn, peer: SocketAddr) -> bool {
         let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
                      Cache-Control: no-store\r\nConnection: close\r\n\r\n";
         if stream.write_all(head).is_err() || stream.set_nonblocking(true).is_err() {
@@ -105,7 +107,13 @@ impl Events {
     }
 }
 
-fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStream, SocketAddr)>) {
+fn run(
+    board: &StatusBoard,
+    control: bool,
+    peers: &Peers,
+    cert_sha256: Option<&str>,
+    rx: &Receiver<(Conn, SocketAddr)>,
+) {
     super::lower_priority();
     let heartbeat = watchdog::register("remote-events", Watch::Beats(watchdog::REMOTE_HANG_LIMIT));
     let mut clients: Vec<Client> = Vec::new();
@@ -132,7 +140,7 @@ fn run(board: &StatusBoard, control: bool, peers: &Peers, rx: &Receiver<(TcpStre
         if v > version || message.is_empty() {
             version = v;
             // Made once for every client.
-            message = event(&status_json(&snapshot, control, peers));
+            message = event(&status_json(&snapshot, control, peers, cert_sha256));
             last_sent = Instant::now();
             clients.retain_mut(|c| c.send(&message));
         } else if last_sent.elapsed() >= KEEPALIVE {

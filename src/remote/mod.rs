@@ -12,6 +12,7 @@ mod allow;
 mod events;
 pub mod limit;
 pub mod thumbnail;
+pub mod tls;
 
 pub use allow::RemoteAllow;
 
@@ -56,6 +57,8 @@ pub struct RemoteConfig {
     pub peers: Option<PeerReader>,
     /// Warnings found outside the player (a video that locates slowly), shown with its own.
     pub warnings: Warnings,
+    /// The certificate for HTTPS on the same port (see [`tls`]); without it, HTTP only.
+    pub tls: Option<Arc<tls::Tls>>,
 }
 
 /// Warnings for the page that other threads add to (the start-up checks).
@@ -124,6 +127,7 @@ struct Shared {
     events: events::Events,
     peers: Arc<Peers>,
     connections: Mutex<Connections>,
+    tls: Option<Arc<tls::Tls>>,
 }
 
 /// The connections open now: in all, and from each address.
@@ -208,7 +212,8 @@ pub fn start(
         .map_err(|e| format!("--remote {}: {e}", config.listen))?;
     let token = config.token.filter(|t| !t.is_empty());
     let peers = Peers::new(config.peers, config.warnings);
-    let events = events::Events::start(board.clone(), token.is_some(), peers.clone())?;
+    let fingerprint = config.tls.as_ref().map(|t| t.fingerprint.clone());
+    let events = events::Events::start(board.clone(), token.is_some(), peers.clone(), fingerprint)?;
     let shared = Arc::new(Shared {
         board,
         player,
@@ -217,6 +222,7 @@ pub fn start(
         peers,
         thumbnails,
         connections: Mutex::default(),
+        tls: config.tls,
     });
     info!(
         "remote status page on http://{local}/ ({})",
@@ -226,6 +232,12 @@ pub fn start(
             "read-only: no --remote-token"
         }
     );
+    if let Some(t) = &shared.tls {
+        info!(
+            "remote page also on https://{local}/ (for control and calibration; certificate {}, SHA-256 {})",
+            t.origin, t.fingerprint
+        );
+    }
     let allow = config.allow;
     std::thread::Builder::new()
         .name("remote-http".into())
@@ -301,7 +313,10 @@ fn accept(
             lower_priority();
             crate::watchdog::spare_this_thread();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                serve(stream, peer, &place.shared)
+                // The first byte says TLS or plain HTTP (within the read timeout).
+                if let Some(conn) = tls::Conn::accept(stream, place.shared.tls.as_deref()) {
+                    serve(conn, peer, &place.shared)
+                }
             }));
             drop(place);
         });
@@ -311,7 +326,7 @@ fn accept(
 
 /// Reads the request head (no body is needed by any route), within [`READ_TIMEOUT`] in all
 /// and [`wire::MAX_HEAD_BYTES`]; parsed by [`playhead_core::wire::http::parse_head`].
-fn read_request(stream: &mut TcpStream) -> Option<wire::RequestHead> {
+fn read_request(stream: &mut tls::Conn) -> Option<wire::RequestHead> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let started = Instant::now();
@@ -319,9 +334,19 @@ fn read_request(stream: &mut TcpStream) -> Option<wire::RequestHead> {
         // A client sending a byte now and then must not hold its place for ever.
         let left = READ_TIMEOUT.checked_sub(started.elapsed())?;
         stream
+            .tcp()
             .set_read_timeout(Some(left.max(Duration::from_millis(1))))
             .ok()?;
-        let n = stream.read(&mut chunk).ok()?;
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => {
+                if stream.is_tls() {
+                    // A browser that does not trust the certificate yet closes the handshake.
+                    debug!("remote: a TLS connection ended before its request: {e}");
+                }
+                return None;
+            }
+        };
         if n == 0 {
             return None;
         }
@@ -338,7 +363,7 @@ fn read_request(stream: &mut TcpStream) -> Option<wire::RequestHead> {
 }
 
 /// Serves one connection: one request, then it closes (live updates excepted).
-fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn serve(mut stream: tls::Conn, peer: SocketAddr, shared: &Shared) {
     let Some(req) = read_request(&mut stream) else {
         return;
     };
@@ -352,7 +377,12 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         ),
         ("GET", "/api/status") => {
             let (_, snapshot) = shared.board.latest();
-            let body = status_json(&snapshot, shared.token.is_some(), &shared.peers);
+            let body = status_json(
+                &snapshot,
+                shared.token.is_some(),
+                &shared.peers,
+                shared.tls.as_ref().map(|t| t.fingerprint.as_str()),
+            );
             respond(&mut stream, 200, "application/json", body.as_bytes())
         }
         ("GET", "/api/events") => {
@@ -383,10 +413,17 @@ pub(crate) fn status_json(
     snapshot: &crate::player::status::StatusSnapshot,
     control: bool,
     peers: &Peers,
+    cert_sha256: Option<&str>,
 ) -> String {
     let mut value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("control".into(), serde_json::Value::Bool(control));
+        map.insert(
+            "remote_cert_sha256".into(),
+            cert_sha256.map_or(serde_json::Value::Null, |f| {
+                serde_json::Value::String(f.to_string())
+            }),
+        );
         map.insert("peers".into(), peers.json());
         let more = peers.warnings.lock().map(|w| w.clone()).unwrap_or_default();
         if let Some(serde_json::Value::Array(list)) = map.get_mut("warnings") {
@@ -398,7 +435,7 @@ pub(crate) fn status_json(
 
 /// A control request: refused with 401 unless it carries the token.
 fn control(
-    stream: &mut TcpStream,
+    stream: &mut tls::Conn,
     peer: SocketAddr,
     req: &wire::RequestHead,
     path: &str,
@@ -453,7 +490,8 @@ fn control(
 /// (from 1), `/api/black` (`/api/black/0` takes it away), `/api/locate/SECONDS`,
 /// `/api/reopen` (try the songs that could not play again), `/api/lead/main` and
 /// `/api/lead/backup` (that rig leads, with the show's `main` and `backup`), `/api/testcard`
-/// (`/api/testcard/0` goes back to the song before it).
+/// (`/api/testcard/0` goes back to the song before it), `/api/offset/MS` (the latency offset,
+/// -10000..10000) and `/api/offset/save` (written into the show file).
 pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     let rest = path.strip_prefix("/api/")?;
     let mut parts = rest.split('/');
@@ -466,6 +504,14 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         ("lead", Some("backup")) => RemoteCommand::Lead(crate::arbiter::Rig::Backup),
         ("testcard", None) | ("testcard", Some("1")) => RemoteCommand::TestCard(true),
         ("testcard", Some("0")) => RemoteCommand::TestCard(false),
+        ("offset", Some("save")) => RemoteCommand::SaveOffset,
+        ("offset", Some(ms)) => {
+            let ms: f64 = ms.parse().ok()?;
+            if !ms.is_finite() || ms.abs() > 10_000.0 {
+                return None;
+            }
+            RemoteCommand::Offset(ms)
+        }
         ("black", None) => RemoteCommand::Black(true),
         ("black", Some("1")) => RemoteCommand::Black(true),
         ("black", Some("0")) => RemoteCommand::Black(false),
@@ -506,7 +552,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 /// Writes a whole response and closes.
 fn respond(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     status: u16,
     content_type: &str,
     body: &[u8],
@@ -563,6 +609,16 @@ mod tests {
             Some(RemoteCommand::TestCard(false))
         );
         assert_eq!(parse_command("/api/testcard/2"), None);
+        assert_eq!(
+            parse_command("/api/offset/-12.5"),
+            Some(RemoteCommand::Offset(-12.5))
+        );
+        assert_eq!(
+            parse_command("/api/offset/save"),
+            Some(RemoteCommand::SaveOffset)
+        );
+        assert_eq!(parse_command("/api/offset/NaN"), None);
+        assert_eq!(parse_command("/api/offset/20000"), None);
         assert_eq!(parse_command("/api/lead/main/1"), None);
         assert_eq!(parse_command("/api/play/x"), None);
         assert_eq!(parse_command("/api/../etc/passwd"), None);
