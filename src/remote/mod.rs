@@ -31,6 +31,9 @@ use thumbnail::Thumbnailer;
 
 /// The page, built into the binary: a show network has no internet, so it fetches nothing.
 const PAGE_HTML: &str = include_str!("page.html");
+/// The latency calibration page (camera and microphone: it works over HTTPS, or on the
+/// machine itself).
+const CALIBRATE_HTML: &str = include_str!("calibrate.html");
 
 /// At most this many connections at once; more are refused with 503.
 const MAX_CONNECTIONS: usize = 512;
@@ -374,6 +377,12 @@ fn serve(mut stream: tls::Conn, peer: SocketAddr, shared: &Shared) {
             200,
             "text/html; charset=utf-8",
             PAGE_HTML.as_bytes(),
+        ),
+        ("GET", "/calibrate") => respond(
+            &mut stream,
+            200,
+            "text/html; charset=utf-8",
+            CALIBRATE_HTML.as_bytes(),
         ),
         ("GET", "/api/status") => {
             let (_, snapshot) = shared.board.latest();

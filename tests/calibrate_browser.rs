@@ -1,0 +1,416 @@
+//! The latency calibration page in a real browser: headless chromium opens
+//! `https://…/calibrate` on the running program (its own certificate), and its fake capture
+//! devices play files this test writes as the phone's camera and microphone: a picture that
+//! flashes and a click track, with known offsets between them.
+//!
+//! Chromium reads such files with a different lag for the picture and the sound at each start
+//! (12-21 ms, steady within one start), so each file pair carries a reference stretch with the
+//! flashes on the clicks and then stretches with the flashes a known time after them (each
+//! stretch at its own beat interval, so the test tells them apart); the page's offset for a
+//! stretch less the reference's must be the known offset, within 2 ms. The flashes fall at
+//! times that are not on the camera's frames: the page places each inside its frame by how
+//! bright that frame is, as a camera that saw the flash begin part way through its exposure.
+//!
+//! Needs Debian's chromium and npm playwright-core in tests/peers (packaging/quickstart.sh
+//! test installs both). `PLAYHEAD_CALIBRATE_SCREENSHOT=path.png` keeps a picture of the page.
+
+mod common;
+
+use common::Playhead;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+const TOKEN: &str = "front-of-house-9";
+const WIDTH: usize = 160;
+const HEIGHT: usize = 90;
+const RATE: u32 = 48_000;
+/// How long each flash lasts, as the test card's.
+const FLASH_S: f64 = 0.1;
+const BEATS: usize = 18;
+const LEAD_IN_S: f64 = 1.0;
+const GAP_S: f64 = 1.5;
+
+/// A stretch of beats: the flash's delay after the click (ms) and the beat interval (s).
+#[derive(Clone, Copy, Debug)]
+struct Stretch {
+    offset_ms: f64,
+    beat_s: f64,
+}
+
+/// Flash and click times (s) of each stretch, and the files' length.
+fn layout(stretches: &[Stretch]) -> (Vec<(Stretch, Vec<f64>)>, f64) {
+    let mut t = LEAD_IN_S;
+    let mut out = Vec::new();
+    for (k, s) in stretches.iter().enumerate() {
+        // Off the camera's frames: a phase that moves by a prime number of ms.
+        let clicks: Vec<f64> = (0..BEATS)
+            .map(|b| t + b as f64 * s.beat_s + 0.0037 * ((b * 7 + k * 3) % 9) as f64)
+            .collect();
+        t = clicks[BEATS - 1] + s.beat_s + GAP_S;
+        out.push((*s, clicks));
+    }
+    (out, t)
+}
+
+/// A camera's view of the flashes: each frame as bright as the part of its exposure (its whole
+/// frame period) the flash lit. 4:2:0, dark 16, lit 235.
+fn write_y4m(path: &Path, fps: u32, flashes: &[f64], length_s: f64, lit: bool) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "YUV4MPEG2 W{WIDTH} H{HEIGHT} F{fps}:1 Ip A1:1 C420jpeg").unwrap();
+    let frame_s = 1.0 / f64::from(fps);
+    let frames = (length_s * f64::from(fps)).ceil() as usize;
+    let chroma = vec![128u8; WIDTH * HEIGHT / 2];
+    for i in 0..frames {
+        let (a, b) = (i as f64 * frame_s, (i + 1) as f64 * frame_s);
+        let covered: f64 = flashes
+            .iter()
+            .map(|&s| (b.min(s + FLASH_S) - a.max(s)).max(0.0))
+            .sum::<f64>()
+            .min(frame_s);
+        let fraction = if lit { covered / frame_s } else { 0.0 };
+        let y = (16.0 + fraction * (235.0 - 16.0)).round() as u8;
+        f.write_all(b"FRAME\n").unwrap();
+        f.write_all(&vec![y; WIDTH * HEIGHT]).unwrap();
+        f.write_all(&chroma).unwrap();
+    }
+}
+
+/// A click track: 3 ms of a 2 kHz tone at each click, silence between.
+fn write_wav(path: &Path, clicks: &[f64], length_s: f64, audible: bool) {
+    let n = (length_s * f64::from(RATE)).ceil() as usize;
+    let mut samples = vec![0i16; n];
+    if audible {
+        for &c in clicks {
+            let start = (c * f64::from(RATE)).round() as usize;
+            for k in 0..(RATE as usize * 3 / 1000) {
+                if let Some(s) = samples.get_mut(start + k) {
+                    let phase = 2.0 * std::f64::consts::PI * 2000.0 * k as f64 / f64::from(RATE);
+                    // Starts at its peak: the onset is the first sample.
+                    *s = (phase.cos() * 0.7 * f64::from(i16::MAX)) as i16;
+                }
+            }
+        }
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let data = (n * 2) as u32;
+    f.write_all(b"RIFF").unwrap();
+    f.write_all(&(36 + data).to_le_bytes()).unwrap();
+    f.write_all(b"WAVEfmt ").unwrap();
+    f.write_all(&16u32.to_le_bytes()).unwrap();
+    f.write_all(&1u16.to_le_bytes()).unwrap();
+    f.write_all(&1u16.to_le_bytes()).unwrap();
+    f.write_all(&RATE.to_le_bytes()).unwrap();
+    f.write_all(&(RATE * 2).to_le_bytes()).unwrap();
+    f.write_all(&2u16.to_le_bytes()).unwrap();
+    f.write_all(&16u16.to_le_bytes()).unwrap();
+    f.write_all(b"data").unwrap();
+    f.write_all(&data.to_le_bytes()).unwrap();
+    for s in samples {
+        f.write_all(&s.to_le_bytes()).unwrap();
+    }
+}
+
+/// The files for `stretches` (or a dark, silent pair), and how long they last.
+fn media(
+    dir: &Path,
+    name: &str,
+    fps: u32,
+    stretches: &[Stretch],
+    signal: bool,
+) -> (PathBuf, PathBuf, f64) {
+    let (stretches, length) = layout(stretches);
+    let clicks: Vec<f64> = stretches.iter().flat_map(|(_, c)| c.clone()).collect();
+    let flashes: Vec<f64> = stretches
+        .iter()
+        .flat_map(|(s, c)| c.iter().map(move |t| t + s.offset_ms / 1000.0))
+        .collect();
+    let (video, audio) = (
+        dir.join(format!("{name}.y4m")),
+        dir.join(format!("{name}.wav")),
+    );
+    write_y4m(&video, fps, &flashes, length, signal);
+    write_wav(&audio, &clicks, length, signal);
+    (video, audio, length)
+}
+
+/// The program with its remote on loopback and a show file holding an offset and a comment.
+fn program(dir: &Path) -> (Playhead, u16, PathBuf) {
+    let show = dir.join("calibrate.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "# the calibration test's show\noffset_ms = 10   # the projector, guessed\n\n[[song]]\nvideo = \"{}\"\n",
+            common::demo().display()
+        ),
+    )
+    .unwrap();
+    let mut ph = Playhead::spawn({
+        let mut c = Playhead::command();
+        c.args([
+            "--headless",
+            "--remote",
+            "127.0.0.1:0",
+            "--remote-token",
+            TOKEN,
+        ])
+        .arg(&show);
+        c
+    });
+    let line = ph.wait_log("remote page also on https://127.0.0.1:", 20 * SECOND);
+    let port = line
+        .split("https://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the remote's port");
+    ph.wait_log("armed:", 20 * SECOND);
+    (ph, port, show)
+}
+
+/// Runs the page in chromium; its lines.
+fn browser(
+    url: &str,
+    video: &Path,
+    audio: &Path,
+    mode: &str,
+    seconds: f64,
+    shot: Option<&str>,
+) -> Vec<String> {
+    let peers = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"));
+    assert!(
+        peers.join("node_modules/playwright-core").is_dir(),
+        "npm playwright-core is missing in tests/peers: run 'packaging/quickstart.sh test'"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "Debian's chromium is missing: run 'packaging/quickstart.sh test'"
+    );
+    let mut child = Command::new("node")
+        .current_dir(&peers)
+        .arg("calibrate-page.js")
+        .args([url, TOKEN])
+        .arg(video)
+        .arg(audio)
+        .args([mode, &format!("{seconds}")])
+        .args(shot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run node");
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let _ = child.wait();
+    if let Some(e) = lines.iter().find(|l| l.starts_with("error")) {
+        panic!("the browser: {e} (it said {lines:?})");
+    }
+    lines
+}
+
+fn line<'a>(lines: &'a [String], word: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(word))
+        .unwrap_or_else(|| panic!("the page never said '{word}': {lines:?}"))
+        .trim()
+}
+
+/// The pairs the page found, grouped into the stretches (a gap of over a second between
+/// clicks starts the next), each told apart by its beat interval: offset median per stretch.
+fn stretch_offsets(pairs: &serde_json::Value, stretches: &[Stretch]) -> Vec<(Stretch, f64, usize)> {
+    let pairs: Vec<(f64, f64)> = pairs
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .map(|p| (p["click"].as_f64().unwrap(), p["offset"].as_f64().unwrap()))
+        .collect();
+    let mut groups: Vec<Vec<(f64, f64)>> = Vec::new();
+    for p in pairs {
+        match groups.last_mut() {
+            Some(g) if p.0 - g.last().unwrap().0 < 1000.0 => g.push(p),
+            _ => groups.push(vec![p]),
+        }
+    }
+    let mut out = Vec::new();
+    for g in groups.into_iter().filter(|g| g.len() >= 16) {
+        let mut gaps: Vec<f64> = g.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        gaps.sort_by(f64::total_cmp);
+        let beat_ms = gaps[gaps.len() / 2];
+        // The clicks' own phase moves them up to 30 ms: the nearest interval is the stretch.
+        let s = *stretches
+            .iter()
+            .min_by(|a, b| {
+                (a.beat_s * 1000.0 - beat_ms)
+                    .abs()
+                    .total_cmp(&(b.beat_s * 1000.0 - beat_ms).abs())
+            })
+            .unwrap();
+        let mut offsets: Vec<f64> = g.iter().map(|p| p.1).collect();
+        offsets.sort_by(f64::total_cmp);
+        out.push((s, offsets[offsets.len() / 2], offsets.len()));
+    }
+    out
+}
+
+/// The status, over plain HTTP on the same port.
+fn status(port: u16) -> serde_json::Value {
+    let (code, body) = common::http_from(
+        std::net::Ipv4Addr::LOCALHOST,
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        "GET",
+        "/api/status",
+        &[],
+    );
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("status JSON")
+}
+
+fn calibrate(fps: u32, stretches: &[Stretch], apply: bool) -> Vec<f64> {
+    let dir = common::temp_dir(&format!("calibrate-{fps}"));
+    let (video, audio, length) = media(&dir, "camera", fps, stretches, true);
+    let (mut ph, port, show) = program(&dir);
+    let url = format!("https://127.0.0.1:{port}/calibrate");
+    let shot = std::env::var("PLAYHEAD_CALIBRATE_SCREENSHOT")
+        .ok()
+        .filter(|_| apply);
+    let lines = browser(
+        &url,
+        &video,
+        &audio,
+        "measure",
+        length - 0.5,
+        shot.as_deref(),
+    );
+    let pairs: serde_json::Value = serde_json::from_str(line(&lines, "pairs ")).unwrap();
+    let found = stretch_offsets(&pairs, stretches);
+    let reference = found
+        .iter()
+        .find(|(s, _, _)| s.offset_ms == 0.0)
+        .unwrap_or_else(|| panic!("no reference stretch in {found:?}"))
+        .1;
+    let mut errors = Vec::new();
+    for s in &stretches[1..] {
+        let (_, median, n) = found
+            .iter()
+            .find(|(f, _, _)| f.beat_s == s.beat_s)
+            .unwrap_or_else(|| panic!("the stretch {s:?} was not measured: {found:?}"));
+        let measured = median - reference;
+        println!(
+            "{fps} fps: flash {:+.0} ms after the click measured {measured:+.2} ms ({n} beats; reference {reference:+.2})",
+            s.offset_ms
+        );
+        errors.push(measured - s.offset_ms);
+        assert!(
+            (measured - s.offset_ms).abs() <= 2.0,
+            "{fps} fps: {:+.0} ms measured as {measured:+.2} ms",
+            s.offset_ms
+        );
+    }
+    if apply {
+        // Apply: the offset goes up by what the page measured over everything it saw; the
+        // program says so, and Save writes it into the show file keeping its comment.
+        let result = line(&lines, "result ");
+        assert!(
+            line(&lines, "applied ").starts_with("Offset set to"),
+            "{lines:?}"
+        );
+        let st = status(port);
+        let now = st["offset_ms"].as_f64().expect("offset_ms");
+        assert!(
+            (now - 10.0).abs() > 1.0,
+            "the offset did not change ({result}): {st}"
+        );
+        ph.wait_log("latency offset +10.0 ms -> ", 10 * SECOND);
+        ph.wait_log("offset_ms = ", 10 * SECOND);
+        let text = std::fs::read_to_string(&show).unwrap();
+        let saved = text
+            .lines()
+            .find(|l| l.starts_with("offset_ms = "))
+            .expect("offset_ms in the show file");
+        assert!(saved.ends_with("# the projector, guessed"), "{text}");
+        let value: f64 = saved
+            .trim_start_matches("offset_ms = ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((value - now).abs() < 0.051, "{saved} against {now}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    errors
+}
+
+#[test]
+fn a_camera_at_30_fps_measures_known_offsets_and_applies_them() {
+    calibrate(
+        30,
+        &[
+            Stretch {
+                offset_ms: 0.0,
+                beat_s: 0.50,
+            },
+            Stretch {
+                offset_ms: -40.0,
+                beat_s: 0.56,
+            },
+            Stretch {
+                offset_ms: 150.0,
+                beat_s: 0.62,
+            },
+        ],
+        true,
+    );
+}
+
+#[test]
+fn a_camera_at_60_fps_measures_known_offsets() {
+    calibrate(
+        60,
+        &[
+            Stretch {
+                offset_ms: 0.0,
+                beat_s: 0.50,
+            },
+            Stretch {
+                offset_ms: 45.0,
+                beat_s: 0.56,
+            },
+            Stretch {
+                offset_ms: 100.0,
+                beat_s: 0.62,
+            },
+        ],
+        false,
+    );
+}
+
+#[test]
+fn no_flash_and_no_click_are_said_and_nothing_is_applied() {
+    let dir = common::temp_dir("calibrate-nothing");
+    let stretches = [Stretch {
+        offset_ms: 0.0,
+        beat_s: 0.5,
+    }];
+    let (video, audio, _) = media(&dir, "dark", 30, &stretches, false);
+    let (mut ph, port, _) = program(&dir);
+    let url = format!("https://127.0.0.1:{port}/calibrate");
+    let lines = browser(&url, &video, &audio, "nothing", 0.0, None);
+    assert!(
+        line(&lines, "said ").contains("I see no flash"),
+        "{lines:?}"
+    );
+    assert!(
+        line(&lines, "said ").contains("I hear no click"),
+        "{lines:?}"
+    );
+    assert_eq!(line(&lines, "apply "), "disabled");
+    assert_eq!(status(port)["offset_ms"].as_f64(), Some(10.0));
+    // The page called up the test card, with the token.
+    ph.wait_log("the test card is added to the setlist", 10 * SECOND);
+    let _ = std::fs::remove_dir_all(&dir);
+}
