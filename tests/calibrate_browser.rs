@@ -4,12 +4,15 @@
 //! flashes and a click track, with known offsets between them.
 //!
 //! Chromium reads such files with a different lag for the picture and the sound at each start
-//! (12-21 ms, steady within one start), so each file pair carries a reference stretch with the
-//! flashes on the clicks and then stretches with the flashes a known time after them (each
-//! stretch at its own beat interval, so the test tells them apart); the page's offset for a
-//! stretch less the reference's must be the known offset, within 2 ms. The flashes fall at
-//! times that are not on the camera's frames: the page places each inside its frame by how
-//! bright that frame is, as a camera that saw the flash begin part way through its exposure.
+//! (12-21 ms), and under load its fake microphone's time stamps also step by whole 10 ms
+//! buffers now and then. So the files carry reference beats, with the flash on the click,
+//! and beats under test, with the flash a known time after the click, in turn: each beat under
+//! test is compared with the reference beat just before it, and the median difference must be
+//! the known offset within 2 ms. Each block of beats has its own offset and rhythm (the
+//! interval from a beat under test to the next reference beat), so the test tells the blocks
+//! apart. The flashes fall at times that are not on the camera's frames: the page places each
+//! inside its frame by how bright that frame is, as a camera that saw the flash begin part way
+//! through its exposure.
 //!
 //! Needs Debian's chromium and npm playwright-core in tests/peers (packaging/quickstart.sh
 //! test installs both). `PLAYHEAD_CALIBRATE_SCREENSHOT=path.png` keeps a picture of the page.
@@ -29,30 +32,37 @@ const HEIGHT: usize = 90;
 const RATE: u32 = 48_000;
 /// How long each flash lasts, as the test card's.
 const FLASH_S: f64 = 0.1;
-const BEATS: usize = 18;
 const LEAD_IN_S: f64 = 1.0;
 const GAP_S: f64 = 1.5;
 
-/// A stretch of beats: the flash's delay after the click (ms) and the beat interval (s).
+/// A block of beats in pairs: a reference beat (flash on the click), then `REF_TO_TEST_S`
+/// later a beat whose flash comes `offset_ms` after its click, then `rest_s` to the next pair.
 #[derive(Clone, Copy, Debug)]
-struct Stretch {
+struct Block {
     offset_ms: f64,
-    beat_s: f64,
+    rest_s: f64,
 }
 
-/// Flash and click times (s) of each stretch, and the files' length.
-fn layout(stretches: &[Stretch]) -> (Vec<(Stretch, Vec<f64>)>, f64) {
+/// From a reference beat to the beat under test after it.
+const REF_TO_TEST_S: f64 = 0.5;
+/// Pairs of beats in each block.
+const PAIRS: usize = 10;
+
+/// Each block's clicks with their flash delays (s), and the files' length.
+fn layout(blocks: &[Block]) -> (Vec<(f64, f64)>, f64) {
     let mut t = LEAD_IN_S;
-    let mut out = Vec::new();
-    for (k, s) in stretches.iter().enumerate() {
-        // Off the camera's frames: a phase that moves by a prime number of ms.
-        let clicks: Vec<f64> = (0..BEATS)
-            .map(|b| t + b as f64 * s.beat_s + 0.0037 * ((b * 7 + k * 3) % 9) as f64)
-            .collect();
-        t = clicks[BEATS - 1] + s.beat_s + GAP_S;
-        out.push((*s, clicks));
+    let mut beats = Vec::new();
+    for (k, b) in blocks.iter().enumerate() {
+        for n in 0..PAIRS {
+            // Off the camera's frames: a phase that moves by a few ms from beat to beat.
+            let phase = 0.0037 * ((n * 7 + k * 3) % 9) as f64;
+            beats.push((t + phase, 0.0));
+            beats.push((t + phase + REF_TO_TEST_S, b.offset_ms / 1000.0));
+            t += REF_TO_TEST_S + b.rest_s;
+        }
+        t += GAP_S;
     }
-    (out, t)
+    (beats, t)
 }
 
 /// A camera's view of the flashes: each frame as bright as the part of its exposure (its whole
@@ -113,20 +123,17 @@ fn write_wav(path: &Path, clicks: &[f64], length_s: f64, audible: bool) {
     }
 }
 
-/// The files for `stretches` (or a dark, silent pair), and how long they last.
+/// The files for `blocks` (or a dark, silent pair), and how long they last.
 fn media(
     dir: &Path,
     name: &str,
     fps: u32,
-    stretches: &[Stretch],
+    blocks: &[Block],
     signal: bool,
 ) -> (PathBuf, PathBuf, f64) {
-    let (stretches, length) = layout(stretches);
-    let clicks: Vec<f64> = stretches.iter().flat_map(|(_, c)| c.clone()).collect();
-    let flashes: Vec<f64> = stretches
-        .iter()
-        .flat_map(|(s, c)| c.iter().map(move |t| t + s.offset_ms / 1000.0))
-        .collect();
+    let (beats, length) = layout(blocks);
+    let clicks: Vec<f64> = beats.iter().map(|(c, _)| *c).collect();
+    let flashes: Vec<f64> = beats.iter().map(|(c, d)| c + d).collect();
     let (video, audio) = (
         dir.join(format!("{name}.y4m")),
         dir.join(format!("{name}.wav")),
@@ -219,9 +226,10 @@ fn line<'a>(lines: &'a [String], word: &str) -> &'a str {
         .trim()
 }
 
-/// The pairs the page found, grouped into the stretches (a gap of over a second between
-/// clicks starts the next), each told apart by its beat interval: offset median per stretch.
-fn stretch_offsets(pairs: &serde_json::Value, stretches: &[Stretch]) -> Vec<(Stretch, f64, usize)> {
+/// The pairs the page found, grouped into blocks (a gap of over 1.4 s between clicks starts
+/// the next), each told apart by its rhythm: for each block, the median of (beat under test -
+/// the reference beat before it), and how many such differences there were.
+fn block_offsets(pairs: &serde_json::Value, blocks: &[Block]) -> Vec<(Block, f64, usize)> {
     let pairs: Vec<(f64, f64)> = pairs
         .as_array()
         .expect("pairs")
@@ -231,27 +239,47 @@ fn stretch_offsets(pairs: &serde_json::Value, stretches: &[Stretch]) -> Vec<(Str
     let mut groups: Vec<Vec<(f64, f64)>> = Vec::new();
     for p in pairs {
         match groups.last_mut() {
-            Some(g) if p.0 - g.last().unwrap().0 < 1000.0 => g.push(p),
+            Some(g) if p.0 - g.last().unwrap().0 < 1400.0 => g.push(p),
             _ => groups.push(vec![p]),
         }
     }
     let mut out = Vec::new();
-    for g in groups.into_iter().filter(|g| g.len() >= 16) {
-        let mut gaps: Vec<f64> = g.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        gaps.sort_by(f64::total_cmp);
-        let beat_ms = gaps[gaps.len() / 2];
-        // The clicks' own phase moves them up to 30 ms: the nearest interval is the stretch.
-        let s = *stretches
+    for g in groups.into_iter().filter(|g| g.len() >= 10) {
+        // A beat under test comes REF_TO_TEST_S after its reference beat (the phase is shared).
+        let is_test = |gap_ms: f64| (gap_ms - REF_TO_TEST_S * 1000.0).abs() < 20.0;
+        let mut diffs = Vec::new();
+        let mut rests = Vec::new();
+        for w in g.windows(2) {
+            let gap = w[1].0 - w[0].0;
+            if is_test(gap) {
+                diffs.push(w[1].1 - w[0].1);
+            } else {
+                rests.push(gap);
+            }
+        }
+        if diffs.len() < 6 || rests.is_empty() {
+            continue;
+        }
+        rests.sort_by(f64::total_cmp);
+        let rest_ms = rests[rests.len() / 2];
+        let block = *blocks
             .iter()
             .min_by(|a, b| {
-                (a.beat_s * 1000.0 - beat_ms)
+                (a.rest_s * 1000.0 - rest_ms)
                     .abs()
-                    .total_cmp(&(b.beat_s * 1000.0 - beat_ms).abs())
+                    .total_cmp(&(b.rest_s * 1000.0 - rest_ms).abs())
             })
             .unwrap();
-        let mut offsets: Vec<f64> = g.iter().map(|p| p.1).collect();
-        offsets.sort_by(f64::total_cmp);
-        out.push((s, offsets[offsets.len() / 2], offsets.len()));
+        diffs.sort_by(f64::total_cmp);
+        println!(
+            "block {:+.0} ms: differences {:?}",
+            block.offset_ms,
+            diffs
+                .iter()
+                .map(|d| (d * 10.0).round() / 10.0)
+                .collect::<Vec<_>>()
+        );
+        out.push((block, diffs[diffs.len() / 2], diffs.len()));
     }
     out
 }
@@ -269,9 +297,9 @@ fn status(port: u16) -> serde_json::Value {
     serde_json::from_str(&body).expect("status JSON")
 }
 
-fn calibrate(fps: u32, stretches: &[Stretch], apply: bool) -> Vec<f64> {
+fn calibrate(fps: u32, blocks: &[Block], apply: bool) -> Vec<f64> {
     let dir = common::temp_dir(&format!("calibrate-{fps}"));
-    let (video, audio, length) = media(&dir, "camera", fps, stretches, true);
+    let (video, audio, length) = media(&dir, "camera", fps, blocks, true);
     let (mut ph, port, show) = program(&dir);
     let url = format!("https://127.0.0.1:{port}/calibrate");
     let shot = std::env::var("PLAYHEAD_CALIBRATE_SCREENSHOT")
@@ -286,28 +314,22 @@ fn calibrate(fps: u32, stretches: &[Stretch], apply: bool) -> Vec<f64> {
         shot.as_deref(),
     );
     let pairs: serde_json::Value = serde_json::from_str(line(&lines, "pairs ")).unwrap();
-    let found = stretch_offsets(&pairs, stretches);
-    let reference = found
-        .iter()
-        .find(|(s, _, _)| s.offset_ms == 0.0)
-        .unwrap_or_else(|| panic!("no reference stretch in {found:?}"))
-        .1;
+    let found = block_offsets(&pairs, blocks);
     let mut errors = Vec::new();
-    for s in &stretches[1..] {
-        let (_, median, n) = found
+    for b in blocks {
+        let (_, measured, n) = found
             .iter()
-            .find(|(f, _, _)| f.beat_s == s.beat_s)
-            .unwrap_or_else(|| panic!("the stretch {s:?} was not measured: {found:?}"));
-        let measured = median - reference;
+            .find(|(f, _, _)| f.rest_s == b.rest_s)
+            .unwrap_or_else(|| panic!("the block {b:?} was not measured: {found:?}"));
         println!(
-            "{fps} fps: flash {:+.0} ms after the click measured {measured:+.2} ms ({n} beats; reference {reference:+.2})",
-            s.offset_ms
+            "{fps} fps: flash {:+.0} ms after the click measured {measured:+.2} ms against the reference beats ({n} pairs of beats)",
+            b.offset_ms
         );
-        errors.push(measured - s.offset_ms);
+        errors.push(measured - b.offset_ms);
         assert!(
-            (measured - s.offset_ms).abs() <= 2.0,
+            (measured - b.offset_ms).abs() <= 2.0,
             "{fps} fps: {:+.0} ms measured as {measured:+.2} ms",
-            s.offset_ms
+            b.offset_ms
         );
     }
     if apply {
@@ -350,17 +372,13 @@ fn a_camera_at_30_fps_measures_known_offsets_and_applies_them() {
     calibrate(
         30,
         &[
-            Stretch {
-                offset_ms: 0.0,
-                beat_s: 0.50,
-            },
-            Stretch {
+            Block {
                 offset_ms: -40.0,
-                beat_s: 0.56,
+                rest_s: 0.6,
             },
-            Stretch {
+            Block {
                 offset_ms: 150.0,
-                beat_s: 0.62,
+                rest_s: 0.7,
             },
         ],
         true,
@@ -372,17 +390,13 @@ fn a_camera_at_60_fps_measures_known_offsets() {
     calibrate(
         60,
         &[
-            Stretch {
-                offset_ms: 0.0,
-                beat_s: 0.50,
-            },
-            Stretch {
+            Block {
                 offset_ms: 45.0,
-                beat_s: 0.56,
+                rest_s: 0.6,
             },
-            Stretch {
+            Block {
                 offset_ms: 100.0,
-                beat_s: 0.62,
+                rest_s: 0.7,
             },
         ],
         false,
@@ -392,11 +406,11 @@ fn a_camera_at_60_fps_measures_known_offsets() {
 #[test]
 fn no_flash_and_no_click_are_said_and_nothing_is_applied() {
     let dir = common::temp_dir("calibrate-nothing");
-    let stretches = [Stretch {
+    let blocks = [Block {
         offset_ms: 0.0,
-        beat_s: 0.5,
+        rest_s: 0.6,
     }];
-    let (video, audio, _) = media(&dir, "dark", 30, &stretches, false);
+    let (video, audio, _) = media(&dir, "dark", 30, &blocks, false);
     let (mut ph, port, _) = program(&dir);
     let url = format!("https://127.0.0.1:{port}/calibrate");
     let lines = browser(&url, &video, &audio, "nothing", 0.0, None);
