@@ -423,8 +423,91 @@ fn no_flash_and_no_click_are_said_and_nothing_is_applied() {
         "{lines:?}"
     );
     assert_eq!(line(&lines, "apply "), "disabled");
+    assert_eq!(line(&lines, "without token "), "401");
     assert_eq!(status(port)["offset_ms"].as_f64(), Some(10.0));
     // The page called up the test card, with the token.
     ph.wait_log("the test card is added to the setlist", 10 * SECOND);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The SHA-256 the program logged for its certificate.
+fn fingerprint(ph: &mut Playhead) -> String {
+    let line = ph.wait_log("remote page also on https://", 20 * SECOND);
+    line.split("SHA-256 ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("a fingerprint in the log")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn the_certificate_is_kept_across_restarts_and_shown_by_check() {
+    let dir = common::temp_dir("calibrate-cert");
+    let state = dir.join("state");
+    let start = || {
+        Playhead::spawn({
+            let mut c = Playhead::command();
+            c.env("PLAYHEAD_STATE_DIR", &state)
+                .args([
+                    "--headless",
+                    "--remote",
+                    "127.0.0.1:0",
+                    "--remote-token",
+                    TOKEN,
+                ])
+                .arg(common::demo());
+            c
+        })
+    };
+    let mut first = start();
+    let made = fingerprint(&mut first);
+    assert!(first.count_log("(made now)") == 1, "{:?}", first.log());
+    drop(first);
+    let mut again = start();
+    assert_eq!(fingerprint(&mut again), made);
+    assert!(again.count_log("(kept)") == 1, "{:?}", again.log());
+    let line = again.wait_log("remote status page on http://127.0.0.1:", 20 * SECOND);
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the remote's port");
+    assert_eq!(
+        status(port)["remote_cert_sha256"].as_str(),
+        Some(made.as_str())
+    );
+    drop(again);
+    let check = Command::new(env!("CARGO_BIN_EXE_playhead"))
+        .env("PLAYHEAD_STATE_DIR", &state)
+        .args(["--check", "--no-rtp", "--remote", "127.0.0.1:8"])
+        .arg(common::demo())
+        .output()
+        .expect("playhead --check");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains(&format!("SHA-256 {made}")), "{report}");
+    // A key that is not the certificate's: the program says which file, and does not start.
+    let (other_cert, other_key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::copy(state.join("remote-cert.pem"), &other_cert).unwrap();
+    std::fs::write(
+        &other_key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_playhead"))
+        .env("PLAYHEAD_STATE_DIR", &state)
+        .args(["--headless", "--no-rtp", "--remote", "127.0.0.1:0"])
+        .arg("--remote-cert")
+        .arg(&other_cert)
+        .arg("--remote-key")
+        .arg(&other_key)
+        .arg(common::demo())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("playhead");
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("key.pem"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }

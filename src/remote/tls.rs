@@ -125,7 +125,7 @@ fn load(cert: &Path, key: &Path) -> Result<Tls, String> {
     }
     let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?;
-    config(certs, key_der, cert)
+    config(certs, key_der, cert).map_err(|e| format!("{e} (key {})", key.display()))
 }
 
 fn build(cert: String, key: String, origin: String) -> Result<Tls, String> {

@@ -45,6 +45,10 @@ const [url, token, video, audio, mode, seconds, screenshotPath] = process.argv.s
         null, { timeout: 30000 });
       console.log(`said ${await page.textContent('#step')}`);
       console.log(`apply ${await page.isDisabled('#apply') ? 'disabled' : 'enabled'}`);
+      // Over TLS too, control without the token is refused.
+      const refused = await page.evaluate(async () =>
+        (await fetch('/api/play', { method: 'POST' })).status);
+      console.log(`without token ${refused}`);
       return;
     }
     // Capture time covered by the camera's frames.
