@@ -79,6 +79,11 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs"])]
     pub test_card: bool,
 
+    /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
+    /// costs at 1280x720).
+    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
+    pub screen_size: (u16, u16),
+
     /// With --timing, --rigs or --test-card, how many trials of each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
@@ -91,6 +96,13 @@ pub struct BenchArgs {
     /// The video to use (default: the bundled demo show).
     #[arg(value_name = "VIDEO")]
     pub video: Option<PathBuf>,
+}
+
+/// `WxH`, e.g. `640x360`.
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once('x').ok_or("give WIDTHxHEIGHT, e.g. 640x360")?;
+    let n = |v: &str| v.parse::<u16>().map_err(|e| format!("{v}: {e}"));
+    Ok((n(w)?, n(h)?))
 }
 
 /// Percentile of a sorted slice (nearest rank).
@@ -153,7 +165,7 @@ fn run(args: &BenchArgs) -> Result<(), String> {
     if args.test_card {
         println!("playhead bench --test-card");
         println!("{}", card::METHOD);
-        return card::run(&program()?, args.trials);
+        return card::run(&program()?, args.trials, args.screen_size);
     }
     if args.rigs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

@@ -14,22 +14,23 @@ const OFFSETS_MS: [f64; 2] = [0.0, 30.0];
 
 pub const METHOD: &str = "method: the release program shows its built-in test card \
 (`--test-card`, 120 BPM: 60 frames a second, a flash from each beat's frame) fullscreen on a \
-virtual X screen (Xvfb 1280x720, matchbox, Mesa's software OpenGL) with --offset-ms 0, and \
+virtual X screen (Xvfb 1280x720 unless --screen-size says otherwise, matchbox, Mesa's software OpenGL) with --offset-ms 0, and \
 again with --offset-ms 30, its network-MIDI session on loopback. A scripted DAW joins, synchronises its clock with 8 CK \
 exchanges (and again before each trial) and per trial arms it (SPP 0) and sends Start stamped \
 with the moment t it meant it. A poller reads the card's frame code off the screen every \
 0.5 ms. The flash of beat b (b = 1..8, the card's frame 30b) is due at t + b x 500 ms - the \
 offset; the error is when that frame appeared minus that. No MIDI clock is sent.";
 
-pub fn run(exe: &Path, trials: u32) -> Result<(), String> {
+pub fn run(exe: &Path, trials: u32, size: (u16, u16)) -> Result<(), String> {
+    println!("screen {}x{}", size.0, size.1);
     for offset_ms in OFFSETS_MS {
-        flashes(exe, trials, offset_ms)?;
+        flashes(exe, trials, offset_ms, size)?;
     }
     println!("{}", playhead_testkit::onscreen::poller_priority());
     Ok(())
 }
 
-fn flashes(exe: &Path, trials: u32, offset_ms: f64) -> Result<(), String> {
+fn flashes(exe: &Path, trials: u32, offset_ms: f64, size: (u16, u16)) -> Result<(), String> {
     let card = TestCard::new(120.0, playhead::chase::position::TimeSignature::FOUR_FOUR);
     let clock = DawClock::new(77_000_000, 30e-6);
     let offset = format!("{offset_ms}");
@@ -37,7 +38,7 @@ fn flashes(exe: &Path, trials: u32, offset_ms: f64) -> Result<(), String> {
         exe,
         Path::new(playhead_core::test_card::TEST_CARD),
         560,
-        (1280, 720),
+        size,
         &["--offset-ms", &offset],
         "test card",
         &clock,
