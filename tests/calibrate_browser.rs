@@ -33,7 +33,7 @@ const RATE: u32 = 48_000;
 /// How long each flash lasts, as the test card's.
 const FLASH_S: f64 = 0.1;
 const LEAD_IN_S: f64 = 1.0;
-const GAP_S: f64 = 1.5;
+const GAP_S: f64 = 3.0;
 
 /// A block of beats in pairs: a reference beat (flash on the click), then `REF_TO_TEST_S`
 /// later a beat whose flash comes `offset_ms` after its click, then `rest_s` to the next pair.
@@ -226,8 +226,8 @@ fn line<'a>(lines: &'a [String], word: &str) -> &'a str {
         .trim()
 }
 
-/// The pairs the page found, grouped into blocks (a gap of over 1.4 s between clicks starts
-/// the next), each told apart by its rhythm: for each block, the median of (beat under test -
+/// The pairs the page found, grouped into blocks (a gap of over 2.5 s between clicks starts
+/// the next: within a block a beat or two the page missed leave at most 1.8 s), each told apart by its rhythm: for each block, the median of (beat under test -
 /// the reference beat before it), and how many such differences there were.
 fn block_offsets(pairs: &serde_json::Value, blocks: &[Block]) -> Vec<(Block, f64, usize)> {
     let pairs: Vec<(f64, f64)> = pairs
@@ -239,12 +239,12 @@ fn block_offsets(pairs: &serde_json::Value, blocks: &[Block]) -> Vec<(Block, f64
     let mut groups: Vec<Vec<(f64, f64)>> = Vec::new();
     for p in pairs {
         match groups.last_mut() {
-            Some(g) if p.0 - g.last().unwrap().0 < 1400.0 => g.push(p),
+            Some(g) if p.0 - g.last().unwrap().0 < 2500.0 => g.push(p),
             _ => groups.push(vec![p]),
         }
     }
     let mut out = Vec::new();
-    for g in groups.into_iter().filter(|g| g.len() >= 10) {
+    for g in groups.into_iter().filter(|g| g.len() >= 8) {
         // A beat under test comes REF_TO_TEST_S after its reference beat (the phase is shared).
         let is_test = |gap_ms: f64| (gap_ms - REF_TO_TEST_S * 1000.0).abs() < 20.0;
         let mut diffs = Vec::new();

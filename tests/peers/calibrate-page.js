@@ -52,10 +52,13 @@ const [url, token, video, audio, mode, seconds, screenshotPath] = process.argv.s
       return;
     }
     // Capture time covered by the camera's frames.
+    // Capture time covered by the camera's frames and by the microphone's samples (a loaded
+    // machine may deliver one behind the other).
     await page.waitForFunction((want) => {
-      const f = window.calibration.seen.frames;
-      return f.length > 1 && f[f.length - 1].t - f[0].t >= want;
-    }, Number(seconds) * 1000, { timeout: (Number(seconds) + 40) * 1000, polling: 200 });
+      const s = window.calibration.seen, f = s.frames;
+      return f.length > 1 && f[f.length - 1].t - f[0].t >= want &&
+        s.audioFirst !== undefined && s.audioLast - s.audioFirst >= want;
+    }, Number(seconds) * 1000, { timeout: (Number(seconds) + 60) * 1000, polling: 200 });
     const seen = await page.evaluate(() => {
       const c = window.calibration, a = c.analyse(), f = c.seen.frames;
       const levels = f.map((x) => x.level);
