@@ -264,13 +264,7 @@ fn the_operator_calls_the_card_up_from_the_page_and_from_osc() {
             .arg(common::demo());
         c
     });
-    let line = ph.wait_log("remote status page on http://127.0.0.1:", 20 * SECOND);
-    let port: u16 = line
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the remote's port");
+    let port = ph.remote_port();
     let remote = SocketAddr::from(([127, 0, 0, 1], port));
     let line = ph.wait_log("OSC on UDP 127.0.0.1:", 20 * SECOND);
     let osc: SocketAddr = line

@@ -904,6 +904,29 @@ mod tests {
     }
 
     #[test]
+    fn the_remote_certificate_is_both_files_or_neither() {
+        let show = parse(
+            "remote_cert = \"tls/cert.pem\"\nremote_key = \"tls/key.pem\"\n[[song]]\nvideo = \"a.mp4\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            show.remote_cert,
+            Some((
+                PathBuf::from("/shows/tls/cert.pem"),
+                PathBuf::from("/shows/tls/key.pem")
+            ))
+        );
+        let e = parse("remote_cert = \"c.pem\"\n[[song]]\nvideo = \"a.mp4\"\n").unwrap_err();
+        assert!(e.to_string().contains("remote_key too"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        let e = parse("remote_key = \"k.pem\"\n[[song]]\nvideo = \"a.mp4\"\n").unwrap_err();
+        assert!(e.to_string().contains("remote_cert too"), "{e}");
+        let e = parse("remote_cert = \"\"\nremote_key = \"k.pem\"\n[[song]]\nvideo = \"a.mp4\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("remote_cert"), "{e}");
+    }
+
+    #[test]
     fn the_test_card_is_a_song_and_can_always_be_called_up() {
         let mut show = parse(
             "[[song]]\nvideo = \"a.mp4\"\nnumber = 0\n[[song]]\nvideo = \"test-card\"\nbpm = 128\n",

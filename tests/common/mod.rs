@@ -208,6 +208,19 @@ impl Playhead {
             .unwrap_or_else(|| panic!("no port in '{line}'"))
     }
 
+    /// The port of the remote status page (`--remote 127.0.0.1:0`), from its start-up line.
+    pub fn remote_port(&mut self) -> u16 {
+        let line = self.wait_log(
+            "remote status page on http://127.0.0.1:",
+            Duration::from_secs(20),
+        );
+        line.split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in '{line}'"))
+    }
+
     /// How many log lines contain `needle`.
     pub fn count_log(&self, needle: &str) -> usize {
         self.log().iter().filter(|l| l.contains(needle)).count()
