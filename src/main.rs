@@ -107,13 +107,6 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     }
 }
 
-/// The remote's HTTPS certificate: the one named on the command line or in the show file,
-/// else playhead's own.
-fn remote_tls(cli: &Cli) -> Result<playhead::remote::tls::Tls, String> {
-    let named = playhead::remote::tls::named_pair(&cli.remote_cert, &cli.remote_key);
-    playhead::remote::tls::load_or_make(named.as_ref().map(|(c, k)| (c.as_path(), k.as_path())))
-}
-
 /// Starts the remote status page and OSC, when asked for. They read the player's published
 /// status and send commands into its channel; nothing of theirs runs on the player thread.
 fn start_remotes(
@@ -131,7 +124,9 @@ fn start_remotes(
         let config = playhead::remote::RemoteConfig {
             listen,
             token: cli.remote_token.clone(),
-            tls: Some(Arc::new(remote_tls(cli).map_err(Error::Remote)?)),
+            tls: Some(Arc::new(
+                playhead::remote::tls::for_cli(cli).map_err(Error::Remote)?,
+            )),
             allow: allow.clone(),
             peers: network.map(|n| {
                 let reader: playhead::remote::PeerReader = Arc::new(n.peer_reader());

@@ -804,9 +804,7 @@ fn check_preload(show: &crate::show::Show, first_frames: &[Option<Duration>], r:
 /// phone's browser shows when it is asked to trust it).
 fn check_remote(cli: &crate::cli::Cli, r: &mut Report) {
     let Some(listen) = cli.remote else { return };
-    let named = crate::remote::tls::named_pair(&cli.remote_cert, &cli.remote_key);
-    match crate::remote::tls::load_or_make(named.as_ref().map(|(c, k)| (c.as_path(), k.as_path())))
-    {
+    match crate::remote::tls::for_cli(cli) {
         Ok(t) => r.add(
             Level::Ok,
             "remote",

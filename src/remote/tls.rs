@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConnection;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The first byte of a TLS connection: a handshake record.
@@ -187,11 +187,12 @@ fn host_name() -> Option<String> {
     ok.then(|| name.to_string())
 }
 
-/// The paths a show file names, resolved: both or neither.
-pub fn named_pair(cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<(PathBuf, PathBuf)> {
-    match (cert, key) {
-        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-        _ => None,
+/// The certificate the command line (or the show file, merged into it) names, else
+/// playhead's own ([`load_or_make`]).
+pub fn for_cli(cli: &crate::cli::Cli) -> Result<Tls, String> {
+    match (&cli.remote_cert, &cli.remote_key) {
+        (Some(cert), Some(key)) => load_or_make(Some((cert, key))),
+        _ => load_or_make(None),
     }
 }
 
