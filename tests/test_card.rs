@@ -314,12 +314,15 @@ fn the_operator_calls_the_card_up_from_the_page_and_from_osc() {
 
     // OSC takes it away again: back to the song before it.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let packet = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
-        addr: "/playhead/testcard".into(),
-        args: vec![rosc::OscType::Int(0)],
-    }))
-    .unwrap();
-    socket.send_to(&packet, osc).unwrap();
+    let testcard = |args: Vec<rosc::OscType>| {
+        let packet = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
+            addr: "/playhead/testcard".into(),
+            args,
+        }))
+        .unwrap();
+        socket.send_to(&packet, osc).unwrap();
+    };
+    testcard(vec![rosc::OscType::Int(0)]);
     wait_song(&ph, remote, &demo_title);
     let deadline = Instant::now() + 20 * SECOND;
     while flash_on_screen_lenient(&desktop.display) == Some(Flash::Downbeat) {
@@ -327,12 +330,7 @@ fn the_operator_calls_the_card_up_from_the_page_and_from_osc() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // And OSC calls it up once more: the same song, not a second card.
-    let packet = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
-        addr: "/playhead/testcard".into(),
-        args: vec![],
-    }))
-    .unwrap();
-    socket.send_to(&packet, osc).unwrap();
+    testcard(vec![]);
     let st = wait_song(&ph, remote, "Test card");
     assert_eq!(st["setlist"].as_array().map(Vec::len), Some(2), "{st}");
 }
