@@ -21,9 +21,11 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0 cmake g++ li
 # tests/link.rs runs Ableton Link against PyPI's aalink (tests/peers/requirements.txt).
 # chromium: the remote status page is tested in a real browser (tests/remote_browser.rs,
 # driven by npm playwright-core); liblo-tools: oscsend and oscdump, the OSC client of
-# tests/osc.rs.
+# tests/osc.rs. Xorg with the dummy video driver and openbox: a desktop of several monitors
+# (tests/outputs.rs; Xvfb has one RandR monitor).
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
-    x11-xserver-utils dbus-daemon weston chromium liblo-tools)
+    x11-xserver-utils dbus-daemon weston chromium liblo-tools
+    xserver-xorg-core xserver-xorg-video-dummy openbox)
 
 # What building the .deb needs (packaging/build-deb.sh), and what testing it adds
 # (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).

@@ -107,6 +107,50 @@ fn merge(cli: &mut Cli, matches: &ArgMatches, show: &Show) {
     }
 }
 
+/// The show's outputs as windows, each with how much later than the slowest screen it shows
+/// each frame. Frames go out early by the largest latency offset of the outputs (each
+/// output's own `offset_ms`, else the show's): `cli.offset_ms` becomes that one.
+fn output_windows(cli: &mut Cli, show: &mut Show) -> Vec<screen::window::OutputWindow> {
+    if show.outputs.is_empty() {
+        return Vec::new();
+    }
+    if cli.screen.is_some() && show.screen.is_none() {
+        log::warn!("--screen is not used: the show's outputs name their monitors");
+    }
+    let (lead, delays) = playhead::outputs::delays_ms(&show.outputs, cli.offset_ms);
+    // Each output's offset as it is in force (its own, or the show's), for the status.
+    for o in &mut show.outputs {
+        o.offset_ms = Some(o.offset_ms.unwrap_or(cli.offset_ms));
+    }
+    cli.offset_ms = lead;
+    show.outputs
+        .iter()
+        .zip(delays)
+        .map(|(o, delay_ms)| {
+            info!(
+                "output '{}': {}, latency offset {:+.1} ms{}",
+                o.name,
+                o.monitor
+                    .as_ref()
+                    .map_or("the primary screen".to_string(), |m| m.to_string()),
+                lead - delay_ms,
+                match o.crop {
+                    Some(c) => format!(
+                        ", showing [{}, {}, {}, {}] of the video",
+                        c.x, c.y, c.width, c.height
+                    ),
+                    None => String::new(),
+                }
+            );
+            screen::window::OutputWindow {
+                name: o.name.clone(),
+                monitor: o.monitor.clone(),
+                delay: Duration::from_secs_f64(delay_ms.max(0.0) / 1000.0),
+            }
+        })
+        .collect()
+}
+
 /// Starts the remote status page and OSC, when asked for. They read the player's published
 /// status and send commands into its channel; nothing of theirs runs on the player thread.
 fn start_remotes(
@@ -192,6 +236,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
 
     let mut show = find_show(&cli)?;
     merge(&mut cli, matches, &show);
+    let output_windows = output_windows(&mut cli, &mut show);
     // A tempo typed on the command line holds for every song (the player uses a song's own
     // tempo only where none is set here); so does a typed timecode start, below.
     let chase = cli.chase_settings()?;
@@ -274,6 +319,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         screen: cli.screen.map(usize::from),
         kiosk: cli.kiosk,
         title: format!("playhead: {}", show.name),
+        outputs: output_windows,
     };
     let player =
         Player::for_show(show, cores, options, on_screen.clone(), |_| {}).map_err(Error::Video)?;

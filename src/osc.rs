@@ -514,6 +514,23 @@ struct Sent {
     sync_ms: Option<f64>,
     /// The leading rig and the failovers so far.
     lead: Option<(crate::arbiter::Rig, u32)>,
+    /// Each output's name, file ("black" for none) and state, as last sent.
+    outputs: Vec<(String, String, &'static str)>,
+}
+
+/// What `/playhead/output` says of each output: its name, the file it shows ("black" for
+/// none) and "presenting" or "held".
+fn outputs_said(s: &StatusSnapshot) -> Vec<(String, String, &'static str)> {
+    s.outputs
+        .iter()
+        .map(|o| {
+            (
+                o.name.clone(),
+                o.video.clone().unwrap_or_else(|| "black".into()),
+                o.state,
+            )
+        })
+        .collect()
 }
 
 fn feedback(socket: &UdpSocket, board: &StatusBoard, subscribers: &Mutex<Subscriptions>) {
@@ -600,6 +617,19 @@ fn messages(s: &StatusSnapshot, sent: &Sent) -> Vec<OscMessage> {
             out.push(msg("/playhead/sync", vec![OscType::Float(e as f32)]));
         }
     }
+    for output in outputs_said(s) {
+        if !sent.outputs.contains(&output) {
+            let (name, video, state) = output;
+            out.push(msg(
+                "/playhead/output",
+                vec![
+                    OscType::String(name),
+                    OscType::String(video),
+                    OscType::String(state.into()),
+                ],
+            ));
+        }
+    }
     if let Some(r) = &s.rigs {
         if sent.lead != Some((r.leading, r.failovers)) {
             out.push(msg(
@@ -625,12 +655,66 @@ fn remember(sent: &mut Sent, s: &StatusSnapshot, news: &[OscMessage]) {
         sent.sync_ms = s.sync_error_ms;
     }
     sent.lead = s.rigs.as_ref().map(|r| (r.leading, r.failovers));
+    sent.outputs = outputs_said(s);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn each_output_is_said_once_and_again_when_it_changes() {
+        use crate::player::status::OutputStatus;
+        let output = |name: &str, video: Option<&str>, state| OutputStatus {
+            name: name.into(),
+            video: video.map(String::from),
+            state,
+            ..OutputStatus::default()
+        };
+        let mut snapshot = StatusSnapshot {
+            state: "armed",
+            outputs: vec![
+                output("left", Some("/v/wide.mp4"), "presenting"),
+                output("led", None, "presenting"),
+            ],
+            ..StatusSnapshot::default()
+        };
+        let said = |news: &[OscMessage]| -> Vec<Vec<OscType>> {
+            news.iter()
+                .filter(|m| m.addr == "/playhead/output")
+                .map(|m| m.args.clone())
+                .collect()
+        };
+        let mut sent = Sent::default();
+        let news = messages(&snapshot, &sent);
+        assert_eq!(
+            said(&news),
+            vec![
+                vec![
+                    OscType::String("left".into()),
+                    OscType::String("/v/wide.mp4".into()),
+                    OscType::String("presenting".into())
+                ],
+                vec![
+                    OscType::String("led".into()),
+                    OscType::String("black".into()),
+                    OscType::String("presenting".into())
+                ],
+            ]
+        );
+        remember(&mut sent, &snapshot, &news);
+        assert!(said(&messages(&snapshot, &sent)).is_empty());
+        snapshot.outputs[1].state = "held";
+        assert_eq!(
+            said(&messages(&snapshot, &sent)),
+            vec![vec![
+                OscType::String("led".into()),
+                OscType::String("black".into()),
+                OscType::String("held".into())
+            ]]
+        );
+    }
 
     fn encode(addr: &str, args: Vec<OscType>) -> Vec<u8> {
         rosc::encoder::encode(&OscPacket::Message(OscMessage {

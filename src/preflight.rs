@@ -370,6 +370,146 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Song `song`'s crops on the outputs fit its files (of `sizes`, in the order the song's
+/// composite lists them).
+fn check_crops(show: &crate::show::Show, song: usize, sizes: &[(i64, i64)], r: &mut Report) {
+    if show.outputs.is_empty() {
+        return;
+    }
+    let s = &show.songs[song];
+    let names: Vec<String> = show.outputs.iter().map(|o| o.name.clone()).collect();
+    let composite = crate::outputs::Composite::of(&s.outputs_video(), &names);
+    let sizes: Vec<(u32, u32)> = sizes
+        .iter()
+        .map(|&(w, h)| {
+            (
+                u32::try_from(w).unwrap_or(0).max(1),
+                u32::try_from(h).unwrap_or(0).max(1),
+            )
+        })
+        .collect();
+    if let Err(e) = crate::outputs::views(&composite, &sizes, &show.outputs) {
+        r.add(
+            Level::Fail,
+            &format!("video {}", song + 1),
+            format!("'{}': {e}", s.title),
+        );
+    }
+}
+
+/// A song with a file per output: each file plays, and the crops fit.
+fn check_per_output(show: &crate::show::Show, song: usize, r: &mut Report) {
+    let s = &show.songs[song];
+    let topic = format!("video {}", song + 1);
+    let names: Vec<String> = show.outputs.iter().map(|o| o.name.clone()).collect();
+    let composite = crate::outputs::Composite::of(&s.outputs_video(), &names);
+    let mut sizes = Vec::new();
+    for file in &composite.files {
+        let on: Vec<&str> = s
+            .per_output
+            .iter()
+            .filter(|(_, f)| f == file)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        match probe_video(file, 3) {
+            Ok(VideoProbe {
+                ends_early: Some(e),
+                ..
+            }) => r.add(Level::Fail, &topic, format!("'{}': {e}", s.title)),
+            Ok(p) => {
+                r.add(
+                    Level::Ok,
+                    &topic,
+                    format!(
+                        "'{}' {} on {}: {}x{}, {:.2} fps, {}:{:02}",
+                        s.title,
+                        file.display(),
+                        on.join(", "),
+                        p.width_px,
+                        p.height_px,
+                        p.fps,
+                        (p.duration_s / 60.0).floor(),
+                        (p.duration_s % 60.0).floor(),
+                    ),
+                );
+                sizes.push((p.width_px, p.height_px));
+            }
+            Err(e) => r.add(Level::Fail, &topic, format!("'{}': {e}", s.title)),
+        }
+    }
+    let black: Vec<&str> = names
+        .iter()
+        .filter(|n| !s.per_output.iter().any(|(o, _)| o == *n))
+        .map(|n| n.as_str())
+        .collect();
+    if !black.is_empty() {
+        r.add(
+            Level::Ok,
+            &topic,
+            format!("'{}': black on {}", s.title, black.join(", ")),
+        );
+    }
+    if sizes.len() == composite.files.len() {
+        check_crops(show, song, &sizes, r);
+    }
+}
+
+/// Each output: the monitor it goes on (found or not), its offset and its crop.
+fn check_outputs(show: &crate::show::Show, screens: Option<&[(String, u32, u32)]>, r: &mut Report) {
+    use crate::outputs::Monitor;
+    for (i, o) in show.outputs.iter().enumerate() {
+        let topic = format!("output {}", i + 1);
+        let found = screens.and_then(|screens| match &o.monitor {
+            None => screens.first().map(|s| (1, s)),
+            Some(Monitor::Index(n)) => screens.get(n.wrapping_sub(1)).map(|s| (*n, s)),
+            Some(Monitor::Name(name)) => screens
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.0.eq_ignore_ascii_case(name))
+                .map(|(k, s)| (k + 1, s)),
+        });
+        let wanted = o
+            .monitor
+            .as_ref()
+            .map_or("the primary screen".to_string(), |m| m.to_string());
+        let offset = o
+            .offset_ms
+            .map_or("the show's latency offset".to_string(), |ms| {
+                format!("latency offset {ms:+.1} ms")
+            });
+        let crop = o.crop.map_or("the whole video".to_string(), |c| {
+            format!(
+                "[{}, {}, {}, {}] of the video, blend gamma {}",
+                c.x, c.y, c.width, c.height, o.blend_gamma
+            )
+        });
+        match (screens, found) {
+            (Some(_), Some((n, (name, w, h)))) => r.add(
+                Level::Ok,
+                &topic,
+                format!(
+                    "'{}' on screen {n} {name} {w}x{h}; {offset}; shows {crop}",
+                    o.name
+                ),
+            ),
+            (Some(_), None) => r.add(
+                Level::Warn,
+                &topic,
+                format!(
+                    "'{}': there is no {wanted} now; it goes on the primary screen until that \
+                     one is plugged in; {offset}; shows {crop}",
+                    o.name
+                ),
+            ),
+            (None, _) => r.add(
+                Level::Ok,
+                &topic,
+                format!("'{}' on {wanted}; {offset}; shows {crop}", o.name),
+            ),
+        }
+    }
+}
+
 /// The screens the window system offers, as (name, width, height), or why there are none.
 pub fn list_screens() -> Result<Vec<(String, u32, u32)>, String> {
     use winit::application::ApplicationHandler;
@@ -463,6 +603,10 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
             }
             continue;
         }
+        if !song.per_output.is_empty() {
+            check_per_output(show, i, &mut r);
+            continue;
+        }
         match probe_video(&song.video, 3) {
             Ok(VideoProbe {
                 ends_early: Some(e),
@@ -489,6 +633,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
                 if p.locates_slowly() {
                     r.add(Level::Warn, &topic, slow_locate_advice(&song.video, &p));
                 }
+                check_crops(show, i, &[(p.width_px, p.height_px)], &mut r);
             }
             Err(e) => r.add(Level::Fail, &topic, format!("'{}': {e}", song.title)),
         }
@@ -545,7 +690,8 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
         }
     }
 
-    match list_screens() {
+    let screens = list_screens();
+    match screens.clone() {
         Ok(screens) if screens.is_empty() => {
             r.add(Level::Fail, "screens", "the display reports no screen")
         }
@@ -578,6 +724,7 @@ pub fn check(show: &crate::show::Show, cli: &crate::cli::Cli, port_filters: &[St
             ),
         ),
     }
+    check_outputs(show, screens.as_deref().ok(), &mut r);
 
     match crate::sources::list_os_ports() {
         Ok(ports) => {

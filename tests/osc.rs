@@ -33,6 +33,7 @@ fn show_with_osc(name: &str) -> (HeadlessShow, playhead::osc::Osc) {
         selected_by_timecode: false,
         test_card: false,
         video_filter: None,
+        per_output: Vec::new(),
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");

@@ -398,6 +398,7 @@ fn a_failed_video_is_reopened_from_the_remote() {
         selected_by_timecode: false,
         test_card: false,
         video_filter: None,
+        per_output: Vec::new(),
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");
@@ -450,6 +451,7 @@ fn the_status_says_why_the_selected_song_cannot_play() {
         selected_by_timecode: false,
         test_card: false,
         video_filter: None,
+        per_output: Vec::new(),
     });
     let h = HeadlessShow::start_show(show, &start_mode(), 640, 360).expect("the player");
     h.wait_ready(20 * SECOND).expect("first frame");

@@ -17,6 +17,7 @@ pub mod backend_clock;
 pub mod chase;
 pub mod ltc;
 pub mod network;
+pub mod outputs;
 pub mod parse;
 pub mod rng;
 pub mod show;

@@ -115,6 +115,20 @@ pub struct Song {
     pub test_card: bool,
     /// A libavfilter graph drawn over the video, in mpv's `vf` form (the test card's).
     pub video_filter: Option<String>,
+    /// A file per output (`video = { left = "wide.mp4", led = "led.mp4" }`), by output name;
+    /// empty when `video` is shown on every output. `video` is then the table's first file.
+    pub per_output: Vec<(String, PathBuf)>,
+}
+
+impl Song {
+    /// What the song shows on the outputs.
+    pub fn outputs_video(&self) -> crate::outputs::SongVideo {
+        if self.per_output.is_empty() {
+            crate::outputs::SongVideo::All(self.video.clone())
+        } else {
+            crate::outputs::SongVideo::PerOutput(self.per_output.clone())
+        }
+    }
 }
 
 /// A show: a setlist and its settings. Settings left out are `None`, so the command line's
@@ -153,6 +167,8 @@ pub struct Show {
     pub osc: Option<std::net::SocketAddr>,
     /// The main and backup rigs (`main`, `backup`, `failover_ms`), when the show has them.
     pub rigs: Option<crate::arbiter::Rigs>,
+    /// The screens (`[[output]]`); empty = one window, on `screen` (or `--screen`).
+    pub outputs: Vec<crate::outputs::Output>,
 }
 
 /// Reads a listening address: `ADDR:PORT`, or a bare `PORT` (on every interface) when
@@ -231,13 +247,25 @@ struct RawShow {
     failover_ms: Option<Spanned<f64>>,
     #[serde(default)]
     song: Vec<Spanned<RawSong>>,
+    #[serde(default)]
+    output: Vec<Spanned<RawOutput>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    name: Option<Spanned<String>>,
+    monitor: Option<Spanned<toml::Value>>,
+    offset_ms: Option<Spanned<f64>>,
+    crop: Option<Spanned<Vec<i64>>>,
+    blend_gamma: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSong {
     title: Option<String>,
-    video: Spanned<String>,
+    video: Spanned<toml::Value>,
     number: Option<Spanned<i64>>,
     bpm: Option<Spanned<f64>>,
     tempo_map: Option<Spanned<String>>,
@@ -312,6 +340,185 @@ fn parse_rigs(raw: &RawShow) -> Result<Option<crate::arbiter::Rigs>, KeyError> {
     }))
 }
 
+type OutputError = (Option<std::ops::Range<usize>>, String, String);
+
+/// The show's `[[output]]` tables.
+fn parse_outputs(
+    raw: &[Spanned<RawOutput>],
+    line_of: &dyn Fn(usize) -> usize,
+) -> Result<Vec<crate::outputs::Output>, OutputError> {
+    use crate::outputs::{Monitor, Output, Rect, DEFAULT_BLEND_GAMMA};
+    let mut outputs: Vec<(Output, usize)> = Vec::new();
+    for (i, spanned) in raw.iter().enumerate() {
+        let key = |k: &str| format!("output[{}].{k}", i + 1);
+        let o = spanned.get_ref();
+        let name = match &o.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().trim().to_string(),
+            Some(n) => return Err((Some(n.span()), key("name"), "give the output a name".into())),
+            None => {
+                return Err((
+                    Some(spanned.span()),
+                    key("name"),
+                    "give the output a name (name = \"projector\"): songs' video tables, the \
+                     status page and the log use it"
+                        .into(),
+                ))
+            }
+        };
+        if let Some((_, line)) = outputs.iter().find(|(other, _)| other.name == name) {
+            return Err((
+                o.name.as_ref().map(|n| n.span()),
+                key("name"),
+                format!("the output at line {line} is already called \"{name}\": give each output its own name"),
+            ));
+        }
+        let monitor = match &o.monitor {
+            None => None,
+            Some(m) => match m.get_ref() {
+                toml::Value::Integer(n) if *n >= 1 => Some(Monitor::Index(*n as usize)),
+                toml::Value::String(s) if !s.trim().is_empty() => {
+                    Some(Monitor::Name(s.trim().to_string()))
+                }
+                _ => {
+                    return Err((
+                        Some(m.span()),
+                        key("monitor"),
+                        "give the monitor's number, counted from 1 as --screen counts, or the \
+                         name the system gives its connector (monitor = \"HDMI-1\"; \
+                         playhead --check lists them)"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let offset_ms = match &o.offset_ms {
+            None => None,
+            Some(v) if v.get_ref().is_finite() && (-1000.0..=2000.0).contains(v.get_ref()) => {
+                Some(*v.get_ref())
+            }
+            Some(v) => {
+                return Err((
+                    Some(v.span()),
+                    key("offset_ms"),
+                    format!(
+                        "{} ms is not allowed: give this screen's latency, -1000 to 2000 ms",
+                        v.get_ref()
+                    ),
+                ))
+            }
+        };
+        let crop = match &o.crop {
+            None => None,
+            Some(c) => match c.get_ref().as_slice() {
+                &[x, y, w, h]
+                    if x >= 0
+                        && y >= 0
+                        && w > 0
+                        && h > 0
+                        && [x, y, w, h].iter().all(|v| *v <= 65_535) =>
+                {
+                    Some(Rect {
+                        x: x as u32,
+                        y: y as u32,
+                        width: w as u32,
+                        height: h as u32,
+                    })
+                }
+                _ => {
+                    return Err((
+                        Some(c.span()),
+                        key("crop"),
+                        "give the part of the video this output shows as [x, y, width, \
+                         height] in the video's pixels, e.g. crop = [0, 0, 1984, 1080]"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let blend_gamma = match &o.blend_gamma {
+            None => DEFAULT_BLEND_GAMMA,
+            Some(g) if (0.5..=4.0).contains(g.get_ref()) => *g.get_ref(),
+            Some(g) => {
+                return Err((
+                    Some(g.span()),
+                    key("blend_gamma"),
+                    format!(
+                        "{} is not allowed: give the screen's gamma for the edge blend, 0.5 to \
+                         4 (2.2 for most projectors)",
+                        g.get_ref()
+                    ),
+                ))
+            }
+        };
+        outputs.push((
+            Output {
+                name,
+                monitor,
+                offset_ms,
+                crop,
+                blend_gamma,
+            },
+            line_of(spanned.span().start),
+        ));
+    }
+    Ok(outputs.into_iter().map(|(o, _)| o).collect())
+}
+
+/// A song's `video` table: a file per output name.
+fn song_video_table(
+    table: &toml::map::Map<String, toml::Value>,
+    outputs: &[crate::outputs::Output],
+    base: &Path,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    if outputs.is_empty() {
+        return Err(
+            "a video per output needs the show's outputs: add [[output]] tables with \
+             name = ..., or give one file for the screen"
+                .into(),
+        );
+    }
+    let names = || {
+        outputs
+            .iter()
+            .map(|o| format!("\"{}\"", o.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if table.is_empty() {
+        return Err(format!(
+            "the table names no output: give a file for some of {}",
+            names()
+        ));
+    }
+    let mut per_output = Vec::new();
+    for (name, value) in table {
+        if !outputs.iter().any(|o| &o.name == name) {
+            return Err(format!(
+                "there is no output \"{name}\": the show's outputs are {}",
+                names()
+            ));
+        }
+        match value.as_str() {
+            Some(path) if base.join(path).to_string_lossy().contains(':') => {
+                return Err(format!(
+                    "output \"{name}\": the path '{}' has a ':', which a file shown beside \
+                     others on the outputs cannot have: rename the file or its folder",
+                    base.join(path).display()
+                ))
+            }
+            Some(path) if !path.trim().is_empty() && path.trim() != crate::test_card::TEST_CARD => {
+                per_output.push((name.clone(), base.join(path)))
+            }
+            _ => {
+                return Err(format!(
+                    "give the path of the video file output \"{name}\" shows"
+                ))
+            }
+        }
+    }
+    Ok(per_output)
+}
+
 /// The largest show file read, in bytes (1 MiB): a setlist of a thousand songs is under
 /// 200 KiB.
 pub const MAX_SHOW_FILE_BYTES: u64 = 1 << 20;
@@ -366,6 +573,7 @@ impl Show {
                 idle: None,
                 test_card,
                 video_filter: None,
+                per_output: Vec::new(),
             }],
             selection: Selection::SongSelect,
             follow: None,
@@ -383,6 +591,7 @@ impl Show {
             remote_cert: None,
             osc: None,
             rigs: None,
+            outputs: Vec::new(),
         }
     }
 
@@ -696,6 +905,16 @@ impl Show {
                     .into(),
             ));
         }
+        let outputs =
+            parse_outputs(&raw.output, &line_of).map_err(|(span, key, m)| err(span, &key, m))?;
+        if let (Some(screen), false) = (&raw.screen, outputs.is_empty()) {
+            return Err(err(
+                Some(screen.span()),
+                "screen",
+                "the show has [[output]] tables: give each its monitor = ... instead of screen"
+                    .into(),
+            ));
+        }
         let mut songs: Vec<Song> = Vec::new();
         let mut number_lines: Vec<(u8, usize)> = Vec::new();
         for (i, spanned) in raw.song.iter().enumerate() {
@@ -740,7 +959,30 @@ impl Show {
                 ));
             }
             number_lines.push((number, line));
-            let video_text = s.video.get_ref();
+            let (video_text, per_output) = match s.video.get_ref() {
+                toml::Value::String(text) => (text.clone(), Vec::new()),
+                toml::Value::Table(table) => {
+                    let per_output = song_video_table(table, &outputs, base)
+                        .map_err(|m| err(Some(s.video.span()), &format!("{key}video"), m))?;
+                    // The file of the first output (in the show's order) that has one.
+                    let first = outputs
+                        .iter()
+                        .find_map(|o| table.get(&o.name).and_then(|v| v.as_str()))
+                        .unwrap_or_default()
+                        .to_string();
+                    (first, per_output)
+                }
+                _ => {
+                    return Err(err(
+                        Some(s.video.span()),
+                        &format!("{key}video"),
+                        "give the path of the video file, or a file per output: video = \
+                         { left = \"wide.mp4\", led = \"led.mp4\" }"
+                            .into(),
+                    ))
+                }
+            };
+            let video_text = video_text.as_str();
             if video_text.trim().is_empty() {
                 return Err(err(
                     Some(s.video.span()),
@@ -748,7 +990,8 @@ impl Show {
                     "give the path of the video file".into(),
                 ));
             }
-            let test_card = video_text.trim() == crate::test_card::TEST_CARD;
+            let test_card =
+                per_output.is_empty() && video_text.trim() == crate::test_card::TEST_CARD;
             let video = if test_card {
                 PathBuf::from(crate::test_card::TEST_CARD)
             } else {
@@ -773,6 +1016,7 @@ impl Show {
                 idle: idle_path(&s.idle, &format!("{key}idle"))?.or_else(|| show_idle.clone()),
                 test_card,
                 video_filter: None,
+                per_output,
             });
         }
         Ok(Show {
@@ -803,6 +1047,7 @@ impl Show {
             remote_cert,
             osc,
             rigs,
+            outputs,
         })
     }
 
@@ -826,6 +1071,7 @@ impl Show {
             idle: template.idle.clone(),
             test_card: true,
             video_filter: None,
+            per_output: Vec::new(),
         };
         self.songs.push(song);
         Some(self.songs.len() - 1)
@@ -901,6 +1147,129 @@ mod tests {
             .unwrap()
             .join()
             .unwrap()
+    }
+
+    #[test]
+    fn outputs_with_their_monitors_offsets_crops_and_videos() {
+        use crate::outputs::{Monitor, Rect, SongVideo};
+        let show = parse(
+            r#"
+            offset_ms = 30
+            [[output]]
+            name = "left"
+            monitor = 1
+            crop = [0, 0, 1984, 1080]
+            [[output]]
+            name = "right"
+            monitor = "HDMI-2"
+            crop = [1856, 0, 1984, 1080]
+            blend_gamma = 1.8
+            [[output]]
+            name = "led"
+            offset_ms = 90
+            [[song]]
+            video = { left = "wide.mp4", right = "wide.mp4", led = "led.mp4" }
+            [[song]]
+            video = "all.mp4"
+            "#,
+        )
+        .unwrap();
+        let o = &show.outputs;
+        assert_eq!(o.len(), 3);
+        assert_eq!(o[0].monitor, Some(Monitor::Index(1)));
+        assert_eq!(o[1].monitor, Some(Monitor::Name("HDMI-2".into())));
+        assert_eq!(o[2].monitor, None);
+        assert_eq!(
+            o[1].crop,
+            Some(Rect {
+                x: 1856,
+                y: 0,
+                width: 1984,
+                height: 1080
+            })
+        );
+        assert_eq!((o[0].blend_gamma, o[1].blend_gamma), (2.2, 1.8));
+        assert_eq!((o[0].offset_ms, o[2].offset_ms), (None, Some(90.0)));
+        match show.songs[0].outputs_video() {
+            SongVideo::PerOutput(t) => {
+                assert_eq!(t.len(), 3);
+                assert!(t.contains(&("led".into(), PathBuf::from("/shows/led.mp4"))));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            show.songs[1].outputs_video(),
+            SongVideo::All(PathBuf::from("/shows/all.mp4"))
+        );
+        // Without outputs: one screen, as before.
+        assert!(parse("[[song]]\nvideo = \"a.mp4\"")
+            .unwrap()
+            .outputs
+            .is_empty());
+    }
+
+    #[test]
+    fn output_mistakes_name_the_key() {
+        let song = "[[song]]\nvideo = \"a.mp4\"\n";
+        let cases = [
+            ("[[output]]\nmonitor = 1\n", "output[1].name", "name"),
+            (
+                "[[output]]\nname = \"a\"\n[[output]]\nname = \"a\"\n",
+                "output[2].name",
+                "already called",
+            ),
+            (
+                "[[output]]\nname = \"a\"\nmonitor = 0\n",
+                "output[1].monitor",
+                "from 1",
+            ),
+            (
+                "[[output]]\nname = \"a\"\ncrop = [0, 0, 10]\n",
+                "output[1].crop",
+                "[x, y, width",
+            ),
+            (
+                "[[output]]\nname = \"a\"\ncrop = [-1, 0, 10, 10]\n",
+                "output[1].crop",
+                "[x, y, width",
+            ),
+            (
+                "[[output]]\nname = \"a\"\nblend_gamma = 9\n",
+                "output[1].blend_gamma",
+                "0.5 to",
+            ),
+            (
+                "[[output]]\nname = \"a\"\noffset_ms = 5000\n",
+                "output[1].offset_ms",
+                "latency",
+            ),
+            ("[[output]]\nname = \"a\"\nsize = 3\n", "", "size"),
+            (
+                "screen = 2\n[[output]]\nname = \"a\"\n",
+                "screen",
+                "monitor",
+            ),
+        ];
+        for (text, key, words) in cases {
+            let e = error(&format!("{text}{song}"));
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(e.to_string().contains(words), "{text}: {e}");
+        }
+        let e = error("[[output]]\nname = \"a\"\n[[song]]\nvideo = { b = \"x.mp4\" }\n");
+        assert_eq!(e.key, "song[1].video");
+        assert!(
+            e.message.contains("no output \"b\"") && e.message.contains("\"a\""),
+            "{e}"
+        );
+        let e = error("[[song]]\nvideo = { a = \"x.mp4\" }\n");
+        assert!(e.message.contains("[[output]]"), "{e}");
+        let e = error("[[output]]\nname = \"a\"\n[[song]]\nvideo = { a = 3 }\n");
+        assert!(e.message.contains("output \"a\""), "{e}");
+        assert_eq!(e.line, Some(4));
+        let e = error("[[output]]\nname = \"a\"\n[[song]]\nvideo = { a = \"x:y.mp4\" }\n");
+        assert!(e.message.contains("':'"), "{e}");
+        let e = error("[[song]]\nvideo = 3\n");
+        assert_eq!(e.key, "song[1].video");
     }
 
     #[test]

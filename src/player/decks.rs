@@ -38,10 +38,9 @@ pub(super) struct Deck {
     pub events: Events,
     /// The song (its index in the setlist) this deck holds or is loading.
     pub song: Option<usize>,
-    video: Option<PathBuf>,
-    /// The filters drawn over the song's video (the test card's), and those mpv has now.
-    filter: Option<String>,
-    filter_set: Option<String>,
+    media: Option<Media>,
+    /// The filters, extra files and stacking graph mpv has now.
+    set: Media,
     /// Its file is asked for (loaded or on the way).
     pub wanted: bool,
     /// mpv has opened the file and it has a video track.
@@ -75,9 +74,8 @@ impl Deck {
             mpv,
             events,
             song: None,
-            video: None,
-            filter: None,
-            filter_set: None,
+            media: None,
+            set: Media::default(),
             wanted: false,
             loaded: false,
             ready: false,
@@ -98,23 +96,16 @@ impl Deck {
         self.song == Some(song)
     }
 
-    /// Makes the deck hold `song`, whose file is `video` (drawn over by `filter`, mpv's `vf`,
-    /// when given): mpv loads it paused at normal speed (its first frame comes on its own).
-    /// Another song it held is unloaded first. Nothing when it holds `song` already. An error
-    /// says why mpv refused the file.
-    pub fn load(
-        &mut self,
-        song: usize,
-        video: PathBuf,
-        filter: Option<String>,
-    ) -> Result<(), String> {
+    /// Makes the deck hold `song`, whose files are `media`: mpv loads it paused at normal
+    /// speed (its first frame comes on its own). Another song it held is unloaded first.
+    /// Nothing when it holds `song` already. An error says why mpv refused the file.
+    pub fn load(&mut self, song: usize, media: Media) -> Result<(), String> {
         if self.holds(song) {
             return Ok(());
         }
         self.unload();
         self.song = Some(song);
-        self.video = Some(video);
-        self.filter = filter;
+        self.media = Some(media);
         if self.unloading_since.is_some() {
             self.load_deferred = true;
             return Ok(());
@@ -122,8 +113,13 @@ impl Deck {
         self.start_load()
     }
 
+    /// What the deck holds (or is loading).
+    pub fn media(&self) -> Option<&Media> {
+        self.media.as_ref()
+    }
+
     fn start_load(&mut self) -> Result<(), String> {
-        let Some(video) = &self.video else {
+        let Some(media) = &self.media else {
             return Ok(());
         };
         self.wanted = true;
@@ -135,14 +131,35 @@ impl Deck {
         self.sought_s = None;
         self.at_end = false;
         self.seeks.forget();
-        if self.filter != self.filter_set {
-            let vf = self.filter.as_deref().unwrap_or("");
+        if media.filter != self.set.filter {
+            let vf = media.filter.as_deref().unwrap_or("");
             self.mpv
                 .set_string("vf", vf)
                 .map_err(|e| format!("cannot draw the test card: {e}"))?;
-            self.filter_set = self.filter.clone();
+            self.set.filter = media.filter.clone();
+        }
+        if media.extra != self.set.extra || media.complex != self.set.complex {
+            for extra in &media.extra {
+                crate::player::check_video_file(extra)?;
+            }
+            // A path list (':' between paths): the show file refuses paths with a ':'.
+            let list: Vec<String> = media
+                .extra
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            self.mpv
+                .set_string("external-files", &list.join(":"))
+                .and_then(|_| {
+                    self.mpv
+                        .set_string("lavfi-complex", media.complex.as_deref().unwrap_or(""))
+                })
+                .map_err(|e| format!("cannot load the song's files for its outputs: {e}"))?;
+            self.set.extra = media.extra.clone();
+            self.set.complex = media.complex.clone();
         }
         // The OS's bytes, not a UTF-8 rendering: any file the OS can open plays.
+        let video = &media.video;
         self.mpv
             .set_flag("pause", true)
             .and_then(|_| self.mpv.set_double("speed", 1.0))
@@ -153,8 +170,7 @@ impl Deck {
     /// Unloads the song (frees its decoder and frames); the deck is free again.
     pub fn unload(&mut self) {
         self.song = None;
-        self.video = None;
-        self.filter = None;
+        self.media = None;
         self.load_deferred = false;
         if !self.wanted {
             return;
@@ -183,6 +199,35 @@ impl Deck {
     /// Events of the current file count; not those of a file being unloaded.
     pub fn current_file(&self) -> bool {
         self.wanted && self.unloading_since.is_none()
+    }
+}
+
+/// What a deck loads for a song: its file, the files shown beside it on other outputs
+/// (decoded by the same core, stacked by `complex`, mpv's `lavfi-complex`), and the filter
+/// drawn over the picture (the test card's, mpv's `vf`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Media {
+    pub video: PathBuf,
+    pub extra: Vec<PathBuf>,
+    pub complex: Option<String>,
+    pub filter: Option<String>,
+}
+
+impl Media {
+    /// What song `song` of `show` loads.
+    pub fn of(show: &Show, song: usize) -> Media {
+        let s = &show.songs[song];
+        let names: Vec<String> = show.outputs.iter().map(|o| o.name.clone()).collect();
+        let composite = crate::outputs::Composite::of(&s.outputs_video(), &names);
+        let complex = composite.filter_graph();
+        let mut files = composite.files.into_iter();
+        let video = files.next().unwrap_or_else(|| s.video.clone());
+        Media {
+            video,
+            extra: files.collect(),
+            complex,
+            filter: s.video_filter.clone(),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::show::{Preload, Selection, Show, StopAction};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
-use decks::{deck_count, Deck, UNLOAD_SETTLE};
+use decks::{deck_count, Deck, Media, UNLOAD_SETTLE};
 use lanes::ClockLane;
 use log::{debug, error, info, warn};
 use status::{SongRef, StatusBoard, StatusSnapshot};
@@ -280,6 +280,21 @@ pub struct OnScreen {
     deck: Arc<AtomicUsize>,
     holds: Arc<Mutex<Vec<(usize, Instant)>>>,
     stops: Arc<Mutex<Stops>>,
+    /// What each output shows of each deck's picture (with `[[output]]`s), by deck.
+    views: Arc<Mutex<Vec<(usize, DeckViews)>>>,
+    /// Since when each output's present has been waiting (`None`: not waiting), by output.
+    presents: Arc<Mutex<Vec<Option<Instant>>>>,
+    /// Counts changes of `views`: the screens draw the picture again when it moves.
+    views_changed: Arc<AtomicUsize>,
+}
+
+/// What the outputs show of one deck's picture: its size as decoded (the song's files stacked
+/// side by side), and each output's rectangle of it and edge blend, in the show's output
+/// order. A deck with none set (idle content) is shown whole on every output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeckViews {
+    pub size: (u32, u32),
+    pub views: Vec<crate::outputs::View>,
 }
 
 /// What the screens need to keep a Stop's frame: the moment each stopped deck stopped, and the
@@ -323,6 +338,46 @@ impl OnScreen {
 
     fn set(&self, deck: usize) {
         self.deck.store(deck, Ordering::Release);
+    }
+
+    /// What the outputs show of deck `deck`'s picture (`None`: all of it on each).
+    pub fn views(&self, deck: usize) -> Option<DeckViews> {
+        let views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        views
+            .iter()
+            .find(|(d, _)| *d == deck)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Output `output` is presenting a frame since `since` (`None`: done).
+    pub fn presenting(&self, output: usize, since: Option<Instant>) {
+        let mut p = self.presents.lock().unwrap_or_else(|p| p.into_inner());
+        if p.len() <= output {
+            p.resize(output + 1, None);
+        }
+        p[output] = since;
+    }
+
+    /// Whether output `output`'s present has been waiting longer than `limit` (its monitor
+    /// gone: the window system holds it).
+    pub fn output_held(&self, output: usize, limit: Duration) -> bool {
+        let p = self.presents.lock().unwrap_or_else(|p| p.into_inner());
+        p.get(output)
+            .copied()
+            .flatten()
+            .is_some_and(|since| since.elapsed() > limit)
+    }
+
+    fn set_views(&self, deck: usize, v: Option<DeckViews>) {
+        let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        views.retain(|(d, _)| *d != deck);
+        views.extend(v.map(|v| (deck, v)));
+        self.views_changed.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times the views changed: a screen that saw another count draws again.
+    pub fn views_version(&self) -> usize {
+        self.views_changed.load(Ordering::Acquire)
     }
 
     /// Deck `deck`'s next new frame is not to be presented before `until` (a frame sought
@@ -435,6 +490,35 @@ impl OnScreen {
             Drawn::Redraw => !fence.passed,
         }
     }
+}
+
+/// A picture's width and height in pixels.
+type Size = (u32, u32);
+
+/// The sizes of the video tracks mpv opened for a file, the file's own first and then the
+/// files added beside it, in their order.
+fn video_track_sizes(mpv: &Mpv) -> (Option<Size>, Vec<Size>) {
+    let count = mpv.get_int("track-list/count").unwrap_or(0).clamp(0, 64);
+    let mut own = None;
+    let mut added = Vec::new();
+    for t in 0..count {
+        let get = |k: &str| mpv.get_string(&format!("track-list/{t}/{k}"));
+        if get("type").ok().as_deref() != Some("video") {
+            continue;
+        }
+        let int = |k: &str| mpv.get_int(&format!("track-list/{t}/{k}")).unwrap_or(0);
+        let (w, h) = (int("demux-w"), int("demux-h"));
+        let size = (
+            u32::try_from(w).unwrap_or(0).max(1),
+            u32::try_from(h).unwrap_or(0).max(1),
+        );
+        if get("external").ok().as_deref() == Some("yes") {
+            added.push(size);
+        } else if own.is_none() {
+            own = Some(size);
+        }
+    }
+    (own, added)
 }
 
 /// Creates the show's decks: one mpv core for each song of the preload window (see
@@ -721,9 +805,7 @@ impl Player {
             }
         }
         // The first song first, into the deck on screen; then its neighbours.
-        let first = self.show.songs[0].video.clone();
-        let filter = self.show.songs[0].video_filter.clone();
-        if let Err(e) = self.decks[0].load(0, first, filter) {
+        if let Err(e) = self.decks[0].load(0, Media::of(&self.show, 0)) {
             self.song_failed[0] = Some(e);
         }
         self.update_window();
@@ -1617,7 +1699,37 @@ impl Player {
             warnings,
             rigs: self.arbiter.status(clock::stamp(clock::now())),
             offset_ms: self.options.chase.offset_s * 1000.0,
+            outputs: self.outputs_status(),
         }
+    }
+
+    /// Each output: its settings, what it shows of the selected song, whether it presents.
+    fn outputs_status(&self) -> Vec<status::OutputStatus> {
+        let song = &self.show.songs[self.current];
+        self.show
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| status::OutputStatus {
+                name: o.name.clone(),
+                monitor: o.monitor.as_ref().map(|m| m.to_string()),
+                offset_ms: o.offset_ms.unwrap_or(self.options.chase.offset_s * 1000.0),
+                crop: o.crop.map(|c| [c.x, c.y, c.width, c.height]),
+                video: if song.per_output.is_empty() {
+                    Some(song.video.display().to_string())
+                } else {
+                    song.per_output
+                        .iter()
+                        .find(|(n, _)| *n == o.name)
+                        .map(|(_, f)| f.display().to_string())
+                },
+                state: if self.on_screen.output_held(i, Duration::from_secs(1)) {
+                    "held"
+                } else {
+                    "presenting"
+                },
+            })
+            .collect()
     }
 
     /// The show's stop behaviour, after the DAW stopped the video.
@@ -1811,9 +1923,7 @@ impl Player {
             // its first frame is ready.
             None if self.show.songs.len() <= 2 && self.deck_of(old_song).is_some() => {
                 let d = self.on_screen.get();
-                let song = &self.show.songs[i];
-                let (video, filter) = (song.video.clone(), song.video_filter.clone());
-                if let Err(e) = self.decks[d].load(i, video, filter) {
+                if let Err(e) = self.decks[d].load(i, Media::of(&self.show, i)) {
                     self.song_failed[i] = Some(e);
                 }
                 d
@@ -1952,9 +2062,7 @@ impl Player {
             .filter(|&d| d != shown && Some(d) != self.idle_deck)
             .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
             .min()?;
-        let video = self.show.songs[song].video.clone();
-        let filter = self.show.songs[song].video_filter.clone();
-        if let Err(e) = self.decks[d].load(song, video, filter) {
+        if let Err(e) = self.decks[d].load(song, Media::of(&self.show, song)) {
             self.song_failed[song] = Some(e);
         }
         Some(d)
@@ -2442,6 +2550,60 @@ impl Player {
         }
     }
 
+    /// Deck `deck` has opened song `song`'s files: each has a video track, and (with
+    /// `[[output]]`s) the outputs' views of its picture are set from their sizes. An error
+    /// says which file has no picture, or which output's crop does not fit its file.
+    fn outputs_views(&mut self, deck: usize, song: usize) -> Result<(), String> {
+        let Some(media) = self.decks[deck].media().cloned() else {
+            return Ok(());
+        };
+        let mpv = &self.decks[deck].mpv;
+        let (own, added) = video_track_sizes(mpv);
+        if media.complex.is_none() {
+            match mpv.get_string("vid") {
+                Ok(v) if v != "no" && !v.is_empty() => {}
+                _ => return Err(Self::no_video_track(&media.video)),
+            }
+        }
+        let Some(own) = own else {
+            return Err(Self::no_video_track(&media.video));
+        };
+        if let Some(missing) = media.extra.get(added.len()) {
+            return Err(Self::no_video_track(missing));
+        }
+        let sizes: Vec<(u32, u32)> = std::iter::once(own).chain(added).collect();
+        if self.show.outputs.is_empty() {
+            return Ok(());
+        }
+        let song_ref = &self.show.songs[song];
+        let names: Vec<String> = self.show.outputs.iter().map(|o| o.name.clone()).collect();
+        let composite = crate::outputs::Composite::of(&song_ref.outputs_video(), &names);
+        // The test card is drawn whole on every output, whatever their crops.
+        let whole: Vec<crate::outputs::Output>;
+        let outputs = if song_ref.test_card {
+            whole = self
+                .show
+                .outputs
+                .iter()
+                .map(|o| crate::outputs::Output {
+                    crop: None,
+                    ..o.clone()
+                })
+                .collect();
+            &whole
+        } else {
+            &self.show.outputs
+        };
+        let views = crate::outputs::views(&composite, &sizes, outputs)?;
+        let size = (
+            sizes.iter().map(|s| s.0).sum::<u32>().max(1),
+            sizes.iter().map(|s| s.1).max().unwrap_or(1).max(1),
+        );
+        self.on_screen
+            .set_views(deck, Some(DeckViews { size, views }));
+        Ok(())
+    }
+
     pub(crate) fn no_video_track(video: &Path) -> String {
         format!(
             "video '{}' has no video track: give a video file (H.264 or similar in .mp4, .mkv or .mov)",
@@ -2608,14 +2770,10 @@ impl Player {
                         let Some(s) = song else { continue };
                         let deck = &mut self.decks[i];
                         deck.loaded = true;
-                        match deck.mpv.get_string("vid") {
-                            Ok(v) if v != "no" && !v.is_empty() => {}
-                            _ => {
-                                self.song_failed[s] =
-                                    Some(Self::no_video_track(&self.show.songs[s].video));
-                                deck.loaded = false;
-                                failures = true;
-                            }
+                        if let Err(e) = self.outputs_views(i, s) {
+                            self.song_failed[s] = Some(e);
+                            self.decks[i].loaded = false;
+                            failures = true;
                         }
                     }
                     Event::EndFile(EndReason::Error(code)) if self.decks[i].current_file() => {

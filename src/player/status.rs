@@ -48,6 +48,26 @@ pub struct StatusSnapshot {
     pub rigs: Option<crate::arbiter::RigsStatus>,
     /// The latency offset in force, in ms (positive: the picture is shown that much earlier).
     pub offset_ms: f64,
+    /// The show's outputs (`[[output]]`), in order; empty with one screen.
+    pub outputs: Vec<OutputStatus>,
+}
+
+/// One output, as the remote and OSC report it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct OutputStatus {
+    /// Its name in the show file.
+    pub name: String,
+    /// The monitor it was given (`screen N` or `monitor "HDMI-1"`), if any.
+    pub monitor: Option<String>,
+    /// Its latency offset in ms (its own, or the show's).
+    pub offset_ms: f64,
+    /// The part of the video it shows, `[x, y, width, height]`, if not all of it.
+    pub crop: Option<[u32; 4]>,
+    /// The file it shows in the selected song; `None`: black.
+    pub video: Option<String>,
+    /// "presenting", or "held" when the window system has held its frame for over a second
+    /// (its monitor unplugged): the other outputs play on.
+    pub state: &'static str,
 }
 
 /// A song as the remote names it: its number in the setlist (from 1, as the operator counts)

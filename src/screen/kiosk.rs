@@ -214,6 +214,9 @@ pub struct ScreenWatch {
     next_poll: Instant,
     /// [`let_winit_hear_randr`] has run.
     hooked: bool,
+    /// One of several outputs: while its screen is away it stays where it is rather than
+    /// cover another output's screen.
+    several: bool,
 }
 
 impl ScreenWatch {
@@ -230,7 +233,15 @@ impl ScreenWatch {
             kiosk,
             next_poll: clock::now() + POLL_INTERVAL,
             hooked: false,
+            several: false,
         }
+    }
+
+    /// The window is one of several outputs: it goes back to its own screen when that returns,
+    /// and never onto another's.
+    pub fn one_of_several(mut self) -> ScreenWatch {
+        self.several = true;
+        self
     }
 
     /// Looks at the screens when it is time; returns when to look next (for the event loop's
@@ -262,6 +273,9 @@ impl ScreenWatch {
         }
         // Outside kiosk mode the operator may have left fullscreen on purpose (f).
         let keep_fullscreen = self.kiosk || window.fullscreen().is_some();
+        if change.away && self.several {
+            return self.next_poll;
+        }
         if let (Some(i), true) = (change.move_to, keep_fullscreen) {
             // winit ignores a request for the fullscreen state it believes the window is
             // already in, though the window manager may have moved or shrunk it when the

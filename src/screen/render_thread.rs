@@ -45,6 +45,8 @@ pub enum RenderCommand {
     Resize(u32, u32),
     /// Draw the picture again (another deck went on screen, the window was exposed).
     Redraw,
+    /// An output's window changed size (several outputs: its index, pixels).
+    ResizeOutput(usize, u32, u32),
     /// Free the renderers and end.
     Quit,
 }
@@ -164,7 +166,7 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
                     }
                     redraw = true;
                 }
-                Ok(RenderCommand::Redraw) => redraw = true,
+                Ok(RenderCommand::Redraw) | Ok(RenderCommand::ResizeOutput(..)) => redraw = true,
                 Ok(RenderCommand::Quit) | Err(_) => break,
             },
             default(BEAT_INTERVAL) => {}

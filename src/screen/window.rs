@@ -55,6 +55,40 @@ pub struct ScreenOptions {
     pub kiosk: bool,
     /// The window title.
     pub title: String,
+    /// The show's outputs (`[[output]]`), each a window of its own; empty = one window on
+    /// `screen`.
+    pub outputs: Vec<OutputWindow>,
+}
+
+/// One output's window, as the show file describes it.
+#[derive(Clone, Debug)]
+pub struct OutputWindow {
+    pub name: String,
+    pub monitor: Option<crate::outputs::Monitor>,
+    /// How much later than the output with the largest latency offset it shows each frame.
+    pub delay: std::time::Duration,
+}
+
+/// What draws: one window's render thread, or the outputs'.
+enum Renderer {
+    One(RenderThread),
+    Outputs(crate::screen::outputs::OutputsThread),
+}
+
+impl Renderer {
+    fn send(&self, command: RenderCommand) {
+        match self {
+            Renderer::One(r) => r.send(command),
+            Renderer::Outputs(r) => r.send(command),
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Renderer::One(r) => r.stop(),
+            Renderer::Outputs(r) => r.stop(),
+        }
+    }
 }
 
 /// Starts the player thread once the window and its renderer exist.
@@ -68,12 +102,13 @@ struct App {
     player_tx: Sender<PlayerInput>,
     proxy: EventLoopProxy<ScreenEvent>,
     start_player: Option<StartPlayer>,
-    window: Option<Arc<Window>>,
-    /// Draws to the window; dropped (ended) before the window.
-    renderer: Option<RenderThread>,
+    /// The windows: one, or one per output (in the show's order).
+    windows: Vec<Arc<Window>>,
+    /// Draws to the windows; dropped (ended) before them.
+    renderer: Option<Renderer>,
     fatal: Option<Error>,
-    /// Puts the window back on its screen when displays are re-plugged (fullscreen only).
-    screens: Option<crate::screen::kiosk::ScreenWatch>,
+    /// Put each window back on its screen when displays are re-plugged (fullscreen only).
+    screens: Vec<crate::screen::kiosk::ScreenWatch>,
     /// The main thread's promise to the watchdog: it beats every time the loop wakes.
     heartbeat: Heartbeat,
 }
@@ -118,10 +153,10 @@ pub fn run(
         player_tx,
         proxy,
         start_player: Some(start_player),
-        window: None,
+        windows: Vec::new(),
         renderer: None,
         fatal: None,
-        screens: None,
+        screens: Vec::new(),
         heartbeat: watchdog::register("screen", Watch::Beats(SCREEN_HANG_LIMIT)),
     };
     event_loop
@@ -162,6 +197,48 @@ fn pick_monitor(event_loop: &ActiveEventLoop, screen: Option<usize>) -> Option<M
     }
 }
 
+/// The monitor output `output` goes on: by its place in the list or by its name (as the
+/// system reports it, any case); the primary one, said, when it is not there.
+fn pick_output_monitor(
+    event_loop: &ActiveEventLoop,
+    output: &OutputWindow,
+) -> Option<MonitorHandle> {
+    use crate::outputs::Monitor;
+    let monitors: Vec<MonitorHandle> = event_loop.available_monitors().collect();
+    let found = match &output.monitor {
+        None => return event_loop.primary_monitor(),
+        Some(Monitor::Index(n)) => monitors.get(n.wrapping_sub(1)).cloned(),
+        Some(Monitor::Name(name)) => monitors
+            .iter()
+            .find(|m| m.name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .cloned(),
+    };
+    if found.is_none() {
+        let names: Vec<String> = monitors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                format!(
+                    "{} {}",
+                    i + 1,
+                    m.name().unwrap_or_else(|| "(unnamed)".into())
+                )
+            })
+            .collect();
+        warn!(
+            "output '{}': there is no {} (found: {}); it goes on the primary screen until \
+             that one is plugged in",
+            output.name,
+            output
+                .monitor
+                .as_ref()
+                .map_or(String::new(), |m| m.to_string()),
+            names.join(", ")
+        );
+    }
+    found.or_else(|| event_loop.primary_monitor())
+}
+
 fn choose_config(configs: Box<dyn Iterator<Item = Config> + '_>) -> Config {
     // Any config will do for video; prefer no multisampling (mpv scales the picture itself).
     let mut best: Option<Config> = None;
@@ -187,14 +264,17 @@ impl App {
     fn create_gl(
         &mut self,
         event_loop: &ActiveEventLoop,
-    ) -> Result<(Arc<Window>, RenderThread), String> {
+    ) -> Result<(Vec<Arc<Window>>, Renderer), String> {
+        if !self.options.outputs.is_empty() {
+            return self.create_outputs(event_loop);
+        }
         let monitor = pick_monitor(event_loop, self.options.screen);
         if self.options.fullscreen {
-            self.screens = Some(crate::screen::kiosk::ScreenWatch::new(
+            self.screens = vec![crate::screen::kiosk::ScreenWatch::new(
                 event_loop,
                 monitor.as_ref(),
                 self.options.kiosk,
-            ));
+            )];
         }
         let mut attributes = Window::default_attributes()
             .with_title(self.options.title.clone())
@@ -237,7 +317,119 @@ impl App {
             context,
             surface,
         })?;
-        Ok((window, renderer))
+        Ok((vec![window], Renderer::One(renderer)))
+    }
+
+    /// One window per output, each fullscreen on its monitor, drawn by one render thread
+    /// with one GL context.
+    fn create_outputs(
+        &mut self,
+        event_loop: &ActiveEventLoop,
+    ) -> Result<(Vec<Arc<Window>>, Renderer), String> {
+        let outputs = self.options.outputs.clone();
+        let mut windows = Vec::new();
+        let mut config: Option<Config> = None;
+        for (i, output) in outputs.iter().enumerate() {
+            let monitor = pick_output_monitor(event_loop, output);
+            let monitor_name = monitor
+                .as_ref()
+                .and_then(|m| m.name())
+                .unwrap_or_else(|| "the primary screen".into());
+            if self.options.fullscreen {
+                self.screens.push(
+                    crate::screen::kiosk::ScreenWatch::new(
+                        event_loop,
+                        monitor.as_ref(),
+                        self.options.kiosk,
+                    )
+                    .one_of_several(),
+                );
+            }
+            let mut attributes = Window::default_attributes()
+                .with_title(format!("{} ({})", self.options.title, output.name))
+                .with_inner_size(winit::dpi::LogicalSize::new(640.0, 360.0));
+            if self.options.fullscreen {
+                attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)));
+            }
+            let window = match &config {
+                None => {
+                    let template = ConfigTemplateBuilder::new();
+                    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        DisplayBuilder::new()
+                            .with_window_attributes(Some(attributes))
+                            .build(event_loop, template, choose_config)
+                    }))
+                    .map_err(|_| {
+                        "cannot set up OpenGL: the graphics driver offers no usable \
+                         configuration; check that Mesa's OpenGL/EGL drivers are installed \
+                         (libgl1-mesa-dri, libegl1)"
+                            .to_string()
+                    })?;
+                    let (window, c) = built.map_err(|e| format!("cannot set up OpenGL: {e}"))?;
+                    config = Some(c);
+                    window.ok_or("the window could not be created")?
+                }
+                Some(c) => {
+                    glutin_winit::finalize_window(event_loop, attributes, c).map_err(|e| {
+                        format!("cannot open the window of output '{}': {e}", output.name)
+                    })?
+                }
+            };
+            let window = Arc::new(window);
+            window.set_cursor_visible(false);
+            info!(
+                "output {} '{}': a window on {}",
+                i + 1,
+                output.name,
+                monitor_name
+            );
+            windows.push(window);
+        }
+        let config = config.ok_or("the show has no output")?;
+        let display = config.display();
+        let raw = windows[0].window_handle().ok().map(|h| h.as_raw());
+        // SAFETY: the windows outlive the contexts (the render and output threads drop them,
+        // and end, before the windows are dropped).
+        let context =
+            unsafe { display.create_context(&config, &ContextAttributesBuilder::new().build(raw)) }
+                .map_err(|e| format!("cannot create an OpenGL context: {e}"))?;
+        let mut surfaces = Vec::new();
+        for (window, output) in windows.iter().zip(&outputs) {
+            let attributes = window
+                .build_surface_attributes(Default::default())
+                .map_err(|e| format!("cannot describe the window surface: {e}"))?;
+            // SAFETY: as above, the window outlives the surface.
+            let surface = unsafe { display.create_window_surface(&config, &attributes) }
+                .map_err(|e| format!("cannot create the window surface: {e}"))?;
+            let raw = window.window_handle().ok().map(|h| h.as_raw());
+            let shared = ContextAttributesBuilder::new()
+                .with_sharing(&context)
+                .build(raw);
+            // SAFETY: as above.
+            let output_context =
+                unsafe { display.create_context(&config, &shared) }.map_err(|e| {
+                    format!(
+                        "cannot create an OpenGL context for output '{}': {e}",
+                        output.name
+                    )
+                })?;
+            surfaces.push(crate::screen::outputs::OutputSurface {
+                name: output.name.clone(),
+                window: window.clone(),
+                surface,
+                context: output_context,
+                delay: output.delay,
+            });
+        }
+        let renderer =
+            crate::screen::outputs::OutputsThread::start(crate::screen::outputs::OutputsSetup {
+                decks: self.decks.clone(),
+                on_screen: self.on_screen.clone(),
+                outputs: surfaces,
+                display,
+                context,
+            })?;
+        Ok((windows, Renderer::Outputs(renderer)))
     }
 
     fn render(&self, command: RenderCommand) {
@@ -269,7 +461,7 @@ impl App {
                 None
             }
             Key::Character(c) if c.eq_ignore_ascii_case("f") && !self.options.kiosk => {
-                if let Some(window) = &self.window {
+                for window in &self.windows {
                     let full = window.fullscreen().is_some();
                     window.set_fullscreen(if full {
                         None
@@ -306,12 +498,12 @@ impl App {
 
 impl ApplicationHandler<ScreenEvent> for App {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
-        if self.window.is_some() {
+        if !self.windows.is_empty() {
             return;
         }
         match self.create_gl(event_loop) {
-            Ok((window, renderer)) => {
-                self.window = Some(window);
+            Ok((windows, renderer)) => {
+                self.windows = windows;
                 self.renderer = Some(renderer);
                 if let Some(start) = self.start_player.take() {
                     start(self.proxy.clone());
@@ -339,11 +531,17 @@ impl ApplicationHandler<ScreenEvent> for App {
         }
     }
 
-    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, id: WindowId, event: WindowEvent) {
         match event {
             WindowEvent::RedrawRequested => self.render(RenderCommand::Redraw),
             WindowEvent::Resized(size) => {
-                self.render(RenderCommand::Resize(size.width, size.height));
+                let output = self.windows.iter().position(|w| w.id() == id);
+                match (output, self.options.outputs.is_empty()) {
+                    (Some(i), false) => {
+                        self.render(RenderCommand::ResizeOutput(i, size.width, size.height))
+                    }
+                    _ => self.render(RenderCommand::Resize(size.width, size.height)),
+                }
             }
             WindowEvent::CloseRequested if self.options.kiosk => {
                 info!("kiosk mode: a request to close the window was ignored");
@@ -367,7 +565,7 @@ impl ApplicationHandler<ScreenEvent> for App {
         // stuck one.
         let mut next = crate::clock::now() + SCREEN_BEAT_INTERVAL;
         // winit has no event for screens coming and going: look every few seconds.
-        if let (Some(watch), Some(window)) = (self.screens.as_mut(), self.window.as_ref()) {
+        for (watch, window) in self.screens.iter_mut().zip(&self.windows) {
             next = next.min(watch.poll(event_loop, window));
         }
         event_loop.set_control_flow(ControlFlow::WaitUntil(next));
@@ -380,6 +578,6 @@ impl ApplicationHandler<ScreenEvent> for App {
         if let Some(mut renderer) = self.renderer.take() {
             renderer.stop();
         }
-        self.window = None;
+        self.windows.clear();
     }
 }

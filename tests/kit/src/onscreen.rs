@@ -18,15 +18,20 @@ use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
 
-/// An Xvfb screen with matchbox-window-manager on it; both end with it.
+/// An Xvfb screen with matchbox-window-manager on it, or (for several monitors) Xorg with its
+/// dummy video driver and openbox; both end with it.
 pub struct VirtualScreen {
     /// The display name (`:N`).
     pub display: String,
-    /// Its size in pixels.
+    /// Its size in pixels (the whole desktop).
     pub width: u16,
     pub height: u16,
+    /// Its monitors, left to right: (left edge, width, height). One for an Xvfb screen.
+    pub monitors: Vec<(u16, u16, u16)>,
     xvfb: Child,
     wm: Child,
+    /// Xorg's configuration and log, removed with the screen.
+    dir: Option<std::path::PathBuf>,
 }
 
 /// Display numbers taken by this process so far: two screens started at once never try the
@@ -74,13 +79,147 @@ impl VirtualScreen {
                 display,
                 width,
                 height,
+                monitors: vec![(0, width, height)],
                 xvfb,
                 wm,
+                dir: None,
             };
             wait_for_window_manager(&screen.display)?;
             return Ok(screen);
         }
         Err("no free X display number".into())
+    }
+
+    /// Starts a desktop of `count` monitors of `width` x `height` side by side (RandR outputs
+    /// DUMMY0, DUMMY1, ... left to right), on the first free display number from `first`:
+    /// Xorg with Debian's dummy video driver (`xserver-xorg-video-dummy`; Xvfb has a single
+    /// RandR monitor) and openbox, which puts a fullscreen window on its own monitor. Returns
+    /// once the window manager has taken it.
+    pub fn start_monitors(
+        first: u32,
+        count: u16,
+        width: u16,
+        height: u16,
+    ) -> Result<VirtualScreen, String> {
+        for _ in 0..200 {
+            let n = first + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let display = format!(":{n}");
+            let dir =
+                std::env::temp_dir().join(format!("playhead-xorg-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let total = u32::from(width) * u32::from(count);
+            // A mode of exactly the monitor's size (a CVT-like timing the dummy accepts).
+            let (hw, vh) = (u32::from(width), u32::from(height));
+            let conf = format!(
+                "Section \"ServerFlags\"\n  Option \"AutoAddDevices\" \"false\"\n  Option \"AutoAddGPU\" \"false\"\nEndSection\n\
+                 Section \"Device\"\n  Identifier \"dummy\"\n  Driver \"dummy\"\n  VideoRam 131072\nEndSection\n\
+                 Section \"Monitor\"\n  Identifier \"monitor\"\n  HorizSync 5.0-1000.0\n  VertRefresh 5.0-200.0\n\
+                 Modeline \"{hw}x{vh}\" {clock:.2} {hw} {hs} {he} {ht} {vh} {vs} {ve} {vt}\nEndSection\n\
+                 Section \"Screen\"\n  Identifier \"screen\"\n  Device \"dummy\"\n  Monitor \"monitor\"\n  DefaultDepth 24\n\
+                 SubSection \"Display\"\n    Depth 24\n    Virtual {total} {vh}\n    Modes \"{hw}x{vh}\"\n  EndSubSection\nEndSection\n",
+                clock = f64::from((hw + 192) * (vh + 16) * 60) / 1e6,
+                hs = hw + 32,
+                he = hw + 96,
+                ht = hw + 192,
+                vs = vh + 3,
+                ve = vh + 8,
+                vt = vh + 16,
+            );
+            let conf_path = dir.join("xorg.conf");
+            std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+            let mut xorg = Command::new("Xorg")
+                .arg(&display)
+                .arg("-config")
+                .arg(&conf_path)
+                .args(["-noreset", "-nolisten", "tcp", "-logfile"])
+                .arg(dir.join("xorg.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    format!("cannot start Xorg (Debian's xserver-xorg-core and xserver-xorg-video-dummy): {e}")
+                })?;
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !Path::new(&socket).exists() && Instant::now() < deadline {
+                if let Ok(Some(_)) = xorg.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !Path::new(&socket).exists() || x11rb::connect(Some(&display)).is_err() {
+                let _ = xorg.kill();
+                let _ = xorg.wait();
+                let _ = std::fs::remove_dir_all(&dir);
+                continue;
+            }
+            let mode = format!("{hw}x{vh}");
+            for i in 1..count {
+                let output = format!("DUMMY{i}");
+                let left_of = format!("DUMMY{}", i - 1);
+                xrandr(&display, &["--addmode", &output, &mode])?;
+                xrandr(
+                    &display,
+                    &["--output", &output, "--mode", &mode, "--right-of", &left_of],
+                )?;
+            }
+            let wm = Command::new("openbox")
+                .env("DISPLAY", &display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start openbox (Debian's openbox): {e}"))?;
+            let screen = VirtualScreen {
+                display,
+                width: u16::try_from(total).map_err(|_| "too wide a desktop")?,
+                height,
+                monitors: (0..count).map(|i| (i * width, width, height)).collect(),
+                xvfb: xorg,
+                wm,
+                dir: Some(dir),
+            };
+            wait_for_window_manager(&screen.display)?;
+            return Ok(screen);
+        }
+        Err("no free X display number".into())
+    }
+
+    /// Unplugs monitor `index` (its RandR output turned off), or plugs it back in its place.
+    pub fn plug(&self, index: usize, plugged: bool) -> Result<(), String> {
+        let output = format!("DUMMY{index}");
+        let &(_, w, h) = self.monitors.get(index).ok_or("no such monitor")?;
+        if !plugged {
+            return xrandr(&self.display, &["--output", &output, "--off"]);
+        }
+        let mode = format!("{w}x{h}");
+        let mut args = vec!["--output".to_string(), output, "--mode".into(), mode];
+        if index > 0 {
+            args.extend(["--right-of".into(), format!("DUMMY{}", index - 1)]);
+        } else {
+            args.extend(["--pos".into(), "0x0".into()]);
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        xrandr(&self.display, &args)
+    }
+}
+
+fn xrandr(display: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("xrandr")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .map_err(|e| format!("cannot run xrandr (Debian's x11-xserver-utils): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "xrandr {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -121,6 +260,9 @@ impl Drop for VirtualScreen {
         for child in [&mut self.wm, &mut self.xvfb] {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -165,11 +307,35 @@ impl ScreenPoller {
     /// machine would time its own wait, not the picture ([`poller_priority`] says whether it
     /// got it). It sleeps between reads, so it never takes a core for long.
     pub fn start(screen: &VirtualScreen, interval: Duration) -> Result<ScreenPoller, String> {
+        let (width, height) = (screen.width, screen.height);
+        let video = VideoRect::fit(640, 360, usize::from(width), usize::from(height));
+        Self::start_in(screen, (0, width), video, interval)
+    }
+
+    /// Polls one monitor of `screen` (its index, see [`VirtualScreen::monitors`]), where the
+    /// demo show's picture sits at `video` (monitor pixels).
+    pub fn start_on_monitor(
+        screen: &VirtualScreen,
+        monitor: usize,
+        video: VideoRect,
+        interval: Duration,
+    ) -> Result<ScreenPoller, String> {
+        let &(x, width, _) = screen.monitors.get(monitor).ok_or("no such monitor")?;
+        Self::start_in(screen, (x, width), video, interval)
+    }
+
+    /// Polls the columns `area` (left edge, width) of `screen`, where the picture sits at
+    /// `video` (pixels of the area).
+    fn start_in(
+        screen: &VirtualScreen,
+        area: (u16, u16),
+        video: VideoRect,
+        interval: Duration,
+    ) -> Result<ScreenPoller, String> {
         let (conn, number) = x11rb::connect(Some(&screen.display))
             .map_err(|e| format!("cannot reach {}: {e}", screen.display))?;
         let root = conn.setup().roots[number].root;
-        let (width, height) = (screen.width, screen.height);
-        let video = VideoRect::fit(640, 360, usize::from(width), usize::from(height));
+        let (left, width) = (i16::try_from(area.0).map_err(|e| e.to_string())?, area.1);
         // 8 rows across the middle of the band (video rows 325..355).
         let rows: u16 = 8;
         let middle = video.y + 340.0 * video.height / 360.0;
@@ -183,11 +349,27 @@ impl ScreenPoller {
                 real_time_priority();
                 let mut last: Option<Option<u32>> = None;
                 while !stop2.load(Ordering::Relaxed) {
-                    let reply = conn
-                        .get_image(ImageFormat::Z_PIXMAP, root, 0, top, width, rows, !0)
+                    let reply = match conn
+                        .get_image(ImageFormat::Z_PIXMAP, root, left, top, width, rows, !0)
                         .map_err(|e| e.to_string())?
                         .reply()
-                        .map_err(|e| e.to_string())?;
+                    {
+                        Ok(r) => r,
+                        // The area is off the desktop (its monitor unplugged): no picture
+                        // there, until it returns.
+                        Err(x11rb::errors::ReplyError::X11Error(_)) => {
+                            if last != Some(None) {
+                                last = Some(None);
+                                seen2
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push((None, Instant::now()));
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    };
                     let at = Instant::now();
                     let view = ImageView {
                         pixels: &reply.data,

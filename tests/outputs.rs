@@ -1,0 +1,495 @@
+//! Several outputs (`[[output]]`) on a virtual desktop of several monitors (Xorg with the dummy
+//! video driver, openbox, software OpenGL): the program itself with a show file, started by a
+//! scripted DAW over network MIDI on loopback. Each monitor's frame code is read off the
+//! screen every 0.5 ms: the outputs show the same frame at the same moment, each on its own
+//! latency offset; each half of a wide video shows its half; the overlap of two crops fades
+//! each side along the blend curve; an output a song leaves out is black; an unplugged
+//! monitor leaves the others playing and gets the right frame back when it returns. (How close
+//! the outputs agree is a figure of the benchmark, in a release build.)
+
+use playhead_testkit::framecode::VideoRect;
+use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// One desktop at a time: each test runs an X server, a window manager and the program with
+/// its outputs, and two of them together on two cores would judge the machine, not playhead.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("media/demo.mp4")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("playhead-outputs-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A 1280x360 master: the demo show twice side by side, so that each half carries the frame
+/// code (the first 20 s).
+fn wide_master(dir: &Path) -> PathBuf {
+    let out = dir.join("wide.mp4");
+    let demo = demo();
+    ffmpeg(&[
+        "-i",
+        demo.to_str().unwrap(),
+        "-filter_complex",
+        "[0][0]hstack",
+        "-t",
+        "20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+fn ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        a.duration_since(b).as_secs_f64() * 1000.0
+    } else {
+        -(b.duration_since(a).as_secs_f64() * 1000.0)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty());
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// A scripted DAW joined to the program's session, its clock synchronised.
+fn daw(port: u16, clock: &DawClock) -> ScriptedPeer {
+    let mut daw = ScriptedPeer::new("DAW", 0x7C_0002).unwrap();
+    match daw
+        .invite(SocketAddr::from(([127, 0, 0, 1], port)), 5 * SECOND)
+        .expect("an answer")
+    {
+        Answer::Accepted { .. } => {}
+        other => panic!("invitation not accepted: {other:?}"),
+    }
+    for _ in 0..8 {
+        daw.clock_sync_with(|| clock.ticks_at(Instant::now()), 2 * SECOND)
+            .expect("CK1");
+    }
+    daw
+}
+
+fn start(screen: &VirtualScreen, show: &Path, port: u16) -> Program {
+    let args: Vec<String> = [
+        show.to_str().unwrap(),
+        "--follow",
+        "start",
+        "--no-mdns",
+        "--rtp-port",
+        &port.to_string(),
+        "--remote",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Program::start(Path::new(env!("CARGO_BIN_EXE_playhead")), &args, screen)
+        .expect("the program armed")
+}
+
+/// The remote's `/api/status`, read over plain HTTP on loopback.
+fn status(program: &Program) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let line = program
+        .log()
+        .into_iter()
+        .find(|l| l.contains("remote status page on http://127.0.0.1:"))
+        .expect("the remote page's address in the log");
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(10 * SECOND)).unwrap();
+    write!(
+        s,
+        "GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("JSON")
+}
+
+/// When each frame first appeared.
+fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
+    let mut out: Vec<(u32, Instant)> = Vec::new();
+    for &(n, at) in seen {
+        if let Some(n) = n {
+            if !out.iter().any(|(m, _)| *m == n) {
+                out.push((n, at));
+            }
+        }
+    }
+    out
+}
+
+fn monitors(count: u16) -> VirtualScreen {
+    VirtualScreen::start_monitors(470 + std::process::id() % 150, count, 640, 360).expect(
+        "a virtual desktop of several monitors (Xorg with xserver-xorg-video-dummy, openbox)",
+    )
+}
+
+fn poller(screen: &VirtualScreen, monitor: usize, video: VideoRect) -> ScreenPoller {
+    ScreenPoller::start_on_monitor(screen, monitor, video, Duration::from_micros(500))
+        .expect("a poller")
+}
+
+fn full() -> VideoRect {
+    VideoRect::fit(640, 360, 640, 360)
+}
+
+/// The screen's pixels (R, G, B) in a rectangle.
+fn pixels(display: &str, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+    let out = Command::new("import")
+        .args(["-display", display, "-window", "root", "-crop"])
+        .arg(format!("{w}x{h}+{x}+{y}"))
+        .args(["-depth", "8", "rgb:-"])
+        .output()
+        .expect("run import (imagemagick)");
+    assert!(out.status.success(), "screenshot failed");
+    assert_eq!(out.stdout.len(), (w * h * 3) as usize);
+    out.stdout
+}
+
+#[test]
+fn three_outputs_show_one_frame_each_on_its_own_offset() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("three");
+    let wide = wide_master(&dir);
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "name = \"three screens\"\n\
+             [[output]]\nname = \"left\"\nmonitor = \"DUMMY0\"\ncrop = [0, 0, 640, 360]\n\
+             [[output]]\nname = \"right\"\nmonitor = 2\ncrop = [640, 0, 640, 360]\n\
+             [[output]]\nname = \"led\"\nmonitor = \"dummy2\"\noffset_ms = 80\n\
+             [[song]]\nvideo = {{ left = \"{}\", right = \"{}\", led = \"{}\" }}\n",
+            wide.display(),
+            wide.display(),
+            demo().display()
+        ),
+    )
+    .unwrap();
+    let screen = monitors(3);
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    let pollers: Vec<ScreenPoller> = (0..3).map(|m| poller(&screen, m, full())).collect();
+    for (m, p) in pollers.iter().enumerate() {
+        assert!(
+            p.wait_for(10 * SECOND, |n| n == Some(0)),
+            "monitor {m} never showed frame 0; the program said:\n{}",
+            program.log().join("\n")
+        );
+    }
+    let clock = DawClock::new(45_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    let since = Instant::now();
+    daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(since))
+        .unwrap();
+    for (m, p) in pollers.iter().enumerate() {
+        assert!(
+            p.wait_for(20 * SECOND, |n| n.is_some_and(|n| n >= 100)),
+            "monitor {m} did not play on to frame 100; the program said:\n{}",
+            program.log().join("\n")
+        );
+    }
+    let seen: Vec<Vec<(u32, Instant)>> = pollers
+        .iter()
+        .map(|p| firsts(&p.seen_since(since)))
+        .collect();
+    let at = |m: usize, k: u32| seen[m].iter().find(|(n, _)| *n == k).map(|(_, t)| *t);
+    // The two halves of the wide video: the same frame at the same moment.
+    let mut halves = Vec::new();
+    let mut led_ahead = Vec::new();
+    for k in 1..100 {
+        if let (Some(l), Some(r)) = (at(0, k), at(1, k)) {
+            halves.push(ms(r, l).abs());
+        }
+        if let (Some(l), Some(led)) = (at(0, k), at(2, k)) {
+            led_ahead.push(ms(l, led));
+        }
+    }
+    assert!(
+        halves.len() >= 80,
+        "too few frames seen on both halves: {halves:?}"
+    );
+    let worst = halves.iter().copied().fold(0.0, f64::max);
+    assert!(
+        median(halves.clone()) < 4.0 && worst < 40.0,
+        "the halves disagreed: median {:.2} ms, worst {worst:.1} ms",
+        median(halves)
+    );
+    // The LED wall's offset is 80 ms larger: it shows every frame 80 ms before the projectors.
+    assert!(
+        led_ahead.len() >= 80,
+        "too few frames seen on the LED wall: {led_ahead:?}"
+    );
+    let ahead = median(led_ahead);
+    assert!(
+        (65.0..=95.0).contains(&ahead),
+        "the LED wall was {ahead:.1} ms ahead of the projectors, not 80"
+    );
+    // The status names every output, its offset and what it shows.
+    let st = status(&program);
+    let outputs = st["outputs"].as_array().expect("outputs in /api/status");
+    let names: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["left", "right", "led"]);
+    assert_eq!(outputs[2]["offset_ms"], 80.0);
+    assert_eq!(outputs[0]["offset_ms"], 0.0);
+    assert_eq!(outputs[1]["crop"], serde_json::json!([640, 0, 640, 360]));
+    assert!(outputs[2]["video"].as_str().unwrap().ends_with("demo.mp4"));
+    assert!(
+        outputs.iter().all(|o| o["state"] == "presenting"),
+        "{outputs:?}"
+    );
+    assert_eq!(outputs[0]["monitor"], "monitor \"DUMMY0\"");
+}
+
+#[test]
+fn the_overlap_blends_along_the_curve_and_an_output_left_out_is_black() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("blend");
+    // Grey 200 (a flat picture, light enough to read the ramp), 1280x360.
+    let flat = dir.join("flat.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xC8C8C8:s=1280x360:r=25:d=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-qp",
+        "0",
+        "-pix_fmt",
+        "yuv444p",
+        flat.to_str().unwrap(),
+    ]);
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "[[output]]\nname = \"left\"\nmonitor = 1\ncrop = [0, 0, 704, 360]\n\
+             [[output]]\nname = \"right\"\nmonitor = 2\ncrop = [576, 0, 704, 360]\nblend_gamma = 1.8\n\
+             [[song]]\nvideo = \"{}\"\n\
+             [[song]]\nvideo = {{ left = \"{}\" }}\n\
+             [[song]]\nvideo = \"{}\"\n",
+            flat.display(),
+            flat.display(),
+            demo().display()
+        ),
+    )
+    .unwrap();
+    let screen = monitors(2);
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    // Each output shows 704x360 of the video fitted into 640x360: 640 x 327 at y 16.
+    let scale = 640.0 / 704.0;
+    let top = ((360.0 - 360.0 * scale) / 2.0_f64).round() as u32;
+    let row = 180;
+    let deadline = Instant::now() + 20 * SECOND;
+    let (left, right) = loop {
+        let left = pixels(&screen.display, 0, row, 640, 1);
+        let right = pixels(&screen.display, 640, row, 640, 1);
+        // Both outputs drawn, with their blends: the middle of each picture is the video's
+        // grey, the overlap's outer edge is dark.
+        if left[320 * 3] > 150 && right[320 * 3] > 150 && left[638 * 3] < 60 && right[3] < 60 {
+            break (left, right);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outputs never showed the picture; the program said:\n{}",
+            program.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(top > 0);
+    let value = |px: &[u8], x: usize| {
+        (f64::from(px[x * 3]) + f64::from(px[x * 3 + 1]) + f64::from(px[x * 3 + 2])) / 3.0
+    };
+    let grey = value(&left, 100);
+    assert!(
+        (190.0..=210.0).contains(&grey),
+        "the picture's grey: {grey}"
+    );
+    // The overlap is video columns 576..704: 128 columns, 116 on screen. Left fades out to its
+    // right edge (gamma 2.2), right fades in from its left edge (gamma 1.8).
+    let mut checked = 0;
+    for screen_x in (0..640usize).step_by(4) {
+        let video_x = (screen_x as f64 + 0.5) / scale;
+        if video_x > 576.0 + 4.0 && video_x < 704.0 - 4.0 {
+            let t = (704.0 - video_x) / 128.0;
+            let want = grey * playhead_core::outputs::blend_factor(t, 2.2);
+            let got = value(&left, screen_x);
+            assert!(
+                (got - want).abs() <= 8.0,
+                "left output, column {screen_x} (t {t:.2}): {got:.0}, the curve says {want:.0}"
+            );
+            checked += 1;
+        }
+        let video_x_right = 576.0 + video_x;
+        if video_x_right > 576.0 + 4.0 && video_x_right < 704.0 - 4.0 {
+            let t = (video_x_right - 576.0) / 128.0;
+            let want = grey * playhead_core::outputs::blend_factor(t, 1.8);
+            let got = value(&right, screen_x);
+            assert!(
+                (got - want).abs() <= 8.0,
+                "right output, column {screen_x} (t {t:.2}): {got:.0}, the curve says {want:.0}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 40,
+        "too few columns of the overlap checked: {checked}"
+    );
+    // Outside the overlap, untouched.
+    assert!((value(&left, 300) - grey).abs() <= 4.0);
+    assert!((value(&right, 400) - grey).abs() <= 4.0);
+
+    // The second song shows the file on the left output only: the right one goes black, and
+    // the left one has nothing to blend with.
+    let clock = DawClock::new(46_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    daw.send_midi_stamped(&[(0, &[0xF3, 0x01])], clock.stamp_at(Instant::now()))
+        .unwrap();
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let right = pixels(&screen.display, 640, 0, 640, 360);
+        let left = pixels(&screen.display, 0, row, 640, 1);
+        let edge = value(&left, 636);
+        if right.iter().all(|v| *v <= 8) && (edge - grey).abs() <= 4.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "song 2: the right output is not black, or the left one still fades ({edge:.0} at \
+             its right edge); the program said:\n{}",
+            program.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The third song's video is narrower than the crops: refused, naming the output and crop.
+    assert!(
+        program.logged("song 3 'demo' cannot play: output \"left\": crop = [0, 0, 704, 360] is outside the video (640x360)"),
+        "{}",
+        program.log().join("\n")
+    );
+}
+
+#[test]
+fn an_unplugged_output_leaves_the_others_playing_and_gets_its_frame_back() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("unplug");
+    let wide = wide_master(&dir);
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "[[output]]\nname = \"left\"\nmonitor = \"DUMMY0\"\ncrop = [0, 0, 640, 360]\n\
+             [[output]]\nname = \"right\"\nmonitor = \"DUMMY1\"\ncrop = [640, 0, 640, 360]\n\
+             [[song]]\nvideo = \"{}\"\n",
+            wide.display()
+        ),
+    )
+    .unwrap();
+    let screen = monitors(2);
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    let left = poller(&screen, 0, full());
+    let right = poller(&screen, 1, full());
+    for p in [&left, &right] {
+        assert!(
+            p.wait_for(10 * SECOND, |n| n == Some(0)),
+            "{}",
+            program.log().join("\n")
+        );
+    }
+    let clock = DawClock::new(47_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(Instant::now()))
+        .unwrap();
+    assert!(
+        left.wait_for(10 * SECOND, |n| n.is_some_and(|n| n >= 25)),
+        "the left output did not play (on {:?}); the program said:\n{}",
+        left.current(),
+        program.log().join("\n")
+    );
+    screen.plug(1, false).expect("unplug the right monitor");
+    // The left output plays on, two seconds' worth.
+    let now = left.current().unwrap_or(0);
+    assert!(
+        left.wait_for(10 * SECOND, |n| n.is_some_and(|n| n >= now + 50)),
+        "the left output stopped when the right monitor went; the program said:\n{}",
+        program.log().join("\n")
+    );
+    screen.plug(1, true).expect("plug the right monitor back");
+    // Back on its monitor, on the frame the left one shows.
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        if let (Some(l), Some(r)) = (left.current(), right.current()) {
+            if l.abs_diff(r) <= 1 && r > now + 50 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the right output did not come back on the left one's frame ({:?} vs {:?}); the \
+             program said:\n{}",
+            right.current(),
+            left.current(),
+            program.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
