@@ -49,8 +49,11 @@ const HANG_LIMIT: Duration = Duration::from_secs(3);
 /// Pictures kept at most: for outputs that show frames later than the others, and for an
 /// output whose swap is held. Past this the oldest picture is drawn over.
 const MAX_PICTURES: usize = 16;
-/// An output starts drawing its frame this long before the frame is due.
-const DRAW_AHEAD: Duration = Duration::from_millis(6);
+/// An output draws its next frame as soon as it has one (mpv hands frames over ahead of
+/// their due time by what drawing costs), but never more than this before it is due: a
+/// frame further ahead is one of a later output's queue, drawn once the frame before it is
+/// presented.
+const DRAW_AHEAD: Duration = Duration::from_millis(60);
 /// An output whose swap has not returned for this long is said to be held.
 const HELD_AFTER: Duration = Duration::from_secs(1);
 
@@ -292,7 +295,8 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
         let drawing = crate::clock::now();
         let now_us = decks[shown].time_us();
         let what = super::present::drawn(&info, now_us, drawing);
-        let lead_at = presenter.present_at(&info, now_us, drawing, || on_screen.take_hold(shown));
+        // When the frame is due: each output takes off what its own swap costs.
+        let lead_at = presenter.due_at(&info, now_us, drawing, || on_screen.take_hold(shown));
         let views = on_screen.views(shown);
         let size = views.as_ref().map_or((1280, 720), |v| v.size);
         let picture = gl.free_picture(size);
@@ -391,6 +395,15 @@ fn start_output(
     }
 }
 
+/// Asks real-time priority (SCHED_FIFO, low) for this thread, so that the wake-up for a
+/// frame's moment is not kept waiting behind decoding; the thread only sleeps and blocks in
+/// between. Whether it was allowed.
+fn real_time_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 5 };
+    // SAFETY: a plain value and this thread's own handle.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+}
+
 /// An output's GL state, on its thread.
 struct OutputGl {
     gl: glow::Context,
@@ -469,6 +482,20 @@ fn output_thread(
     };
     let _ = ready.send(Ok(()));
     drop(window);
+    let real_time = real_time_priority();
+    if index == 0 {
+        if real_time {
+            info!(
+                "outputs present at real-time priority: a busy processor does not delay the \
+                 moment a frame goes out"
+            );
+        } else {
+            info!(
+                "outputs present at normal priority (this user may not use real-time priority: \
+                 see \"Several screens\" in the README); a busy processor may delay a frame"
+            );
+        }
+    }
     let mut queue: VecDeque<Show> = VecDeque::new();
     let mut last: Option<Show> = None;
     let mut swaps: VecDeque<Duration> = VecDeque::new();

@@ -107,17 +107,7 @@ impl Presenter {
         now: Instant,
         hold: impl FnOnce() -> Option<Instant>,
     ) -> Option<Instant> {
-        if !info.present || info.redraw {
-            return None;
-        }
-        // mpv hands a frame over `offset` ahead of its due time: a frame claiming to be due
-        // much later than that is not one to wait for (mpv gives up waiting for the swap after
-        // 200 ms and would run on without us). Nor is a hold longer than MAX_HOLD.
-        let due = match info.due_in_us(now_us).filter(|d| *d > 0) {
-            Some(due_in_us) => (now + Duration::from_micros(due_in_us.unsigned_abs()))
-                .min(now + self.offset + MAX_WAIT_BEYOND_OFFSET),
-            None => hold().filter(|h| *h > now)?.min(now + MAX_HOLD),
-        };
+        let due = self.due_at(info, now_us, now, hold)?;
         // The typical cost, not the slowest: a frame is as often early as late by the
         // difference, where the slowest would make most frames early.
         let early = match self.vsync {
@@ -125,6 +115,28 @@ impl Presenter {
             None => typical(&self.present_costs),
         };
         Some(due.checked_sub(early).unwrap_or(due))
+    }
+
+    /// When the frame mpv describes with `info` is due on screen (as [`Presenter::present_at`],
+    /// before taking off what presenting costs): for screens that time their own swaps.
+    pub fn due_at(
+        &self,
+        info: &FrameInfo,
+        now_us: i64,
+        now: Instant,
+        hold: impl FnOnce() -> Option<Instant>,
+    ) -> Option<Instant> {
+        if !info.present || info.redraw {
+            return None;
+        }
+        // mpv hands a frame over `offset` ahead of its due time: a frame claiming to be due
+        // much later than that is not one to wait for (mpv gives up waiting for the swap after
+        // 200 ms and would run on without us). Nor is a hold longer than MAX_HOLD.
+        Some(match info.due_in_us(now_us).filter(|d| *d > 0) {
+            Some(due_in_us) => (now + Duration::from_micros(due_in_us.unsigned_abs()))
+                .min(now + self.offset + MAX_WAIT_BEYOND_OFFSET),
+            None => hold().filter(|h| *h > now)?.min(now + MAX_HOLD),
+        })
     }
 
     /// Waits until `at` (none: returns at once), then says how the frame stood against it.

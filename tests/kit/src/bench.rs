@@ -12,6 +12,8 @@
 
 #[path = "bench/card.rs"]
 mod card;
+#[path = "bench/outputs.rs"]
+mod outputs;
 #[path = "bench/rigs.rs"]
 mod rigs;
 #[path = "bench/timing.rs"]
@@ -79,12 +81,17 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs"])]
     pub test_card: bool,
 
+    /// Measure several outputs instead, on screen: each monitor's origin error after a Start
+    /// and the agreement between monitors, with 1, 2 and 3 outputs, and what each costs.
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card"])]
+    pub outputs: bool,
+
     /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
     /// costs at 1280x720).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub screen_size: (u16, u16),
 
-    /// With --timing, --rigs or --test-card, how many trials of each kind.
+    /// With --timing, --rigs, --test-card or --outputs, how many trials of each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
 
@@ -166,6 +173,11 @@ fn run(args: &BenchArgs) -> Result<(), String> {
         println!("playhead bench --test-card");
         println!("{}", card::METHOD);
         return card::run(&program()?, args.trials, args.screen_size);
+    }
+    if args.outputs {
+        println!("playhead bench --outputs");
+        println!("{}", outputs::METHOD);
+        return outputs::run(&program()?, args.trials);
     }
     if args.rigs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
