@@ -2,7 +2,8 @@
 //! video driver, openbox, software OpenGL): the program itself with a show file, started by a
 //! scripted DAW over network MIDI on loopback. Each monitor's frame code is read off the
 //! screen every 0.5 ms: the outputs show the same frame at the same moment, each on its own
-//! latency offset; each half of a wide video shows its half; the overlap of two crops fades
+//! latency offset (two projectors with overlapping crops of a wide video and an LED wall with
+//! its own file, as a show has them); each half of a wide video shows its half; the overlap of two crops fades
 //! each side along the blend curve; an output a song leaves out is black; an unplugged
 //! monitor leaves the others playing and gets the right frame back when it returns. (How close
 //! the outputs agree is a figure of the benchmark, in a release build.)
@@ -59,6 +60,34 @@ fn wide_master(dir: &Path) -> PathBuf {
         demo.to_str().unwrap(),
         "-filter_complex",
         "[0][0]hstack",
+        "-t",
+        "20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// A 1408x360 master for two projectors that overlap: the demo show, 128 black columns, the
+/// demo show again. Crops [0, 0, 736, 360] and [672, 0, 736, 360] overlap by 64 columns, all
+/// in the black gap, so the blend leaves each half's frame code whole.
+fn gapped_master(dir: &Path) -> PathBuf {
+    let out = dir.join("gapped.mp4");
+    let demo = demo();
+    ffmpeg(&[
+        "-i",
+        demo.to_str().unwrap(),
+        "-filter_complex",
+        "[0]split[a][b];[a]pad=768:360:0:0:black[p];[p][b]hstack",
         "-t",
         "20",
         "-c:v",
@@ -198,14 +227,14 @@ fn three_outputs_show_one_frame_each_on_its_own_offset() {
     let _ = env_logger::builder().is_test(true).try_init();
     let _one = one_at_a_time();
     let dir = temp_dir("three");
-    let wide = wide_master(&dir);
+    let wide = gapped_master(&dir);
     let show = dir.join("show.playhead.toml");
     std::fs::write(
         &show,
         format!(
             "name = \"three screens\"\n\
-             [[output]]\nname = \"left\"\nmonitor = \"DUMMY0\"\ncrop = [0, 0, 640, 360]\n\
-             [[output]]\nname = \"right\"\nmonitor = 2\ncrop = [640, 0, 640, 360]\n\
+             [[output]]\nname = \"left\"\nmonitor = \"DUMMY0\"\ncrop = [0, 0, 736, 360]\n\
+             [[output]]\nname = \"right\"\nmonitor = 2\ncrop = [672, 0, 736, 360]\n\
              [[output]]\nname = \"led\"\nmonitor = \"dummy2\"\noffset_ms = 80\n\
              [[song]]\nvideo = {{ left = \"{}\", right = \"{}\", led = \"{}\" }}\n",
             wide.display(),
@@ -217,7 +246,20 @@ fn three_outputs_show_one_frame_each_on_its_own_offset() {
     let screen = monitors(3);
     let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
     let program = start(&screen, &show, port);
-    let pollers: Vec<ScreenPoller> = (0..3).map(|m| poller(&screen, m, full())).collect();
+    // Each projector shows 736 columns fitted into 640: its half of the master at 0.87 scale,
+    // the left one from its left edge, the right one 96 master columns in.
+    let scale = 640.0 / 736.0;
+    let half = |x: f64| VideoRect {
+        x: x * scale,
+        y: (360.0 - 360.0 * scale) / 2.0,
+        width: 640.0 * scale,
+        height: 360.0 * scale,
+    };
+    let pollers: Vec<ScreenPoller> = vec![
+        poller(&screen, 0, half(0.0)),
+        poller(&screen, 1, half(96.0)),
+        poller(&screen, 2, full()),
+    ];
     for (m, p) in pollers.iter().enumerate() {
         assert!(
             p.wait_for(10 * SECOND, |n| n == Some(0)),
@@ -283,7 +325,7 @@ fn three_outputs_show_one_frame_each_on_its_own_offset() {
     assert_eq!(names, ["left", "right", "led"]);
     assert_eq!(outputs[2]["offset_ms"], 80.0);
     assert_eq!(outputs[0]["offset_ms"], 0.0);
-    assert_eq!(outputs[1]["crop"], serde_json::json!([640, 0, 640, 360]));
+    assert_eq!(outputs[1]["crop"], serde_json::json!([672, 0, 736, 360]));
     assert!(outputs[2]["video"].as_str().unwrap().ends_with("demo.mp4"));
     assert!(
         outputs.iter().all(|o| o["state"] == "presenting"),
