@@ -3,10 +3,10 @@
 //! scripted DAW over network MIDI on loopback. Each monitor's frame code is read off the
 //! screen every 0.5 ms: the outputs show the same frame at the same moment, each on its own
 //! latency offset (two projectors with overlapping crops of a wide video and an LED wall with
-//! its own file, as a show has them); each half of a wide video shows its half; the overlap of two crops fades
-//! each side along the blend curve; an output a song leaves out is black; an unplugged
-//! monitor leaves the others playing and gets the right frame back when it returns. (How close
-//! the outputs agree is a figure of the benchmark, in a release build.)
+//! its own file, as a show has them); the overlap of two crops fades each side along the blend
+//! curve; an output a song leaves out is black; an unplugged monitor leaves the others playing
+//! and gets the right frame back when it returns. (How close the outputs agree is a figure of
+//! the benchmark, in a release build.)
 
 use playhead_testkit::framecode::VideoRect;
 use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
