@@ -182,9 +182,14 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
             Some(v) => command(RemoteCommand::Black(v != 0)),
             None => Err(unknown()),
         },
-        "/playhead/offset" => match float_arg(m) {
-            Some(ms) if ms.is_finite() && ms.abs() <= 10_000.0 => {
+        "/playhead/offset" => match (float_arg(m), m.args.get(1)) {
+            (Some(ms), None) if ms.is_finite() && ms.abs() <= 10_000.0 => {
                 command(RemoteCommand::Offset(ms))
+            }
+            (Some(ms), Some(OscType::String(output)))
+                if ms.is_finite() && ms.abs() <= 10_000.0 && !output.trim().is_empty() =>
+            {
+                command(RemoteCommand::OutputOffset(output.clone(), ms))
             }
             _ => Err(unknown()),
         },
@@ -757,6 +762,21 @@ mod tests {
         ))
         .is_err());
         assert!(cmd(encode("/playhead/lead", vec![OscType::Int(1)])).is_err());
+        assert_eq!(
+            cmd(encode(
+                "/playhead/offset",
+                vec![OscType::Float(85.0), OscType::String("led".into())]
+            )),
+            Ok(vec![OscRequest::Command(RemoteCommand::OutputOffset(
+                "led".into(),
+                85.0
+            ))])
+        );
+        assert!(cmd(encode(
+            "/playhead/offset",
+            vec![OscType::Float(85.0), OscType::Int(2)]
+        ))
+        .is_err());
         assert_eq!(
             cmd(encode("/playhead/testcard", vec![])),
             Ok(vec![OscRequest::Command(RemoteCommand::TestCard(true))])

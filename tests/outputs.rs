@@ -146,6 +146,8 @@ fn start(screen: &VirtualScreen, show: &Path, port: u16) -> Program {
         &port.to_string(),
         "--remote",
         "127.0.0.1:0",
+        "--remote-token",
+        TOKEN,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -154,32 +156,53 @@ fn start(screen: &VirtualScreen, show: &Path, port: u16) -> Program {
         .expect("the program armed")
 }
 
-/// The remote's `/api/status`, read over plain HTTP on loopback.
-fn status(program: &Program) -> serde_json::Value {
-    use std::io::{Read, Write};
+/// The remote's port, from the program's log.
+fn remote_port(program: &Program) -> u16 {
     let line = program
         .log()
         .into_iter()
         .find(|l| l.contains("remote status page on http://127.0.0.1:"))
         .expect("the remote page's address in the log");
-    let port: u16 = line
-        .split("http://127.0.0.1:")
+    line.split("http://127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .and_then(|p| p.parse().ok())
-        .expect("a port");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        .expect("a port")
+}
+
+/// One request to the remote over plain HTTP on loopback: the status code and the body.
+fn http(program: &Program, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", remote_port(program))).unwrap();
     s.set_read_timeout(Some(10 * SECOND)).unwrap();
     write!(
         s,
-        "GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    let body = text.split("\r\n\r\n").nth(1).expect("a body");
-    serde_json::from_str(body).expect("JSON")
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (code, body)
 }
+
+/// The remote's `/api/status`.
+fn status(program: &Program) -> serde_json::Value {
+    serde_json::from_str(&http(program, "GET", "/api/status").1).expect("JSON")
+}
+
+/// The remote's control token in these tests.
+const TOKEN: &str = "outputs-test";
 
 /// When each frame first appeared.
 fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
@@ -534,4 +557,110 @@ fn an_unplugged_output_leaves_the_others_playing_and_gets_its_frame_back() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn an_outputs_offset_set_from_the_remote_moves_that_output_alone_and_is_saved() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("offset");
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "[[output]]\nname = \"projector\"\nmonitor = 1\n\
+             [[output]]\nname = \"led\"\nmonitor = 2 # the LED wall\n\
+             [[song]]\nvideo = \"{}\"\n",
+            demo().display()
+        ),
+    )
+    .unwrap();
+    let screen = monitors(2);
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    let pollers: Vec<ScreenPoller> = (0..2).map(|m| poller(&screen, m, full())).collect();
+    for p in &pollers {
+        assert!(
+            p.wait_for(10 * SECOND, |n| n == Some(0)),
+            "{}",
+            program.log().join("\n")
+        );
+    }
+    let clock = DawClock::new(48_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    // How much earlier the LED wall shows each frame than the projector, over 50 frames from
+    // a Start from the top.
+    let mut led_ahead = |daw: &mut ScriptedPeer| -> f64 {
+        daw.send_midi_stamped(&[(0, &[0xFC])], clock.stamp_at(Instant::now()))
+            .unwrap();
+        daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))
+            .unwrap();
+        for p in &pollers {
+            assert!(
+                p.wait_for(10 * SECOND, |n| n == Some(0)),
+                "{}",
+                program.log().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let since = Instant::now();
+        daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(since))
+            .unwrap();
+        for p in &pollers {
+            assert!(p.wait_for(20 * SECOND, |n| n.is_some_and(|n| n >= 60)));
+        }
+        let seen: Vec<Vec<(u32, Instant)>> = pollers
+            .iter()
+            .map(|p| firsts(&p.seen_since(since)))
+            .collect();
+        let at = |m: usize, k: u32| seen[m].iter().find(|(n, _)| *n == k).map(|(_, t)| *t);
+        let ahead: Vec<f64> = (10..60)
+            .filter_map(|k| Some(ms(at(0, k)?, at(1, k)?)))
+            .collect();
+        assert!(ahead.len() >= 30, "too few frames seen on both: {ahead:?}");
+        median(ahead)
+    };
+    let before = led_ahead(&mut daw);
+    assert!(
+        before.abs() < 10.0,
+        "equal offsets, yet {before:.1} ms apart"
+    );
+    // The camera found the LED wall 60 ms slower: its offset goes to 60 ms.
+    // Accepted (202): the player applies it; the status shows it once it has.
+    assert_eq!(http(&program, "POST", "/api/offset/60/led").0, 202);
+    let deadline = Instant::now() + 10 * SECOND;
+    while status(&program)["offset_ms"] != 60.0 {
+        assert!(Instant::now() < deadline, "{}", program.log().join("\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = status(&program);
+    assert_eq!(st["outputs"][1]["offset_ms"], 60.0);
+    assert_eq!(st["outputs"][0]["offset_ms"], 0.0);
+    assert_eq!(st["offset_ms"], 60.0);
+    let after = led_ahead(&mut daw);
+    assert!(
+        (45.0..=75.0).contains(&after),
+        "the LED wall shows each frame {after:.1} ms before the projector, not 60"
+    );
+    assert!(program.logged("output 'led': latency offset +0.0 ms -> +60.0 ms"));
+    // Saved into the LED wall's own table, its comment kept.
+    assert_eq!(http(&program, "POST", "/api/offset/save/led").0, 202);
+    let deadline = Instant::now() + 10 * SECOND;
+    while !program.logged("output 'led': offset_ms = 60 written") {
+        assert!(Instant::now() < deadline, "{}", program.log().join("\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&show).unwrap();
+    assert!(
+        text.contains("monitor = 2 # the LED wall\noffset_ms = 60"),
+        "{text}"
+    );
+    // An output that is not there: said, nothing changes.
+    assert_eq!(http(&program, "POST", "/api/offset/10/wall").0, 202);
+    let deadline = Instant::now() + 10 * SECOND;
+    while !program.logged("there is no output 'wall'") {
+        assert!(Instant::now() < deadline, "{}", program.log().join("\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status(&program)["offset_ms"], 60.0);
 }

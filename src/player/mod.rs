@@ -86,6 +86,10 @@ pub enum RemoteCommand {
     Offset(f64),
     /// Write the offset in force into the show file (`offset_ms`).
     SaveOffset,
+    /// Set this output's latency offset to this many ms (`[[output]]`, by name).
+    OutputOffset(String, f64),
+    /// Write this output's offset into its `[[output]]` table in the show file.
+    SaveOutputOffset(String),
 }
 
 /// Sets `offset_ms` in the show file `file` to `ms`, keeping its comments and layout.
@@ -108,6 +112,40 @@ pub fn write_offset(file: &std::path::Path, ms: f64) -> Result<(), String> {
         }
         None => {
             doc.insert("offset_ms", value);
+        }
+    }
+    crate::state_dir::write_atomic(file, doc.to_string().as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Sets `offset_ms` of the `[[output]]` table named `name` in the show file `file` to `ms`,
+/// keeping its comments and layout.
+pub fn write_output_offset(file: &std::path::Path, name: &str, ms: f64) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let value = if ms.fract() == 0.0 && ms.abs() < 1e9 {
+        toml_edit::value(ms as i64)
+    } else {
+        toml_edit::value(ms)
+    };
+    let table = doc
+        .get_mut("output")
+        .and_then(|o| o.as_array_of_tables_mut())
+        .and_then(|outputs| {
+            outputs
+                .iter_mut()
+                .find(|t| t.get("name").and_then(|n| n.as_str()).map(str::trim) == Some(name))
+        })
+        .ok_or_else(|| format!("the show file has no [[output]] named \"{name}\""))?;
+    match table.get_mut("offset_ms") {
+        Some(item) => {
+            let decor = item.as_value().map(|v| v.decor().clone());
+            *item = value;
+            if let (Some(decor), Some(v)) = (decor, item.as_value_mut()) {
+                *v.decor_mut() = decor;
+            }
+        }
+        None => {
+            table.insert("offset_ms", value);
         }
     }
     crate::state_dir::write_atomic(file, doc.to_string().as_bytes()).map_err(|e| e.to_string())
@@ -286,6 +324,9 @@ pub struct OnScreen {
     presents: Arc<Mutex<Vec<Option<Instant>>>>,
     /// Counts changes of `views`: the screens draw the picture again when it moves.
     views_changed: Arc<AtomicUsize>,
+    /// Each output's delay behind the slowest screen, once changed from the show's (a latency
+    /// offset set from the remote).
+    delays: Arc<Mutex<Option<Vec<Duration>>>>,
 }
 
 /// What the outputs show of one deck's picture: its size as decoded (the song's files stacked
@@ -373,6 +414,18 @@ impl OnScreen {
         views.retain(|(d, _)| *d != deck);
         views.extend(v.map(|v| (deck, v)));
         self.views_changed.fetch_add(1, Ordering::Release);
+    }
+
+    /// The outputs' delays behind the slowest screen, as set live (`None`: as at start).
+    pub fn output_delays(&self) -> Option<Vec<Duration>> {
+        self.delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_output_delays(&self, delays: Vec<Duration>) {
+        *self.delays.lock().unwrap_or_else(|p| p.into_inner()) = Some(delays);
     }
 
     /// How many times the views changed: a screen that saw another count draws again.
@@ -1529,6 +1582,10 @@ impl Player {
             RemoteCommand::TestCard(on) => self.test_card(on, &what),
             RemoteCommand::Offset(ms) => {
                 let before = self.options.chase.offset_s * 1000.0;
+                // With outputs: every output moves by as much, keeping their differences.
+                for o in &mut self.show.outputs {
+                    o.offset_ms = Some(o.offset_ms.unwrap_or(before) + ms - before);
+                }
                 self.options.chase.offset_s = ms / 1000.0;
                 self.transport.set_offset_s(ms / 1000.0);
                 info!(
@@ -1542,6 +1599,8 @@ impl Player {
                 );
             }
             RemoteCommand::SaveOffset => self.save_offset(&what),
+            RemoteCommand::OutputOffset(name, ms) => self.output_offset(&name, ms, &what),
+            RemoteCommand::SaveOutputOffset(name) => self.save_output_offset(&name, &what),
             RemoteCommand::Song(i) => warn!(
                 "{what}: there is no song {} (the setlist has {})",
                 i + 1,
@@ -1800,6 +1859,72 @@ impl Player {
             warn!("could not pause the idle content: {e}");
         }
         info!("{what}: the song's picture replaces the idle content");
+    }
+
+    /// Output `name`'s latency offset becomes `ms`: frames go out early by the largest of the
+    /// outputs' offsets, and each output waits the difference.
+    fn output_offset(&mut self, name: &str, ms: f64, what: &str) {
+        let lead_before = self.options.chase.offset_s * 1000.0;
+        let Some(i) = self.show.outputs.iter().position(|o| o.name == name) else {
+            let names: Vec<String> = self
+                .show
+                .outputs
+                .iter()
+                .map(|o| format!("'{}'", o.name))
+                .collect();
+            warn!(
+                "{what}: there is no output '{name}' (the show's outputs: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+            return;
+        };
+        let before = self.show.outputs[i].offset_ms.unwrap_or(lead_before);
+        self.show.outputs[i].offset_ms = Some(ms);
+        let (lead, delays) = crate::outputs::delays_ms(&self.show.outputs, lead_before);
+        self.options.chase.offset_s = lead / 1000.0;
+        self.transport.set_offset_s(lead / 1000.0);
+        self.on_screen.set_output_delays(
+            delays
+                .iter()
+                .map(|d| Duration::from_secs_f64(d.max(0.0) / 1000.0))
+                .collect(),
+        );
+        info!(
+            "{what}: output '{name}': latency offset {before:+.1} ms -> {ms:+.1} ms (frames go \
+             out {lead:+.1} ms early; {})",
+            self.show
+                .outputs
+                .iter()
+                .zip(&delays)
+                .map(|(o, d)| format!("'{}' {d:.1} ms later", o.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    /// Writes output `name`'s offset into its `[[output]]` table in the show file.
+    fn save_output_offset(&mut self, name: &str, what: &str) {
+        let Some(file) = self.show.file.clone() else {
+            warn!("{what}: there is no show file to save the offset in");
+            return;
+        };
+        let Some(o) = self.show.outputs.iter().find(|o| o.name == name) else {
+            warn!("{what}: there is no output '{name}'");
+            return;
+        };
+        let ms =
+            (o.offset_ms.unwrap_or(self.options.chase.offset_s * 1000.0) * 10.0).round() / 10.0;
+        match write_output_offset(&file, name, ms) {
+            Ok(()) => info!(
+                "{what}: output '{name}': offset_ms = {ms} written to {}",
+                file.display()
+            ),
+            Err(e) => error!("{what}: cannot save the offset in {}: {e}", file.display()),
+        }
     }
 
     /// Writes the offset in force into the show file, keeping the rest of it as it is.
@@ -3099,6 +3224,37 @@ mod tests {
             crate::show::Show::load(&file).unwrap().offset_ms,
             Some(33.0)
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_outputs_offset_is_written_into_its_own_table() {
+        let dir =
+            std::env::temp_dir().join(format!("playhead-output-offset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("show.playhead.toml");
+        std::fs::write(
+            &file,
+            "offset_ms = 30 # projectors\n\
+             [[output]]\nname = \"left\"\n\
+             [[output]]\nname = \"led\"\noffset_ms = 80 # the LED processor\n\
+             [[song]]\nvideo = \"a.mp4\"\n",
+        )
+        .unwrap();
+        super::write_output_offset(&file, "led", 92.5).unwrap();
+        super::write_output_offset(&file, "left", 31.0).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("offset_ms = 92.5 # the LED processor"),
+            "{text}"
+        );
+        assert!(text.contains("offset_ms = 30 # projectors"), "{text}");
+        let show = crate::show::Show::parse(&text, &file).unwrap();
+        assert_eq!(show.outputs[0].offset_ms, Some(31.0));
+        assert_eq!(show.outputs[1].offset_ms, Some(92.5));
+        assert_eq!(show.offset_ms, Some(30.0));
+        let e = super::write_output_offset(&file, "wall", 1.0).unwrap_err();
+        assert!(e.contains("no [[output]] named \"wall\""), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

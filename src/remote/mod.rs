@@ -500,7 +500,8 @@ fn control(
 /// `/api/reopen` (try the songs that could not play again), `/api/lead/main` and
 /// `/api/lead/backup` (that rig leads, with the show's `main` and `backup`), `/api/testcard`
 /// (`/api/testcard/0` goes back to the song before it), `/api/offset/MS` (the latency offset,
-/// -10000..10000) and `/api/offset/save` (written into the show file).
+/// -10000..10000) and `/api/offset/save` (written into the show file), and with `[[output]]`s
+/// `/api/offset/MS/OUTPUT` and `/api/offset/save/OUTPUT` for one output (by name).
 pub fn parse_command(path: &str) -> Option<RemoteCommand> {
     let rest = path.strip_prefix("/api/")?;
     let mut parts = rest.split('/');
@@ -513,13 +514,19 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         ("lead", Some("backup")) => RemoteCommand::Lead(crate::arbiter::Rig::Backup),
         ("testcard", None) | ("testcard", Some("1")) => RemoteCommand::TestCard(true),
         ("testcard", Some("0")) => RemoteCommand::TestCard(false),
-        ("offset", Some("save")) => RemoteCommand::SaveOffset,
+        ("offset", Some("save")) => match parts.next() {
+            None => RemoteCommand::SaveOffset,
+            Some(output) => RemoteCommand::SaveOutputOffset(output_name(output)?),
+        },
         ("offset", Some(ms)) => {
             let ms: f64 = ms.parse().ok()?;
             if !ms.is_finite() || ms.abs() > 10_000.0 {
                 return None;
             }
-            RemoteCommand::Offset(ms)
+            match parts.next() {
+                None => RemoteCommand::Offset(ms),
+                Some(output) => RemoteCommand::OutputOffset(output_name(output)?, ms),
+            }
         }
         ("black", None) => RemoteCommand::Black(true),
         ("black", Some("1")) => RemoteCommand::Black(true),
@@ -538,6 +545,26 @@ pub fn parse_command(path: &str) -> Option<RemoteCommand> {
         _ => return None,
     };
     parts.next().is_none().then_some(cmd)
+}
+
+/// An output's name from a path segment (`%20` and the like decoded); `None` for one that is
+/// empty or not UTF-8.
+fn output_name(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// The remote's threads give way to the player and the inputs when the processor is busy:
@@ -626,6 +653,17 @@ mod tests {
             parse_command("/api/offset/save"),
             Some(RemoteCommand::SaveOffset)
         );
+        assert_eq!(
+            parse_command("/api/offset/85.5/LED%20wall"),
+            Some(RemoteCommand::OutputOffset("LED wall".into(), 85.5))
+        );
+        assert_eq!(
+            parse_command("/api/offset/save/left"),
+            Some(RemoteCommand::SaveOutputOffset("left".into()))
+        );
+        assert_eq!(parse_command("/api/offset/10/"), None);
+        assert_eq!(parse_command("/api/offset/10/a/b"), None);
+        assert_eq!(parse_command("/api/offset/10/%zz"), None);
         assert_eq!(parse_command("/api/offset/NaN"), None);
         assert_eq!(parse_command("/api/offset/20000"), None);
         assert_eq!(parse_command("/api/lead/main/1"), None);

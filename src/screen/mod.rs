@@ -4,7 +4,8 @@
 //! OpenGL on a thread of its own, and [`outputs`] draws several outputs' windows (`[[output]]`);
 //! [`headless`] draws them in memory with mpv's software renderer (tests, benchmarks,
 //! `--headless`); [`present`] times each frame to its due time for both; [`kiosk`] puts the show back fullscreen when its screen is re-plugged;
-//! [`screen_on`] keeps the display from blanking.
+//! [`screen_on`] keeps the display from blanking; [`urgent`] gives a screen's thread
+//! real-time priority while it waits for a frame's moment and presents it.
 
 pub mod headless;
 pub mod kiosk;
@@ -12,6 +13,7 @@ pub mod outputs;
 pub mod present;
 pub mod render_thread;
 pub mod screen_on;
+pub mod urgent;
 pub mod window;
 
 pub use window::{run, ScreenEvent, ScreenOptions, StartPlayer};

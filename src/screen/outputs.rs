@@ -311,11 +311,16 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             on_screen: on_screen.clone(),
             admitted: OnceLock::new(),
         });
+        let live = on_screen.output_delays();
         for (i, t) in threads.iter().enumerate() {
+            let delay = live
+                .as_ref()
+                .and_then(|d| d.get(i).copied())
+                .unwrap_or(t.delay);
             let at = match lead_at {
-                Some(at) => Some(at + t.delay),
-                None if t.delay.is_zero() => None,
-                None => Some(drawn + t.delay),
+                Some(at) => Some(at + delay),
+                None if delay.is_zero() => None,
+                None => Some(drawn + delay),
             };
             let _ = t.tx.send(ToOutput::Show(Show {
                 picture: gl.pictures[picture].0.clone(),
@@ -393,15 +398,6 @@ fn start_output(
         }
         Err(_) => Err(format!("output {name}'s thread ended while starting")),
     }
-}
-
-/// Asks real-time priority (SCHED_FIFO, low) for this thread, so that the wake-up for a
-/// frame's moment is not kept waiting behind decoding; the thread only sleeps and blocks in
-/// between. Whether it was allowed.
-fn real_time_priority() -> bool {
-    let param = libc::sched_param { sched_priority: 5 };
-    // SAFETY: a plain value and this thread's own handle.
-    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
 }
 
 /// An output's GL state, on its thread.
@@ -482,20 +478,7 @@ fn output_thread(
     };
     let _ = ready.send(Ok(()));
     drop(window);
-    let real_time = real_time_priority();
-    if index == 0 {
-        if real_time {
-            info!(
-                "outputs present at real-time priority: a busy processor does not delay the \
-                 moment a frame goes out"
-            );
-        } else {
-            info!(
-                "outputs present at normal priority (this user may not use real-time priority: \
-                 see \"Several screens\" in the README); a busy processor may delay a frame"
-            );
-        }
-    }
+    let urgent = crate::screen::urgent::Urgent::probe();
     let mut queue: VecDeque<Show> = VecDeque::new();
     let mut last: Option<Show> = None;
     let mut swaps: VecDeque<Duration> = VecDeque::new();
@@ -554,6 +537,7 @@ fn output_thread(
             v.sort();
             v.get(v.len() / 2).copied().unwrap_or(Duration::ZERO)
         };
+        urgent.begin();
         if let Some(at) = show.at {
             let at = at.checked_sub(typical).unwrap_or(at);
             let now = crate::clock::now();
@@ -591,6 +575,7 @@ fn output_thread(
                 .draw_us
                 .fetch_max((drawn - drawing).as_micros() as u64, Ordering::Relaxed);
         }
+        urgent.done();
         last = queue.pop_front();
     }
     drop(queue);

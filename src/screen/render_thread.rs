@@ -151,6 +151,7 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
     let vsync = choose_swaps(&gl, wayland);
     let _ = ready.send(Ok(()));
     let mut presenter = Presenter::new(decks.clone(), vsync);
+    let urgent = crate::screen::urgent::Urgent::probe();
     let size = window.inner_size();
     let mut size = (size.width.max(1), size.height.max(1));
     let mut redraw = true;
@@ -219,11 +220,13 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
             unsafe { finish() };
         }
         let drawn = crate::clock::now();
+        urgent.begin();
         presenter.wait_until(present_at);
         // A frame due after the deck's Stop is drawn (mpv waits for that) but never shown.
         if !on_screen.admit(shown, what) {
             // Not shown, but reported at once: mpv's video output waits for the swap (up to
             // 200 ms, its core with it).
+            urgent.done();
             // SAFETY: as above.
             unsafe { render.report_swap() };
             continue;
@@ -233,6 +236,7 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
             warn!("cannot show the frame: {e}");
         }
         let presented = crate::clock::now();
+        urgent.done();
         // SAFETY: as above.
         unsafe { render.report_swap() };
         presenter.measured(drawn - drawing, presented - presenting);
