@@ -590,7 +590,7 @@ fn an_outputs_offset_set_from_the_remote_moves_that_output_alone_and_is_saved() 
     let mut daw = daw(port, &clock);
     // How much earlier the LED wall shows each frame than the projector, over 50 frames from
     // a Start from the top.
-    let mut led_ahead = |daw: &mut ScriptedPeer| -> f64 {
+    let led_ahead = |daw: &mut ScriptedPeer| -> f64 {
         daw.send_midi_stamped(&[(0, &[0xFC])], clock.stamp_at(Instant::now()))
             .unwrap();
         daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))
