@@ -21,6 +21,7 @@ pub use playhead_mpv as mpv;
 pub mod cli;
 pub mod clock;
 pub mod error;
+pub mod messages;
 pub mod osc;
 pub mod player;
 pub mod preflight;

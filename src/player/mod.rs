@@ -6,91 +6,27 @@
 //! Clock ticks reach it through per-source lanes rather than one message each ([`lanes`]).
 
 mod decks;
-pub mod lanes;
 pub mod status;
 pub mod timing;
 
 use crate::arbiter::{Arbiter, Decision, Rig, Verdict};
 use crate::chase::drift::LockState;
 use crate::clock;
+use crate::messages::lanes::{ClockLane, TimedEvent};
+pub use crate::messages::{lanes, InputCounters, PlayerInput, RemoteCommand};
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::parse::MidiEvent;
-use crate::player::lanes::TimedEvent;
 use crate::show::{Preload, Selection, Show, StopAction};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
 use decks::{deck_count, Deck, Media, UNLOAD_SETTLE};
-use lanes::ClockLane;
 use log::{debug, error, info, warn};
 use status::{SongRef, StatusBoard, StatusSnapshot};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A message to the player thread.
-#[derive(Clone, Debug)]
-pub enum PlayerInput {
-    /// A MIDI event from any source.
-    Midi(TimedEvent),
-    /// A command from the operator's keyboard, with the time the key was pressed.
-    Operator(OperatorCommand, Instant),
-    /// A frame of linear timecode from the audio input.
-    Ltc(crate::sources::ltc::TimedTimecode),
-    /// Show or hide the operator's status overlay.
-    ToggleOverlay,
-    /// Clock ticks wait in this source's lane (its doorbell; see [`lanes`]).
-    Clocks(Arc<ClockLane>),
-    /// Tests only: the player does nothing until `release` receives or its sender is dropped,
-    /// as a player stuck in a slow call would.
-    #[doc(hidden)]
-    Stall(Receiver<()>),
-    /// Tests and benchmarks: the player sends its input counters to this channel.
-    #[doc(hidden)]
-    Counters(crossbeam_channel::Sender<InputCounters>),
-    /// A command from the remote page or OSC, with when it arrived and who sent it (for the
-    /// log).
-    Remote(RemoteCommand, Instant, String),
-    /// A source joined (a network-MIDI peer took into the session, an OS port connected).
-    SourceJoined(Arc<str>),
-    /// A source left, and why (its session said goodbye, its port went away).
-    SourceLeft(Arc<str>, String),
-    /// Shut down.
-    Quit,
-}
-
-/// What the remote page and OSC may ask of the player.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RemoteCommand {
-    /// Play from the frame on screen (nothing when already playing).
-    Play,
-    /// Hold the frame, then the show's stop behaviour (nothing when not playing).
-    Stop,
-    /// Back to the first frame, armed.
-    Arm,
-    /// Select the song with this index in the setlist (from 0).
-    Song(usize),
-    /// Black over the picture, or take it away.
-    Black(bool),
-    /// Show this video position, in seconds, paused (only while not playing).
-    Locate(f64),
-    /// Try again the songs that could not play (a file replaced or a drive plugged back).
-    Reopen,
-    /// This rig leads from now on (the show's `main` and `backup`).
-    Lead(Rig),
-    /// Show the test card (the show's own, else one added to the setlist), or go back to the
-    /// song selected before it.
-    TestCard(bool),
-    /// Set the latency offset to this many ms (positive: the picture earlier).
-    Offset(f64),
-    /// Write the offset in force into the show file (`offset_ms`).
-    SaveOffset,
-    /// Set this output's latency offset to this many ms (`[[output]]`, by name).
-    OutputOffset(String, f64),
-    /// Write this output's offset into its `[[output]]` table in the show file.
-    SaveOutputOffset(String),
-}
 
 /// Sets `offset_ms` in the show file `file` to `ms`, keeping its comments and layout.
 pub fn write_offset(file: &std::path::Path, ms: f64) -> Result<(), String> {
@@ -161,17 +97,6 @@ fn shift_earlier(at: Instant, seconds: f64) -> Instant {
     } else {
         at.checked_add(by).unwrap_or(at)
     }
-}
-
-/// What the player has taken in, for tests and benchmarks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InputCounters {
-    /// Clock ticks the transport has counted, one by one or folded.
-    pub clocks_received: u64,
-    /// Clock ticks that arrived folded because the player was behind.
-    pub clocks_folded: u64,
-    /// Folded records taken (each one step for the transport, whatever its count).
-    pub folded_records: u64,
 }
 
 /// What the player tells the screen and the operator.
@@ -1131,7 +1056,7 @@ impl Player {
     /// Passes a MIDI event to the transport (the arbiter let it through).
     fn obey_midi(&mut self, ev: TimedEvent) {
         if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
-            if &*ev.source != crate::sources::LINK_SOURCE {
+            if &*ev.source != crate::arbiter::LINK_SOURCE {
                 self.last_midi_transport = Some(ev.received);
             } else if self.arbiter.leading_rig_is(&ev.source) {
                 // Link is a rig the arbiter let through: it leads, whatever MIDI said lately.
@@ -1506,7 +1431,7 @@ impl Player {
 
     /// A frame of LTC: the song whose timecode range it is in comes on screen first (one LTC
     /// track drives a whole setlist), then the transport chases it.
-    fn on_ltc(&mut self, tc: crate::sources::ltc::TimedTimecode) {
+    fn on_ltc(&mut self, tc: crate::messages::TimedTimecode) {
         if self.arbiter.has_rigs() {
             let now = clock::now();
             let (decision, verdict) =

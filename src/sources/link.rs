@@ -8,7 +8,7 @@
 //!
 //! Link carries no song position: a session always starts the video from the top.
 
-use crate::player::PlayerInput;
+use crate::messages::PlayerInput;
 use crate::sources::TimedEvent;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;

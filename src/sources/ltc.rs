@@ -2,33 +2,16 @@
 //! decoded by the core's [`LtcDecoder`], its frames' start times put on the one clock with
 //! the input's latency taken off, and handed to the player.
 
-use crate::player::PlayerInput;
+use crate::messages::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
-use playhead_core::chase::timecode::Timecode;
 use playhead_core::ltc::{LtcDecoder, LtcFrame};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// One decoded LTC frame, timed.
-#[derive(Clone, Debug)]
-pub struct TimedTimecode {
-    /// The time address the frame carries.
-    pub timecode: Timecode,
-    /// When that time was true at the DAW's output: the frame's first transition, with the
-    /// input's latency taken off (one clock, see [`crate::clock`]).
-    pub at: Instant,
-    /// When the frame was decoded (its end had arrived).
-    pub received: Instant,
-    /// The frame rate measured from the frame's length, frames per second.
-    pub measured_fps: f64,
-    /// The signal's peak level, 1.0 = full scale.
-    pub peak_level: f32,
-    /// The input's name, for the log.
-    pub source: Arc<str>,
-}
+pub use crate::messages::TimedTimecode;
 
 /// Where LTC comes from (`--ltc SOURCE`).
 #[derive(Clone, Debug, PartialEq, Eq)]

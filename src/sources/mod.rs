@@ -2,7 +2,7 @@
 //!
 //! Every source owns a [`MidiInlet`]: it stamps bytes with their receipt time, parses them and
 //! passes [`TimedEvent`]s to the player: clock ticks into the source's clock lane, everything
-//! else into the player's bounded channel (see [`crate::player::lanes`] for why, and for what
+//! else into the player's bounded channel (see [`crate::messages::lanes`] for why, and for what
 //! happens when the player falls behind). A tick never blocks an inlet. Sources come and go; the watchers here reconnect on
 //! their own and log each change once.
 
@@ -15,11 +15,11 @@ pub mod ltc;
 pub mod network;
 
 use crate::clock;
-use crate::parse::{MidiEvent, Parser};
-use crate::player::lanes::LaneSender;
+use crate::messages::lanes::LaneSender;
 /// The player's message for one event (defined with the player's input, which it belongs to).
-pub use crate::player::lanes::TimedEvent;
-use crate::player::PlayerInput;
+pub use crate::messages::lanes::TimedEvent;
+use crate::messages::PlayerInput;
+use crate::parse::{MidiEvent, Parser};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn inlet_stamps_and_forwards_every_event() {
-        let (tx, rx) = crate::player::lanes::input_channel();
+        let (tx, rx) = crate::messages::lanes::input_channel();
         let mut inlet = MidiInlet::new("test", tx);
         let t = clock::now();
         assert!(inlet.receive(&[0xF2, 0x00, 0xF8, 0x00, 0x13, 0xFA], t));

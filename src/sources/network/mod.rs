@@ -12,7 +12,7 @@ pub mod discovery;
 pub mod memory;
 pub mod sockets;
 
-use crate::player::PlayerInput;
+use crate::messages::PlayerInput;
 use crossbeam_channel::Sender;
 use playhead_core::network::session::MAKE_ROOM_SILENCE_US;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

@@ -9,7 +9,7 @@
 //! the stamp is unusable). Each peer's network delay and jitter are logged when first known
 //! and when they change notably. The session is shared behind a mutex held only while one
 //! datagram is handled (microseconds); clock ticks never wait for the player, other messages
-//! only when it has a full channel waiting (see [`crate::player::lanes`]).
+//! only when it has a full channel waiting (see [`crate::messages::lanes`]).
 //! The control thread also runs the session's timers (invitations, clock sync, feedback,
 //! timeouts). When the options name a state folder, the session table (our SSRC, the joined
 //! peers) is written there on every join and leave ([`super::memory`]) and taken back at the
@@ -19,7 +19,7 @@ use super::discovery::Discovery;
 use super::memory::{Memory, Saved, SavedPeer};
 use super::{parse_allow, parse_connect, resolve_ipv4, AllowRule, NetworkOptions};
 use crate::clock;
-use crate::player::PlayerInput;
+use crate::messages::PlayerInput;
 use crate::sources::MidiInlet;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;

@@ -33,8 +33,8 @@
 //! Stop would leave the video playing in front of the audience.
 
 use crate::clock;
+use crate::messages::PlayerInput;
 use crate::parse::MidiEvent;
-use crate::player::PlayerInput;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use log::warn;
 use std::collections::VecDeque;
