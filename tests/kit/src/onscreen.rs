@@ -44,9 +44,10 @@ impl VirtualScreen {
     pub fn start(first: u32, width: u16, height: u16) -> Result<VirtualScreen, String> {
         for _ in 0..200 {
             let n = first + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            if display_taken(n) {
                 continue;
             }
+            clear_stale(n);
             let display = format!(":{n}");
             let mut xvfb = Command::new("Xvfb")
                 .args([&display, "-screen", "0", &format!("{width}x{height}x24")])
@@ -103,9 +104,10 @@ impl VirtualScreen {
     ) -> Result<VirtualScreen, String> {
         for _ in 0..200 {
             let n = first + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            if display_taken(n) {
                 continue;
             }
+            clear_stale(n);
             let display = format!(":{n}");
             let dir =
                 std::env::temp_dir().join(format!("playhead-xorg-{}-{n}", std::process::id()));
@@ -223,6 +225,30 @@ fn xrandr(display: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Whether display `:n` is taken: its lock file names a process that is alive. A lock file
+/// left by a server that was killed (it names a process that is gone) does not count: the
+/// next server on that number removes it.
+fn display_taken(n: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/tmp/.X{n}-lock")) else {
+        return Path::new(&format!("/tmp/.X{n}-lock")).exists();
+    };
+    match text.trim().parse::<i32>() {
+        Ok(pid) if pid > 0 => {
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        }
+        _ => true,
+    }
+}
+
+/// Removes what a killed server left on display `:n` (its lock file and socket), so that the
+/// wait for the new server's socket waits for the new server.
+fn clear_stale(n: u32) {
+    let _ = std::fs::remove_file(format!("/tmp/.X{n}-lock"));
+    let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{n}"));
+}
+
 /// Waits until a window manager has announced itself on `display` (the EWMH
 /// `_NET_SUPPORTING_WM_CHECK` property on the root window).
 fn wait_for_window_manager(display: &str) -> Result<(), String> {
@@ -257,7 +283,14 @@ fn wait_for_window_manager(display: &str) -> Result<(), String> {
 
 impl Drop for VirtualScreen {
     fn drop(&mut self) {
+        // SIGTERM first: the X server removes its lock file and socket as it ends.
         for child in [&mut self.wm, &mut self.xvfb] {
+            // SAFETY: a signal to our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
