@@ -144,12 +144,19 @@ fn media(
 }
 
 /// The program with its remote on loopback and a show file holding an offset and a comment.
-fn program(dir: &Path) -> (Playhead, u16, PathBuf) {
+/// The program on a show whose offset is a guess; with `outputs`, a projector and an LED wall,
+/// each with its own guessed offset.
+fn program(dir: &Path, outputs: bool) -> (Playhead, u16, PathBuf) {
     let show = dir.join("calibrate.playhead.toml");
+    let outputs = if outputs {
+        "[[output]]\nname = \"projector\"\n\n[[output]]\nname = \"led\"\noffset_ms = 50   # the LED processor, guessed\n\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &show,
         format!(
-            "# the calibration test's show\noffset_ms = 10   # the projector, guessed\n\n[[song]]\nvideo = \"{}\"\n",
+            "# the calibration test's show\noffset_ms = 10   # the projector, guessed\n\n{outputs}[[song]]\nvideo = \"{}\"\n",
             common::demo().display()
         ),
     )
@@ -180,6 +187,7 @@ fn browser(
     mode: &str,
     seconds: f64,
     shot: Option<&str>,
+    output: Option<&str>,
 ) -> Vec<String> {
     let peers = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"));
     assert!(
@@ -198,6 +206,7 @@ fn browser(
         .arg(audio)
         .args([mode, &format!("{seconds}")])
         .args(shot)
+        .envs(output.map(|o| ("PLAYHEAD_CALIBRATE_OUTPUT", o)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -292,14 +301,21 @@ fn status(port: u16) -> serde_json::Value {
     serde_json::from_str(&body).expect("status JSON")
 }
 
-fn calibrate(fps: u32, blocks: &[Block], apply: bool) -> Vec<f64> {
+/// Where Apply and Save go: the show's offset, or (with outputs) the LED wall's.
+#[derive(Clone, Copy, PartialEq)]
+enum Apply {
+    Show,
+    LedOutput,
+}
+
+fn calibrate(fps: u32, blocks: &[Block], apply: Apply) -> Vec<f64> {
     let dir = common::temp_dir(&format!("calibrate-{fps}"));
     let (video, audio, length) = media(&dir, "camera", fps, blocks, true);
-    let (mut ph, port, show) = program(&dir);
+    let (mut ph, port, show) = program(&dir, apply == Apply::LedOutput);
     let url = format!("https://127.0.0.1:{port}/calibrate");
     let shot = std::env::var("PLAYHEAD_CALIBRATE_SCREENSHOT")
         .ok()
-        .filter(|_| apply);
+        .filter(|_| apply == Apply::Show);
     let lines = browser(
         &url,
         &video,
@@ -307,6 +323,7 @@ fn calibrate(fps: u32, blocks: &[Block], apply: bool) -> Vec<f64> {
         "measure",
         length - 0.5,
         shot.as_deref(),
+        (apply == Apply::LedOutput).then_some("led"),
     );
     let pairs: serde_json::Value = serde_json::from_str(line(&lines, "pairs ")).unwrap();
     let found = block_offsets(&pairs, blocks);
@@ -327,7 +344,47 @@ fn calibrate(fps: u32, blocks: &[Block], apply: bool) -> Vec<f64> {
             b.offset_ms
         );
     }
-    if apply {
+    if apply == Apply::LedOutput {
+        // The LED wall's own offset goes up by what the page measured; the projector's and
+        // the show's stay; Save writes it into the LED wall's table, keeping its comment.
+        assert!(
+            line(&lines, "output ").starts_with("led at +50.0 ms"),
+            "{lines:?}"
+        );
+        assert!(
+            line(&lines, "applied ").starts_with("Offset set to"),
+            "{lines:?}"
+        );
+        ph.wait_log("output 'led': latency offset +50.0 ms -> ", 10 * SECOND);
+        ph.wait_log("output 'led': offset_ms = ", 10 * SECOND);
+        let st = status(port);
+        let led = st["outputs"][1]["offset_ms"]
+            .as_f64()
+            .expect("the LED wall's offset");
+        assert!(
+            (led - 50.0).abs() > 1.0,
+            "the LED wall's offset did not change: {st}"
+        );
+        assert_eq!(st["outputs"][0]["offset_ms"], 10.0, "{st}");
+        let text = std::fs::read_to_string(&show).unwrap();
+        let saved = text
+            .lines()
+            .find(|l| l.starts_with("offset_ms = ") && l.ends_with("# the LED processor, guessed"))
+            .unwrap_or_else(|| panic!("the LED wall's offset_ms in the show file: {text}"));
+        let value: f64 = saved
+            .trim_start_matches("offset_ms = ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((value - led).abs() < 0.051, "{saved} against {led}");
+        assert!(
+            text.starts_with("# the calibration test's show\noffset_ms = 10   #"),
+            "{text}"
+        );
+    }
+    if apply == Apply::Show {
         // Apply: the offset goes up by what the page measured over everything it saw; the
         // program says so, and Save writes it into the show file keeping its comment.
         let result = line(&lines, "result ");
@@ -376,12 +433,12 @@ fn a_camera_at_30_fps_measures_known_offsets_and_applies_them() {
                 rest_s: 0.7,
             },
         ],
-        true,
+        Apply::Show,
     );
 }
 
 #[test]
-fn a_camera_at_60_fps_measures_known_offsets() {
+fn a_camera_at_60_fps_measures_known_offsets_and_corrects_the_output_it_sees() {
     calibrate(
         60,
         &[
@@ -394,7 +451,7 @@ fn a_camera_at_60_fps_measures_known_offsets() {
                 rest_s: 0.7,
             },
         ],
-        false,
+        Apply::LedOutput,
     );
 }
 
@@ -406,9 +463,9 @@ fn no_flash_and_no_click_are_said_and_nothing_is_applied() {
         rest_s: 0.6,
     }];
     let (video, audio, _) = media(&dir, "dark", 30, &blocks, false);
-    let (mut ph, port, _) = program(&dir);
+    let (mut ph, port, _) = program(&dir, false);
     let url = format!("https://127.0.0.1:{port}/calibrate");
-    let lines = browser(&url, &video, &audio, "nothing", 0.0, None);
+    let lines = browser(&url, &video, &audio, "nothing", 0.0, None, None);
     assert!(
         line(&lines, "said ").contains("I see no flash"),
         "{lines:?}"

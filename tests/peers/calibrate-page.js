@@ -7,6 +7,7 @@
 // MODE "measure": start, watch and listen for SECONDS of capture time, then print
 //   `pairs JSON` (every flash paired with its click: capture times and offsets, ms), press
 //   Apply and print `applied TEXT` (the page's message), press Save and print `saved TEXT`.
+//   With PLAYHEAD_CALIBRATE_OUTPUT set, that output is chosen first (`output NAME at OFFSET`).
 // MODE "nothing": start and print what the page says when it sees no flash and hears no
 //   click, and whether Apply can be pressed.
 'use strict';
@@ -75,6 +76,16 @@ const [url, token, video, audio, mode, seconds, screenshotPath] = process.argv.s
     if (screenshotPath) await page.screenshot({ path: screenshotPath, fullPage: true });
     const result = await page.textContent('#result');
     console.log(`result ${result}`);
+    // With several outputs: the one the camera sees, as the operator chooses it.
+    const output = process.env.PLAYHEAD_CALIBRATE_OUTPUT;
+    if (output) {
+      await page.waitForSelector('#output-choice:not([hidden])', { timeout: 10000 });
+      await page.selectOption('#output', output);
+      await page.evaluate(() => document.getElementById('output').onchange());
+      await page.waitForFunction(() => document.getElementById('current').textContent !== '\u2013',
+        null, { timeout: 10000 });
+      console.log(`output ${await page.inputValue('#output')} at ${await page.textContent('#current')}`);
+    }
     await page.click('#apply');
     await page.waitForFunction(() => /Offset set|refused|token/.test(
       document.getElementById('message').textContent), null, { timeout: 10000 });
