@@ -664,3 +664,79 @@ fn an_outputs_offset_set_from_the_remote_moves_that_output_alone_and_is_saved() 
     }
     assert_eq!(status(&program)["offset_ms"], 60.0);
 }
+
+#[test]
+fn the_test_card_plays_whole_on_every_output_each_on_its_own_offset() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("card");
+    let show = dir.join("show.playhead.toml");
+    // The card on a projector with a crop of the (absent) wide video, and on an LED wall 40 ms
+    // slower: the card is drawn whole on both, whatever their crops.
+    std::fs::write(
+        &show,
+        "bpm = 120\n\
+         [[output]]\nname = \"projector\"\nmonitor = 1\ncrop = [0, 0, 320, 180]\n\
+         [[output]]\nname = \"led\"\nmonitor = 2\noffset_ms = 40\n\
+         [[song]]\nvideo = \"test-card\"\n",
+    )
+    .unwrap();
+    let screen = monitors(2);
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    let pollers: Vec<ScreenPoller> = (0..2).map(|m| poller(&screen, m, full())).collect();
+    // Armed: both hold the card whole, on the same frame (the one the LED wall's offset makes
+    // the song's start: one decoded picture while paused).
+    for p in &pollers {
+        assert!(
+            p.wait_for(10 * SECOND, |n| n.is_some_and(|n| n <= 3)),
+            "an output does not show the card whole; the program said:\n{}",
+            program.log().join("\n")
+        );
+    }
+    assert_eq!(pollers[0].current(), pollers[1].current());
+    let clock = DawClock::new(49_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    // The first frames cost the software renderer most (its shaders are compiled): a Start
+    // once they are drawn.
+    std::thread::sleep(SECOND);
+    let since = Instant::now();
+    daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(since))
+        .unwrap();
+    for p in &pollers {
+        assert!(
+            p.wait_for(20 * SECOND, |n| n.is_some_and(|n| n >= 150)),
+            "{}",
+            program.log().join("\n")
+        );
+    }
+    let seen: Vec<Vec<(u32, Instant)>> = pollers
+        .iter()
+        .map(|p| firsts(&p.seen_since(since)))
+        .collect();
+    let at = |m: usize, k: u32| seen[m].iter().find(|(n, _)| *n == k).map(|(_, t)| *t);
+    let ahead: Vec<f64> = (10..150)
+        .filter_map(|k| Some(ms(at(0, k)?, at(1, k)?)))
+        .collect();
+    assert!(
+        ahead.len() >= 60,
+        "too few card frames seen on both: {ahead:?}"
+    );
+    // The projector (offset 0) shows each frame at its due time, from pictures kept back 40 ms
+    // after the LED wall's; the LED wall shows them 40 ms earlier. (A software renderer at 60
+    // frames a second may make the LED wall's frames late, never the projector's: how close
+    // they land is the benchmark's figure.)
+    let errors: Vec<f64> = (10..150)
+        .filter_map(|k| Some(ms(at(0, k)?, since) - f64::from(k) * 1000.0 / 60.0))
+        .collect();
+    let error = median(errors);
+    assert!(
+        error.abs() <= 10.0,
+        "the projector showed the card {error:.1} ms from its due time"
+    );
+    let ahead = median(ahead);
+    assert!(
+        (25.0..=55.0).contains(&ahead),
+        "the LED wall showed the card {ahead:.1} ms before the projector, not 40"
+    );
+}

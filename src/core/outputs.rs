@@ -316,6 +316,31 @@ pub fn views(
         .collect())
 }
 
+/// The size to draw a picture of `composite` size at, for outputs of `windows` sizes (pixels)
+/// showing `sources` of it (`None`: nothing): as large as the output that enlarges its part
+/// most needs, never larger than the picture as decoded. A 1280x720 picture shown whole on
+/// 640x360 screens is drawn at 640x360: a quarter of the work, nothing lost on screen.
+pub fn picture_size(
+    composite: (u32, u32),
+    sources: &[Option<Rect>],
+    windows: &[(u32, u32)],
+) -> (u32, u32) {
+    let mut scale: f64 = 0.0;
+    for (source, window) in sources.iter().zip(windows) {
+        let Some(r) = source else { continue };
+        let fit = (f64::from(window.0) / f64::from(r.width.max(1)))
+            .min(f64::from(window.1) / f64::from(r.height.max(1)));
+        scale = scale.max(fit);
+    }
+    if scale <= 0.0 || scale >= 1.0 {
+        return composite;
+    }
+    (
+        ((f64::from(composite.0) * scale).ceil() as u32).max(1),
+        ((f64::from(composite.1) * scale).ceil() as u32).max(1),
+    )
+}
+
 /// The latency offsets of the outputs (ms), each output's own or the show's: the show's
 /// frames go out by the largest, and each output waits the difference before showing a frame.
 pub fn delays_ms(outputs: &[Output], show_offset_ms: f64) -> (f64, Vec<f64>) {
@@ -480,6 +505,66 @@ mod tests {
         bad[1].crop = Some(rect(640, 0, 704, 360));
         let e = views(&c, &[(1280, 360), (640, 360)], &bad).unwrap_err();
         assert!(e.contains("\"right\"") && e.contains("crop"), "{e}");
+    }
+
+    #[test]
+    fn a_picture_is_drawn_as_large_as_the_outputs_need_and_no_larger() {
+        let whole = rect(0, 0, 1280, 720);
+        // Shown whole on two 640x360 screens: half size.
+        assert_eq!(
+            picture_size(
+                (1280, 720),
+                &[Some(whole), Some(whole)],
+                &[(640, 360), (640, 360)]
+            ),
+            (640, 360)
+        );
+        // One of them 1920x1080: as decoded, never enlarged.
+        assert_eq!(
+            picture_size(
+                (1280, 720),
+                &[Some(whole), Some(whole)],
+                &[(640, 360), (1920, 1080)]
+            ),
+            (1280, 720)
+        );
+        // Two halves of 3840x1080 on 1920x1080 projectors: each half needs its full size.
+        assert_eq!(
+            picture_size(
+                (3840, 1080),
+                &[
+                    Some(rect(0, 0, 1920, 1080)),
+                    Some(rect(1920, 0, 1920, 1080))
+                ],
+                &[(1920, 1080), (1920, 1080)]
+            ),
+            (3840, 1080)
+        );
+        // The same on 960x540 screens: half.
+        assert_eq!(
+            picture_size(
+                (3840, 1080),
+                &[
+                    Some(rect(0, 0, 1920, 1080)),
+                    Some(rect(1920, 0, 1920, 1080))
+                ],
+                &[(960, 540), (960, 540)]
+            ),
+            (1920, 540)
+        );
+        // An output showing nothing asks for nothing; none at all: as decoded.
+        assert_eq!(
+            picture_size(
+                (1280, 720),
+                &[None, Some(whole)],
+                &[(3840, 2160), (640, 360)]
+            ),
+            (640, 360)
+        );
+        assert_eq!(
+            picture_size((1280, 720), &[None], &[(640, 360)]),
+            (1280, 720)
+        );
     }
 
     #[test]

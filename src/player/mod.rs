@@ -2621,7 +2621,7 @@ impl Player {
         if let Some(missing) = media.extra.get(added.len()) {
             return Err(Self::no_video_track(missing));
         }
-        let sizes: Vec<(u32, u32)> = std::iter::once(own).chain(added).collect();
+        let mut sizes: Vec<(u32, u32)> = std::iter::once(own).chain(added).collect();
         if self.show.outputs.is_empty() {
             return Ok(());
         }
@@ -2644,6 +2644,13 @@ impl Player {
         } else {
             &self.show.outputs
         };
+        if song_ref.test_card {
+            // The card's stream is a tiny placeholder its filter draws the card over.
+            sizes = vec![(
+                playhead_core::test_card::WIDTH,
+                playhead_core::test_card::HEIGHT,
+            )];
+        }
         let views = crate::outputs::views(&composite, &sizes, outputs)?;
         let size = (
             sizes.iter().map(|s| s.0).sum::<u32>().max(1),

@@ -153,6 +153,9 @@ impl Ticket {
 /// A frame for one output: the picture, what of it the output shows, and when.
 struct Show {
     picture: Arc<Picture>,
+    /// The picture's size as decoded (the views' rectangles are in its pixels); the picture
+    /// itself may be drawn smaller.
+    composite: (u32, u32),
     /// `None`: the picture has no views (idle content): shown whole.
     view: Option<Option<View>>,
     /// When to present it (`None`: at once).
@@ -220,6 +223,15 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             return;
         }
     };
+    // The outputs' window sizes: a picture is drawn as large as they need.
+    let mut windows: Vec<(u32, u32)> = outputs
+        .iter()
+        .map(|o| {
+            let s = o.window.inner_size();
+            (s.width.max(1), s.height.max(1))
+        })
+        .collect();
+    let mut largest = largest_of(&windows);
     let mut threads: Vec<OutputThread> = Vec::new();
     for (i, output) in outputs.into_iter().enumerate() {
         match start_output(i, output, display.clone(), costs.clone(), on_screen.clone()) {
@@ -265,6 +277,10 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
                     if let Some(t) = threads.get(i) {
                         let _ = t.tx.send(ToOutput::Resize(w, h));
                     }
+                    if let Some(s) = windows.get_mut(i) {
+                        *s = (w.max(1), h.max(1));
+                    }
+                    largest = largest_of(&windows);
                     redraw = true;
                 }
                 Ok(RenderCommand::Resize(..)) | Ok(RenderCommand::Redraw) => redraw = true,
@@ -298,7 +314,19 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
         // When the frame is due: each output takes off what its own swap costs.
         let lead_at = presenter.due_at(&info, now_us, drawing, || on_screen.take_hold(shown));
         let views = on_screen.views(shown);
-        let size = views.as_ref().map_or((1280, 720), |v| v.size);
+        let composite = views.as_ref().map_or(largest, |v| v.size);
+        let sources: Vec<Option<crate::outputs::Rect>> = (0..windows.len())
+            .map(|i| match &views {
+                Some(v) => v.views.get(i).and_then(|v| v.source),
+                None => Some(crate::outputs::Rect {
+                    x: 0,
+                    y: 0,
+                    width: composite.0,
+                    height: composite.1,
+                }),
+            })
+            .collect();
+        let size = crate::outputs::picture_size(composite, &sources, &windows);
         let picture = gl.free_picture(size);
         if let Err(e) = gl.draw_picture(shown, picture) {
             error!("{e}");
@@ -324,13 +352,15 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             };
             let _ = t.tx.send(ToOutput::Show(Show {
                 picture: gl.pictures[picture].0.clone(),
+                composite,
                 view: views.as_ref().map(|v| v.views.get(i).copied()),
                 at,
                 ticket: ticket.clone(),
             }));
         }
-        // mpv hands the next frame over once this one is presented.
-        presenter.wait_until(lead_at);
+        // The outputs present it; mpv may prepare the next frame now (it hands each over no
+        // earlier than its offset before its due time), while this one waits for its moment:
+        // drawing the next frame overlaps presenting this one.
         // SAFETY: as above.
         unsafe { gl.render[shown].report_swap() };
         let recent = |a: &AtomicU64| Duration::from_micros(a.swap(0, Ordering::Relaxed));
@@ -345,6 +375,15 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
     }
     gl.free();
     drop(gl);
+}
+
+/// The largest of the windows (a picture with no views, idle content, is drawn that size).
+fn largest_of(windows: &[(u32, u32)]) -> (u32, u32) {
+    windows
+        .iter()
+        .copied()
+        .max_by_key(|(w, h)| u64::from(*w) * u64::from(*h))
+        .unwrap_or((1280, 720))
 }
 
 impl OutputThread {
@@ -607,7 +646,12 @@ impl OutputGl {
             gl.clear(glow::COLOR_BUFFER_BIT);
             let (source, ramps, gamma) = match show.view {
                 None => (
-                    (0.0, 0.0, f64::from(p.size.0), f64::from(p.size.1)),
+                    (
+                        0.0,
+                        0.0,
+                        f64::from(show.composite.0),
+                        f64::from(show.composite.1),
+                    ),
                     [0.0f32; 4],
                     crate::outputs::DEFAULT_BLEND_GAMMA,
                 ),
@@ -631,7 +675,8 @@ impl OutputGl {
                 Some(_) => return,
             };
             let (sx, sy, sw, sh) = source;
-            let (tw, th) = (f64::from(p.size.0), f64::from(p.size.1));
+            // Fractions of the picture, whatever size it was drawn at.
+            let (tw, th) = (f64::from(show.composite.0), f64::from(show.composite.1));
             // Fitted into the window, centred.
             let scale = (f64::from(ww) / sw).min(f64::from(wh) / sh);
             let (vw, vh) = ((sw * scale).round(), (sh * scale).round());
