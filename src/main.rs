@@ -282,6 +282,12 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     })
     .map_err(Error::thread("watchdog"))?;
     let filters = port_filters(&cli, &show);
+    if cli.headless && !show.outputs.is_empty() {
+        log::warn!(
+            "--headless draws one picture: the show's {} outputs are not drawn each on its own",
+            show.outputs.len()
+        );
+    }
     if cli.headless {
         let headless =
             headless::HeadlessShow::start_show(show, &options, 640, 360).map_err(Error::Video)?;

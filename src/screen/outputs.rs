@@ -54,6 +54,9 @@ const MAX_PICTURES: usize = 16;
 /// frame further ahead is one of a later output's queue, drawn once the frame before it is
 /// presented.
 const DRAW_AHEAD: Duration = Duration::from_millis(60);
+/// A frame mpv says is due further ahead than this is presented then (mpv hands frames over
+/// its offset ahead, 50 ms at most; this only bounds a time stamp gone wrong).
+const FURTHEST_DUE: Duration = Duration::from_millis(500);
 /// An output whose swap has not returned for this long is said to be held.
 const HELD_AFTER: Duration = Duration::from_secs(1);
 
@@ -312,7 +315,13 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
         let now_us = decks[shown].time_us();
         let what = super::present::drawn(&info, now_us, drawing);
         // When the frame is due: each output takes off what its own swap costs.
-        let lead_at = presenter.due_at(&info, now_us, drawing, || on_screen.take_hold(shown));
+        let lead_at = presenter.due_within(
+            &info,
+            now_us,
+            drawing,
+            || on_screen.take_hold(shown),
+            FURTHEST_DUE,
+        );
         let views = on_screen.views(shown);
         let composite = views.as_ref().map_or(largest, |v| v.size);
         let sources: Vec<Option<crate::outputs::Rect>> = (0..windows.len())

@@ -126,15 +126,37 @@ impl Presenter {
         now: Instant,
         hold: impl FnOnce() -> Option<Instant>,
     ) -> Option<Instant> {
+        // mpv hands a frame over `offset` ahead of its due time: a frame claiming to be due
+        // much later than that is not one to wait for (mpv gives up waiting for the swap after
+        // 200 ms and would run on without us).
+        self.due_within(
+            info,
+            now_us,
+            now,
+            hold,
+            self.offset + MAX_WAIT_BEYOND_OFFSET,
+        )
+    }
+
+    /// [`Presenter::due_at`] for screens that tell mpv a frame was presented as soon as they
+    /// have it (they keep the frame until it is due, so mpv never waits on them): a frame due
+    /// up to `limit` ahead is presented when due, not earlier. A hold is never longer than
+    /// MAX_HOLD.
+    pub fn due_within(
+        &self,
+        info: &FrameInfo,
+        now_us: i64,
+        now: Instant,
+        hold: impl FnOnce() -> Option<Instant>,
+        limit: Duration,
+    ) -> Option<Instant> {
         if !info.present || info.redraw {
             return None;
         }
-        // mpv hands a frame over `offset` ahead of its due time: a frame claiming to be due
-        // much later than that is not one to wait for (mpv gives up waiting for the swap after
-        // 200 ms and would run on without us). Nor is a hold longer than MAX_HOLD.
         Some(match info.due_in_us(now_us).filter(|d| *d > 0) {
-            Some(due_in_us) => (now + Duration::from_micros(due_in_us.unsigned_abs()))
-                .min(now + self.offset + MAX_WAIT_BEYOND_OFFSET),
+            Some(due_in_us) => {
+                (now + Duration::from_micros(due_in_us.unsigned_abs())).min(now + limit)
+            }
             None => hold().filter(|h| *h > now)?.min(now + MAX_HOLD),
         })
     }
