@@ -189,7 +189,7 @@ fn request(m: &OscMessage) -> Result<OscRequest, Malformed> {
             (Some(ms), Some(OscType::String(output)))
                 if ms.is_finite() && ms.abs() <= 10_000.0 && !output.trim().is_empty() =>
             {
-                command(RemoteCommand::OutputOffset(output.clone(), ms))
+                command(RemoteCommand::OutputOffset(output.trim().to_string(), ms))
             }
             _ => Err(unknown()),
         },

@@ -759,3 +759,62 @@ fn the_test_card_plays_whole_on_every_output_each_on_its_own_offset() {
     );
     on_its_offset("led", earliest_error(&seen[1], since, fps, 40.0, 10..150));
 }
+
+#[test]
+fn an_output_whose_monitor_is_plugged_in_after_start_goes_there() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let _one = one_at_a_time();
+    let dir = temp_dir("late");
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "[[output]]\nname = \"projector\"\nmonitor = \"DUMMY0\"\n\
+             [[output]]\nname = \"led\"\nmonitor = \"DUMMY1\"\n\
+             [[song]]\nvideo = \"{}\"\n",
+            demo().display()
+        ),
+    )
+    .unwrap();
+    let screen = monitors(2);
+    // The LED processor boots after the laptop: its monitor is not there at start.
+    screen.plug(1, false).expect("unplug the second monitor");
+    let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
+    let program = start(&screen, &show, port);
+    assert!(
+        program.logged("output 'led': there is no monitor \"DUMMY1\""),
+        "{}",
+        program.log().join("\n")
+    );
+    let projector = poller(&screen, 0, full());
+    assert!(
+        projector.wait_for(10 * SECOND, |n| n == Some(0)),
+        "{}",
+        program.log().join("\n")
+    );
+    screen.plug(1, true).expect("plug the second monitor in");
+    let led = poller(&screen, 1, full());
+    let clock = DawClock::new(50_000_000, 10e-6);
+    let mut daw = daw(port, &clock);
+    daw.send_midi_stamped(&[(0, &[0xFA])], clock.stamp_at(Instant::now()))
+        .unwrap();
+    // The LED wall's window goes fullscreen on its monitor and plays there, with the
+    // projector's frames.
+    let deadline = Instant::now() + 20 * SECOND;
+    loop {
+        if let (Some(p), Some(l)) = (projector.current(), led.current()) {
+            if p > 25 && p.abs_diff(l) <= 1 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the LED wall's output never came onto its monitor ({:?} there, {:?} on the \
+             projector); the program said:\n{}",
+            led.current(),
+            projector.current(),
+            program.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

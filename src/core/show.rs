@@ -393,7 +393,7 @@ fn parse_outputs(
         };
         let offset_ms = match &o.offset_ms {
             None => None,
-            Some(v) if v.get_ref().is_finite() && (-1000.0..=2000.0).contains(v.get_ref()) => {
+            Some(v) if v.get_ref().is_finite() && (-10_000.0..=10_000.0).contains(v.get_ref()) => {
                 Some(*v.get_ref())
             }
             Some(v) => {
@@ -401,7 +401,7 @@ fn parse_outputs(
                     Some(v.span()),
                     key("offset_ms"),
                     format!(
-                        "{} ms is not allowed: give this screen's latency, -1000 to 2000 ms",
+                        "{} ms is not allowed: give this screen's latency, -10000 to 10000 ms",
                         v.get_ref()
                     ),
                 ))
@@ -1239,7 +1239,7 @@ mod tests {
                 "0.5 to",
             ),
             (
-                "[[output]]\nname = \"a\"\noffset_ms = 5000\n",
+                "[[output]]\nname = \"a\"\noffset_ms = 15000\n",
                 "output[1].offset_ms",
                 "latency",
             ),

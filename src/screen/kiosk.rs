@@ -104,6 +104,23 @@ impl Placement {
         }
     }
 
+    /// Starts from the screens found at start, wanting the screen named `name`, which is not
+    /// among them (an output whose monitor is not plugged in yet): the window goes there as
+    /// soon as it appears.
+    pub fn wanting(screens: Vec<ScreenInfo>, name: &str) -> Placement {
+        Placement {
+            wanted: Some(Wanted {
+                name: Some(name.to_string()),
+                index: usize::MAX,
+                count: usize::MAX,
+                others: screens.iter().filter_map(|s| s.name.clone()).collect(),
+            }),
+            screens,
+            placed_on: None,
+            away: true,
+        }
+    }
+
     /// Takes the current list of screens and which of them is the primary one. Returns
     /// `None` when nothing changed.
     pub fn update(&mut self, screens: Vec<ScreenInfo>, primary: Option<usize>) -> Option<Change> {
@@ -153,7 +170,12 @@ impl Placement {
     fn find_wanted(&self, screens: &[ScreenInfo]) -> Option<usize> {
         let wanted = self.wanted.as_ref()?;
         if let Some(name) = &wanted.name {
-            if let Some(i) = screens.iter().position(|s| s.name.as_ref() == Some(name)) {
+            let same = |s: &ScreenInfo| {
+                s.name
+                    .as_ref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            };
+            if let Some(i) = screens.iter().position(same) {
                 return Some(i);
             }
         }
@@ -230,6 +252,19 @@ impl ScreenWatch {
         let index = chosen.and_then(|c| monitors.iter().position(|m| m == c));
         ScreenWatch {
             placement: Placement::new(monitors.iter().map(info_of).collect(), index),
+            kiosk,
+            next_poll: clock::now() + POLL_INTERVAL,
+            hooked: false,
+            several: false,
+        }
+    }
+
+    /// Watches for the screen named `name`, not there at start: the window goes fullscreen on
+    /// it as soon as it is plugged in.
+    pub fn wanting(event_loop: &ActiveEventLoop, name: &str, kiosk: bool) -> ScreenWatch {
+        let monitors: Vec<MonitorHandle> = event_loop.available_monitors().collect();
+        ScreenWatch {
+            placement: Placement::wanting(monitors.iter().map(info_of).collect(), name),
             kiosk,
             next_poll: clock::now() + POLL_INTERVAL,
             hooked: false,
@@ -340,6 +375,24 @@ fn info_of(m: &MonitorHandle) -> ScreenInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_screen_named_but_absent_at_start_is_taken_when_it_appears() {
+        let laptop = ScreenInfo {
+            name: Some("eDP-1".into()),
+            position: (0, 0),
+            size: (1920, 1080),
+        };
+        let led = ScreenInfo {
+            name: Some("DP-1".into()),
+            position: (1920, 0),
+            size: (1920, 1080),
+        };
+        let mut p = Placement::wanting(vec![laptop.clone()], "dp-1");
+        let change = p.update(vec![laptop.clone(), led], Some(0)).unwrap();
+        assert_eq!(change.move_to, Some(1), "{}", change.message);
+        assert!(!change.away, "{}", change.message);
+    }
 
     fn screen(name: &str, x: i32, w: u32, h: u32) -> ScreenInfo {
         ScreenInfo {

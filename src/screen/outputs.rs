@@ -1,9 +1,10 @@
 //! Several outputs (`[[output]]`): each output's window drawn by a thread of its own.
 //!
 //! The deck on screen is decoded once and drawn by mpv once per frame, on the render thread,
-//! into a picture of its own (a GL texture, in a context every output's context shares) at
-//! the size it was decoded: a song whose outputs show different files has them stacked side
-//! by side in that one picture ([`crate::outputs::Composite`]). Each output's thread then
+//! into a picture of its own (a GL texture, in a context every output's context shares) as
+//! large as the outputs need and no larger than decoded ([`crate::outputs::picture_size`]): a
+//! song whose outputs show different files has them stacked side by side in that one picture
+//! ([`crate::outputs::Composite`]). Each output's thread then
 //! draws its rectangle of the picture into its window, fitted and centred, with its edge blend
 //! (a shader: a smooth ramp through the output's gamma, [`crate::outputs::blend_factor`]), and
 //! presents it at the frame's due time, later by its delay when its latency offset is smaller
@@ -46,9 +47,12 @@ use winit::window::Window;
 const BEAT_INTERVAL: Duration = Duration::from_millis(250);
 /// No beat for this long means mpv's drawing never returned.
 const HANG_LIMIT: Duration = Duration::from_secs(3);
-/// Pictures kept at most: for outputs that show frames later than the others, and for an
-/// output whose swap is held. Past this the oldest picture is drawn over.
-const MAX_PICTURES: usize = 16;
+/// Pictures kept at most: for outputs that show frames later than the others (32 pictures
+/// hold about 500 ms of difference at 60 frames a second, 1.2 s at 25), and for an output
+/// whose swap is held. Past this a picture an output still holds is drawn over (said once).
+const MAX_PICTURES: usize = 32;
+/// Frames waiting for one output at most (its channel): the render thread never waits.
+const OUTPUT_QUEUE: usize = 24;
 /// An output draws its next frame as soon as it has one (mpv hands frames over ahead of
 /// their due time by what drawing costs), but never more than this before it is due: a
 /// frame further ahead is one of a later output's queue, drawn once the frame before it is
@@ -190,6 +194,8 @@ struct Gl {
     scratch: Option<(glow::Texture, glow::Framebuffer)>,
     /// The picture drawn last, for choosing the next.
     last: usize,
+    /// The pool ran out once (said once).
+    overdrawn_said: bool,
     /// Current on this thread while it lives; dropped last.
     _context: PossiblyCurrentContext,
 }
@@ -278,7 +284,7 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             recv(rx) -> command => match command {
                 Ok(RenderCommand::ResizeOutput(i, w, h)) => {
                     if let Some(t) = threads.get(i) {
-                        let _ = t.tx.send(ToOutput::Resize(w, h));
+                        let _ = t.tx.try_send(ToOutput::Resize(w, h));
                     }
                     if let Some(s) = windows.get_mut(i) {
                         *s = (w.max(1), h.max(1));
@@ -359,7 +365,7 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
                 None if delay.is_zero() => None,
                 None => Some(drawn + delay),
             };
-            let _ = t.tx.send(ToOutput::Show(Show {
+            let _ = t.tx.try_send(ToOutput::Show(Show {
                 picture: gl.pictures[picture].0.clone(),
                 composite,
                 view: views.as_ref().map(|v| v.views.get(i).copied()),
@@ -397,7 +403,7 @@ fn largest_of(windows: &[(u32, u32)]) -> (u32, u32) {
 
 impl OutputThread {
     fn stop(&mut self) {
-        let _ = self.tx.send(ToOutput::Quit);
+        let _ = self.tx.try_send(ToOutput::Quit);
         if let Some(t) = self.thread.take() {
             // An output whose swap the window system holds (its monitor gone) may never
             // return: it is left behind rather than waited for.
@@ -425,7 +431,9 @@ fn start_output(
     costs: Arc<Costs>,
     on_screen: OnScreen,
 ) -> Result<OutputThread, String> {
-    let (tx, rx) = crossbeam_channel::unbounded();
+    // Bounded: an output whose swap is held takes no more (the render thread never waits for
+    // it); it shows the frame due once it can present again.
+    let (tx, rx) = crossbeam_channel::bounded(OUTPUT_QUEUE);
     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
     let name = output.name.clone();
     let delay = output.delay;
@@ -445,6 +453,57 @@ fn start_output(
             Err(e)
         }
         Err(_) => Err(format!("output {name}'s thread ended while starting")),
+    }
+}
+
+/// Swaps of this output wait for its display's refresh when the driver paces them (X11
+/// without a compositor: no tear line on the projector), measured with a few swaps; else
+/// (Wayland, where the compositor presents whole frames, or a virtual screen) they do not
+/// wait. The refresh interval when they wait. Each output has its own thread, so a swap that
+/// waits holds only its own output.
+fn choose_swaps(
+    name: &str,
+    window: &Window,
+    surface: &Surface<WindowSurface>,
+    context: &PossiblyCurrentContext,
+) -> Option<Duration> {
+    use raw_window_handle::RawDisplayHandle;
+    let no_wait = || {
+        if let Err(e) = surface.set_swap_interval(context, SwapInterval::DontWait) {
+            warn!("output {name}: cannot turn off waiting for vsync: {e}");
+        }
+    };
+    let wayland = matches!(
+        window.display_handle().map(|h| h.as_raw()),
+        Ok(RawDisplayHandle::Wayland(_))
+    );
+    if wayland
+        || surface
+            .set_swap_interval(context, SwapInterval::Wait(NonZeroU32::MIN))
+            .is_err()
+    {
+        no_wait();
+        return None;
+    }
+    let mut times = vec![Instant::now()];
+    for _ in 0..6 {
+        if surface.swap_buffers(context).is_err() {
+            break;
+        }
+        times.push(Instant::now());
+    }
+    let mut gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).skip(1).collect();
+    gaps.sort();
+    let typical = gaps.get(gaps.len() / 2).copied().unwrap_or(Duration::ZERO);
+    if typical >= Duration::from_millis(4) && typical <= Duration::from_millis(50) {
+        info!(
+            "output {name}: swaps wait for the display's refresh ({:.2} Hz), tear-free",
+            1.0 / typical.as_secs_f64()
+        );
+        Some(typical)
+    } else {
+        no_wait();
+        None
     }
 }
 
@@ -484,10 +543,7 @@ fn output_thread(
             return;
         }
     };
-    // Swaps never wait for a refresh: the frame is presented at its due time.
-    if let Err(e) = surface.set_swap_interval(&context, SwapInterval::DontWait) {
-        warn!("output {name}: cannot turn off waiting for vsync: {e}");
-    }
+    let vsync = choose_swaps(&name, &window, &surface, &context);
     // SAFETY: the context is current on this thread; glow resolves entry points through it.
     let gl =
         unsafe { glow::Context::from_loader_function_cstr(|f| display.get_proc_address(f).cast()) };
@@ -525,7 +581,8 @@ fn output_thread(
         context,
     };
     let _ = ready.send(Ok(()));
-    drop(window);
+    // Kept while the thread lives: a thread left behind in a held swap keeps its window.
+    let _window = window;
     let urgent = crate::screen::urgent::Urgent::probe();
     let mut queue: VecDeque<Show> = VecDeque::new();
     let mut last: Option<Show> = None;
@@ -541,10 +598,15 @@ fn output_thread(
             }),
         };
         let first = if wait.is_zero() {
-            rx.try_recv().ok()
+            rx.try_recv().map_err(|e| e.is_disconnected())
         } else {
-            rx.recv_timeout(wait).ok()
+            rx.recv_timeout(wait).map_err(|e| e.is_disconnected())
         };
+        // The render thread is gone (it ended without saying Quit): so is this output.
+        if matches!(first, Err(true)) {
+            break 'run;
+        }
+        let first = first.ok();
         for message in first.into_iter().chain(rx.try_iter()) {
             match message {
                 ToOutput::Show(s) => queue.push_back(s),
@@ -580,10 +642,16 @@ fn output_thread(
         // SAFETY: a GL call on this thread's current context.
         unsafe { out.gl.finish() };
         let drawn = crate::clock::now();
-        let typical = {
-            let mut v: Vec<Duration> = swaps.iter().copied().collect();
-            v.sort();
-            v.get(v.len() / 2).copied().unwrap_or(Duration::ZERO)
+        // With vsync the swap shows the frame at the next refresh: asked for half a refresh
+        // before the frame is due, it lands on the refresh nearest its due time. Without,
+        // the swap is asked for at the due time less what it typically costs.
+        let typical = match vsync {
+            Some(refresh) => refresh / 2,
+            None => {
+                let mut v: Vec<Duration> = swaps.iter().copied().collect();
+                v.sort();
+                v.get(v.len() / 2).copied().unwrap_or(Duration::ZERO)
+            }
         };
         urgent.begin();
         if let Some(at) = show.at {
@@ -784,6 +852,7 @@ fn make_gl(
         pictures: Vec::new(),
         scratch: None,
         last: 0,
+        overdrawn_said: false,
         _context: context,
     };
     gl.scratch = gl.new_picture((1, 1)).ok().map(|(p, fb)| (p.texture, fb));
@@ -815,7 +884,8 @@ impl Gl {
         }
     }
 
-    /// A picture no output holds, of `size`; past [`MAX_PICTURES`], the oldest one.
+    /// A picture no output holds, of `size`; past [`MAX_PICTURES`], the one after the last
+    /// drawn (an output may still hold it).
     fn free_picture(&mut self, size: (u32, u32)) -> usize {
         let free = (0..self.pictures.len()).find(|&i| Arc::strong_count(&self.pictures[i].0) == 1);
         let index = match free {
@@ -830,7 +900,17 @@ impl Gl {
                     (self.last + 1) % self.pictures.len().max(1)
                 }
             },
-            None => (self.last + 1) % self.pictures.len(),
+            None => {
+                if !self.overdrawn_said {
+                    self.overdrawn_said = true;
+                    warn!(
+                        "the outputs hold every one of {MAX_PICTURES} pictures (an output held, \
+                         or offsets too far apart): a picture is drawn over while an output still \
+                         holds it, and that output may skip or tear a frame"
+                    );
+                }
+                (self.last + 1) % self.pictures.len()
+            }
         };
         if self.pictures.is_empty() {
             // Nothing could be made: the draw that follows reports the error.
@@ -840,7 +920,8 @@ impl Gl {
             let fb = self.pictures[index].1;
             let texture = self.pictures[index].0.texture;
             self.allocate(texture, fb, size);
-            // An output may still hold the old one (past MAX_PICTURES): it keeps its size.
+            // Past MAX_PICTURES an output may still hold this texture: it draws it as it is
+            // now, scaled by the fractions it was given.
             self.pictures[index].0 = Arc::new(Picture { texture, size });
         }
         self.last = index;

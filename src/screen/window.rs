@@ -320,8 +320,9 @@ impl App {
         Ok((vec![window], Renderer::One(renderer)))
     }
 
-    /// One window per output, each fullscreen on its monitor, drawn by one render thread
-    /// with one GL context.
+    /// One window per output, each fullscreen on its monitor: one render thread draws each
+    /// frame once, and a thread per output (each with a GL context sharing the render
+    /// thread's pictures) draws and presents that output's part.
     fn create_outputs(
         &mut self,
         event_loop: &ActiveEventLoop,
@@ -336,14 +337,28 @@ impl App {
                 .and_then(|m| m.name())
                 .unwrap_or_else(|| "the primary screen".into());
             if self.options.fullscreen {
-                self.screens.push(
-                    crate::screen::kiosk::ScreenWatch::new(
+                let found = monitor.as_ref().is_some_and(|m| match &output.monitor {
+                    Some(crate::outputs::Monitor::Name(name)) => {
+                        m.name().is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    }
+                    _ => true,
+                });
+                let watch = match (&output.monitor, found) {
+                    // Named, and not there yet: it goes there when it is plugged in.
+                    (Some(crate::outputs::Monitor::Name(name)), false) => {
+                        crate::screen::kiosk::ScreenWatch::wanting(
+                            event_loop,
+                            name,
+                            self.options.kiosk,
+                        )
+                    }
+                    _ => crate::screen::kiosk::ScreenWatch::new(
                         event_loop,
                         monitor.as_ref(),
                         self.options.kiosk,
-                    )
-                    .one_of_several(),
-                );
+                    ),
+                };
+                self.screens.push(watch.one_of_several());
             }
             let mut attributes = Window::default_attributes()
                 .with_title(format!("{} ({})", self.options.title, output.name))
@@ -388,8 +403,10 @@ impl App {
         let config = config.ok_or("the show has no output")?;
         let display = config.display();
         let raw = windows[0].window_handle().ok().map(|h| h.as_raw());
-        // SAFETY: the windows outlive the contexts (the render and output threads drop them,
-        // and end, before the windows are dropped).
+        // SAFETY: the windows outlive the contexts: the render and output threads drop them,
+        // and end, before the windows are dropped; an output thread whose swap the window
+        // system holds for good is left behind as the process ends, its window kept by its
+        // own Arc.
         let context =
             unsafe { display.create_context(&config, &ContextAttributesBuilder::new().build(raw)) }
                 .map_err(|e| format!("cannot create an OpenGL context: {e}"))?;
