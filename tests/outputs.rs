@@ -513,6 +513,49 @@ fn the_overlap_blends_along_the_curve_and_an_output_left_out_is_black() {
     assert!((value(&left, 300) - grey).abs() <= 4.0);
     assert!((value(&right, 400) - grey).abs() <= 4.0);
 
+    // The operator's status overlay (Tab) shows at the top left of each output's part, past
+    // its blend: white text with a black border where the picture is flat grey.
+    let dark_at_top = |x: u32| {
+        pixels(&screen.display, x, 18, 280, 100)
+            .chunks(3)
+            .filter(|p| p.iter().all(|v| *v < 60))
+            .count()
+    };
+    let (left_x, right_x) = (5, 640 + 125);
+    assert_eq!(
+        dark_at_top(left_x) + dark_at_top(right_x),
+        0,
+        "text before Tab"
+    );
+    let window = Command::new("xdotool")
+        .args(["search", "--name", "\\(left\\)"])
+        .env("DISPLAY", &screen.display)
+        .output()
+        .expect("run xdotool");
+    let id = String::from_utf8_lossy(&window.stdout)
+        .lines()
+        .next()
+        .expect("the left output's window")
+        .to_string();
+    let pressed = Command::new("xdotool")
+        .args(["key", "--window", &id, "Tab"])
+        .env("DISPLAY", &screen.display)
+        .status()
+        .expect("run xdotool");
+    assert!(pressed.success());
+    let deadline = Instant::now() + 10 * SECOND;
+    while dark_at_top(left_x) < 50 || dark_at_top(right_x) < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the status overlay did not show on both outputs ({} and {} dark pixels); the \
+             program said:\n{}",
+            dark_at_top(left_x),
+            dark_at_top(right_x),
+            program.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // The second song shows the file on the left output only: the right one goes black, and
     // the left one has nothing to blend with.
     let clock = DawClock::new(46_000_000, 10e-6);

@@ -2502,11 +2502,40 @@ impl Player {
                 .map(|s| s.replace(['{', '}', '\\'], ""))
                 .collect::<Vec<_>>()
                 .join("\\N");
+            let style = "\\fs22\\bord2\\1c&HFFFFFF&\\3c&H000000&";
+            // With outputs the picture is the song's files side by side, each output showing
+            // a part of it: the status goes at the top left of every output's part.
+            let events = match self.on_screen.views(self.on_screen.get()) {
+                Some(v) if v.views.len() > 1 => {
+                    let (cw, ch) = (f64::from(v.size.0), f64::from(v.size.1));
+                    // The overlay's canvas: 720 high, as wide as the picture's shape.
+                    let res_x = 720.0 * cw / ch;
+                    let mut corners: Vec<(i64, i64)> = Vec::new();
+                    // Past the output's edge blend, where its picture is whole.
+                    for (r, b) in v
+                        .views
+                        .iter()
+                        .filter_map(|view| Some((view.source?, view.blend)))
+                    {
+                        let x = (f64::from(r.x + b.left) / cw * res_x).round() as i64 + 10;
+                        let y = (f64::from(r.y + b.top) / ch * 720.0).round() as i64 + 10;
+                        if !corners.contains(&(x, y)) {
+                            corners.push((x, y));
+                        }
+                    }
+                    corners
+                        .iter()
+                        .map(|(x, y)| format!("{{\\an7\\pos({x},{y}){style}}}{text}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+                _ => format!("{{\\an7{style}}}{text}"),
+            };
             self.mpv().command_async(&[
                 "osd-overlay",
                 OVERLAY_STATUS,
                 "ass-events",
-                &format!("{{\\an7\\fs22\\bord2\\1c&HFFFFFF&\\3c&H000000&}}{text}"),
+                &events,
                 "0",
                 "720",
                 "10",
