@@ -301,6 +301,16 @@ fn status(port: u16) -> serde_json::Value {
     serde_json::from_str(&body).expect("status JSON")
 }
 
+/// The offset the page says Apply set (`applied Offset set to X ms.`).
+fn applied_offset(lines: &[String]) -> f64 {
+    line(lines, "applied ")
+        .trim_start_matches("Offset set to ")
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {lines:?}"))
+}
+
 /// Where Apply and Save go: the show's offset, or (with outputs) the LED wall's.
 #[derive(Clone, Copy, PartialEq)]
 enum Apply {
@@ -357,12 +367,7 @@ fn calibrate(fps: u32, blocks: &[Block], apply: Apply) -> Vec<f64> {
         );
         ph.wait_log("output 'led': latency offset +50.0 ms -> ", 10 * SECOND);
         ph.wait_log("output 'led': offset_ms = ", 10 * SECOND);
-        let set: f64 = line(&lines, "applied ")
-            .trim_start_matches("Offset set to ")
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no offset in {lines:?}"));
+        let set = applied_offset(&lines);
         let st = status(port);
         let led = st["outputs"][1]["offset_ms"]
             .as_f64()
@@ -400,12 +405,7 @@ fn calibrate(fps: u32, blocks: &[Block], apply: Apply) -> Vec<f64> {
         );
         // The offset in force is what the page set: +10 ms and the median it measured over
         // every beat it saw (the reference beats at 0 ms among them, so it may be near 0).
-        let set: f64 = line(&lines, "applied ")
-            .trim_start_matches("Offset set to ")
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no offset in {lines:?}"));
+        let set = applied_offset(&lines);
         ph.wait_log("latency offset +10.0 ms -> ", 10 * SECOND);
         let st = status(port);
         let now = st["offset_ms"].as_f64().expect("offset_ms");

@@ -50,16 +50,15 @@ fn ffmpeg(args: &[&str]) {
     );
 }
 
-/// A 1280x360 master: the demo show twice side by side, so that each half carries the frame
-/// code (the first 20 s).
-fn wide_master(dir: &Path) -> PathBuf {
-    let out = dir.join("wide.mp4");
+/// A master made of the demo show by `graph` (its first 20 s), named `name`.
+fn master(dir: &Path, name: &str, graph: &str) -> PathBuf {
+    let out = dir.join(name);
     let demo = demo();
     ffmpeg(&[
         "-i",
         demo.to_str().unwrap(),
         "-filter_complex",
-        "[0][0]hstack",
+        graph,
         "-t",
         "20",
         "-c:v",
@@ -77,32 +76,21 @@ fn wide_master(dir: &Path) -> PathBuf {
     out
 }
 
+/// A 1280x360 master: the demo show twice side by side, so that each half carries the frame
+/// code.
+fn wide_master(dir: &Path) -> PathBuf {
+    master(dir, "wide.mp4", "[0][0]hstack")
+}
+
 /// A 1408x360 master for two projectors that overlap: the demo show, 128 black columns, the
 /// demo show again. Crops [0, 0, 736, 360] and [672, 0, 736, 360] overlap by 64 columns, all
 /// in the black gap, so the blend leaves each half's frame code whole.
 fn gapped_master(dir: &Path) -> PathBuf {
-    let out = dir.join("gapped.mp4");
-    let demo = demo();
-    ffmpeg(&[
-        "-i",
-        demo.to_str().unwrap(),
-        "-filter_complex",
+    master(
+        dir,
+        "gapped.mp4",
         "[0]split[a][b];[a]pad=768:360:0:0:black[p];[p][b]hstack",
-        "-t",
-        "20",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "25",
-        "-bf",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().unwrap(),
-    ]);
-    out
+    )
 }
 
 fn ms(a: Instant, b: Instant) -> f64 {

@@ -32,46 +32,18 @@ use std::time::{Duration, Instant};
 pub fn write_offset(file: &std::path::Path, ms: f64) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
-    let value = if ms.fract() == 0.0 && ms.abs() < 1e9 {
-        toml_edit::value(ms as i64)
-    } else {
-        toml_edit::value(ms)
-    };
-    match doc.get_mut("offset_ms") {
-        Some(item) => {
-            // Keep the comment after the old value.
-            let decor = item.as_value().map(|v| v.decor().clone());
-            *item = value;
-            if let (Some(decor), Some(v)) = (decor, item.as_value_mut()) {
-                *v.decor_mut() = decor;
-            }
-        }
-        None => {
-            doc.insert("offset_ms", value);
-        }
-    }
+    set_offset_ms(doc.as_table_mut(), ms);
     crate::state_dir::write_atomic(file, doc.to_string().as_bytes()).map_err(|e| e.to_string())
 }
 
-/// Sets `offset_ms` of the `[[output]]` table named `name` in the show file `file` to `ms`,
-/// keeping its comments and layout.
-pub fn write_output_offset(file: &std::path::Path, name: &str, ms: f64) -> Result<(), String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+/// Sets `offset_ms` in `table` to `ms` (a whole number when it is one), keeping the comment
+/// after the old value.
+fn set_offset_ms(table: &mut toml_edit::Table, ms: f64) {
     let value = if ms.fract() == 0.0 && ms.abs() < 1e9 {
         toml_edit::value(ms as i64)
     } else {
         toml_edit::value(ms)
     };
-    let table = doc
-        .get_mut("output")
-        .and_then(|o| o.as_array_of_tables_mut())
-        .and_then(|outputs| {
-            outputs
-                .iter_mut()
-                .find(|t| t.get("name").and_then(|n| n.as_str()).map(str::trim) == Some(name))
-        })
-        .ok_or_else(|| format!("the show file has no [[output]] named \"{name}\""))?;
     match table.get_mut("offset_ms") {
         Some(item) => {
             let decor = item.as_value().map(|v| v.decor().clone());
@@ -84,6 +56,23 @@ pub fn write_output_offset(file: &std::path::Path, name: &str, ms: f64) -> Resul
             table.insert("offset_ms", value);
         }
     }
+}
+
+/// Sets `offset_ms` of the `[[output]]` table named `name` in the show file `file` to `ms`,
+/// keeping its comments and layout.
+pub fn write_output_offset(file: &std::path::Path, name: &str, ms: f64) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let table = doc
+        .get_mut("output")
+        .and_then(|o| o.as_array_of_tables_mut())
+        .and_then(|outputs| {
+            outputs
+                .iter_mut()
+                .find(|t| t.get("name").and_then(|n| n.as_str()).map(str::trim) == Some(name))
+        })
+        .ok_or_else(|| format!("the show file has no [[output]] named \"{name}\""))?;
+    set_offset_ms(table, ms);
     crate::state_dir::write_atomic(file, doc.to_string().as_bytes()).map_err(|e| e.to_string())
 }
 
