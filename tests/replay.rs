@@ -394,6 +394,13 @@ fn replay(r: &Recording) -> Outcome {
                 }
             } else {
                 next_tick_s += TICK_S;
+                if let Some((cue, at)) = transport.late_start(Stamp::from_secs_f64(t)) {
+                    // A Start with no clock after it starts once the wait for one is over.
+                    out.trace
+                        .push(format!("No clock -> {:?} {cue:?}", transport.state()));
+                    // Timed from the Start itself, as the player does.
+                    video.apply(cue, at.secs_f64());
+                }
                 let cue = transport.on_tick(Stamp::from_secs_f64(t));
                 if let Some(cue) = cue.filter(|c| !matches!(c, Cue::Speed { .. })) {
                     out.trace
@@ -415,7 +422,17 @@ fn replay(r: &Recording) -> Outcome {
                     video.apply(cue, t);
                 }
                 let quiet = match event {
-                    MidiEvent::Clock => true,
+                    // A clock is quiet unless it starts the song (the first after a Start or
+                    // Continue, by the MIDI specification).
+                    MidiEvent::Clock => !matches!(
+                        cue,
+                        Some(
+                            Cue::Play
+                                | Cue::PlayFromTop
+                                | Cue::Locate { play: true, .. }
+                                | Cue::Resume { .. }
+                        )
+                    ),
                     MidiEvent::TimecodeQuarterFrame { .. } => {
                         out.quarter_frames += 1;
                         r.quiet_quarter_frames && cue.is_none() && transport.state() == before

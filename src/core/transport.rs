@@ -100,6 +100,24 @@ pub const LTC_FREEWHEEL_S: f64 = 0.25;
 /// given one yet; corrected as soon as the clock tells.
 pub const FALLBACK_BPM: f64 = 120.0;
 
+/// How long a Start or Continue waits for the clock that follows it, in clock intervals at
+/// the song's tempo, and the bounds of that wait in seconds (see [`Transport::on_midi_received`]).
+const CLOCK_WAIT_INTERVALS: f64 = 1.5;
+const CLOCK_WAIT_MIN_S: f64 = 0.005;
+const CLOCK_WAIT_MAX_S: f64 = 0.06;
+
+/// A Start or Continue waiting for its first clock: by the MIDI specification the song starts
+/// on the first clock after it, not on the Start itself.
+#[derive(Clone, Copy, Debug)]
+struct PendingStart {
+    /// Where the video starts (video seconds, with the offset).
+    video_s: f64,
+    /// When the Start or Continue came: the start falls back to it when no clock follows.
+    at_s: f64,
+    /// When to stop waiting for the clock.
+    give_up_s: f64,
+}
+
 /// How the video follows the DAW.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FollowMode {
@@ -271,6 +289,10 @@ struct Chaser {
     last_ltc_received_s: Option<f64>,
     /// When the last MIDI clock arrived while the DAW ran.
     last_clock_s: Option<f64>,
+    /// A Start or Continue waiting for the clock that starts the song.
+    pending: Option<PendingStart>,
+    /// The DAW's last Start or Continue had no clock after it: the next is not waited on.
+    starts_without_clock: bool,
 }
 
 /// The transport: the state, the DAW's song position, and counters for the operator.
@@ -346,6 +368,8 @@ impl Transport {
                 last_ltc: None,
                 last_ltc_received_s: None,
                 last_clock_s: None,
+                pending: None,
+                starts_without_clock: false,
             };
             // Loaded on frame 0: that is the top only without a positive offset.
             chaser.cued_s = Some(0.0);
@@ -438,6 +462,26 @@ impl Transport {
 
     /// Applies a MIDI event received at `at`; returns the cue for the player, if any.
     pub fn on_midi(&mut self, event: MidiEvent, at: Stamp) -> Option<Cue> {
+        self.on_midi_received(event, at, at)
+    }
+
+    /// [`Transport::on_midi`] for a message meant at `at` and received at `received`.
+    ///
+    /// In the chase mode a Start or Continue stamped at or before its receipt waits for the
+    /// clock that follows it: by the MIDI specification the song starts on that clock, and DAWs
+    /// send it anywhere from together with the Start (Live, x42's jack_midi_clock mid-song) to a
+    /// JACK cycle or a whole clock interval later (jack_midi_clock from the top). The video is
+    /// cued at the position at once, so the clock only has to unpause it; the start is then
+    /// timed from the clock's own stamp. When no clock comes within 1.5 clock intervals at the
+    /// song's tempo (5 to 60 ms), the start is timed from the Start's stamp after all
+    /// ([`Transport::late_start`]), and the DAW's next Start or Continue is not waited on until
+    /// it sends clock again. A Start stamped ahead (Link's launch) is timed from its stamp.
+    pub fn on_midi_received(
+        &mut self,
+        event: MidiEvent,
+        at: Stamp,
+        received: Stamp,
+    ) -> Option<Cue> {
         let at_s = at.secs_f64();
         if let MidiEvent::MachineControl { device, .. } = event {
             if !crate::parse::mmc_addressed_to(device, self.mmc_device) {
@@ -445,9 +489,58 @@ impl Transport {
             }
         }
         if self.chase.is_some() {
-            return self.chase_midi(event, at_s);
+            let stamped_ahead = at.micros_since(received) > 500;
+            return self.chase_midi(event, at_s, stamped_ahead);
         }
         self.start_mode_midi(event)
+    }
+
+    /// When a Start or Continue waiting for its clock stops waiting, if one waits.
+    pub fn start_deadline(&self) -> Option<Stamp> {
+        let p = self.chase.as_ref()?.pending?;
+        Some(Stamp::from_secs_f64(p.give_up_s))
+    }
+
+    /// A Start or Continue whose clock did not come by `now`: the cue that starts the video,
+    /// and the Start's stamp, from which the start is timed.
+    pub fn late_start(&mut self, now: Stamp) -> Option<(Cue, Stamp)> {
+        let c = self.chase.as_mut()?;
+        let p = c.pending?;
+        if now.secs_f64() < p.give_up_s {
+            return None;
+        }
+        c.pending = None;
+        c.starts_without_clock = true;
+        let cue = self.go(p.video_s, true, p.at_s)?;
+        Some((cue, Stamp::from_secs_f64(p.at_s)))
+    }
+
+    /// A Start or Continue to `clocks` (video time `video_s`) at `at_s`: waits for its clock,
+    /// with the video cued there meanwhile (see [`Transport::on_midi_received`]).
+    fn start_on_clock(
+        &mut self,
+        clocks: u32,
+        video_s: f64,
+        at_s: f64,
+        stamped_ahead: bool,
+    ) -> Option<Cue> {
+        if stamped_ahead || self.chaser().starts_without_clock {
+            return self.go(video_s, true, at_s);
+        }
+        let c = self.chaser();
+        let interval_s =
+            c.video_s_at_clocks(clocks.saturating_add(1)) - c.video_s_at_clocks(clocks);
+        let wait_s = (CLOCK_WAIT_INTERVALS * interval_s).clamp(CLOCK_WAIT_MIN_S, CLOCK_WAIT_MAX_S);
+        c.pending = Some(PendingStart {
+            video_s,
+            at_s,
+            give_up_s: at_s + wait_s,
+        });
+        if video_s < 0.0 {
+            // Parked on frame 0 until the DAW gets there: nothing to cue.
+            return None;
+        }
+        self.go(video_s, false, at_s)
     }
 
     /// `count` clock ticks that the player could not take one by one (it fell behind and the
@@ -628,7 +721,11 @@ impl Transport {
         }
     }
 
-    fn chase_midi(&mut self, event: MidiEvent, at_s: f64) -> Option<Cue> {
+    fn chase_midi(&mut self, event: MidiEvent, at_s: f64, stamped_ahead: bool) -> Option<Cue> {
+        if event.is_transport() {
+            // A newer word from the DAW replaces a start still waiting for its clock.
+            self.chaser().pending = None;
+        }
         match event {
             MidiEvent::Start => {
                 self.daw_running = true;
@@ -638,7 +735,7 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(0);
-                self.go(v, true, at_s)
+                self.start_on_clock(0, v, at_s, stamped_ahead)
             }
             MidiEvent::Continue => {
                 self.daw_running = true;
@@ -648,10 +745,11 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(clocks);
-                self.go(v, true, at_s)
+                self.start_on_clock(clocks, v, at_s, stamped_ahead)
             }
             MidiEvent::Stop | MidiEvent::Reset => {
                 self.daw_running = false;
+                self.chaser().pending = None;
                 self.chaser().estimator.reset();
                 self.hold()
             }
@@ -676,6 +774,13 @@ impl Transport {
                 if !self.daw_running {
                     return None;
                 }
+                // The first clock after a Start or Continue is when the song starts.
+                let c = self.chase.as_mut()?;
+                c.starts_without_clock = false;
+                let started = match c.pending.take() {
+                    Some(p) => self.go(p.video_s, true, at_s),
+                    None => None,
+                };
                 let c = self.chase.as_mut()?;
                 // The first clock after Start/Continue/SPP is the position itself; each later
                 // one is one clock further.
@@ -699,7 +804,7 @@ impl Transport {
                     });
                     c.reference_kind = Some(Reference::Clock);
                 }
-                None
+                started
             }
             MidiEvent::TimecodeFull {
                 rate_code,
@@ -1216,8 +1321,15 @@ mod tests {
             })
         );
         assert_eq!(t.state(), State::Stopped);
+        // Continue waits for its clock (already cued: nothing to do meanwhile); the clock
+        // plays in place.
         assert_eq!(
             t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(2.0)),
+            None
+        );
+        assert_eq!(t.state(), State::Stopped);
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(2.0)),
             Some(Cue::Play)
         );
         assert_eq!(t.state(), State::Playing);
@@ -1248,10 +1360,127 @@ mod tests {
             })
         );
         assert_eq!(t.state(), State::Armed);
+        assert_eq!(t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(6.0)), None);
         assert_eq!(
-            t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(6.0)),
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(6.001)),
             Some(Cue::Play)
         );
+    }
+
+    #[test]
+    fn the_song_starts_on_the_first_clock_after_start_or_continue() {
+        // x42's jack_midi_clock sends Start one JACK cycle before the transport rolls and its
+        // first clock on the roll; Live sends them together. The song starts on the clock.
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 0 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(1.0)), None);
+        assert_eq!(
+            t.start_deadline(),
+            Some(Stamp::from_secs_f64(1.0 + 1.5 * 60.0 / 2880.0))
+        );
+        assert_eq!(t.late_start(Stamp::from_secs_f64(1.0053)), None);
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.0053)),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.start_deadline(), None);
+        // The DAW's position is reckoned from that clock: one clock (20.8 ms) after it the
+        // video should be 20.8 ms in, not 26.1.
+        for i in 1..=24 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(1.0053 + f64::from(i) * 60.0 / 2880.0),
+            );
+        }
+        assert_eq!(t.song_position_clocks(), Some(24));
+        let now = 1.0053 + 24.0 * 60.0 / 2880.0;
+        t.on_video_position(Stamp::from_secs_f64(now), 0.5);
+        let error = t.sync_error_s().unwrap();
+        assert!(error.abs() < 0.001, "sync error {error}");
+
+        // A Stop cancels a start still waiting for its clock.
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(3.0));
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 16 },
+            Stamp::from_secs_f64(3.1),
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(4.0)),
+            None
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.001)),
+            None
+        );
+        assert_eq!(t.start_deadline(), None);
+        assert_eq!(t.late_start(Stamp::from_secs_f64(5.0)), None);
+        assert_eq!(t.state(), State::Stopped);
+    }
+
+    #[test]
+    fn a_start_with_no_clock_after_it_is_timed_from_the_start() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 8 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(1.0)),
+            None
+        );
+        // 1.5 clock intervals at 120 BPM: 31 ms.
+        assert_eq!(t.late_start(Stamp::from_secs_f64(1.03)), None);
+        assert_eq!(
+            t.late_start(Stamp::from_secs_f64(1.032)),
+            Some((Cue::Play, Stamp::from_secs_f64(1.0)))
+        );
+        assert_eq!(t.state(), State::Playing);
+        assert_eq!(t.late_start(Stamp::from_secs_f64(1.1)), None);
+        // A DAW that sends no clock is not waited on again.
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(2.0));
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(3.0)),
+            Some(Cue::Locate {
+                position_s: 1.0,
+                play: true
+            })
+        );
+        // Once it sends clock, its starts wait for their clock again.
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(3.02)),
+            None
+        );
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.0));
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(5.0)),
+            Some(Cue::Locate {
+                position_s: 1.0,
+                play: false
+            })
+        );
+        assert!(t.start_deadline().is_some());
+    }
+
+    #[test]
+    fn a_start_stamped_ahead_is_timed_from_its_stamp() {
+        // Link's launch: the moment is known before it comes, and no clock follows.
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 0 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi_received(
+                MidiEvent::Start,
+                Stamp::from_secs_f64(2.0),
+                Stamp::from_secs_f64(1.9)
+            ),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.start_deadline(), None);
     }
 
     #[test]
@@ -1261,12 +1490,17 @@ mod tests {
         t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(1.0));
         // Song position 8 beats = 4 s, +0.1 s offset, with no SPP cue before Continue.
         t.song_position_clocks = Some(8 * 24);
+        // Cued at once, while the clock is awaited.
         assert_eq!(
             t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(2.0)),
             Some(Cue::Locate {
                 position_s: 4.1,
-                play: true
+                play: false
             })
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(2.0)),
+            Some(Cue::Play)
         );
     }
 
@@ -1275,6 +1509,10 @@ mod tests {
         let mut t = chase(Some(120.0), -0.2);
         assert_eq!(
             t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(10.0)),
+            None
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(10.0)),
             Some(Cue::Locate {
                 position_s: 0.0,
                 play: false

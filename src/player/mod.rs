@@ -547,6 +547,9 @@ pub struct Player {
     /// When MIDI transport or clock last came from a MIDI source (not Ableton Link): MIDI
     /// leads Link, whose events are then dropped.
     last_midi_transport: Option<Instant>,
+    /// A Start or Continue waiting for the clock after it (the song starts on that clock), as
+    /// the log names it.
+    start_waiting_for_clock: Option<String>,
     /// Where the last transport message came from.
     last_source: Option<String>,
     /// Which source leads: the show's main and backup rigs.
@@ -672,6 +675,7 @@ impl Player {
             folded_records: 0,
             selected_unloaded_at: None,
             last_midi_transport: None,
+            start_waiting_for_clock: None,
             last_source: None,
             arbiter: Arbiter::new(show_rigs, JUMP_WINDOW.as_secs_f64()),
             held_stop_source: None,
@@ -799,7 +803,16 @@ impl Player {
                     fault.strike();
                 }
             }
-            let wait = self.next_timed(clock::now()).map_or(TICK, |d| d.min(TICK));
+            let now = clock::now();
+            let wait = self
+                .next_timed(now)
+                .into_iter()
+                .chain(
+                    self.transport
+                        .start_deadline()
+                        .map(|at| clock::instant(at).saturating_duration_since(now)),
+                )
+                .fold(TICK, Duration::min);
             select! {
                 recv(rx) -> msg => match msg {
                     Ok(PlayerInput::Midi(ev)) => self.on_midi(ev),
@@ -861,6 +874,19 @@ impl Player {
             }
             if let Some(d) = self.arbiter.on_tick(clock::stamp(now)) {
                 self.on_decision(d, now);
+            }
+            if let Some((cue, at)) = self.transport.late_start(clock::stamp(now)) {
+                // No clock followed the Start: timed from the Start itself, late by the wait.
+                let what = format!(
+                    "{}, no clock after it",
+                    self.start_waiting_for_clock
+                        .take()
+                        .unwrap_or_else(|| "Start".into())
+                );
+                self.last_event = Some((what.clone(), now));
+                if !self.start_on_time(cue, clock::instant(at), now, &what) {
+                    self.apply(cue, now, &what);
+                }
             }
             self.run_timed(now);
             self.check_stop_frame(now);
@@ -1070,12 +1096,36 @@ impl Player {
             return;
         }
         let before = self.transport.state();
-        let cue = self.transport.on_midi(ev.event, clock::stamp(ev.at));
+        let cue = self.transport.on_midi_received(
+            ev.event,
+            clock::stamp(ev.at),
+            clock::stamp(ev.received),
+        );
+        let mut what = format!("{:?} from {}", ev.event, ev.source);
+        if matches!(ev.event, MidiEvent::Start | MidiEvent::Continue)
+            && self.transport.start_deadline().is_some()
+        {
+            // The song starts on the clock after it: cued there meanwhile.
+            debug!("{what}: the song starts on the clock after it");
+            self.start_waiting_for_clock = Some(what.clone());
+            self.last_event = Some((what.clone(), ev.received));
+            self.last_source = Some(ev.source.to_string());
+            if let Some(cue) = cue {
+                self.apply(cue, ev.received, &what);
+            }
+            return;
+        }
+        if self.transport.start_deadline().is_none() {
+            if let Some(start) = self.start_waiting_for_clock.take() {
+                if cue.is_some() && matches!(ev.event, MidiEvent::Clock) {
+                    what = format!("{start}, on the clock after it");
+                }
+            }
+        }
         if !ev.event.is_transport() && cue.is_none() {
             // Clock and timecode that change nothing are not news.
             return;
         }
-        let what = format!("{:?} from {}", ev.event, ev.source);
         self.last_event = Some((what.clone(), ev.received));
         self.last_source = Some(ev.source.to_string());
         if cue == Some(Cue::Hold) {
@@ -2290,7 +2340,7 @@ impl Player {
                 .set_flag_async("pause", true)
                 .and_then(|_| mpv.command_async(&["seek", "0", "absolute+exact"])),
             Cue::Locate { position_s, play } => {
-                let target = format!("{position_s:.6}");
+                let target = seek_target(position_s, self.decks[self.deck].frame_s);
                 if play {
                     mpv.command_async(&["seek", &target, "absolute+exact"])
                         .and_then(|_| mpv.set_flag_async("pause", false))
@@ -2303,7 +2353,8 @@ impl Player {
             Cue::Jump { position_s, speed } => mpv
                 .set_double_async("speed", speed)
                 .and_then(|_| {
-                    mpv.command_async(&["seek", &format!("{position_s:.6}"), "absolute+exact"])
+                    let target = seek_target(position_s, self.decks[self.deck].frame_s);
+                    mpv.command_async(&["seek", &target, "absolute+exact"])
                 })
                 .and_then(|_| mpv.set_flag_async("pause", false)),
             Cue::Resume { speed } => mpv
@@ -3028,6 +3079,20 @@ fn is_media_error(prefix: &str, level: &str, text: &str, own_deck: bool) -> bool
 const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
 
 /// `a - b` in milliseconds, either sign.
+/// The seek target that shows the first frame starting at or after `position_s`, the frame
+/// [`timing::plan`] takes a cued deck to show. mpv shows the first frame whose time is no more
+/// than 5 ms before the target: sent to the position itself, a frame starting up to 5 ms before
+/// it was shown instead (a locate to 19.125 s showed the frame at 19.12 s at 25 fps, and the
+/// start from it came a whole frame late). Aimed a quarter frame before that frame, the frame
+/// before it is always skipped.
+fn seek_target(position_s: f64, frame_s: Option<f64>) -> String {
+    let Some(frame_s) = frame_s.filter(|f| f.is_finite() && *f > 0.001) else {
+        return format!("{:.6}", position_s.max(0.0));
+    };
+    let k = ((position_s / frame_s) - 1e-6).ceil().max(0.0);
+    format!("{:.6}", (k * frame_s - frame_s / 4.0).max(0.0))
+}
+
 fn signed_ms(a: Instant, b: Instant) -> f64 {
     if a >= b {
         a.duration_since(b).as_secs_f64() * 1000.0
@@ -3070,7 +3135,7 @@ fn describe(cue: Cue) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_media_error, Drawn, OnScreen};
+    use super::{is_media_error, seek_target, Drawn, OnScreen};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -3111,6 +3176,18 @@ mod tests {
         s.unfence();
         assert_eq!(s.fenced_at(0), None);
         assert!(s.admit(0, Drawn::New(Some(ms(130)))), "playing again");
+    }
+
+    #[test]
+    fn a_seek_aims_a_quarter_frame_before_the_frame_it_shows() {
+        // 19.125 s at 25 fps: the frame at 19.16 s is shown (the plan's convention), aimed at
+        // 19.15 s so that the frame at 19.12 s (5 ms before the position) is skipped.
+        assert_eq!(seek_target(19.125, Some(0.04)), "19.150000");
+        // On a frame's start: that frame.
+        assert_eq!(seek_target(2.0, Some(0.04)), "1.990000");
+        assert_eq!(seek_target(0.0, Some(0.04)), "0.000000");
+        // No frame rate known: the position itself.
+        assert_eq!(seek_target(19.125, None), "19.125000");
     }
 
     #[test]
