@@ -183,6 +183,7 @@ mod jack_input {
     impl jack::ProcessHandler for Process {
         fn process(&mut self, client: &Client, ps: &ProcessScope) -> Control {
             let now = Instant::now();
+            let jack_now_us = client.time();
             let samples = self.port.as_slice(ps);
             let first = ps.last_frame_time();
             let position = match self.samples {
@@ -194,11 +195,12 @@ mod jack_input {
             // frames before the cycle started (JACK's capture latency of our port).
             let (_, latency_frames) = self.port.get_latency_range(LatencyType::Capture);
             let rate_hz = f64::from(client.sample_rate().max(1));
-            let since_cycle_s = ps
-                .cycle_times()
-                .ok()
-                .map(|c| client.time().saturating_sub(c.current_usecs) as f64 / 1e6)
-                .unwrap_or(0.0);
+            // When the cycle's first sample was, on JACK's clock: `frames_to_time` of the
+            // cycle's first frame (jack_get_cycle_times, which the jack crate's `cycle_times`
+            // calls, is missing from Debian 12's libjack: it always failed, and this callback
+            // was taken to run at the cycle's start; it runs up to a few ms later).
+            let cycle_us = client.frames_to_time(first);
+            let since_cycle_s = jack_now_us.saturating_sub(cycle_us) as f64 / 1e6;
             let out = &self.out;
             let source = &self.source;
             self.decoder.feed(samples, position, |frame| {
