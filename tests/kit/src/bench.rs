@@ -12,6 +12,9 @@
 
 #[path = "bench/card.rs"]
 mod card;
+#[cfg(feature = "jack")]
+#[path = "bench/jack.rs"]
+mod jack;
 #[path = "bench/outputs.rs"]
 mod outputs;
 #[path = "bench/rigs.rs"]
@@ -34,7 +37,11 @@ fn main() -> std::process::ExitCode {
     playhead::clock::mark_process_start();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run(&BenchArgs::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => {
+            // Beside every figure: how busy the machine was while it was measured.
+            println!("{}", machine_load());
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("playhead-bench: error: {e}");
             std::process::ExitCode::FAILURE
@@ -85,6 +92,12 @@ pub struct BenchArgs {
     /// and the agreement between monitors, with 1, 2 and 3 outputs, and what each costs.
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card"])]
     pub outputs: bool,
+
+    /// Measure a JACK transport followed through x42's jack_midi_clock on an OS MIDI port
+    /// instead, on screen: start from the top and mid-song, a locate while rolling, a stop
+    /// (the bench and the program built with `--features jack`).
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs"])]
+    pub jack: bool,
 
     /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
     /// costs at 1280x720).
@@ -161,6 +174,21 @@ fn program() -> Result<PathBuf, String> {
     Ok(exe)
 }
 
+/// The machine's load while the bench ran, to print beside its figures.
+fn machine_load() -> String {
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(text) => {
+            let f: Vec<&str> = text.split_whitespace().take(3).collect();
+            format!(
+                "machine load (1, 5, 15 min): {} on {} cores",
+                f.join(" "),
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            )
+        }
+        Err(e) => format!("machine load: unknown ({e})"),
+    }
+}
+
 /// Runs the benchmark and prints the results.
 fn run(args: &BenchArgs) -> Result<(), String> {
     if args.network {
@@ -178,6 +206,21 @@ fn run(args: &BenchArgs) -> Result<(), String> {
         println!("playhead bench --outputs");
         println!("{}", outputs::METHOD);
         return outputs::run(&program()?, args.trials);
+    }
+    if args.jack {
+        let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
+        println!("playhead bench --jack on '{}'", video.display());
+        #[cfg(feature = "jack")]
+        {
+            println!("{}", jack::METHOD);
+            return jack::run(&program()?, &video, args.trials);
+        }
+        #[cfg(not(feature = "jack"))]
+        return Err(
+            "this bench was built without JACK: cargo build --release --features jack && \
+             cargo build --release -p playhead-testkit --features jack --bin playhead-bench"
+                .into(),
+        );
     }
     if args.rigs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

@@ -204,6 +204,7 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
 
     let causes = ["clock frozen", "lone Stop", "goodbye (BY)"];
     let mut held: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut control = Vec::new();
     let mut jumps = [0usize; 3];
     let (mut before, mut after) = (Vec::new(), Vec::new());
     let mut failovers_seen = 0usize;
@@ -237,11 +238,21 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
                 .copied()
         };
         let around: Vec<(u32, Instant)> = in_window(-200.0, 1000.0).collect();
-        let longest = around
-            .windows(2)
-            .map(|w| ms(w[1].1, w[0].1))
-            .fold(0.0f64, f64::max);
-        held[cause].push(((longest / 40.0).round() - 1.0).max(0.0));
+        let longest = longest_gap(&around);
+        held[cause].push(((longest.0 / 40.0).round() - 1.0).max(0.0));
+        // The same measure over as long a window before the failure: what the renderer alone
+        // holds on this machine, with no failover in it.
+        let quiet: Vec<(u32, Instant)> = in_window(-1400.0, -200.0).collect();
+        control.push(((longest_gap(&quiet).0 / 40.0).round() - 1.0).max(0.0));
+        if longest.0 > 60.0 && std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
+            eprintln!(
+                "trial {trial} ({}): frame {} held {:.1} ms, from {:+.1} ms after the failure",
+                causes[cause],
+                longest.1 .0,
+                longest.0,
+                ms(longest.1 .1, failed_at)
+            );
+        }
         jumps[cause] += around
             .windows(2)
             .filter(|w| w[1].0 < w[0].0 || w[1].0 == 0)
@@ -284,6 +295,15 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             jumps[i]
         );
     }
+    control.sort_by(f64::total_cmp);
+    println!(
+        "no failover (1.2 s before each), n={:<4} frames held beyond one: p50={:.0} p95={:.0} max={:.0}; trials with one: {}",
+        control.len(),
+        pick(&control, 50.0),
+        pick(&control, 95.0),
+        control.last().copied().unwrap_or(f64::NAN),
+        control.iter().filter(|h| **h > 0.0).count()
+    );
     println!(
         "{}",
         line("frame error, the second before (main)", &before, "ms")
@@ -294,6 +314,16 @@ fn failover(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The longest time between two new frames in `seen`, in ms, and the frame held that long.
+fn longest_gap(seen: &[(u32, Instant)]) -> (f64, (u32, Instant)) {
+    seen.windows(2)
+        .map(|w| (ms(w[1].1, w[0].1), w[0]))
+        .fold(
+            (0.0, (0, Instant::now())),
+            |a, b| if b.0 > a.0 { b } else { a },
+        )
 }
 
 fn machines(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
