@@ -22,10 +22,11 @@ BUILD_DEPS=(pkg-config libmpv-dev libasound2-dev libxkbcommon-x11-0 cmake g++ li
 # chromium: the remote status page is tested in a real browser (tests/remote_browser.rs,
 # driven by npm playwright-core); liblo-tools: oscsend and oscdump, the OSC client of
 # tests/osc.rs. Xorg with the dummy video driver and openbox: a desktop of several monitors
-# (tests/outputs.rs; Xvfb has one RandR monitor).
+# (tests/outputs.rs; Xvfb has one RandR monitor). jack-midi-clock: x42's JACK transport as MIDI
+# clock, the DAW of `playhead-bench --jack` (its smoke run in tests/kit/tests/bench_smoke.rs).
 TEST_DEPS=(xvfb matchbox-window-manager imagemagick xdotool ffmpeg jackd2 libjack-jackd2-dev iproute2
     x11-xserver-utils dbus-daemon weston chromium liblo-tools
-    xserver-xorg-core xserver-xorg-video-dummy openbox)
+    xserver-xorg-core xserver-xorg-video-dummy openbox jack-midi-clock)
 
 # What building the .deb needs (packaging/build-deb.sh), and what testing it adds
 # (packaging/test-deb.sh: a Debian 12 root to install it in, lintian, a display, ps).
@@ -154,6 +155,9 @@ case "${1:-}" in
         step cargo test --workspace --no-fail-fast
         step cargo test --no-fail-fast --features jack --test os_ports --test ltc_jack --test mmc_os_port --test rigs_os_port
         step cargo clippy --all-targets --features jack -- -D warnings
+        # The JACK case of playhead-bench (the program just built with JACK by the step above).
+        step cargo test --no-fail-fast -p playhead-testkit --features jack --test bench_smoke the_jack_bench_runs
+        step cargo clippy -p playhead-testkit --all-targets --features jack -- -D warnings
         step bash packaging/test-deb.sh
         summary $((SECONDS - began))
         ;;
