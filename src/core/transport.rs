@@ -674,6 +674,8 @@ impl Transport {
                     position_s: video_s,
                     received_at_s: at_s,
                 });
+                // Started (by timecode, say): no start waits for a clock any more.
+                c.pending = None;
             }
             cued
         };
@@ -1462,6 +1464,42 @@ mod tests {
             })
         );
         assert!(t.start_deadline().is_some());
+    }
+
+    #[test]
+    fn timecode_that_starts_the_video_ends_the_wait_for_a_clock() {
+        // Logic sends MTC with its clock: when the timecode rolls first, the Continue's own
+        // start is not made again by the clock that follows.
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 64 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(1.0)),
+            None
+        );
+        let mut cue = None;
+        for (i, q) in [0x00u8, 0x10, 0x28, 0x30, 0x40, 0x50, 0x60, 0x72, 0x00, 0x10]
+            .into_iter()
+            .enumerate()
+        {
+            let c = t.on_midi(
+                MidiEvent::TimecodeQuarterFrame { data: q },
+                Stamp::from_secs_f64(1.0 + 0.01 * i as f64),
+            );
+            cue = cue.or(c);
+        }
+        assert!(
+            matches!(cue, Some(Cue::Locate { play: true, .. } | Cue::Play)),
+            "{cue:?}"
+        );
+        assert_eq!(t.state(), State::Playing);
+        assert_eq!(t.start_deadline(), None);
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.11)),
+            None
+        );
     }
 
     #[test]
