@@ -162,13 +162,13 @@ fn measure(
         other => return Err(format!("invitation not accepted: {other:?}")),
     }
     for _ in 0..8 {
-        daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+        super::timing::sync_clock(&mut daw, &clock)?;
     }
     let mut origin: Vec<Vec<f64>> = vec![Vec::new(); pollers.len()];
     let mut agreement = Vec::new();
     let mut missed = 0;
     for _ in 0..trials {
-        daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+        super::timing::sync_clock(&mut daw, &clock)?;
         daw.send_midi_stamped(&[(0, &[0xFC])], clock.stamp_at(Instant::now()))?;
         daw.send_midi_stamped(&[(0, &[0xF2, 0, 0])], clock.stamp_at(Instant::now()))?;
         for p in &pollers {

@@ -66,7 +66,7 @@ impl Daw {
             other => return Err(format!("invitation not accepted: {other:?}")),
         }
         for _ in 0..8 {
-            peer.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+            super::timing::sync_clock(&mut peer, clock)?;
         }
         Ok(())
     }

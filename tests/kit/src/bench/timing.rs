@@ -26,6 +26,19 @@ due after it that appeared once it was sent, and the frame on screen 700 ms late
 300 ms loop-jump window) against frame k. No MIDI clock is sent: these are the start, jump and \
 stop timings alone.";
 
+/// One clock-sync exchange of `peer` on `clock`, tried again (up to three times in all) when no
+/// answer comes: a datagram lost on a busy machine, which a DAW machine also simply resends.
+pub(crate) fn sync_clock(peer: &mut ScriptedPeer, clock: &DawClock) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match peer.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
 /// One program on one virtual screen, with its poller and its DAW peer.
 pub(crate) struct Rig {
     // Dropped in this order: the peer says goodbye, the poller stops, the program ends, then
@@ -95,7 +108,7 @@ impl Rig {
             other => return Err(format!("{name}: invitation not accepted: {other:?}")),
         }
         for _ in 0..8 {
-            daw.clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+            sync_clock(&mut daw, clock)?;
         }
         Ok(Rig {
             daw,
@@ -126,8 +139,7 @@ impl Rig {
     /// [`Rig::arm`] for a program whose song start shows frame `frame` (a latency offset
     /// moves it).
     pub(crate) fn arm_on(&mut self, clock: &DawClock, frame: u32) -> Result<(), String> {
-        self.daw
-            .clock_sync_with(|| clock.ticks_at(Instant::now()), Duration::from_secs(2))?;
+        sync_clock(&mut self.daw, clock)?;
         self.send(clock, Instant::now(), &[&[0xFC]])?;
         self.send(clock, Instant::now(), &[&[0xF2, 0, 0]])?;
         if !self
