@@ -3,43 +3,18 @@
 use super::Playhead;
 use midir::os::unix::VirtualOutput;
 use midir::{MidiOutput, MidiOutputConnection};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A `jackd -d dummy` named `name`, made the default server of this test process.
-pub struct Jack(Child);
+pub struct Jack(#[allow(dead_code)] playhead_testkit::jackd::JackServer);
 
 impl Jack {
-    /// Starts the server and waits until a MIDI client can connect to it.
+    /// Starts the server and waits until a client can connect to it.
     pub fn start(name: &str) -> Jack {
-        let child = Command::new("jackd")
-            .args(["-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jackd (Debian package jackd2)");
-        // SAFETY: set before any other thread of this test process talks to JACK.
-        std::env::set_var("JACK_DEFAULT_SERVER", name);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while midir::MidiOutput::new("probe").is_err() {
-            assert!(Instant::now() < deadline, "jackd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Jack(child)
-    }
-}
-
-impl Drop for Jack {
-    fn drop(&mut self) {
-        // SIGTERM lets jackd take its entry out of JACK's shared registry; a killed server
-        // leaves it there, and the registry holds only a few.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        Jack(
+            playhead_testkit::jackd::JackServer::start(name)
+                .expect("a JACK server of the test's own"),
+        )
     }
 }
 

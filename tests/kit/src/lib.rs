@@ -9,6 +9,7 @@
 //! Nothing here is linked into the `playhead` binary or shipped in the .deb.
 
 pub mod framecode;
+pub mod jackd;
 pub mod ltc;
 pub mod onscreen;
 pub mod peer;

@@ -6,6 +6,7 @@ use super::timing::{ms, on_screen};
 use jack::{Client, ClientOptions, Control, ProcessScope, TransportState};
 use playhead_core::chase::timecode::{FrameRate, Timecode};
 use playhead_core::rng::Rng;
+use playhead_testkit::jackd::JackServer;
 use playhead_testkit::ltc::LtcEncoder;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -44,45 +45,6 @@ const FPS: f64 = 25.0;
 const PER_FRAME: f64 = RATE as f64 / FPS;
 /// Transport frames in one sixteenth note at 120 BPM (an SPP step).
 const PER_SIXTEENTH: u32 = RATE / 8;
-
-/// A `jackd -d dummy` of the bench's own, the default server of this process and its children.
-struct Server(Child);
-
-impl Server {
-    fn start(name: &str) -> Result<Server, String> {
-        let child = Command::new("jackd")
-            .args(["-n", name, "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start jackd (Debian package jackd2): {e}"))?;
-        // Set before any thread of the bench talks to JACK; the program and jack_midi_clock
-        // inherit it.
-        std::env::set_var("JACK_DEFAULT_SERVER", name);
-        let server = Server(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Client::new("bench-probe", ClientOptions::NO_START_SERVER).is_err() {
-            if Instant::now() > deadline {
-                return Err("jackd did not come up".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM: jackd takes its entry out of JACK's shared registry.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A child process ended with SIGINT (jack_midi_clock leaves JACK cleanly on it).
 struct Peer(Child);
@@ -339,7 +301,7 @@ fn video_frame(transport_frame: u32) -> u32 {
 }
 
 pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
-    let _server = Server::start(&format!("playhead-bench-{}", std::process::id()))?;
+    let _server = JackServer::start(&format!("playhead-bench-{}", std::process::id()))?;
     let daw = Daw::start()?;
     let _clock = Peer(
         Command::new("jack_midi_clock")
@@ -480,10 +442,20 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
                 / PER_FRAME
                 - 1e-6)
                 .ceil() as u32;
-        after_stop += seen
+        let late: Vec<&(u32, Instant)> = seen
             .iter()
             .filter(|(n, at)| *at > stopped.at && *n > last_due && *n != spp_frame)
-            .count();
+            .collect();
+        if std::env::var_os("PLAYHEAD_BENCH_FRAMES").is_some() {
+            for (n, at) in &late {
+                eprintln!(
+                    "  trial {trial}: frame {n} at {:+.1} ms after the stop (due {:+.1} ms after it; the stop's frame {last_due}, the SPP's {spp_frame})",
+                    ms(*at, stopped.at),
+                    ms(due(&jumped, *n), stopped.at)
+                );
+            }
+        }
+        after_stop += late.len();
         if on_screen_after == Some(last_due) {
             held_right += 1;
         } else if on_screen_after == Some(spp_frame) {
@@ -551,42 +523,18 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
         eprintln!("the program's log:\n{}", program.log().join("\n"));
     }
-    println!(
-        "{}",
-        line("start from the top (Start), first second", &from_top, "ms")
-    );
-    println!(
-        "{}",
-        line("start mid-song (Continue), first second", &mid_song, "ms")
-    );
-    println!(
-        "{}",
-        line("after a locate while rolling, first second", &located, "ms")
-    );
-    println!(
-        "{}",
-        line("running, from 1 s after a start", &running, "ms")
-    );
-    println!(
-        "{}",
-        line("mid-song: on the transport after the roll", &follows, "ms")
-    );
-    println!(
-        "{}",
-        line(
-            "locate: on the transport after the jump",
-            &follows_locate,
-            "ms"
-        )
-    );
-    println!(
-        "{}",
-        line("LTC 25 fps, from 1 s after it started", &ltc_errors, "ms")
-    );
-    println!(
-        "{}",
-        line("LTC: on the timecode's frame after", &ltc_locks, "ms")
-    );
+    for (name, figures) in [
+        ("start from the top (Start), first second", &from_top),
+        ("start mid-song (Continue), first second", &mid_song),
+        ("after a locate while rolling, first second", &located),
+        ("running, from 1 s after a start", &running),
+        ("mid-song: on the transport after the roll", &follows),
+        ("locate: on the transport after the jump", &follows_locate),
+        ("LTC 25 fps, from 1 s after it started", &ltc_errors),
+        ("LTC: on the timecode's frame after", &ltc_locks),
+    ] {
+        println!("{}", line(name, figures, "ms"));
+    }
     println!(
         "stop: frames due after the stop shown: {after_stop}; 700 ms later on screen: the stop's frame in {held_right} of {trials}, the frame of the SPP after it in {held_spp}{}",
         if held.is_empty() {

@@ -20,7 +20,8 @@ SPP 16 (bar 2, frame 50) and Continue in one packet meant at t and held back 0-3
 then due at t + (n - 50) x 40 ms; the error of the first frame to appear 150 ms or more after t, \
 and of the one nearest 1 s after. Two screens: two programs on two virtual screens, each in its \
 own session with the same DAW clock; one Start meant at t reaches each after its own 0-30 ms; \
-the spread is the difference between when each frame appeared on the two. Stop: while playing, \
+the spread is the difference between when each frame appeared on the two, and the frames \
+never shown (skipped rather than shown late) are counted. Stop: while playing, \
 a Stop meant at the middle of frame k (k = 25..34), sent on time or held back 0-30 ms; the frames \
 due after it that appeared once it was sent, and the frame on screen 700 ms later (past the \
 300 ms loop-jump window) against frame k. No MIDI clock is sent: these are the start, jump and \
@@ -364,6 +365,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     // Two screens, one Start.
     let mut b = Rig::start(exe, video, 250, "screen B", &clock)?;
     let mut spread = Vec::new();
+    let (mut not_shown, mut longest_gap) = (0u32, 0u32);
     for _ in 0..trials {
         a.arm(&clock)?;
         b.arm(&clock)?;
@@ -382,6 +384,20 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(1200));
         let seen_a = appearances(&a.poller.seen_since(meant), 25);
         let seen_b = appearances(&b.poller.seen_since(meant), 25);
+        // Frames 1..25 never shown (skipped: too late to be on time), and the longest run
+        // of them: dropped evenly or in a lump.
+        for seen in [&seen_a, &seen_b] {
+            let mut run = 0u32;
+            for n in 1..=25u32 {
+                if seen.iter().any(|(m, _)| *m == n) {
+                    run = 0;
+                } else {
+                    not_shown += 1;
+                    run += 1;
+                    longest_gap = longest_gap.max(run);
+                }
+            }
+        }
         let before = spread.len();
         for (n, at_a) in &seen_a {
             if let Some((_, at_b)) = seen_b.iter().find(|(m, _)| m == n) {
@@ -408,6 +424,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     println!(
         "{}",
         line("two screens, one Start (0-30 ms late each)", spread)
+    );
+    println!(
+        "  frames 1..25 not shown (skipped, not late): {not_shown} of {}; at most {longest_gap} in a row",
+        2 * 25 * trials
     );
     println!("{}", playhead_testkit::onscreen::poller_priority());
     Ok(())
