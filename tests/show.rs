@@ -414,7 +414,11 @@ fn a_start_past_the_cut_is_a_warning() {
     let mut midi = h.inlet("daw");
     midi.receive(&[0xF2, 48, 0], Instant::now());
     wait_cue(&h, |c| matches!(c, Cue::Locate { play: false, .. }));
-    midi.receive(&[0xFB], Instant::now());
+    // Continue and its first clock, on which the song starts (a Continue with no clock after
+    // it would start 31 ms later, timed from the Continue: a frame or so further in).
+    let now = Instant::now();
+    midi.receive(&[0xFB], now);
+    midi.receive(&[0xF8], now);
     // What mpv says on the way (the data stops: "stopped decoding"), then the end it reached
     // with no picture there.
     let seen = notices_until(
