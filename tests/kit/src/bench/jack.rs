@@ -234,6 +234,11 @@ impl Daw {
     /// The first cycle noted after `since` that `ok` accepts.
     fn wait_cycle(&self, since: Instant, ok: impl Fn(&Cycle) -> bool) -> Result<Cycle, String> {
         let deadline = Instant::now() + Duration::from_secs(3);
+        // A cycle that began a moment before the request can be the one that carries it out
+        // (JACK takes requests for the cycle to come): two periods' leeway.
+        let since = since
+            .checked_sub(Duration::from_millis(11))
+            .unwrap_or(since);
         loop {
             if let Some(c) = self
                 .changes
