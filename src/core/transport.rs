@@ -489,8 +489,7 @@ impl Transport {
             }
         }
         if self.chase.is_some() {
-            let stamped_ahead = at.micros_since(received) > 500;
-            return self.chase_midi(event, at_s, stamped_ahead);
+            return self.chase_midi(event, at_s, received.secs_f64());
         }
         self.start_mode_midi(event)
     }
@@ -522,8 +521,9 @@ impl Transport {
         clocks: u32,
         video_s: f64,
         at_s: f64,
-        stamped_ahead: bool,
+        received_s: f64,
     ) -> Option<Cue> {
+        let stamped_ahead = at_s > received_s + 0.0005;
         if stamped_ahead || self.chaser().starts_without_clock {
             return self.go(video_s, true, at_s);
         }
@@ -534,7 +534,9 @@ impl Transport {
         c.pending = Some(PendingStart {
             video_s,
             at_s,
-            give_up_s: at_s + wait_s,
+            // From its receipt: a Start taken late (a busy player, a stamp well before its
+            // receipt) still waits for the clock queued behind it.
+            give_up_s: at_s.max(received_s) + wait_s,
         });
         if video_s < 0.0 {
             // Parked on frame 0 until the DAW gets there: nothing to cue.
@@ -723,11 +725,9 @@ impl Transport {
         }
     }
 
-    fn chase_midi(&mut self, event: MidiEvent, at_s: f64, stamped_ahead: bool) -> Option<Cue> {
-        if event.is_transport() {
-            // A newer word from the DAW replaces a start still waiting for its clock.
-            self.chaser().pending = None;
-        }
+    fn chase_midi(&mut self, event: MidiEvent, at_s: f64, received_s: f64) -> Option<Cue> {
+        // A newer word from the DAW replaces a start still waiting for its clock.
+        let was_pending = event.is_transport() && self.chaser().pending.take().is_some();
         match event {
             MidiEvent::Start => {
                 self.daw_running = true;
@@ -737,7 +737,7 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(0);
-                self.start_on_clock(0, v, at_s, stamped_ahead)
+                self.start_on_clock(0, v, at_s, received_s)
             }
             MidiEvent::Continue => {
                 self.daw_running = true;
@@ -747,7 +747,7 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(clocks);
-                self.start_on_clock(clocks, v, at_s, stamped_ahead)
+                self.start_on_clock(clocks, v, at_s, received_s)
             }
             MidiEvent::Stop | MidiEvent::Reset => {
                 self.daw_running = false;
@@ -767,6 +767,10 @@ impl Transport {
                     // A loop jump or a locate while running: the next clock is at this position.
                     self.chaser().clocks_since_start = 0;
                     self.go(v, true, at_s)
+                } else if was_pending && self.daw_running {
+                    // Between a Continue and its clock: the start waits on, from here.
+                    self.chaser().clocks_since_start = 0;
+                    self.start_on_clock(clocks, v, at_s, received_s)
                 } else {
                     self.go(v, false, at_s)
                 }
@@ -776,14 +780,11 @@ impl Transport {
                 if !self.daw_running {
                     return None;
                 }
-                // The first clock after a Start or Continue is when the song starts.
+                // The first clock after a Start or Continue is when the song starts (below,
+                // once the clock is counted: folded clocks move the position on first).
                 let c = self.chase.as_mut()?;
                 c.starts_without_clock = false;
-                let started = match c.pending.take() {
-                    Some(p) => self.go(p.video_s, true, at_s),
-                    None => None,
-                };
-                let c = self.chase.as_mut()?;
+                let pending = c.pending.take();
                 // The first clock after Start/Continue/SPP is the position itself; each later
                 // one is one clock further.
                 if c.clocks_since_start > 0 {
@@ -806,7 +807,12 @@ impl Transport {
                     });
                     c.reference_kind = Some(Reference::Clock);
                 }
-                started
+                let p = pending?;
+                let v = match self.song_position_clocks {
+                    Some(clocks) => self.chaser().video_s_at_clocks(clocks),
+                    None => p.video_s,
+                };
+                self.go(v, true, at_s)
             }
             MidiEvent::TimecodeFull {
                 rate_code,
@@ -1082,6 +1088,8 @@ impl Transport {
     /// Applies an operator command.
     pub fn on_operator(&mut self, command: OperatorCommand) -> Option<Cue> {
         if let Some(c) = self.chase.as_mut() {
+            // The operator's key wins over a start still waiting for its clock.
+            c.pending = None;
             c.drift.reset();
             c.reference = None;
             c.parked_s = None;
@@ -1499,6 +1507,85 @@ mod tests {
         assert_eq!(
             t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.11)),
             None
+        );
+    }
+
+    #[test]
+    fn a_song_position_between_continue_and_its_clock_moves_the_start() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 16 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(1.0)),
+            None
+        );
+        // Bar 5 (8 s) before the clock: cued there, still waiting.
+        assert_eq!(
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 64 },
+                Stamp::from_secs_f64(1.005)
+            ),
+            Some(Cue::Locate {
+                position_s: 8.0,
+                play: false
+            })
+        );
+        assert!(t.start_deadline().is_some());
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.01)),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.state(), State::Playing);
+        assert_eq!(t.song_position_clocks(), Some(64 * 6));
+    }
+
+    #[test]
+    fn folded_clocks_that_start_the_song_start_it_where_the_last_one_is() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 16 },
+            Stamp::from_secs_f64(0.5),
+        );
+        t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(1.0));
+        // Three clocks taken at once, the last at 1.0417 s: the song started on the first
+        // (2.0 s in), the last is two clocks later.
+        let tick = 60.0 / 2880.0;
+        match t.on_clocks(3, Stamp::from_secs_f64(1.0 + 2.0 * tick)) {
+            Some(Cue::Locate {
+                position_s,
+                play: true,
+            }) => assert!(
+                (position_s - (2.0 + 2.0 * tick)).abs() < 1e-9,
+                "{position_s}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.song_position_clocks(), Some(16 * 6 + 2));
+    }
+
+    #[test]
+    fn a_start_taken_late_still_waits_for_the_clock_behind_it() {
+        // Stamped 40 ms before the player took it (more than the 31 ms wait): the wait counts
+        // from its receipt.
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 0 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi_received(
+                MidiEvent::Start,
+                Stamp::from_secs_f64(1.0),
+                Stamp::from_secs_f64(1.04)
+            ),
+            None
+        );
+        assert_eq!(t.late_start(Stamp::from_secs_f64(1.041)), None);
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.0)),
+            Some(Cue::Play)
         );
     }
 

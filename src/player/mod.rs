@@ -1346,7 +1346,8 @@ impl Player {
             return;
         }
         self.stop_pending = None;
-        if self.transport.state() != State::Playing {
+        // A Continue waiting for its clock is a loop jump's end, not a stop.
+        if self.transport.state() != State::Playing && self.transport.start_deadline().is_none() {
             self.after_stop(now);
         }
     }
@@ -1460,11 +1461,11 @@ impl Player {
             .transport
             .on_clocks(ticks.folded, clock::stamp(latest.at))
         {
-            self.apply(
-                cue,
-                latest.received,
-                &format!("clock from {}", lane.source()),
-            );
+            // A start on the clock is timed from the clock, as for a single one.
+            let what = format!("clock from {}", lane.source());
+            if !self.start_on_time(cue, latest.at, latest.received, &what) {
+                self.apply(cue, latest.received, &what);
+            }
         }
     }
 
