@@ -214,15 +214,16 @@ fn earliest_error(
     errors.into_iter().fold(f64::INFINITY, f64::min)
 }
 
-/// Asserts that an output's earliest frame is on its due time: from 15 ms early to 25 ms
-/// late, where the offsets told apart here are 40-80 ms. (A frame can land a few ms early:
+/// Asserts that an output's earliest frame is on its due time: from 20 ms early to 25 ms
+/// late, where the offsets told apart here are 40-80 ms (a quiet CI run on 2026-12-04 saw the
+/// LED wall's earliest frame 15.4 ms early: red at a 15 ms bound). (A frame can land a few ms early:
 /// each output presents ahead of its due time by what its swaps typically cost, and under load
 /// one swap is quicker than the typical; on a loaded 2-core machine three software-rendered
 /// outputs of a debug build can be late for every frame of a run. How close frames land is the
 /// benchmark's figure.)
 fn on_its_offset(name: &str, earliest: f64) {
     assert!(
-        (-15.0..=25.0).contains(&earliest),
+        (-20.0..=25.0).contains(&earliest),
         "{name}: its earliest frame was {earliest:+.1} ms from its due time on its own offset"
     );
 }
