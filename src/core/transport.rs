@@ -116,6 +116,9 @@ struct PendingStart {
     at_s: f64,
     /// When to stop waiting for the clock.
     give_up_s: f64,
+    /// The position is the song position in clocks (Start, Continue, SPP), which folded clocks
+    /// move on; not an MMC locate's timecode.
+    by_clock: bool,
 }
 
 /// How the video follows the DAW.
@@ -522,6 +525,7 @@ impl Transport {
         video_s: f64,
         at_s: f64,
         received_s: f64,
+        by_clock: bool,
     ) -> Option<Cue> {
         let stamped_ahead = at_s > received_s + 0.0005;
         if stamped_ahead || self.chaser().starts_without_clock {
@@ -537,6 +541,7 @@ impl Transport {
             // From its receipt: a Start taken late (a busy player, a stamp well before its
             // receipt) still waits for the clock queued behind it.
             give_up_s: at_s.max(received_s) + wait_s,
+            by_clock,
         });
         if video_s < 0.0 {
             // Parked on frame 0 until the DAW gets there: nothing to cue.
@@ -737,7 +742,7 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(0);
-                self.start_on_clock(0, v, at_s, received_s)
+                self.start_on_clock(0, v, at_s, received_s, true)
             }
             MidiEvent::Continue => {
                 self.daw_running = true;
@@ -747,7 +752,7 @@ impl Transport {
                 c.clocks_since_start = 0;
                 c.reference_kind.get_or_insert(Reference::Clock);
                 let v = c.video_s_at_clocks(clocks);
-                self.start_on_clock(clocks, v, at_s, received_s)
+                self.start_on_clock(clocks, v, at_s, received_s, true)
             }
             MidiEvent::Stop | MidiEvent::Reset => {
                 self.daw_running = false;
@@ -770,7 +775,7 @@ impl Transport {
                 } else if was_pending && self.daw_running {
                     // Between a Continue and its clock: the start waits on, from here.
                     self.chaser().clocks_since_start = 0;
-                    self.start_on_clock(clocks, v, at_s, received_s)
+                    self.start_on_clock(clocks, v, at_s, received_s, true)
                 } else {
                     self.go(v, false, at_s)
                 }
@@ -808,7 +813,7 @@ impl Transport {
                     c.reference_kind = Some(Reference::Clock);
                 }
                 let p = pending?;
-                let v = match self.song_position_clocks {
+                let v = match self.song_position_clocks.filter(|_| p.by_clock) {
                     Some(clocks) => self.chaser().video_s_at_clocks(clocks),
                     None => p.video_s,
                 };
@@ -857,7 +862,33 @@ impl Transport {
                     self.go(v, true, at_s)
                 }
             }
-            MidiEvent::MachineControl { command, .. } => self.chase_mmc(command, at_s),
+            MidiEvent::MachineControl { command, .. } => {
+                let cue = self.chase_mmc(command, at_s);
+                let located = matches!(command, MachineCommand::Locate { .. });
+                let cued_s = self.chaser().cued_s;
+                match cued_s {
+                    Some(v)
+                        if was_pending
+                            && located
+                            && self.daw_running
+                            && self.state != State::Playing =>
+                    {
+                        // Between a Continue and its clock: the start waits on, from here.
+                        self.chaser().clocks_since_start = 0;
+                        let clocks = self.song_position_clocks.unwrap_or(0);
+                        match self.start_on_clock(clocks, v, at_s, received_s, false) {
+                            // Started at once (this DAW sends no clock): from the new spot.
+                            Some(Cue::Play) => Some(Cue::Locate {
+                                position_s: v,
+                                play: true,
+                            }),
+                            Some(other) => Some(other),
+                            None => cue,
+                        }
+                    }
+                    _ => cue,
+                }
+            }
             MidiEvent::SongSelect { .. } | MidiEvent::ProgramChange { .. } => None,
         }
     }
@@ -1539,6 +1570,33 @@ mod tests {
         );
         assert_eq!(t.state(), State::Playing);
         assert_eq!(t.song_position_clocks(), Some(64 * 6));
+    }
+
+    #[test]
+    fn an_mmc_locate_between_continue_and_its_clock_moves_the_start() {
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 16 },
+            Stamp::from_secs_f64(0.5),
+        );
+        assert_eq!(
+            t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(1.0)),
+            None
+        );
+        assert_eq!(
+            t.on_midi(mmc(0x7F, locate(0, 0, 8, 0)), Stamp::from_secs_f64(1.005)),
+            Some(Cue::Locate {
+                position_s: 8.0,
+                play: false
+            })
+        );
+        assert!(t.start_deadline().is_some());
+        // Cued at 8 s: the clock plays from there.
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.01)),
+            Some(Cue::Play)
+        );
+        assert_eq!(t.state(), State::Playing);
     }
 
     #[test]
