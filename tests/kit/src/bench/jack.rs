@@ -291,6 +291,14 @@ fn segment(seen: &[(u32, Instant)], from: &Cycle, end: Instant) -> (Vec<f64>, Ve
     (first, then, ms(followed, from.at))
 }
 
+/// With PLAYHEAD_BENCH_LOG set: `what`, then `errors` (ms) in the order they came.
+fn log_errors(what: &str, errors: &[f64]) {
+    if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
+        let shown: Vec<String> = errors.iter().map(|e| format!("{e:+.1}")).collect();
+        eprintln!("{what} {shown:?}");
+    }
+}
+
 /// When the transport, rolling from `frame` at `at`, passes the start of video frame `n`.
 fn due(from: &Cycle, n: u32) -> Instant {
     let s = (f64::from(n) * PER_FRAME - f64::from(from.frame)) / f64::from(RATE);
@@ -396,15 +404,13 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
 
         let seen = changes(&poller.seen_since(rolled.at - Duration::from_millis(100)));
         let (start_errors, run_errors, moved) = segment(&seen, &rolled, stopped.at.min(jumped.at));
-        if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
-            let mut s = start_errors.clone();
-            s.sort_by(f64::total_cmp);
-            eprintln!(
-                "trial {trial} ({}): moved {moved:.1} ms after the roll; start errors {:?}",
-                if top { "top" } else { "mid-song" },
-                s.iter().map(|e| format!("{e:+.1}")).collect::<Vec<_>>()
-            );
-        }
+        log_errors(
+            &format!(
+                "trial {trial} ({}): moved {moved:.1} ms after the roll; start errors",
+                if top { "top" } else { "mid-song" }
+            ),
+            &start_errors,
+        );
         if top {
             from_top.extend(start_errors);
         } else {
@@ -426,15 +432,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
                 );
             }
         }
-        if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
-            eprintln!(
-                "trial {trial}: locate followed {moved:.1} ms after the jump; errors {:?}",
-                start_errors
-                    .iter()
-                    .map(|e| format!("{e:+.1}"))
-                    .collect::<Vec<_>>()
-            );
-        }
+        log_errors(
+            &format!("trial {trial}: locate followed {moved:.1} ms after the jump; errors"),
+            &start_errors,
+        );
         located.extend(start_errors);
         running.extend(run_errors);
         follows_locate.push(moved);
@@ -511,15 +512,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             .filter(|(_, at)| ms(*at, started) >= 1000.0 && *at < end)
             .map(error)
             .collect();
-        if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
-            eprintln!(
-                "LTC trial {trial} from {first}: errors {:?}",
-                errors
-                    .iter()
-                    .map(|e| format!("{e:+.1}"))
-                    .collect::<Vec<_>>()
-            );
-        }
+        log_errors(&format!("LTC trial {trial} from {first}: errors"), &errors);
         ltc_errors.extend(errors);
         // Held when the timecode stops; the next trial starts elsewhere.
         std::thread::sleep(Duration::from_millis(800));
