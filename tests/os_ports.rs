@@ -1,6 +1,6 @@
-//! OS MIDI ports for real, through midir, with JACK as the MIDI system (this machine has no
-//! ALSA sequencer; midir's backend is chosen at build time, so this file runs only with
-//! `cargo test --features jack`). The test starts its own JACK server with the dummy driver,
+//! OS MIDI ports for real, with JACK as the MIDI system: the JACK build's own client (this
+//! machine has no ALSA sequencer, and the JACK build is the one that stamps each message with
+//! its frame; this file runs only with `cargo test --features jack`). The test starts its own JACK server with the dummy driver,
 //! plays a DAW by opening output ports, and watches what playhead does in its log.
 #![cfg(feature = "jack")]
 
@@ -14,6 +14,20 @@ use std::time::Duration;
 const SECOND: Duration = Duration::from_secs(1);
 
 use common::jack::{count, daw_port, send_until, wait_count, Jack};
+
+/// The ports `port` is connected to, as JACK lists them (`jack_lsp -c`).
+fn connections_of(port: &str) -> Vec<String> {
+    let out = std::process::Command::new("jack_lsp")
+        .args(["-c", port])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The port's own line, then one indented line per connection.
+    text.lines()
+        .filter(|l| l.starts_with(char::is_whitespace))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
 
 fn playhead(args: &[&str]) -> Playhead {
     let mut c = Playhead::command();
@@ -56,6 +70,19 @@ fn ports_connect_reconnect_and_filter() {
     ph.wait_log("MIDI port 'daw:sync' disappeared", 20 * SECOND);
     let mut daw = daw_port("daw", "sync");
     wait_count(&ph, "connected MIDI port 'daw:sync'", 2, 20 * SECOND);
+    // Someone takes the connection away in a patchbay: playhead makes it again.
+    let ours = connections_of("daw:sync");
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].starts_with("playhead"), "{ours:?}");
+    let status = std::process::Command::new("jack_disconnect")
+        .args(["daw:sync", &ours[0]])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ph.wait_log(
+        "MIDI port 'daw:sync' was disconnected from playhead; connected it again",
+        20 * SECOND,
+    );
     let line = send_until(&mut ph, &mut daw, &[&[0xFC]], "Stop from daw:sync");
     assert!(line.contains("-> holding the frame"), "{line}");
 

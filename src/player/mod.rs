@@ -271,6 +271,9 @@ struct Fence {
     passed: bool,
     /// The player sought back to the Stop's frame: the next new frame is that one.
     sought_back: bool,
+    /// The player sent the stopped deck elsewhere at this time: a frame drawn since is the
+    /// seek's, whatever its due time.
+    relocated: Option<Instant>,
     /// The player has looked whether mpv went past the Stop's frame (and sought back if so).
     settled: bool,
 }
@@ -278,9 +281,12 @@ struct Fence {
 /// The frame a screen has drawn, as [`OnScreen::admit`] is asked about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drawn {
-    /// A new frame mpv handed over, due at this time (`None`: the frame a seek landed on,
-    /// which mpv gives no due time).
-    New(Option<Instant>),
+    /// A new frame mpv handed over, due at `due` (`None`: the frame a seek landed on, which
+    /// mpv gives no due time), drawn at `drawn`.
+    New {
+        due: Option<Instant>,
+        drawn: Instant,
+    },
     /// The same frame again (an overlay changed, the window was resized).
     Redraw,
 }
@@ -378,6 +384,7 @@ impl OnScreen {
             at,
             passed: false,
             sought_back: false,
+            relocated: None,
             settled: false,
         });
     }
@@ -393,6 +400,20 @@ impl OnScreen {
             if !sought_back {
                 f.passed = false;
             }
+        }
+    }
+
+    /// Deck `deck`, stopped, is sent elsewhere while it stays stopped (a Song Position or a
+    /// locate after the Stop, a re-arm): nothing to seek back to, but the frame drawn ahead
+    /// and kept back at the Stop stays off the screen (redraws too) until the seek's frame
+    /// replaces it: the first new frame drawn after `at`, when the seek was sent (mpv, paused
+    /// by the Stop, hands over no other; the frame drawn ahead before it was drawn before).
+    fn relocate(&self, deck: usize, at: Instant) {
+        let mut stops = self.stops();
+        if let Some(f) = stops.fences.iter_mut().find(|f| f.deck == deck) {
+            f.settled = true;
+            f.sought_back = false;
+            f.relocated = Some(at);
         }
     }
 
@@ -432,7 +453,7 @@ impl OnScreen {
     /// to the Stop's frame lands.
     pub fn admit(&self, deck: usize, drawn: Drawn) -> bool {
         let mut stops = self.stops();
-        if let Drawn::New(due) = drawn {
+        if let Drawn::New { due, .. } = drawn {
             stops.dues.retain(|(d, _)| *d != deck);
             stops.dues.push((deck, due));
         }
@@ -440,17 +461,20 @@ impl OnScreen {
             return true;
         };
         match drawn {
-            Drawn::New(_) if fence.sought_back => {
+            Drawn::New { drawn, .. }
+                if fence.sought_back || fence.relocated.is_some_and(|r| drawn >= r) =>
+            {
                 fence.sought_back = false;
+                fence.relocated = None;
                 fence.passed = false;
                 true
             }
-            Drawn::New(Some(due)) if due > fence.at => {
+            Drawn::New { due: Some(due), .. } if due > fence.at => {
                 fence.passed = true;
                 false
             }
-            Drawn::New(Some(_)) => true,
-            Drawn::New(None) => {
+            Drawn::New { due: Some(_), .. } => true,
+            Drawn::New { due: None, .. } => {
                 fence.passed = false;
                 true
             }
@@ -2288,6 +2312,14 @@ impl Player {
                 self.stop_check = Some((clock::now() + wait, hold_at.is_some()));
             }
             Cue::Speed { .. } => {}
+            Cue::Locate { play: false, .. } | Cue::Arm
+                if self.on_screen.fenced_at(self.deck).is_some() =>
+            {
+                // Still stopped: jack_midi_clock sends a Song Position with its Stop, and the
+                // frame mpv drew ahead before the pause must not reach the screen meanwhile.
+                self.on_screen.relocate(self.deck, clock::now());
+                self.stop_check = None;
+            }
             _ => {
                 self.on_screen.unfence();
                 self.stop_check = None;
@@ -3144,12 +3176,48 @@ mod tests {
         let s = OnScreen::default();
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        assert!(s.admit(0, Drawn::New(Some(ms(40)))), "no Stop: every frame");
+        assert!(
+            s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(40)),
+                    drawn: t0
+                }
+            ),
+            "no Stop: every frame"
+        );
         s.fence(0, ms(60));
-        assert!(s.admit(0, Drawn::New(Some(ms(50)))), "due before the Stop");
-        assert!(s.admit(1, Drawn::New(Some(ms(90)))), "another deck");
+        assert!(
+            s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(50)),
+                    drawn: t0
+                }
+            ),
+            "due before the Stop"
+        );
+        assert!(
+            s.admit(
+                1,
+                Drawn::New {
+                    due: Some(ms(90)),
+                    drawn: t0
+                }
+            ),
+            "another deck"
+        );
         assert!(s.admit(0, Drawn::Redraw), "a redraw of the Stop's frame");
-        assert!(!s.admit(0, Drawn::New(Some(ms(90)))), "due after the Stop");
+        assert!(
+            !s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(90)),
+                    drawn: t0
+                }
+            ),
+            "due after the Stop"
+        );
         assert!(!s.admit(0, Drawn::Redraw), "a redraw would show that frame");
         assert_eq!(s.last_due(0), Some(ms(90)));
         assert_eq!(s.fenced_at(0), Some(ms(60)));
@@ -3158,17 +3226,79 @@ mod tests {
         assert!(s.stop_settling(), "the seek back has not landed");
         assert!(!s.admit(0, Drawn::Redraw), "not before the seek back lands");
         assert!(
-            s.admit(0, Drawn::New(Some(ms(95)))),
+            s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(95)),
+                    drawn: t0
+                }
+            ),
             "the frame of the seek back, whatever its due time"
         );
         assert!(s.admit(0, Drawn::Redraw), "and its redraws");
         assert!(!s.stop_settling(), "landed");
-        assert!(!s.admit(0, Drawn::New(Some(ms(100)))), "still stopped");
-        assert!(s.admit(0, Drawn::New(None)), "a seek's frame");
+        assert!(
+            !s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(100)),
+                    drawn: t0
+                }
+            ),
+            "still stopped"
+        );
+        assert!(
+            s.admit(
+                0,
+                Drawn::New {
+                    due: None,
+                    drawn: t0
+                }
+            ),
+            "a seek's frame"
+        );
         assert!(s.admit(0, Drawn::Redraw), "and its redraws");
         assert_eq!(s.last_due(0), None);
+        // Sent elsewhere while stopped: the frame kept back stays off until the seek lands.
+        s.fence(2, ms(300));
+        assert!(
+            !s.admit(
+                2,
+                Drawn::New {
+                    due: Some(ms(305)),
+                    drawn: t0
+                }
+            ),
+            "due after the Stop"
+        );
+        s.relocate(2, ms(301));
+        assert!(!s.stop_settling(), "nothing to seek back to");
+        assert!(!s.admit(2, Drawn::Redraw), "the frame kept back, redrawn");
+        let before = Drawn::New {
+            due: Some(ms(345)),
+            drawn: ms(300),
+        };
+        assert!(
+            !s.admit(2, before),
+            "the next one mpv had drawn before the locate"
+        );
+        let landed = Drawn::New {
+            due: Some(ms(360)),
+            drawn: ms(320),
+        };
+        assert!(
+            s.admit(2, landed),
+            "the locate's frame, whatever its due time"
+        );
+        assert!(s.admit(2, Drawn::Redraw), "and its redraws");
         s.fence(1, ms(200));
-        assert!(!s.admit(1, Drawn::New(Some(ms(210)))));
+        assert!(!s.admit(
+            1,
+            Drawn::New {
+                due: Some(ms(210)),
+                drawn: t0
+            }
+        ));
         s.settle(1, false);
         assert!(
             s.admit(1, Drawn::Redraw),
@@ -3176,7 +3306,16 @@ mod tests {
         );
         s.unfence();
         assert_eq!(s.fenced_at(0), None);
-        assert!(s.admit(0, Drawn::New(Some(ms(130)))), "playing again");
+        assert!(
+            s.admit(
+                0,
+                Drawn::New {
+                    due: Some(ms(130)),
+                    drawn: t0
+                }
+            ),
+            "playing again"
+        );
     }
 
     #[test]

@@ -52,14 +52,17 @@ pub fn drawn(info: &FrameInfo, now_us: i64, now: Instant) -> Drawn {
     if !info.present || info.redraw {
         return Drawn::Redraw;
     }
-    Drawn::New(info.due_in_us(now_us).map(|us| {
-        let d = Duration::from_micros(us.unsigned_abs());
-        if us >= 0 {
-            now + d
-        } else {
-            now.checked_sub(d).unwrap_or(now)
-        }
-    }))
+    Drawn::New {
+        due: info.due_in_us(now_us).map(|us| {
+            let d = Duration::from_micros(us.unsigned_abs());
+            if us >= 0 {
+                now + d
+            } else {
+                now.checked_sub(d).unwrap_or(now)
+            }
+        }),
+        drawn: now,
+    }
 }
 
 /// Times frames for one screen and keeps mpv's hand-over offset fitted to this machine.

@@ -11,6 +11,8 @@ pub mod link;
 
 /// The source name of the MIDI transport made from an Ableton Link session.
 pub use playhead_core::arbiter::LINK_SOURCE;
+#[cfg(feature = "jack")]
+mod jack_midi;
 pub mod ltc;
 pub mod network;
 
@@ -24,6 +26,7 @@ use crate::watchdog::{self, Watch};
 use crossbeam_channel::Sender;
 use log::{info, warn};
 use playhead_core::backend_clock::BackendClock;
+#[cfg(not(feature = "jack"))]
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -42,7 +45,8 @@ pub struct MidiInlet {
     source: Arc<str>,
     garbage_reported: u64,
     last_report: Option<Instant>,
-    /// The OS backend's stamps on our clock (OS ports only).
+    /// The OS backend's stamps on our clock (midir's OS ports only).
+    #[cfg_attr(feature = "jack", allow(dead_code))]
     backend_clock: BackendClock,
 }
 
@@ -69,7 +73,10 @@ impl MidiInlet {
     /// Bytes received at `received` that the sender meant at `at` (its time stamp, on our
     /// clock; the later of the two is not believed, so `at` is kept no later than `received`).
     pub fn receive_at(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
-        let at = at.min(received);
+        self.feed(bytes, received, at.min(received))
+    }
+
+    fn feed(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
         let mut open = true;
         let (lanes, source) = (&mut self.lanes, &self.source);
         self.parser.feed(bytes, |event| {
@@ -101,6 +108,14 @@ impl MidiInlet {
         open
     }
 
+    /// Bytes received at `received` that the OS MIDI system dates `at` (its own clock, which
+    /// may put a message up to a cycle after the moment it is handed over: see
+    /// [`jack_midi`]). Returns false when the player has gone.
+    #[cfg(feature = "jack")]
+    fn receive_stamped(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
+        self.feed(bytes, received, at)
+    }
+
     /// The source's name, as its events carry it.
     pub fn source(&self) -> &Arc<str> {
         &self.source
@@ -121,9 +136,11 @@ const LISTER_NAME: &str = "playhead-watch";
 
 /// Our end of a connection to someone else's port; named apart from the virtual port so a
 /// DAW's port list shows one obvious `playhead` destination.
+#[cfg(not(feature = "jack"))]
 const LISTENER_PORT_NAME: &str = "listener";
 
 /// The ALSA sequencer device that OS MIDI ports need on Linux.
+#[cfg(not(feature = "jack"))]
 const ALSA_SEQUENCER: &str = "/dev/snd/seq";
 
 /// The port watcher beats once a round (every few seconds at most); this long without one
@@ -132,9 +149,20 @@ const PORT_WATCH_HANG_LIMIT: Duration = Duration::from_secs(20);
 
 /// Lists OS MIDI input ports, or says why there are none.
 pub fn list_os_ports() -> Result<Vec<String>, String> {
-    if cfg!(all(target_os = "linux", not(feature = "jack")))
-        && !std::path::Path::new(ALSA_SEQUENCER).exists()
+    #[cfg(feature = "jack")]
     {
+        jack_midi::list_ports()
+    }
+    #[cfg(not(feature = "jack"))]
+    {
+        list_midir_ports()
+    }
+}
+
+/// [`list_os_ports`] through midir (ALSA's sequencer on Linux, CoreMIDI, WinMM).
+#[cfg(not(feature = "jack"))]
+fn list_midir_ports() -> Result<Vec<String>, String> {
+    if cfg!(target_os = "linux") && !std::path::Path::new(ALSA_SEQUENCER).exists() {
         return Err(os_midi_unavailable(&format!(
             "{ALSA_SEQUENCER} does not exist"
         )));
@@ -168,10 +196,16 @@ fn is_own_port(name: &str) -> bool {
 pub fn spawn_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("midi-ports".into())
-        .spawn(move || watch_os_ports(filters, tx))
+        .spawn(move || {
+            #[cfg(feature = "jack")]
+            jack_midi::watch(filters, tx);
+            #[cfg(not(feature = "jack"))]
+            watch_os_ports(filters, tx);
+        })
         .map(|_| ())
 }
 
+#[cfg(not(feature = "jack"))]
 fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     let mut connections: HashMap<String, midir::MidiInputConnection<MidiInlet>> = HashMap::new();
     let mut failed: HashMap<String, String> = HashMap::new();
@@ -281,6 +315,7 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
     }
 }
 
+#[cfg(not(feature = "jack"))]
 /// midir's callback: `stamp_us` is the backend's event time, from an origin of its own.
 fn midi_callback(stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
     let received = clock::now();
@@ -295,6 +330,7 @@ fn midi_callback(stamp_us: u64, bytes: &[u8], inlet: &mut MidiInlet) {
     inlet.receive_at(bytes, received, at);
 }
 
+#[cfg(not(feature = "jack"))]
 fn connect_port(
     name: &str,
     tx: &Sender<PlayerInput>,
@@ -317,6 +353,7 @@ fn connect_port(
         .map_err(|e| e.to_string())
 }
 
+#[cfg(not(feature = "jack"))]
 #[cfg(unix)]
 fn open_virtual_port(tx: &Sender<PlayerInput>) -> Option<midir::MidiInputConnection<MidiInlet>> {
     use midir::os::unix::VirtualInput;
@@ -436,6 +473,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "jack"))]
     fn os_port_events_carry_the_backend_stamp_on_our_clock() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut inlet = MidiInlet::new("port", tx);
