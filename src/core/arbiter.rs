@@ -1,4 +1,10 @@
-//! Which source leads: the main and backup rigs.
+//! Which source leads: MIDI before Ableton Link, and the main and backup rigs.
+//!
+//! Every MIDI message (and every frame of LTC of a rig) passes through the [`Arbiter`] with
+//! its time before it reaches the transport. Without rigs, MIDI clock and transport lead
+//! Link: Link's messages are dropped ([`Verdict::Yield`]) while a MIDI source has sent clock
+//! or transport within [`LINK_YIELDS_S`], unless Link is the rig that leads. Within what is
+//! obeyed, the transport's chase takes LTC before MTC before the clock as its position.
 //!
 //! Every message of a source named as a rig (a network-MIDI peer, an OS port, LTC, Link) passes
 //! through the [`Arbiter`] with its time before it reaches the transport. The arbiter says
@@ -28,6 +34,10 @@ pub const DEFAULT_FAILOVER_MS: f64 = 150.0;
 
 /// How long a rig stays "heard" after its last message, in seconds, when nothing says it left.
 pub const HEARD_FOR_S: f64 = 2.0;
+
+/// How long after the last MIDI clock or transport message from a MIDI source Link's are
+/// dropped, in seconds.
+pub const LINK_YIELDS_S: f64 = 1.0;
 
 /// The name of the MIDI transport made from an Ableton Link session.
 pub const LINK_SOURCE: &str = "Ableton Link";
@@ -168,6 +178,8 @@ pub enum Verdict {
     /// The main's Stop, kept until the backup stops too ([`Decision::Stop`]) or fails to
     /// ([`Decision::Failover`]).
     Held,
+    /// Dropped: Link's, while a MIDI source leads.
+    Yield,
 }
 
 /// Why the main counts as gone.
@@ -384,6 +396,8 @@ pub struct Arbiter {
     pinned: bool,
     /// The backup's offset from the main at its latest clocks, in seconds, newest last.
     offsets: std::collections::VecDeque<f64>,
+    /// When a MIDI source (not Link) last sent clock or transport that was obeyed.
+    last_midi: Option<Stamp>,
 }
 
 fn stops(event: &MidiEvent) -> bool {
@@ -424,6 +438,7 @@ impl Arbiter {
             last_failover: None,
             pinned: false,
             offsets: std::collections::VecDeque::new(),
+            last_midi: None,
         }
     }
 
@@ -457,6 +472,31 @@ impl Arbiter {
     /// A MIDI message from the source called `label`, meant at `at`, handled at `now`. The
     /// decision, if any, is to be carried out before the verdict.
     pub fn on_midi(
+        &mut self,
+        label: &str,
+        event: &MidiEvent,
+        at: Stamp,
+        now: Stamp,
+    ) -> (Option<Decision>, Verdict) {
+        let (decision, verdict) = self.rigs_on_midi(label, event, at, now);
+        if verdict != Verdict::Obey || !(*event == MidiEvent::Clock || event.is_transport()) {
+            return (decision, verdict);
+        }
+        if label != LINK_SOURCE {
+            self.last_midi = Some(now);
+        } else if self.rigs.is_some() && self.leading_rig_is(label) {
+            // Link is the rig that leads: whatever MIDI said lately.
+        } else if self
+            .last_midi
+            .is_some_and(|t| now.secs_f64() - t.secs_f64() < LINK_YIELDS_S)
+        {
+            return (decision, Verdict::Yield);
+        }
+        (decision, verdict)
+    }
+
+    /// [`Arbiter::on_midi`] for the rigs.
+    fn rigs_on_midi(
         &mut self,
         label: &str,
         event: &MidiEvent,
@@ -888,6 +928,47 @@ mod tests {
             );
         }
         (main, backup)
+    }
+
+    #[test]
+    fn midi_leads_link_for_a_second_unless_link_is_the_leading_rig() {
+        let mut a = Arbiter::new(None, 0.3);
+        let link = |a: &mut Arbiter, e: MidiEvent, t: f64| a.on_midi(LINK_SOURCE, &e, s(t), s(t)).1;
+        assert_eq!(
+            link(&mut a, MidiEvent::Start, 1.0),
+            Verdict::Obey,
+            "Link alone"
+        );
+        assert_eq!(link(&mut a, MidiEvent::Clock, 1.1), Verdict::Obey);
+        let port = "IAC Driver Bus 1";
+        let (_, v) = a.on_midi(port, &MidiEvent::Clock, s(2.0), s(2.0));
+        assert_eq!(v, Verdict::Obey, "MIDI is always obeyed");
+        assert_eq!(link(&mut a, MidiEvent::Clock, 2.01), Verdict::Yield);
+        assert_eq!(link(&mut a, MidiEvent::Stop, 2.9), Verdict::Yield);
+        assert_eq!(
+            link(&mut a, MidiEvent::SongSelect { song: 1 }, 2.9),
+            Verdict::Obey,
+            "neither clock nor transport"
+        );
+        assert_eq!(
+            link(&mut a, MidiEvent::Start, 3.01),
+            Verdict::Obey,
+            "MIDI quiet 1 s"
+        );
+        // Link as the main rig leads, whatever MIDI says.
+        let mut r = Arbiter::new(
+            Some(Rigs {
+                main: RigSource::parse("link").unwrap(),
+                backup: RigSource::parse("127.0.0.3").unwrap(),
+                failover_s: 0.150,
+            }),
+            0.3,
+        );
+        r.on_midi(port, &MidiEvent::Clock, s(2.0), s(2.0));
+        assert_eq!(link(&mut r, MidiEvent::Start, 2.01), Verdict::Obey);
+        // The backup (watched) does not make Link yield.
+        r.on_midi(BACKUP, &MidiEvent::Clock, s(5.0), s(5.0));
+        assert_eq!(link(&mut r, MidiEvent::Clock, 5.01), Verdict::Obey);
     }
 
     #[test]

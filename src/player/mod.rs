@@ -218,8 +218,6 @@ const OVERLAY_REFRESH: Duration = Duration::from_millis(250);
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the status goes to the log.
 const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
-/// How long after the last MIDI clock or transport message Ableton Link's are ignored.
-const LINK_YIELDS_FOR: Duration = Duration::from_secs(1);
 /// mpv OSD overlay ids: the black picture (on_stop = "black") and the operator's status.
 const OVERLAY_BLACK: &str = "1";
 const OVERLAY_STATUS: &str = "2";
@@ -568,9 +566,6 @@ pub struct Player {
     /// The song selected while it was not loaded yet: when it was selected. The picture of
     /// the deck on screen stays until its first frame is ready.
     selected_unloaded_at: Option<Instant>,
-    /// When MIDI transport or clock last came from a MIDI source (not Ableton Link): MIDI
-    /// leads Link, whose events are then dropped.
-    last_midi_transport: Option<Instant>,
     /// A Start or Continue waiting for the clock after it (the song starts on that clock), as
     /// the log names it.
     start_waiting_for_clock: Option<String>,
@@ -698,7 +693,6 @@ impl Player {
             clocks_folded: 0,
             folded_records: 0,
             selected_unloaded_at: None,
-            last_midi_transport: None,
             start_waiting_for_clock: None,
             last_source: None,
             arbiter: Arbiter::new(show_rigs, JUMP_WINDOW.as_secs_f64()),
@@ -943,59 +937,59 @@ impl Player {
     }
 
     fn on_midi(&mut self, ev: TimedEvent) {
-        if self.arbiter.has_rigs() {
-            let now = clock::now();
-            let (decision, verdict) = self.arbiter.on_midi(
-                &ev.source,
-                &ev.event,
-                clock::stamp(ev.at),
-                clock::stamp(now),
-            );
-            if let Some(
-                d @ Decision::MainLeads {
-                    after_message: true,
-                    ..
-                },
-            ) = decision
-            {
-                // The backup's Stop, the show's: obeyed, then the main leads.
-                self.obey_midi(ev);
-                self.on_decision(d, now);
-                return;
-            }
-            if let Some(d) = decision {
-                self.on_decision(d, now);
-            }
-            match verdict {
-                Verdict::Obey => {}
-                Verdict::Watch => {
-                    if ev.event.is_transport() {
-                        let rig = if self.arbiter.leading() == Rig::Main {
-                            "backup"
-                        } else {
-                            "main"
-                        };
-                        info!(
-                            "{:?} from {} (the {rig} rig): watched, the {} rig leads",
-                            ev.event,
-                            ev.source,
-                            self.arbiter.leading().label()
-                        );
-                    }
-                    return;
-                }
-                Verdict::Held => {
+        let now = clock::now();
+        let (decision, verdict) = self.arbiter.on_midi(
+            &ev.source,
+            &ev.event,
+            clock::stamp(ev.at),
+            clock::stamp(now),
+        );
+        if let Some(
+            d @ Decision::MainLeads {
+                after_message: true,
+                ..
+            },
+        ) = decision
+        {
+            // The backup's Stop, the show's: obeyed, then the main leads.
+            self.obey_midi(ev);
+            self.on_decision(d, now);
+            return;
+        }
+        if let Some(d) = decision {
+            self.on_decision(d, now);
+        }
+        match verdict {
+            Verdict::Obey => {}
+            Verdict::Watch => {
+                if ev.event.is_transport() {
+                    let rig = if self.arbiter.leading() == Rig::Main {
+                        "backup"
+                    } else {
+                        "main"
+                    };
                     info!(
-                        "{:?} from {} (the main rig): held until the backup stops too (up to \
-                         {} ms; if it plays on, this is the main failing, not a stop)",
+                        "{:?} from {} (the {rig} rig): watched, the {} rig leads",
                         ev.event,
                         ev.source,
-                        JUMP_WINDOW.as_millis()
+                        self.arbiter.leading().label()
                     );
-                    self.held_stop_source = Some(ev.source.clone());
-                    return;
                 }
+                return;
             }
+            Verdict::Held => {
+                info!(
+                    "{:?} from {} (the main rig): held until the backup stops too (up to \
+                     {} ms; if it plays on, this is the main failing, not a stop)",
+                    ev.event,
+                    ev.source,
+                    JUMP_WINDOW.as_millis()
+                );
+                self.held_stop_source = Some(ev.source.clone());
+                return;
+            }
+            // MIDI clock and transport lead Link (the priority in the README).
+            Verdict::Yield => return,
         }
         self.obey_midi(ev);
     }
@@ -1094,19 +1088,6 @@ impl Player {
 
     /// Passes a MIDI event to the transport (the arbiter let it through).
     fn obey_midi(&mut self, ev: TimedEvent) {
-        if matches!(ev.event, crate::parse::MidiEvent::Clock) || ev.event.is_transport() {
-            if &*ev.source != crate::arbiter::LINK_SOURCE {
-                self.last_midi_transport = Some(ev.received);
-            } else if self.arbiter.leading_rig_is(&ev.source) {
-                // Link is a rig the arbiter let through: it leads, whatever MIDI said lately.
-            } else if self
-                .last_midi_transport
-                .is_some_and(|t| ev.received.saturating_duration_since(t) < LINK_YIELDS_FOR)
-            {
-                // MIDI clock and transport lead Link (the priority in the README).
-                return;
-            }
-        }
         if self.idle_shown
             && matches!(
                 ev.event,
@@ -1455,20 +1436,18 @@ impl Player {
         let Some(latest) = ticks.folded_latest.filter(|_| ticks.folded > 0) else {
             return;
         };
-        if self.arbiter.has_rigs() {
-            let now = clock::now();
-            let (decision, verdict) = self.arbiter.on_folded_clocks(
-                lane.source(),
-                ticks.folded,
-                clock::stamp(latest.at),
-                clock::stamp(now),
-            );
-            if let Some(d) = decision {
-                self.on_decision(d, now);
-            }
-            if verdict != Verdict::Obey {
-                return;
-            }
+        let now = clock::now();
+        let (decision, verdict) = self.arbiter.on_folded_clocks(
+            lane.source(),
+            ticks.folded,
+            clock::stamp(latest.at),
+            clock::stamp(now),
+        );
+        if let Some(d) = decision {
+            self.on_decision(d, now);
+        }
+        if verdict != Verdict::Obey {
+            return;
         }
         self.clocks_folded += ticks.folded;
         self.folded_records += 1;
