@@ -417,6 +417,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             mid_song.extend(start_errors);
             follows.push(moved);
         }
+        log_errors(
+            &format!("trial {trial}: running before the locate"),
+            &run_errors,
+        );
         running.extend(run_errors);
         let (start_errors, run_errors, moved) = segment(&seen, &jumped, stopped.at);
         if std::env::var_os("PLAYHEAD_BENCH_FRAMES").is_some() {
@@ -437,6 +441,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             &start_errors,
         );
         located.extend(start_errors);
+        log_errors(
+            &format!("trial {trial}: running after the locate"),
+            &run_errors,
+        );
         running.extend(run_errors);
         follows_locate.push(moved);
         let last_due = video_frame(stopped.frame);
