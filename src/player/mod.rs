@@ -228,7 +228,7 @@ const OVERLAY_STATUS: &str = "2";
 #[derive(Clone, Debug, Default)]
 pub struct OnScreen {
     deck: Arc<AtomicUsize>,
-    holds: Arc<Mutex<Vec<(usize, Instant)>>>,
+    holds: Arc<Mutex<Holds>>,
     stops: Arc<Mutex<Stops>>,
     /// What each output shows of each deck's picture (with `[[output]]`s), by deck.
     views: Arc<Mutex<Vec<(usize, DeckViews)>>>,
@@ -248,6 +248,18 @@ pub struct OnScreen {
 pub struct DeckViews {
     pub size: (u32, u32),
     pub views: Vec<crate::outputs::View>,
+}
+
+/// The frames sought ahead of timed starts, by deck.
+#[derive(Debug, Default)]
+struct Holds {
+    /// (deck, not to be presented before): set by the player with the seek.
+    until: Vec<(usize, Instant)>,
+    /// (deck, when its held frame reached a screen): the seek landed then.
+    landed: Vec<(usize, Instant)>,
+    /// Decks whose held frame came after its moment: it is not presented (late), and the
+    /// player plans the start again.
+    late: Vec<usize>,
 }
 
 /// What the screens need to keep a Stop's frame: the moment each stopped deck stopped, and the
@@ -287,6 +299,22 @@ pub enum Drawn {
     },
     /// The same frame again (an overlay changed, the window was resized).
     Redraw,
+}
+
+/// A new frame due this soon after it is drawn, or sooner, may be a seek's: mpv gives the
+/// frame a seek lands on no due time, or (now and then, paused) one of about the moment it
+/// hands it over, while a frame of normal playback is handed over further ahead (by the
+/// drawing and presenting costs and a margin).
+pub const SEEK_FRAME_DUE: Duration = Duration::from_millis(2);
+
+impl Drawn {
+    /// A new frame that may be a seek's (see [`SEEK_FRAME_DUE`]).
+    pub fn may_be_sought(&self) -> bool {
+        match *self {
+            Drawn::New { due, drawn } => due.is_none_or(|d| d <= drawn + SEEK_FRAME_DUE),
+            Drawn::Redraw => false,
+        }
+    }
 }
 
 impl OnScreen {
@@ -355,15 +383,35 @@ impl OnScreen {
     /// ahead of a timed start: see [`timing`]); `None` lifts the hold.
     fn hold(&self, deck: usize, until: Option<Instant>) {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        holds.retain(|(d, _)| *d != deck);
-        holds.extend(until.map(|t| (deck, t)));
+        holds.until.retain(|(d, _)| *d != deck);
+        holds.landed.retain(|(d, _)| *d != deck);
+        holds.late.retain(|d| *d != deck);
+        holds.until.extend(until.map(|t| (deck, t)));
     }
 
-    /// Until when deck `deck`'s frame is to be held back, if it is; the hold is used up.
-    pub fn take_hold(&self, deck: usize) -> Option<Instant> {
+    /// Until when deck `deck`'s frame (a seek's, just drawn at `now`) is to be held back, if
+    /// it is; the hold is used up. A hold whose moment has passed gives none, and the frame is
+    /// then not admitted ([`OnScreen::admit`]): shown now, it would be late.
+    pub fn take_hold(&self, deck: usize, now: Instant) -> Option<Instant> {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        let i = holds.iter().position(|(d, _)| *d == deck)?;
-        Some(holds.swap_remove(i).1)
+        let i = holds.until.iter().position(|(d, _)| *d == deck)?;
+        let until = holds.until.swap_remove(i).1;
+        holds.landed.push((deck, now));
+        if until <= now {
+            holds.late.push(deck);
+            return None;
+        }
+        Some(until)
+    }
+
+    /// When deck `deck`'s held frame reached a screen, once it has (the seek landed).
+    fn landed(&self, deck: usize) -> Option<Instant> {
+        let holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds
+            .landed
+            .iter()
+            .find(|(d, _)| *d == deck)
+            .map(|(_, t)| *t)
     }
 
     fn stops(&self) -> std::sync::MutexGuard<'_, Stops> {
@@ -450,6 +498,14 @@ impl OnScreen {
     /// would show that frame: the screen keeps the frame it has until the player's seek back
     /// to the Stop's frame lands.
     pub fn admit(&self, deck: usize, drawn: Drawn) -> bool {
+        if let Drawn::New { .. } = drawn {
+            let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = holds.late.iter().position(|d| *d == deck) {
+                // A timed start's frame that came after its moment: kept off the screen.
+                holds.late.swap_remove(i);
+                return false;
+            }
+        }
         let mut stops = self.stops();
         if let Drawn::New { due, .. } = drawn {
             stops.dues.retain(|(d, _)| *d != deck);
@@ -458,9 +514,10 @@ impl OnScreen {
         let Some(fence) = stops.fences.iter_mut().find(|f| f.deck == deck) else {
             return true;
         };
+        let sought = drawn.may_be_sought();
         match drawn {
             Drawn::New { drawn, .. }
-                if fence.sought_back || fence.relocated.is_some_and(|r| drawn >= r) =>
+                if fence.sought_back || (sought && fence.relocated.is_some_and(|r| drawn >= r)) =>
             {
                 fence.sought_back = false;
                 fence.relocated = None;
@@ -606,13 +663,30 @@ pub struct Player {
 }
 
 /// A start waiting for its moment, on deck `deck`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct TimedStart {
     deck: usize,
     plan: timing::StartPlan,
     /// When the cue was due (for the log).
     due: Instant,
+    /// When its seek was sent (it lands when the screen takes the frame held for it).
+    sought_at: Option<Instant>,
+    /// What it starts, to plan it again when its seek lands too late.
+    cue: Cue,
+    position_s: f64,
+    received: Instant,
+    what: String,
+    /// How many times it was planned again.
+    replanned: u8,
 }
+
+/// How many times a start whose seek landed after its moment is planned again (each time with
+/// the seek time just measured) before it plays late rather than not at all.
+const REPLANS_AT_MOST: u8 = 2;
+/// The longest a timed start waits for its seek to land before it plays anyway.
+const LANDING_GIVEN_UP: Duration = Duration::from_millis(2500);
+/// How often the player looks whether a late seek has landed.
+const LANDING_POLL: Duration = Duration::from_millis(2);
 
 /// A start that waits for a seek in flight to land before it is planned.
 #[derive(Clone, Debug)]
@@ -626,10 +700,6 @@ struct WaitingStart {
     deck: usize,
     give_up_at: Instant,
 }
-
-/// The longest a start waits for a seek in flight before it is planned anyway (it waits as
-/// long as a seek takes on this machine, up to this).
-const WAIT_FOR_SEEK: Duration = Duration::from_millis(150);
 
 /// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies:
 /// a loop jump's Stop is followed by Song Position and Continue at once (Ableton Live) or at the
@@ -1209,9 +1279,10 @@ impl Player {
         self.waiting = None;
         if deck.seeks.in_flight() {
             // A seek is still on its way (a Song Position in the same packet as this
-            // Continue): its frame is not on screen yet, and a second seek now would have the
-            // screen hold the wrong frame. Plan once it has landed (or given up on it).
+            // Continue): its frame is not on screen yet. Plan once it has landed (or given up
+            // on it).
             debug!("{what}: waiting for the frame being sought before planning the start");
+            self.on_screen.hold(self.deck, Some(due.max(now)));
             self.waiting = Some(WaitingStart {
                 cue,
                 position_s,
@@ -1219,8 +1290,11 @@ impl Player {
                 received,
                 what: what.to_string(),
                 deck: self.deck,
-                // As long as a seek takes here, no longer: then a seek of its own.
-                give_up_at: now + deck.seeks.lead().min(WAIT_FOR_SEEK),
+                // Its frame is the start's to show, and only on time: held until then, kept
+                // off the screen if it comes later (then the start seeks further ahead). A
+                // second seek now would have two in flight, and the screen could not tell
+                // which one's frame it has.
+                give_up_at: now + LANDING_GIVEN_UP,
             });
             return true;
         }
@@ -1232,6 +1306,12 @@ impl Player {
             deck: self.deck,
             plan,
             due,
+            sought_at: None,
+            cue,
+            position_s,
+            received,
+            what: what.to_string(),
+            replanned: 0,
         });
         let ahead_ms = |t: Instant| signed_ms(t, now);
         let late_ms = signed_ms(now, due);
@@ -1266,6 +1346,7 @@ impl Player {
     /// on its own).
     fn resume_waiting(&mut self) {
         let Some(w) = self.waiting.take() else { return };
+        self.on_screen.hold(w.deck, None);
         let deck = &mut self.decks[w.deck];
         if deck.seeks.in_flight() {
             // Not landed: what is on screen is not known, so plan as from nowhere.
@@ -1277,12 +1358,19 @@ impl Player {
         }
     }
 
-    /// Carries out the timed start's seek and unpause once their moments come.
+    /// Carries out the timed start's seek and unpause once their moments come. A seek that
+    /// has not landed by the unpause's moment is waited for, paused: its frame, late, is kept
+    /// off the screen, and once it lands the start is planned again with the seek time just
+    /// measured (a file with keyframes far apart seeks slowly, and more slowly the further
+    /// from its keyframe). The frames in between are skipped, never shown late.
     fn run_timed(&mut self, now: Instant) {
-        let Some(mut t) = self.timed else { return };
+        let Some(mut t) = self.timed.take() else {
+            return;
+        };
         let deck = &mut self.decks[t.deck];
         if let Some((seek_at, target_s)) = t.plan.seek {
             if now < seek_at {
+                self.timed = Some(t);
                 return;
             }
             let target = format!("{target_s:.6}");
@@ -1297,19 +1385,58 @@ impl Player {
 
             deck.sought_s = Some(target_s);
             deck.at_end = false;
-            // Not timed: the screen holds this frame until it is due, so mpv's restart comes
-            // late by design and would only inflate the estimate it was planned with.
+            // Timed here, not by mpv's restart: the screen holds this frame until it is due,
+            // so mpv's restart comes late by design.
             deck.seeks.forget();
             deck.cued_s = Some(t.plan.from_s);
             // The frame sought is due at the unpause: the screen holds it until then.
             self.on_screen.hold(t.deck, Some(t.plan.unpause_at));
             t.plan.seek = None;
-            self.timed = Some(t);
+            t.sought_at = Some(now);
         }
         if now < t.plan.unpause_at {
+            self.timed = Some(t);
             return;
         }
-        self.timed = None;
+        if let Some(sent) = t.sought_at {
+            match self.on_screen.landed(t.deck) {
+                Some(landed) => {
+                    let took = landed.saturating_duration_since(sent);
+                    self.decks[t.deck].seeks.measured(took);
+                    if landed > t.plan.unpause_at && t.replanned < REPLANS_AT_MOST {
+                        // Its frame came after its moment (and was kept off the screen): seek
+                        // further ahead, with the time this seek took.
+                        info!(
+                            "{}: the seek took {:.1} ms, {:.1} ms longer than planned; \
+                             planned again",
+                            t.what,
+                            took.as_secs_f64() * 1000.0,
+                            signed_ms(landed, t.plan.unpause_at)
+                        );
+                        let replanned = t.replanned + 1;
+                        self.decks[t.deck].cued_s = None;
+                        if t.deck == self.deck
+                            && self.start_at(t.cue, t.position_s, t.due, t.received, &t.what)
+                        {
+                            if let Some(n) = self.timed.as_mut() {
+                                n.replanned = replanned;
+                            }
+                        }
+                        return;
+                    }
+                }
+                None if now.saturating_duration_since(sent) < LANDING_GIVEN_UP => {
+                    // Not landed yet: wait for it, paused.
+                    self.timed = Some(t);
+                    return;
+                }
+                None => warn!(
+                    "{}: the seek has not landed after {} ms; playing on",
+                    t.what,
+                    LANDING_GIVEN_UP.as_millis()
+                ),
+            }
+        }
         self.on_screen.hold(t.deck, None);
         self.started_from_s = Some(t.plan.from_s);
         let deck = &mut self.decks[t.deck];
@@ -1336,7 +1463,9 @@ impl Player {
 
     /// How long until the timed start's next step, if one is waiting.
     fn next_timed(&self, now: Instant) -> Option<Duration> {
-        let next = match (self.timed, &self.waiting) {
+        let next = match (&self.timed, &self.waiting) {
+            // Past the unpause's moment: waiting for the seek to land.
+            (Some(t), _) if t.plan.seek.is_none() && t.plan.unpause_at <= now => now + LANDING_POLL,
             (Some(t), _) => t.plan.seek.map_or(t.plan.unpause_at, |(at, _)| at),
             (None, Some(w)) => w.give_up_at,
             (None, None) => return None,
@@ -3261,13 +3390,21 @@ mod tests {
             !s.admit(2, before),
             "the next one mpv had drawn before the locate"
         );
-        let landed = Drawn::New {
+        let ahead = Drawn::New {
             due: Some(ms(360)),
             drawn: ms(320),
         };
         assert!(
+            !s.admit(2, ahead),
+            "a frame of playback handed over after the locate was sent (before the pause)"
+        );
+        let landed = Drawn::New {
+            due: Some(ms(331)),
+            drawn: ms(330),
+        };
+        assert!(
             s.admit(2, landed),
-            "the locate's frame, whatever its due time"
+            "the locate's frame, due about when it came"
         );
         assert!(s.admit(2, Drawn::Redraw), "and its redraws");
         s.fence(1, ms(200));

@@ -24,8 +24,9 @@ const FIRST_SEEK_GUESS: Duration = Duration::from_millis(20);
 const SEEK_MARGIN: Duration = Duration::from_millis(4);
 /// How many recent seeks the estimate keeps.
 const SEEKS_KEPT: usize = 8;
-/// A measured seek longer than this is not kept (a load, or a machine stalled).
-const SEEK_KEPT_MAX: Duration = Duration::from_millis(150);
+/// A measured seek longer than this is not kept (a load, or a machine stalled). A file with a
+/// keyframe every 10 s takes up to a second here, and a start must plan with that.
+const SEEK_KEPT_MAX: Duration = Duration::from_millis(2500);
 
 /// What the player does to show the video at `position_s` at `at`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -135,23 +136,32 @@ impl SeekTimer {
     pub fn restarted(&mut self, at: Instant) -> Option<Duration> {
         let sent = self.sent.take()?;
         let took = at.saturating_duration_since(sent);
+        self.measured(took);
+        Some(took)
+    }
+
+    /// A seek timed by the player took `took` (a timed start's, from the command to its frame
+    /// on a screen).
+    pub fn measured(&mut self, took: Duration) {
         if took > SEEK_KEPT_MAX {
-            return Some(took);
+            return;
         }
         if self.recent.len() == SEEKS_KEPT {
             self.recent.remove(0);
         }
         self.recent.push(took);
-        Some(took)
     }
 
     /// How far ahead of a frame's due time its seek must start: the slowest recent seek plus a
-    /// margin, or a guess before any was measured.
+    /// margin (an eighth of it, at least [`SEEK_MARGIN`]: a slow seek varies with how far its
+    /// target is from a keyframe), or a guess before any was measured.
     pub fn lead(&self) -> Duration {
         self.recent
             .iter()
             .max()
-            .map_or(FIRST_SEEK_GUESS, |slowest| *slowest + SEEK_MARGIN)
+            .map_or(FIRST_SEEK_GUESS, |slowest| {
+                *slowest + SEEK_MARGIN.max(*slowest / 8)
+            })
     }
 }
 
@@ -255,12 +265,17 @@ mod tests {
         // A restart with no seek sent (a load) and a stall are not kept.
         t.restarted(start + ms(100));
         t.sent(start);
-        t.restarted(start + ms(900));
+        t.restarted(start + ms(3000));
         assert_eq!(t.lead(), ms(12) + SEEK_MARGIN);
+        // A slow seek (a keyframe 10 s before the target) is planned with.
+        t.sent(start);
+        t.restarted(start + ms(900));
+        assert_eq!(t.lead(), ms(900) + ms(900) / 8);
         for _ in 0..SEEKS_KEPT {
             t.sent(start);
             t.restarted(start + ms(7));
         }
+        // Forgotten once eight faster ones came after it.
         assert_eq!(t.lead(), ms(7) + SEEK_MARGIN);
     }
 }

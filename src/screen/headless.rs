@@ -105,7 +105,7 @@ impl SoftwareScreen {
                     let what = crate::screen::present::drawn(&info, now_us, drawing);
                     let present_at = presenter.present_at(&info, now_us, drawing, || {
                         held.as_ref()
-                            .and_then(|(screen, deck)| screen.take_hold(*deck))
+                            .and_then(|(screen, deck)| screen.take_hold(*deck, drawing))
                     });
                     if let Err(e) = ctx.render(width, height, stride_bytes, &mut pixels) {
                         log::error!("{e}");

@@ -325,7 +325,7 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             &info,
             now_us,
             drawing,
-            || on_screen.take_hold(shown),
+            || on_screen.take_hold(shown, drawing),
             FURTHEST_DUE,
         );
         let views = on_screen.views(shown);

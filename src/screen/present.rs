@@ -156,12 +156,17 @@ impl Presenter {
         if !info.present || info.redraw {
             return None;
         }
-        Some(match info.due_in_us(now_us).filter(|d| *d > 0) {
-            Some(due_in_us) => {
-                (now + Duration::from_micros(due_in_us.unsigned_abs())).min(now + limit)
+        let due_in_us = info.due_in_us(now_us).filter(|d| *d > 0);
+        let seek_frame_us = crate::player::SEEK_FRAME_DUE.as_micros() as i64;
+        if due_in_us.is_none_or(|d| d <= seek_frame_us) {
+            // A seek's frame: mpv gives it no due time, or (now and then, paused) one of
+            // about now. One held for a timed start waits for its moment, or (late) is not
+            // presented at all.
+            if let Some(h) = hold() {
+                return (h > now).then(|| h.min(now + MAX_HOLD));
             }
-            None => hold().filter(|h| *h > now)?.min(now + MAX_HOLD),
-        })
+        }
+        Some((now + Duration::from_micros(due_in_us?.unsigned_abs())).min(now + limit))
     }
 
     /// Waits until `at` (none: returns at once), then says how the frame stood against it.

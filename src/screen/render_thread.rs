@@ -204,8 +204,9 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         let drawing = crate::clock::now();
         let now_us = decks[shown].time_us();
         let what = super::present::drawn(&info, now_us, drawing);
-        let present_at =
-            presenter.present_at(&info, now_us, drawing, || on_screen.take_hold(shown));
+        let present_at = presenter.present_at(&info, now_us, drawing, || {
+            on_screen.take_hold(shown, drawing)
+        });
         let (w, h) = (
             i32::try_from(size.0).unwrap_or(i32::MAX),
             i32::try_from(size.1).unwrap_or(i32::MAX),
