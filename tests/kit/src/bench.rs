@@ -12,6 +12,8 @@
 
 #[path = "bench/card.rs"]
 mod card;
+#[path = "bench/codecs.rs"]
+mod codecs;
 #[cfg(feature = "jack")]
 #[path = "bench/jack.rs"]
 mod jack;
@@ -99,12 +101,18 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs"])]
     pub jack: bool,
 
+    /// Measure a DAW's mid-song start over network MIDI instead, on screen (Song Position,
+    /// Continue and 120 BPM clock), in the demo re-encoded with six common codecs.
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs", "jack"])]
+    pub codecs: bool,
+
     /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
     /// costs at 1280x720).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub screen_size: (u16, u16),
 
-    /// With --timing, --rigs, --test-card or --outputs, how many trials of each kind.
+    /// With --timing, --rigs, --test-card, --outputs, --jack or --codecs, how many trials of
+    /// each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
 
@@ -221,6 +229,12 @@ fn run(args: &BenchArgs) -> Result<(), String> {
              cargo build --release -p playhead-testkit --features jack --bin playhead-bench"
                 .into(),
         );
+    }
+    if args.codecs {
+        let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
+        println!("playhead bench --codecs on '{}'", video.display());
+        println!("{}", codecs::METHOD);
+        return codecs::run(&program()?, &video, args.trials);
     }
     if args.rigs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

@@ -103,6 +103,27 @@ fn the_outputs_bench_runs() {
     assert!(out.contains("p50"), "{out}");
 }
 
+#[test]
+fn the_codecs_bench_runs() {
+    let out = bench(&["--codecs", "--trials", "1"]);
+    for codec in [
+        "H.264, keyframe every 1 s",
+        "H.264, keyframe every 10 s",
+        "HEVC",
+        "VP9",
+        "Motion JPEG",
+        "ProRes",
+    ] {
+        // Its rows printed (a figure may be missing: one trial of a debug build on a busy
+        // machine may not follow within its 2.5 s, which the row then says).
+        let rows = out.split(codec).nth(1).unwrap_or_default();
+        assert!(
+            rows.contains("error, first second after the follow"),
+            "no rows for {codec}:\n{out}"
+        );
+    }
+}
+
 /// Needs the JACK build of the program and of the bench (`--features jack`), jackd and x42's
 /// jack_midi_clock.
 #[cfg(feature = "jack")]

@@ -131,6 +131,16 @@ impl Rig {
         Ok(())
     }
 
+    /// The program's log so far.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.program.log()
+    }
+
+    /// One clock-sync exchange, as a DAW machine makes every few seconds.
+    pub(crate) fn sync(&mut self, clock: &DawClock) -> Result<(), String> {
+        sync_clock(&mut self.daw, clock)
+    }
+
     /// Stop, then SPP 0: armed on frame 0 (and its seek settled). A clock sync first, as a
     /// DAW machine keeps doing through a show (every few seconds).
     pub(crate) fn arm(&mut self, clock: &DawClock) -> Result<(), String> {
