@@ -38,8 +38,10 @@ const FIRST_OFFSET: Duration = Duration::from_millis(20);
 const MAX_OFFSET: Duration = Duration::from_millis(50);
 /// A frame is never waited for longer than the offset and this.
 const MAX_WAIT_BEYOND_OFFSET: Duration = Duration::from_millis(10);
-/// A frame the player holds is never held longer than this (mpv waits 200 ms for a swap).
-const MAX_HOLD: Duration = Duration::from_millis(150);
+/// A frame the player holds is never held longer than this. A start planned with a slow
+/// seek (a file with keyframes far apart) may have its frame early by more than mpv waits
+/// for a swap (200 ms): mpv then notes it in its verbose log and goes on, paused.
+const MAX_HOLD: Duration = Duration::from_millis(1000);
 /// A growth of the offset smaller than this is not passed to mpv.
 const OFFSET_STEP: Duration = Duration::from_millis(1);
 /// The offset shrinks only when it is this much more than needed, and at most this often.
