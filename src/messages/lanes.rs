@@ -64,7 +64,9 @@ pub struct TimedEvent {
     /// When the bytes were received (monotonic clock, see [`crate::clock`]).
     pub received: Instant,
     /// When the sender meant the event, on the same clock: the network peer's time stamp or
-    /// the OS backend's, mapped; `received` where there is none to trust. Never after it.
+    /// the OS backend's, mapped; `received` where there is none to trust. Never after it, but for
+    /// the JACK build's OS ports: a message dated by its frame in the JACK cycle may be up to a
+    /// period after the moment the cycle's callback ran.
     pub at: Instant,
     /// The source's name, e.g. the MIDI port's name.
     pub source: Arc<str>,

@@ -385,7 +385,8 @@ impl OnScreen {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
         holds.until.retain(|(d, _)| *d != deck);
         holds.landed.retain(|(d, _)| *d != deck);
-        holds.late.retain(|d| *d != deck);
+        // A late mark stays: the frame it is for may still be on its way to `admit` (drawn,
+        // not yet presented) when the player plans again.
         holds.until.extend(until.map(|t| (deck, t)));
     }
 
@@ -678,6 +679,9 @@ struct TimedStart {
     what: String,
     /// How many times it was planned again.
     replanned: u8,
+    /// When mpv said its seek was done (a screen holding the frame makes that as late as the
+    /// hold): the landing when no screen told the sought frame apart.
+    restarted_at: Option<Instant>,
 }
 
 /// How many times a start whose seek landed after its moment is planned again (each time with
@@ -1273,10 +1277,8 @@ impl Player {
         let now = clock::now();
         self.on_screen.unfence();
         self.stop_check = None;
-        if let Some(t) = self.timed.take() {
-            self.on_screen.hold(t.deck, None);
-        }
-        self.waiting = None;
+        self.cancel_start();
+        let deck = &self.decks[self.deck];
         if deck.seeks.in_flight() {
             // A seek is still on its way (a Song Position in the same packet as this
             // Continue): its frame is not on screen yet. Plan once it has landed (or given up
@@ -1312,6 +1314,7 @@ impl Player {
             received,
             what: what.to_string(),
             replanned: 0,
+            restarted_at: None,
         });
         let ahead_ms = |t: Instant| signed_ms(t, now);
         let late_ms = signed_ms(now, due);
@@ -1342,18 +1345,34 @@ impl Player {
         true
     }
 
+    /// Another cue, a song change or an unplayable song overrides a start still waiting for
+    /// its moment or for its seek: the screen's hold for it is lifted too (a hold left behind
+    /// would keep the next sought frame off the screen).
+    fn cancel_start(&mut self) {
+        if let Some(t) = self.timed.take() {
+            self.on_screen.hold(t.deck, None);
+        }
+        if let Some(w) = self.waiting.take() {
+            self.on_screen.hold(w.deck, None);
+        }
+    }
+
     /// Plans the start that waited for a seek (landed; or not yet, and then the start seeks
     /// on its own).
     fn resume_waiting(&mut self) {
+        // Its hold stays until the start's own replaces it: mpv may say the seek landed
+        // before a screen has drawn its frame.
         let Some(w) = self.waiting.take() else { return };
-        self.on_screen.hold(w.deck, None);
         let deck = &mut self.decks[w.deck];
         if deck.seeks.in_flight() {
             // Not landed: what is on screen is not known, so plan as from nowhere.
             deck.seeks.forget();
             deck.cued_s = None;
         }
-        if w.deck == self.deck && !self.start_at(w.cue, w.position_s, w.due, w.received, &w.what) {
+        if w.deck != self.deck {
+            self.on_screen.hold(w.deck, None);
+        } else if !self.start_at(w.cue, w.position_s, w.due, w.received, &w.what) {
+            self.on_screen.hold(w.deck, None);
             self.apply(w.cue, w.received, &w.what);
         }
     }
@@ -1393,13 +1412,14 @@ impl Player {
             self.on_screen.hold(t.deck, Some(t.plan.unpause_at));
             t.plan.seek = None;
             t.sought_at = Some(now);
+            t.restarted_at = None;
         }
         if now < t.plan.unpause_at {
             self.timed = Some(t);
             return;
         }
         if let Some(sent) = t.sought_at {
-            match self.on_screen.landed(t.deck) {
+            match self.on_screen.landed(t.deck).or(t.restarted_at) {
                 Some(landed) => {
                     let took = landed.saturating_duration_since(sent);
                     self.decks[t.deck].seeks.measured(took);
@@ -1415,12 +1435,15 @@ impl Player {
                         );
                         let replanned = t.replanned + 1;
                         self.decks[t.deck].cued_s = None;
-                        if t.deck == self.deck
-                            && self.start_at(t.cue, t.position_s, t.due, t.received, &t.what)
-                        {
+                        if t.deck != self.deck {
+                            return;
+                        }
+                        if self.start_at(t.cue, t.position_s, t.due, t.received, &t.what) {
                             if let Some(n) = self.timed.as_mut() {
                                 n.replanned = replanned;
                             }
+                        } else {
+                            self.apply(t.cue, t.received, &t.what);
                         }
                         return;
                     }
@@ -2097,6 +2120,9 @@ impl Player {
             info!("{what}: song {} '{title}' is already selected", i + 1);
             return;
         }
+        // A start of the song before, still to come, is not the new song's.
+        self.cancel_start();
+        self.started_from_s = None;
         let transport = match self.transport_for(i) {
             Ok(t) => t,
             Err(e) => {
@@ -2195,10 +2221,7 @@ impl Player {
     /// The deck on screen (the song before's) goes back to its first frame, paused, under
     /// black; the song's idle content, if it has any, shows over it.
     fn show_unplayable(&mut self) {
-        if let Some(t) = self.timed.take() {
-            self.on_screen.hold(t.deck, None);
-        }
-        self.waiting = None;
+        self.cancel_start();
         self.started_from_s = None;
         self.selected_unloaded_at = None;
         let shown = self.on_screen.get();
@@ -2435,10 +2458,7 @@ impl Player {
         }
         if !matches!(cue, Cue::Speed { .. }) {
             // Another cue overrides a start still waiting for its time.
-            if let Some(t) = self.timed.take() {
-                self.on_screen.hold(t.deck, None);
-            }
-            self.waiting = None;
+            self.cancel_start();
             self.started_from_s = None;
             let deck = &mut self.decks[self.deck];
             deck.cued_s = match cue {
@@ -3153,6 +3173,13 @@ impl Player {
                         if self.waiting.as_ref().is_some_and(|w| w.deck == i) {
                             self.resume_waiting();
                         }
+                        if let Some(t) = self.timed.as_mut().filter(|t| t.deck == i) {
+                            // The timed start's seek is done, whether or not a screen told
+                            // its frame apart (see `run_timed`).
+                            if t.sought_at.is_some() {
+                                t.restarted_at.get_or_insert_with(clock::now);
+                            }
+                        }
                     }
                     Event::PropertyChange {
                         id: OBSERVE_TIMING_OFFSET,
@@ -3432,6 +3459,34 @@ mod tests {
             ),
             "playing again"
         );
+    }
+
+    #[test]
+    fn a_held_frame_that_comes_after_its_moment_is_kept_off_the_screen() {
+        let s = OnScreen::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let sought = |at: u64| Drawn::New {
+            due: None,
+            drawn: ms(at),
+        };
+        s.hold(0, Some(ms(100)));
+        assert_eq!(s.take_hold(0, ms(50)), Some(ms(100)), "on time: held");
+        assert_eq!(s.landed(0), Some(ms(50)));
+        assert!(s.admit(0, sought(50)));
+        s.hold(0, Some(ms(200)));
+        assert_eq!(s.landed(0), None, "a new hold: not landed yet");
+        assert_eq!(s.take_hold(0, ms(230)), None, "after its moment");
+        assert_eq!(s.landed(0), Some(ms(230)));
+        // The player plans again before the screen got to present that frame.
+        s.hold(0, Some(ms(400)));
+        assert!(
+            !s.admit(0, sought(230)),
+            "the late frame stays off the screen"
+        );
+        assert_eq!(s.take_hold(0, ms(300)), Some(ms(400)));
+        assert!(s.admit(0, sought(300)), "the new seek's frame, on time");
+        assert!(s.admit(1, sought(300)), "another deck is not held");
     }
 
     #[test]

@@ -13,11 +13,17 @@
 //! `playhead` that a DAW or a network-MIDI bridge connects to, and one input port per
 //! connected source, `from-1`, `from-2`, ..., kept for that source while the program runs (a
 //! source that comes back gets its port again). A thread of ours lists the MIDI outputs every
-//! second and connects the wanted ones, as midir's watcher does in the ALSA build; the JACK
-//! process callback parses and forwards what arrives (no allocation there but when a port is
-//! added). When the server goes away the client is dropped and made again once it is back.
+//! second and connects the wanted ones, as midir's watcher does in the ALSA build. The JACK
+//! process callback parses and forwards what arrives through the source's inlet, as midir's
+//! callback did: that path may allocate (a clock lane handed over) and, when the player is
+//! stalled, wait up to 100 ms for room in its channel, inside JACK's real-time thread. Handing
+//! the raw messages to a thread of ours through a preallocated ring buffer would keep the
+//! callback real-time safe; not done yet. When the server goes away the client is dropped and
+//! made again once it is back.
 
-use super::{is_own_port, MidiInlet, CLIENT_NAME, PORT_WATCH_HANG_LIMIT};
+use super::{
+    say_waiting, still_there, wanted_ports, MidiInlet, CLIENT_NAME, PORT_WATCH_HANG_LIMIT,
+};
 use crate::messages::PlayerInput;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{Receiver, Sender};
@@ -266,34 +272,11 @@ pub(super) fn watch(filters: Vec<String>, tx: Sender<PlayerInput>) {
             }
         }
         let Some(s) = session.as_mut() else { continue };
-        let names: Vec<String> = midi_outputs(s.client())
-            .into_iter()
-            .filter(|n| !is_own_port(n))
-            .collect();
-        connected.retain(|name| {
-            let present = names.contains(name);
-            if !present {
-                warn!("MIDI port '{name}' disappeared; waiting for it to come back");
-                let _ = tx.send(PlayerInput::SourceLeft(
-                    Arc::from(name.as_str()),
-                    "its MIDI port disappeared".into(),
-                ));
-            }
-            present
-        });
-        let wanted: Vec<&String> = names
-            .iter()
-            .filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
-            .collect();
+        let names = midi_outputs(s.client());
+        connected.retain(|name| still_there(name, &names, &tx));
+        let wanted = wanted_ports(&names, &filters);
         if wanted.is_empty() && connected.is_empty() && !said_waiting {
-            if filters.is_empty() {
-                info!("waiting for a MIDI port to appear");
-            } else {
-                info!(
-                    "waiting for a MIDI port whose name contains '{}'",
-                    filters.join("' or '")
-                );
-            }
+            say_waiting(&filters);
             said_waiting = true;
         }
         for name in wanted {

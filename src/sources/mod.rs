@@ -190,6 +190,42 @@ fn is_own_port(name: &str) -> bool {
     name.starts_with(CLIENT_NAME)
 }
 
+/// Whether the port called `name`, connected, is among the ports the OS lists now (`names`);
+/// one that is not is reported gone.
+fn still_there(name: &str, names: &[String], tx: &Sender<PlayerInput>) -> bool {
+    let present = names.iter().any(|n| n == name);
+    if !present {
+        warn!("MIDI port '{name}' disappeared; waiting for it to come back");
+        let _ = tx.send(PlayerInput::SourceLeft(
+            Arc::from(name),
+            "its MIDI port disappeared".into(),
+        ));
+    }
+    present
+}
+
+/// The ports among `names` to connect: not our own, and with a name that contains one of
+/// `filters` (any, when there is none).
+fn wanted_ports<'a>(names: &'a [String], filters: &[String]) -> Vec<&'a String> {
+    names
+        .iter()
+        .filter(|n| !is_own_port(n))
+        .filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .collect()
+}
+
+/// Says that playhead waits for a port (matching `filters`, if any).
+fn say_waiting(filters: &[String]) {
+    if filters.is_empty() {
+        info!("waiting for a MIDI port to appear");
+    } else {
+        info!(
+            "waiting for a MIDI port whose name contains '{}'",
+            filters.join("' or '")
+        );
+    }
+}
+
 /// Starts the thread that keeps playhead connected to OS MIDI input ports whose name contains
 /// one of `filters` (every port but our own when there is none), and offers a virtual input
 /// port called `playhead` that a DAW or a network-MIDI daemon can connect to.
@@ -262,31 +298,10 @@ fn watch_os_ports(filters: Vec<String>, tx: Sender<PlayerInput>) {
             .iter()
             .filter_map(|p| lister_now.port_name(p).ok())
             .collect();
-        connections.retain(|name, _| {
-            let present = names.contains(name);
-            if !present {
-                warn!("MIDI port '{name}' disappeared; waiting for it to come back");
-                let _ = tx.send(PlayerInput::SourceLeft(
-                    Arc::from(name.as_str()),
-                    "its MIDI port disappeared".into(),
-                ));
-            }
-            present
-        });
-        let wanted: Vec<&String> = names
-            .iter()
-            .filter(|n| !is_own_port(n))
-            .filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
-            .collect();
+        connections.retain(|name, _| still_there(name, &names, &tx));
+        let wanted = wanted_ports(&names, &filters);
         if wanted.is_empty() && connections.is_empty() && !said_waiting {
-            if filters.is_empty() {
-                info!("waiting for a MIDI port to appear");
-            } else {
-                info!(
-                    "waiting for a MIDI port whose name contains '{}'",
-                    filters.join("' or '")
-                );
-            }
+            say_waiting(&filters);
             said_waiting = true;
         }
         for name in wanted {

@@ -1,7 +1,7 @@
 //! `playhead-bench --codecs`: a DAW's mid-song start over network MIDI (Song Position,
 //! Continue and 120 BPM clock), on screen, in the demo re-encoded with each common codec.
 
-use super::rigs::{changes, line};
+use super::rigs::{changes, line, sleep_until};
 use super::timing::{ms, Rig};
 use playhead_core::rng::Rng;
 use playhead_testkit::peer::DawClock;
@@ -131,23 +131,8 @@ pub fn run(exe: &Path, demo: &Path, trials: u32) -> Result<(), String> {
     result
 }
 
-fn sleep_until(t: Instant) {
-    let now = Instant::now();
-    if t > now {
-        std::thread::sleep(t - now);
-    }
-}
-
 fn codec(exe: &Path, video: &Path, dir: &Path, name: &str, trials: u32) -> Result<(), String> {
-    let show = dir.join("show.playhead.toml");
-    std::fs::write(
-        &show,
-        format!(
-            "follow = \"chase\"\n[[song]]\nvideo = {:?}\nbpm = 120\n",
-            video.display().to_string()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    let show = super::timing::chase_show(dir, video)?;
     let clock = DawClock::new(61_000_000, 25e-6);
     let mut rig = Rig::start_with(exe, &show, 390, (1280, 720), &[], name, &clock)?;
     let mut rng = Rng::seeded(0xc0dec);

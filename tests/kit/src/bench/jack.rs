@@ -327,15 +327,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     );
     let dir = std::env::temp_dir().join(format!("playhead-bench-jack-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let show = dir.join("show.playhead.toml");
-    std::fs::write(
-        &show,
-        format!(
-            "follow = \"chase\"\n[[song]]\nvideo = {:?}\nbpm = 120\n",
-            video.display().to_string()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    let show = super::timing::chase_show(&dir, video)?;
     let args = vec![
         "--no-rtp".to_string(),
         "--no-mdns".into(),

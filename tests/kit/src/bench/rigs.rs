@@ -134,7 +134,7 @@ pub(crate) fn line(name: &str, v: &[f64], unit: &str) -> String {
     )
 }
 
-fn sleep_until(t: Instant) {
+pub(crate) fn sleep_until(t: Instant) {
     let now = Instant::now();
     if t > now {
         std::thread::sleep(t - now);

@@ -40,6 +40,20 @@ pub(crate) fn sync_clock(peer: &mut ScriptedPeer, clock: &DawClock) -> Result<()
     Err(last)
 }
 
+/// A show file in `dir` that chases the DAW at 120 BPM through `video`.
+pub(crate) fn chase_show(dir: &Path, video: &Path) -> Result<std::path::PathBuf, String> {
+    let show = dir.join("show.playhead.toml");
+    std::fs::write(
+        &show,
+        format!(
+            "follow = \"chase\"\n[[song]]\nvideo = {:?}\nbpm = 120\n",
+            video.display().to_string()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(show)
+}
+
 /// One program on one virtual screen, with its poller and its DAW peer.
 pub(crate) struct Rig {
     // Dropped in this order: the peer says goodbye, the poller stops, the program ends, then
