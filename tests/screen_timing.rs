@@ -1,11 +1,13 @@
 //! Presentation timing on a virtual X screen: the program itself, fullscreen on Xvfb at
-//! 1280x720 with software OpenGL, started by a scripted DAW on loopback; the frame code is read
+//! 640x360 with software OpenGL, started by a scripted DAW on loopback; the frame code is read
 //! off the screen (X GetImage of a strip across the code band, every 0.5 ms). Each frame must
 //! appear when it is due (frame n at Start + n x 40 ms), also when the Start packet arrives
 //! 25 ms late: a late Start's frames come no later than an on-time one's (measured in turn,
 //! under the same load), and no frame comes early. How close to the due time they land is a
-//! figure of the benchmark (`playhead-bench --timing`), in a release build: a debug build on a
-//! loaded 2-core machine says little about it, and a test must not fail for the load.
+//! figure of the benchmark (`playhead-bench --timing`, at 1280x720), in a release build: a
+//! debug build on a loaded 2-core machine says little about it, and a test must not fail for
+//! the load (at 1280x720 a debug build with another program on one core takes longer to draw
+//! a frame than the frame lasts, and no timing survives that).
 
 use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
@@ -42,7 +44,7 @@ fn errors(seen: &[Seen], start: Instant) -> Vec<f64> {
 #[test]
 fn frames_appear_on_screen_when_they_are_due() {
     let _ = env_logger::builder().is_test(true).try_init();
-    let screen = VirtualScreen::start(400 + std::process::id() % 200, 1280, 720)
+    let screen = VirtualScreen::start(400 + std::process::id() % 200, 640, 360)
         .expect("a virtual screen (Xvfb, matchbox-window-manager)");
     let port = playhead_testkit::peer::free_session_port().expect("a free port pair");
     let args = vec![
@@ -127,8 +129,10 @@ fn frames_appear_on_screen_when_they_are_due() {
         assert!(
             delayed - on_time < *late as f64 / 2.0,
             "a Start {late} ms late puts its frames {:+.1} ms later than one on time \
-             ({delayed:+.1} against {on_time:+.1} ms): they follow the receipt, not the DAW",
-            delayed - on_time
+             ({delayed:+.1} against {on_time:+.1} ms): they follow the receipt, not the DAW; \
+             the program said:\n{}",
+            delayed - on_time,
+            program.log().join("\n")
         );
     }
 }

@@ -29,6 +29,7 @@ use std::fmt;
 use std::os::raw::c_int;
 use std::path::Path;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// mpv's `MPV_ERROR_INVALID_PARAMETER`: what playhead reports for arguments it refuses before
@@ -106,7 +107,8 @@ pub fn client_api_version() -> (u32, u32) {
 const ASYNC_REPLY: u64 = 0xA5F0;
 
 /// The one `mpv_handle` of a core; shared through `Arc`, destroyed with the last reference.
-struct Core(*mut ffi::mpv_handle);
+/// `.1` counts the requests that restart mpv's playback clock (see [`Mpv::runs`]).
+struct Core(*mut ffi::mpv_handle, AtomicU64);
 
 // SAFETY: client.h declares the client API thread-safe unless noted otherwise. The exceptions
 // are kept by this crate, not by the thread that holds the handle:
@@ -220,7 +222,7 @@ impl Mpv {
             });
         }
         let mpv = Mpv {
-            core: Arc::new(Core(raw)),
+            core: Arc::new(Core(raw, AtomicU64::new(0))),
         };
         for (name, value) in options {
             let n = cstring(name.as_bytes(), || format!("mpv option {name}"))?;
@@ -244,6 +246,30 @@ impl Mpv {
         self.core.0
     }
 
+    /// How many requests that restart mpv's playback clock (pause, unpause, seek, load) were
+    /// made through this core, counted when made. mpv times a run's frames from when it carried
+    /// out the request that began it; a screen tells one run's frames from another's by this.
+    pub fn runs(&self) -> u64 {
+        self.core.1.load(Ordering::Acquire)
+    }
+
+    /// Counts a request made by `name` (a command or a property) if it restarts mpv's clock.
+    fn note_run(&self, name: &str) {
+        const RESTARTS: [&str; 8] = [
+            "pause",
+            "seek",
+            "loadfile",
+            "frame-step",
+            "frame-back-step",
+            "revert-seek",
+            "stop",
+            "playlist-next",
+        ];
+        if RESTARTS.contains(&name) {
+            self.core.1.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Runs an mpv command synchronously, e.g. `["seek", "0", "absolute+exact"]`. An argument
     /// with a NUL inside is refused with an error.
     pub fn command(&self, args: &[&str]) -> Result<(), MpvError> {
@@ -252,6 +278,7 @@ impl Mpv {
             .iter()
             .map(|a| cstring(a.as_bytes(), describe))
             .collect::<Result<Vec<CString>, _>>()?;
+        self.note_run(args.first().copied().unwrap_or(""));
         self.command_c(&owned, describe)
     }
 
@@ -266,6 +293,7 @@ impl Mpv {
             cstring(&file_argument(path), describe)?,
             c"replace".to_owned(),
         ];
+        self.note_run("loadfile");
         self.command_c(&args, describe)
     }
 
@@ -294,6 +322,7 @@ impl Mpv {
             .collect::<Result<Vec<CString>, _>>()?;
         let mut ptrs: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(ptr::null());
+        self.note_run(args.first().copied().unwrap_or(""));
         // SAFETY: valid handle; a null-terminated array of NUL-terminated strings that outlive
         // the call; mpv copies the arguments before it returns.
         let code = unsafe { ffi::mpv_command_async(self.raw(), ASYNC_REPLY, ptrs.as_mut_ptr()) };
@@ -302,6 +331,7 @@ impl Mpv {
 
     /// [`Mpv::set_flag`] without waiting for mpv's core (see [`Mpv::command_async`]).
     pub fn set_flag_async(&self, name: &str, value: bool) -> Result<(), MpvError> {
+        self.note_run(name);
         let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: c_int = value.into();
         // SAFETY: valid handle, name, and a c_int for MPV_FORMAT_FLAG; mpv copies the value
@@ -338,6 +368,7 @@ impl Mpv {
 
     /// Sets a flag property (`pause`, `fullscreen`, ...).
     pub fn set_flag(&self, name: &str, value: bool) -> Result<(), MpvError> {
+        self.note_run(name);
         let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let mut v: c_int = value.into();
         // SAFETY: valid handle, name, and a c_int for MPV_FORMAT_FLAG.
@@ -370,6 +401,7 @@ impl Mpv {
 
     /// Sets a property from its string form.
     pub fn set_string(&self, name: &str, value: &str) -> Result<(), MpvError> {
+        self.note_run(name);
         let n = cstring(name.as_bytes(), || format!("property {name}"))?;
         let v = cstring(value.as_bytes(), || format!("property {name}={value}"))?;
         let mut p = v.as_ptr();

@@ -6,6 +6,7 @@
 //! Clock ticks reach it through per-source lanes rather than one message each ([`lanes`]).
 
 mod decks;
+mod retime;
 pub mod status;
 pub mod timing;
 
@@ -239,6 +240,8 @@ pub struct OnScreen {
     /// Each output's delay behind the slowest screen, once changed from the show's (a latency
     /// offset set from the remote).
     delays: Arc<Mutex<Option<Vec<Duration>>>>,
+    /// Each deck's run since a timed start: how much later than planned mpv times its frames.
+    retimes: Arc<Mutex<retime::Retimes>>,
 }
 
 /// What the outputs show of one deck's picture: its size as decoded (the song's files stacked
@@ -318,6 +321,44 @@ impl Drawn {
 }
 
 impl OnScreen {
+    /// The frame mpv describes with `info` for deck `deck` (whose mpv core has begun `run`
+    /// runs, [`crate::mpv::Mpv::runs`]), asked at `now` (`now_us` on mpv's clock), with its due
+    /// time on the start's plan rather than on the moment mpv carried out the unpause: see
+    /// [`retime`]. Every screen asks this of every frame before timing it.
+    pub fn retime(
+        &self,
+        deck: usize,
+        run: u64,
+        info: crate::mpv::render::FrameInfo,
+        now_us: i64,
+        now: Instant,
+    ) -> crate::mpv::render::FrameInfo {
+        self.retimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retime(deck, run, info, now_us, now)
+    }
+
+    /// How much later than the plan mpv times deck `deck`'s frames in its run `run` (`None`
+    /// while a timed start's first frame has yet to say).
+    pub fn shift(&self, deck: usize, run: u64) -> Option<Duration> {
+        let us = self
+            .retimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shift_us(deck, run, crate::clock::now())?;
+        Some(Duration::from_micros(us.max(0).unsigned_abs()))
+    }
+
+    /// Deck `deck` is unpaused on a plan, beginning its run `run`: its next frame is due at
+    /// `next_due`.
+    fn expect_run(&self, deck: usize, run: u64, next_due: Instant) {
+        self.retimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .expect(deck, run, next_due);
+    }
+
     /// The index of the deck on screen.
     pub fn get(&self) -> usize {
         self.deck.load(Ordering::Acquire)
@@ -1418,6 +1459,9 @@ impl Player {
             self.timed = Some(t);
             return;
         }
+        // Whether the frame unpaused on is the plan's, on screen: then the next is the plan's
+        // too, and the screens time it and the run after it on the plan (see `retime`).
+        let mut on_plan = true;
         if let Some(sent) = t.sought_at {
             match self.on_screen.landed(t.deck).or(t.restarted_at) {
                 Some(landed) => {
@@ -1453,17 +1497,25 @@ impl Player {
                     self.timed = Some(t);
                     return;
                 }
-                None => warn!(
-                    "{}: the seek has not landed after {} ms; playing on",
-                    t.what,
-                    LANDING_GIVEN_UP.as_millis()
-                ),
+                None => {
+                    on_plan = false;
+                    warn!(
+                        "{}: the seek has not landed after {} ms; playing on",
+                        t.what,
+                        LANDING_GIVEN_UP.as_millis()
+                    );
+                }
             }
         }
         self.on_screen.hold(t.deck, None);
         self.started_from_s = Some(t.plan.from_s);
         let deck = &mut self.decks[t.deck];
         deck.cued_s = None;
+        if on_plan {
+            // The unpause below begins the deck's next run.
+            self.on_screen
+                .expect_run(t.deck, deck.mpv.runs() + 1, t.plan.next_due);
+        }
         let started = deck
             .mpv
             .set_double_async("speed", 1.0)
@@ -3149,11 +3201,21 @@ impl Player {
                         // so at 60 frames a second with a 25 ms offset (a software renderer at
                         // 720p) each frame comes 16 ms ahead, not 25 (taking 25 had the drift
                         // correction speed a correct picture up to 5 ms early).
+                        // Less what the screens take off mpv's times to keep a timed
+                        // start's run on its plan (see `retime`): mpv hands a frame over once
+                        // the one before it is shown, on the plan, that much earlier.
+                        let Some(shift) = self.on_screen.shift(i, self.decks[i].mpv.runs()) else {
+                            // The run's first frame has yet to reach a screen.
+                            continue;
+                        };
+                        let shift_s = shift.as_secs_f64();
                         let ahead_s = match self.decks[i].frame_s {
-                            Some(frame_s) => self.decks[i].ahead_s.min(frame_s),
+                            Some(frame_s) => self.decks[i].ahead_s.min(frame_s + shift_s),
                             None => self.decks[i].ahead_s,
                         };
-                        let on_screen = now + Duration::from_secs_f64(ahead_s);
+                        let on_screen = (now + Duration::from_secs_f64(ahead_s))
+                            .checked_sub(shift)
+                            .unwrap_or(now);
                         let cue = self
                             .transport
                             .on_video_position(clock::stamp(on_screen), position_s);

@@ -37,6 +37,8 @@ pub struct StartPlan {
     pub unpause_at: Instant,
     /// The frame unpaused on (video seconds): the next one comes a frame later.
     pub from_s: f64,
+    /// When the frame after it is due on the DAW's time (the first frame mpv times itself).
+    pub next_due: Instant,
 }
 
 /// Plans the start of playback so that video time `position_s` is due at `at` (on our clock)
@@ -69,6 +71,7 @@ pub fn plan(
                 seek: None,
                 unpause_at: due_c.max(now),
                 from_s: shown,
+                next_due: due(shown + frame_s),
             };
         }
     }
@@ -85,6 +88,7 @@ pub fn plan(
         seek: Some((seek_at, target_s)),
         unpause_at,
         from_s,
+        next_due: due(from_s + frame_s),
     }
 }
 

@@ -102,6 +102,14 @@ impl SoftwareScreen {
                     let info = ctx.next_frame_info();
                     let drawing = clock::now();
                     let now_us = mpv.time_us();
+                    let info = match &held {
+                        Some((screen, deck)) => {
+                            let run = mpv.runs();
+                            presenter.behind(screen.shift(*deck, run).unwrap_or_default());
+                            screen.retime(*deck, run, info, now_us, drawing)
+                        }
+                        None => info,
+                    };
                     let what = crate::screen::present::drawn(&info, now_us, drawing);
                     let present_at = presenter.present_at(&info, now_us, drawing, || {
                         held.as_ref()

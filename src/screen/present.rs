@@ -82,6 +82,10 @@ pub struct Presenter {
     late: u64,
     /// When the offset last changed after the first measurements.
     last_change: Option<Instant>,
+    /// How much earlier than mpv's due times the deck on screen's frames are presented (a
+    /// timed start's run kept on its plan, [`crate::player::OnScreen::retime`]): mpv must hand
+    /// them over that much earlier too.
+    behind: Duration,
 }
 
 impl Presenter {
@@ -97,6 +101,7 @@ impl Presenter {
             on_time: 0,
             late: 0,
             last_change: None,
+            behind: Duration::ZERO,
         };
         p.set_offset(FIRST_OFFSET + vsync.map_or(Duration::ZERO, |v| v / 2));
         p
@@ -204,7 +209,8 @@ impl Presenter {
             + slowest(&self.present_costs)
             + self.vsync.map_or(Duration::ZERO, |v| v / 2)
             + MARGIN;
-        let wanted = wanted.min(MAX_OFFSET);
+        // Ahead of the time the frame is presented at, which is `behind` before mpv's.
+        let wanted = wanted.min(MAX_OFFSET) + self.behind;
         let now = crate::clock::now();
         // Grow at once (frames would be late); shrink only by a few ms at a time, and rarely:
         // each change makes mpv's video output reconfigure.
@@ -217,6 +223,11 @@ impl Presenter {
             self.last_change = Some(now);
             self.set_offset(wanted);
         }
+    }
+
+    /// The frames about to be drawn are presented `behind` earlier than mpv's due times.
+    pub fn behind(&mut self, behind: Duration) {
+        self.behind = behind;
     }
 
     /// The offset mpv hands frames over with now.

@@ -203,6 +203,9 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         let info = render.next_frame_info();
         let drawing = crate::clock::now();
         let now_us = decks[shown].time_us();
+        let run = decks[shown].runs();
+        let info = on_screen.retime(shown, run, info, now_us, drawing);
+        presenter.behind(on_screen.shift(shown, run).unwrap_or_default());
         let what = super::present::drawn(&info, now_us, drawing);
         let present_at = presenter.present_at(&info, now_us, drawing, || {
             on_screen.take_hold(shown, drawing)
