@@ -291,6 +291,10 @@ struct RigState {
     /// Clocks since its Start, Continue or Song Position: the first is the position itself.
     clocks_since_start: u64,
     clock_at: Option<Stamp>,
+    /// When `clocks` was last set by a Start, Continue or Song Position: until the first clock
+    /// after it, the rig stands at `clocks` since then (its last clock is older than its
+    /// start, and following it from there would put the picture where it was before).
+    cued_at: Option<Stamp>,
     /// Seconds per clock, from its last two clocks in a row.
     clock_interval_s: Option<f64>,
     /// It was located (a Song Position) since it last stopped: where it is cued.
@@ -320,7 +324,17 @@ impl RigState {
         RigPosition {
             running: self.running,
             clocks: self.clocks,
-            clock_at: self.clock_at,
+            clock_at: self.position_at(),
+        }
+    }
+
+    /// When it stood at `clocks`: its last clock's time, or, with no clock since its start or
+    /// locate, the start's or locate's.
+    fn position_at(&self) -> Option<Stamp> {
+        if self.clocks_since_start == 0 {
+            self.cued_at.or(self.clock_at)
+        } else {
+            self.clock_at
         }
     }
 
@@ -330,11 +344,12 @@ impl RigState {
         RigPosition {
             running: self.running,
             clocks: self.clocks.filter(|_| self.running || self.located),
-            clock_at: self.clock_at,
+            clock_at: self.position_at(),
         }
     }
 
-    fn started(&mut self) {
+    fn started(&mut self, at: Stamp) {
+        self.cued_at = Some(at);
         self.located = false;
         self.running = true;
         self.clocks_since_start = 0;
@@ -520,24 +535,25 @@ impl Arbiter {
         let s = &mut self.state[rig.index()];
         match event {
             MidiEvent::Start => {
-                s.started();
+                s.started(at);
                 s.clocks = Some(0);
             }
-            MidiEvent::Continue => s.started(),
+            MidiEvent::Continue => s.started(at),
             MidiEvent::MachineControl {
                 command: MachineCommand::Play | MachineCommand::DeferredPlay,
                 ..
-            } => s.started(),
+            } => s.started(at),
             MidiEvent::SongPosition { sixteenths } => {
                 s.clocks = Some(u32::from(*sixteenths) * 6);
                 s.clocks_since_start = 0;
+                s.cued_at = Some(at);
                 s.located = !s.running;
             }
             MidiEvent::Clock => s.clock(at),
             MidiEvent::TimecodeQuarterFrame { .. } => {
                 if !s.running {
                     // Timecode running means the DAW rolls.
-                    s.started();
+                    s.started(at);
                 }
                 s.synced(at);
             }
@@ -681,7 +697,7 @@ impl Arbiter {
             s.source = Some(label.to_string());
         }
         if !s.running {
-            s.started();
+            s.started(at);
         }
         s.synced(at);
         let decision = self.after_heard(rig, now);
@@ -820,7 +836,8 @@ impl Arbiter {
     /// backup's clock says the same song position, from their latest clocks.
     fn sample_offset(&mut self) {
         let (m, b) = (&self.state[0], &self.state[1]);
-        if !m.running || !b.running {
+        // A rig with no clock since its start has only an older clock's time to give.
+        if !m.running || !b.running || m.clocks_since_start == 0 || b.clocks_since_start == 0 {
             return;
         }
         let (Some(mt), Some(bt), Some(mn), Some(bn)) = (m.clock_at, b.clock_at, m.clocks, b.clocks)
@@ -1050,6 +1067,34 @@ mod tests {
         assert!((st.main.offset_ms.unwrap() + 12.0).abs() < 0.5);
         assert_eq!(st.main.name, "Main Live");
         assert_eq!(st.backup.source.as_deref(), Some(BACKUP));
+    }
+
+    #[test]
+    fn a_failover_before_the_backups_first_clock_follows_it_from_its_continue() {
+        let mut a = arbiter();
+        play_both(&mut a, 1.0, 0.005, 48);
+        // Both stop, are located to bar 5 (sixteenth 64), and continue at 5.0 s; the main
+        // leaves before either sends a clock.
+        for (label, lag) in [(MAIN, 0.0), (BACKUP, 0.005)] {
+            a.on_midi(label, &MidiEvent::Stop, s(2.0 + lag), s(2.0 + lag));
+            let spp = MidiEvent::SongPosition { sixteenths: 64 };
+            a.on_midi(label, &spp, s(4.0 + lag), s(4.0 + lag));
+            a.on_midi(label, &MidiEvent::Continue, s(5.0 + lag), s(5.0 + lag));
+        }
+        match a.on_left(MAIN, "it said goodbye", s(5.01)) {
+            Some(Decision::Failover {
+                to: Rig::Backup,
+                position,
+                ..
+            }) => {
+                assert!(position.running);
+                assert_eq!(position.clocks, Some(384));
+                // At bar 5 since its Continue, not since its last clock 3 s before (following
+                // that would put the picture 3 s further on).
+                assert_eq!(position.clock_at, Some(s(5.005)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
