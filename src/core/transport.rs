@@ -292,6 +292,11 @@ struct Chaser {
     last_ltc_received_s: Option<f64>,
     /// When the last MIDI clock arrived while the DAW ran.
     last_clock_s: Option<f64>,
+    /// The last clock came after a gap of this many clocks' time: lost clocks, if the next
+    /// comes at the tempo from before the gap (see [`Chaser::lost_clocks`]).
+    gap: Option<ClockGap>,
+    /// Clocks counted that never came (a sender that skipped them, a lost packet).
+    clocks_recovered: u64,
     /// A Start or Continue waiting for the clock that starts the song.
     pending: Option<PendingStart>,
     /// The DAW's last Start or Continue had no clock after it: the next is not waited on.
@@ -371,6 +376,8 @@ impl Transport {
                 last_ltc: None,
                 last_ltc_received_s: None,
                 last_clock_s: None,
+                gap: None,
+                clocks_recovered: 0,
                 pending: None,
                 starts_without_clock: false,
             };
@@ -421,6 +428,11 @@ impl Transport {
     /// MIDI clocks received so far.
     pub fn clocks_received(&self) -> u64 {
         self.clocks_received
+    }
+
+    /// MIDI clocks counted that never came (chase mode only): see [`Chaser::lost_clocks`].
+    pub fn clocks_recovered(&self) -> u64 {
+        self.chase.as_ref().map_or(0, |c| c.clocks_recovered)
     }
 
     /// What the drift controller is doing (chase mode only).
@@ -791,11 +803,15 @@ impl Transport {
                 c.starts_without_clock = false;
                 let pending = c.pending.take();
                 // The first clock after Start/Continue/SPP is the position itself; each later
-                // one is one clock further.
+                // one is one clock further, and further still by the clocks a gap before it
+                // turned out to have lost.
                 if c.clocks_since_start > 0 {
+                    let lost = c.lost_clocks(at_s);
                     if let Some(p) = self.song_position_clocks.as_mut() {
-                        *p = p.saturating_add(1);
+                        *p = p.saturating_add(1).saturating_add(lost);
                     }
+                } else {
+                    c.gap = None;
                 }
                 c.clocks_since_start += 1;
                 c.last_clock_s = Some(at_s);
@@ -1146,7 +1162,54 @@ impl Transport {
     }
 }
 
+/// A gap between two clocks as long as `clocks` clocks and more at the tempo before it.
+#[derive(Clone, Copy, Debug)]
+struct ClockGap {
+    /// Clocks that would have come in it.
+    missing: u32,
+    /// Seconds per clock before it.
+    interval_s: f64,
+}
+
+/// A gap between clocks is a suspect once it is this many clocks long...
+const GAP_SUSPECT: f64 = 1.6;
+/// ... and not more than this (longer is a clock that stopped, or a tempo no song changes to).
+const GAP_LONGEST: f64 = 4.5;
+/// The clock after a gap confirms it when it comes within this fraction of the tempo before.
+const GAP_CONFIRMS: f64 = 0.25;
+
 impl Chaser {
+    /// How many clocks were lost before the last one, now that the clock at `at_s` has come
+    /// (the caller counts that one). A sender may skip a clock (x42's jack_midi_clock does
+    /// when a JACK cycle runs late) and a packet may be lost; counting only the clocks that
+    /// came leaves the picture a clock behind until the next Song Position. A gap alone could
+    /// also be a tempo halved: it counts as lost clocks only when the clock after it comes at
+    /// the tempo from before it. A late clock followed by one on time (jitter) gives a short
+    /// interval after the gap, and counts nothing.
+    fn lost_clocks(&mut self, at_s: f64) -> u32 {
+        let Some(interval) = self.last_clock_s.map(|l| at_s - l) else {
+            return 0;
+        };
+        let mut lost = 0;
+        if let Some(g) = self.gap.take() {
+            if (interval - g.interval_s).abs() <= g.interval_s * GAP_CONFIRMS {
+                lost = g.missing;
+                self.clocks_recovered += u64::from(lost);
+                self.estimator.skipped_before_latest(u64::from(lost));
+            }
+        }
+        if let Some(spc) = self.estimator.seconds_per_clock() {
+            let clocks = interval / spc;
+            if (GAP_SUSPECT..GAP_LONGEST).contains(&clocks) {
+                self.gap = Some(ClockGap {
+                    missing: (clocks.round() as u32).saturating_sub(1),
+                    interval_s: spc,
+                });
+            }
+        }
+        lost
+    }
+
     /// Video seconds at a song position in MIDI clocks, with the offset.
     fn video_s_at_clocks(&self, clocks: u32) -> f64 {
         let song_s = match &self.settings.tempo_map {
@@ -1738,6 +1801,50 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_clock_the_sender_skipped_is_counted_once_the_next_comes_on_tempo() {
+        let mut t = chase(None, 0.0);
+        let tick_s = 60.0 / (120.0 * 24.0);
+        let clock = |t: &mut Transport, n: f64| {
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(n * tick_s));
+        };
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        for i in 0..100 {
+            clock(&mut t, f64::from(i));
+        }
+        assert_eq!(t.song_position_clocks(), Some(99));
+        // Clock 100 never comes; 101 and 102 do, on tempo.
+        clock(&mut t, 101.0);
+        assert_eq!(
+            t.song_position_clocks(),
+            Some(100),
+            "a gap alone proves nothing"
+        );
+        clock(&mut t, 102.0);
+        assert_eq!(t.song_position_clocks(), Some(102));
+        let bpm = t.tempo_bpm().unwrap();
+        assert!((bpm - 120.0).abs() < 0.5, "{bpm}");
+        // Two lost in a row.
+        clock(&mut t, 105.0);
+        clock(&mut t, 106.0);
+        assert_eq!(t.song_position_clocks(), Some(106));
+        // A clock 12 ms late, then one on time: jitter, nothing lost.
+        t.on_midi(
+            MidiEvent::Clock,
+            Stamp::from_secs_f64(107.0 * tick_s + 0.012),
+        );
+        clock(&mut t, 108.0);
+        clock(&mut t, 109.0);
+        assert_eq!(t.song_position_clocks(), Some(109));
+        // The tempo halves (60 BPM): every interval twice as long from here, no clock lost.
+        let mut at = 109.0;
+        for _ in 0..5 {
+            at += 2.0;
+            clock(&mut t, at);
+        }
+        assert_eq!(t.song_position_clocks(), Some(114));
     }
 
     fn mmc(device: u8, command: MachineCommand) -> MidiEvent {

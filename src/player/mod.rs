@@ -1216,11 +1216,20 @@ impl Player {
             return;
         }
         let before = self.transport.state();
+        let recovered = self.transport.clocks_recovered();
         let cue = self.transport.on_midi_received(
             ev.event,
             clock::stamp(ev.at),
             clock::stamp(ev.received),
         );
+        let lost = self.transport.clocks_recovered();
+        if lost > recovered && (lost.is_power_of_two() || lost - recovered > 1) {
+            info!(
+                "{}: {} MIDI clock(s) never came (the clocks around them came on tempo);                  counted, so the position stays right ({lost} since start)",
+                ev.source,
+                lost - recovered
+            );
+        }
         let mut what = format!("{:?} from {}", ev.event, ev.source);
         if matches!(ev.event, MidiEvent::Start | MidiEvent::Continue)
             && self.transport.start_deadline().is_some()

@@ -184,6 +184,21 @@ impl ClockTempoEstimator {
         self.bpm()
     }
 
+    /// The latest tick came after `n` ticks that never arrived: it is numbered past them, and
+    /// the line fitted again (it was an outlier one interval late; it is on the line).
+    pub fn skipped_before_latest(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let Some(last) = self.window.back_mut() else {
+            return;
+        };
+        last.index += n;
+        self.next_index += n;
+        self.run_len = 0;
+        self.refit();
+    }
+
     /// The current tempo estimate in BPM, or `None` until enough ticks have arrived, and
     /// `None` while the ticks come at a tempo no DAW sends (outside 20-999 BPM, see
     /// [`is_daw_tempo`]): a flood of clock bytes is not a tempo.
