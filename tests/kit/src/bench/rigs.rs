@@ -347,6 +347,12 @@ fn machines(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             for m in all.iter_mut().take(count) {
                 m.arm(&clock)?;
             }
+            // A machine left out of this count keeps its session alive as a DAW does (its
+            // peer answers nothing meanwhile: a session drops a peer silent for 61 s, and 33
+            // trials of two machines took longer than that).
+            for m in all.iter_mut().skip(count) {
+                m.sync(&clock)?;
+            }
             let meant = Instant::now();
             let mut order: Vec<(Duration, usize)> = (0..count)
                 .map(|i| (Duration::from_micros(rng.range(0.0, 40_000.0) as u64), i))
