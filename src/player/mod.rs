@@ -352,11 +352,19 @@ impl OnScreen {
 
     /// Deck `deck` is unpaused on a plan, beginning its run `run`: its next frame is due at
     /// `next_due`.
-    fn expect_run(&self, deck: usize, run: u64, next_due: Instant) {
+    fn expect_run(&self, deck: usize, run: u64, next_due: Instant, frame: Duration) {
         self.retimes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .expect(deck, run, next_due);
+            .expect(deck, run, next_due, frame);
+    }
+
+    /// Deck `deck`'s next run is not on a plan after all.
+    fn forget_run(&self, deck: usize) {
+        self.retimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(deck);
     }
 
     /// The index of the deck on screen.
@@ -1191,6 +1199,7 @@ impl Player {
             position.running,
             position.clocks,
             position.clock_at,
+            position.awaiting_first_clock,
             clock::stamp(now),
         );
         if let Some(cue) = cue {
@@ -1520,15 +1529,24 @@ impl Player {
         self.started_from_s = Some(t.plan.from_s);
         let deck = &mut self.decks[t.deck];
         deck.cued_s = None;
+        let frame = Duration::from_secs_f64(deck.frame_s.unwrap_or(0.04).clamp(0.002, 1.0));
+        // Unpaused a frame or more after its moment (its seek landed late and was not planned
+        // again): the plan's next frame is past, and frames shown on it would come in a rush.
+        if now > t.plan.unpause_at + frame {
+            on_plan = false;
+        }
         if on_plan {
             // The unpause below begins the deck's next run.
             self.on_screen
-                .expect_run(t.deck, deck.mpv.runs() + 1, t.plan.next_due);
+                .expect_run(t.deck, deck.mpv.runs() + 1, t.plan.next_due, frame);
         }
         let started = deck
             .mpv
             .set_double_async("speed", 1.0)
             .and_then(|_| deck.mpv.set_flag_async("pause", false));
+        if started.is_err() {
+            self.on_screen.forget_run(t.deck);
+        }
 
         match started {
             Ok(()) => debug!(

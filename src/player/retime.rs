@@ -31,6 +31,8 @@ struct Retime {
     run: u64,
     /// The planned due time of the run's first timed frame, until it has come.
     expect: Option<Instant>,
+    /// The video's frame duration: a shift of most of a frame is another frame's.
+    frame: Duration,
     /// How much later than planned mpv's due times are, in microseconds.
     shift_us: i64,
 }
@@ -41,15 +43,21 @@ pub struct Retimes(Vec<Retime>);
 
 impl Retimes {
     /// The player unpauses deck `deck`, beginning its run `run`: the run's first new frame is
-    /// due at `next_due`.
-    pub fn expect(&mut self, deck: usize, run: u64, next_due: Instant) {
-        self.0.retain(|r| r.deck != deck);
+    /// due at `next_due`, a frame of `frame` after the one unpaused on.
+    pub fn expect(&mut self, deck: usize, run: u64, next_due: Instant, frame: Duration) {
+        self.forget(deck);
         self.0.push(Retime {
             deck,
             run,
             expect: Some(next_due),
+            frame,
             shift_us: 0,
         });
+    }
+
+    /// Deck `deck`'s run is not on a plan after all (the unpause could not be sent).
+    pub fn forget(&mut self, deck: usize) {
+        self.0.retain(|r| r.deck != deck);
     }
 
     /// How much later than planned mpv's due times of deck `deck` are in its run `run`, at
@@ -83,7 +91,11 @@ impl Retimes {
         let Some(i) = self.0.iter().position(|r| r.deck == deck) else {
             return info;
         };
-        if self.0[i].run != run {
+        if run < self.0[i].run {
+            // Drawn before the run the player just began (the screen read the count first).
+            return info;
+        }
+        if run > self.0[i].run {
             // Paused, sought or loaded since: mpv's clock began again.
             self.0.swap_remove(i);
             return info;
@@ -96,6 +108,10 @@ impl Retimes {
             return info;
         }
         let r = &mut self.0[i];
+        if r.expect.is_some_and(|e| now > e + LARGEST_SHIFT) {
+            // No screen drew the run's first frame in time: a later one is not it.
+            r.expect = None;
+        }
         if let Some(expect) = r.expect.take() {
             let due = now + Duration::from_micros(due_in_us.unsigned_abs());
             let shift_us = if due >= expect {
@@ -103,7 +119,10 @@ impl Retimes {
             } else {
                 -i64::try_from(expect.duration_since(due).as_micros()).unwrap_or(i64::MAX)
             };
-            if shift_us > LARGEST_SHIFT.as_micros() as i64 || shift_us < EARLIEST_SHIFT_US {
+            // Most of a frame late is the frame after it (the first came too close to its due
+            // time to be told from a sought frame), not a shift.
+            let largest = LARGEST_SHIFT.min(r.frame.mul_f64(0.9));
+            if shift_us >= largest.as_micros() as i64 || shift_us < EARLIEST_SHIFT_US {
                 warn!(
                     "deck {}: the first frame after the start is due {:+.1} ms from its plan; \
                      left on mpv's time",
@@ -153,7 +172,7 @@ mod tests {
         let now = Instant::now();
         let now_us = 1_000_000_000;
         // Planned due in 40 ms; mpv says 52 ms (its clock began 12 ms late).
-        r.expect(0, 7, now + ms(40));
+        r.expect(0, 7, now + ms(40), ms(40));
         assert_eq!(r.shift_us(0, 7, now), None, "not known before the frame");
         assert_eq!(
             r.shift_us(0, 7, now + ms(600)),
@@ -177,7 +196,7 @@ mod tests {
         let mut r = Retimes::default();
         let now = Instant::now();
         let now_us = 1_000_000_000;
-        r.expect(0, 3, now + ms(40));
+        r.expect(0, 3, now + ms(40), ms(40));
         r.retime(0, 3, frame(now_us + 50_000), now_us, now);
         assert_eq!(r.shift_us(0, 3, now), Some(10_000));
         // Paused and started again without a plan (run 4): mpv's times as they are.
@@ -192,7 +211,7 @@ mod tests {
         let mut r = Retimes::default();
         let now = Instant::now();
         let now_us = 1_000_000_000;
-        r.expect(0, 1, now + ms(40));
+        r.expect(0, 1, now + ms(40), ms(40));
         // The held frame (no due time) and a redraw come first.
         let held = r.retime(0, 1, frame(0), now_us, now);
         assert_eq!(held.target_time, 0);
@@ -210,21 +229,54 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_of_the_run_before_leaves_the_expectation_alone() {
+        let mut r = Retimes::default();
+        let now = Instant::now();
+        let now_us = 1_000_000_000;
+        r.expect(0, 5, now + ms(40), ms(40));
+        // Drawn by a screen that read the count (4) before the player began run 5.
+        let old = r.retime(0, 4, frame(now_us + 30_000), now_us, now);
+        assert_eq!(old.target_time, now_us + 30_000);
+        let f = r.retime(0, 5, frame(now_us + 43_000), now_us, now);
+        assert_eq!(f.target_time, now_us + 40_000);
+        assert_eq!(r.shift_us(0, 5, now), Some(3_000));
+    }
+
+    #[test]
+    fn a_shift_of_most_of_a_frame_is_another_frame() {
+        let mut r = Retimes::default();
+        let now = Instant::now();
+        let now_us = 1_000_000_000;
+        // The first frame after the start was skipped (too close to its due time); the one
+        // after it, due a frame and 3 ms later than planned, must not set a 43 ms shift.
+        r.expect(0, 1, now + ms(40), ms(40));
+        let f = r.retime(0, 1, frame(now_us + 83_000), now_us, now);
+        assert_eq!(f.target_time, now_us + 83_000);
+        assert_eq!(r.shift_us(0, 1, now), Some(0));
+        // Nor is a frame drawn half a second after its plan measured.
+        r.expect(0, 2, now + ms(40), ms(40));
+        let late = now + ms(600);
+        let f = r.retime(0, 2, frame(now_us + 645_000), now_us + 600_000, late);
+        assert_eq!(f.target_time, now_us + 645_000);
+        assert_eq!(r.shift_us(0, 2, late), Some(0));
+    }
+
+    #[test]
     fn an_implausible_shift_is_not_used() {
         let mut r = Retimes::default();
         let now = Instant::now();
         let now_us = 1_000_000_000;
         // A frame a second later than planned is not the one expected.
-        r.expect(0, 1, now + ms(40));
+        r.expect(0, 1, now + ms(40), ms(40));
         let f = r.retime(0, 1, frame(now_us + 1_040_000), now_us, now);
         assert_eq!(f.target_time, now_us + 1_040_000);
         assert_eq!(r.shift_us(0, 1, now), Some(0));
         // Nor is one well before the plan.
-        r.expect(0, 2, now + ms(40));
+        r.expect(0, 2, now + ms(40), ms(40));
         let f = r.retime(0, 2, frame(now_us + 30_000), now_us, now);
         assert_eq!(f.target_time, now_us + 30_000);
         // A hair early (mpv's rounding) counts as on time.
-        r.expect(0, 3, now + ms(40));
+        r.expect(0, 3, now + ms(40), ms(40));
         let f = r.retime(0, 3, frame(now_us + 39_500), now_us, now);
         assert_eq!(f.target_time, now_us + 39_500);
         assert_eq!(r.shift_us(0, 3, now), Some(0));

@@ -105,8 +105,9 @@ impl SoftwareScreen {
                     let info = match &held {
                         Some((screen, deck)) => {
                             let run = mpv.runs();
+                            let info = screen.retime(*deck, run, info, now_us, drawing);
                             presenter.behind(screen.shift(*deck, run).unwrap_or_default());
-                            screen.retime(*deck, run, info, now_us, drawing)
+                            info
                         }
                         None => info,
                     };

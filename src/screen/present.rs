@@ -225,8 +225,18 @@ impl Presenter {
         }
     }
 
-    /// The frames about to be drawn are presented `behind` earlier than mpv's due times.
+    /// The frames about to be drawn are presented `behind` earlier than mpv's due times (at
+    /// most MAX_OFFSET: beyond that the start is left on mpv's times anyway). When it falls,
+    /// the offset falls with it at once, not by the few ms a shrink allows.
     pub fn behind(&mut self, behind: Duration) {
+        let behind = behind.min(MAX_OFFSET);
+        if behind + OFFSET_STEP <= self.behind && !self.offset.is_zero() {
+            let fallen = self.behind - behind;
+            let offset = self.offset.saturating_sub(fallen).max(MARGIN);
+            self.behind = behind;
+            self.set_offset(offset);
+            return;
+        }
         self.behind = behind;
     }
 
