@@ -221,8 +221,12 @@ pub struct RigPosition {
     pub running: bool,
     /// Its song position in MIDI clocks (after its last clock), when known.
     pub clocks: Option<u32>,
-    /// When its last clock came.
+    /// When its last clock came; with `awaiting_first_clock`, when its Start, Continue or
+    /// Song Position put it at `clocks`.
     pub clock_at: Option<Stamp>,
+    /// It started (or was located while playing) and has sent no clock since: its next clock
+    /// is the position itself, and the song moves from there.
+    pub awaiting_first_clock: bool,
 }
 
 /// What the arbiter decided on its own (not for a message just passed).
@@ -325,7 +329,12 @@ impl RigState {
             running: self.running,
             clocks: self.clocks,
             clock_at: self.position_at(),
+            awaiting_first_clock: self.awaiting_first_clock(),
         }
+    }
+
+    fn awaiting_first_clock(&self) -> bool {
+        self.running && self.clocks_since_start == 0 && self.cued_at.is_some()
     }
 
     /// When it stood at `clocks`: its last clock's time, or, with no clock since its start or
@@ -345,11 +354,14 @@ impl RigState {
             running: self.running,
             clocks: self.clocks.filter(|_| self.running || self.located),
             clock_at: self.position_at(),
+            awaiting_first_clock: self.awaiting_first_clock(),
         }
     }
 
-    fn started(&mut self, at: Stamp) {
-        self.cued_at = Some(at);
+    /// It plays from here; a Start or Continue then says when (`cued_at`), timecode or MMC
+    /// do not (they carry their own position).
+    fn started(&mut self) {
+        self.cued_at = None;
         self.located = false;
         self.running = true;
         self.clocks_since_start = 0;
@@ -535,14 +547,18 @@ impl Arbiter {
         let s = &mut self.state[rig.index()];
         match event {
             MidiEvent::Start => {
-                s.started(at);
+                s.started();
                 s.clocks = Some(0);
+                s.cued_at = Some(at);
             }
-            MidiEvent::Continue => s.started(at),
+            MidiEvent::Continue => {
+                s.started();
+                s.cued_at = Some(at);
+            }
             MidiEvent::MachineControl {
                 command: MachineCommand::Play | MachineCommand::DeferredPlay,
                 ..
-            } => s.started(at),
+            } => s.started(),
             MidiEvent::SongPosition { sixteenths } => {
                 s.clocks = Some(u32::from(*sixteenths) * 6);
                 s.clocks_since_start = 0;
@@ -553,7 +569,7 @@ impl Arbiter {
             MidiEvent::TimecodeQuarterFrame { .. } => {
                 if !s.running {
                     // Timecode running means the DAW rolls.
-                    s.started(at);
+                    s.started();
                 }
                 s.synced(at);
             }
@@ -697,7 +713,7 @@ impl Arbiter {
             s.source = Some(label.to_string());
         }
         if !s.running {
-            s.started(at);
+            s.started();
         }
         s.synced(at);
         let decision = self.after_heard(rig, now);
@@ -1092,6 +1108,7 @@ mod tests {
                 // At bar 5 since its Continue, not since its last clock 3 s before (following
                 // that would put the picture 3 s further on).
                 assert_eq!(position.clock_at, Some(s(5.005)));
+                assert!(position.awaiting_first_clock);
             }
             other => panic!("{other:?}"),
         }

@@ -775,6 +775,8 @@ impl Transport {
             MidiEvent::SongPosition { sixteenths } => {
                 let clocks = spp_clocks(sixteenths);
                 self.song_position_clocks = Some(clocks);
+                // A gap before a jump says nothing about the clocks after it.
+                self.chaser().gap = None;
                 let v = self.chaser().video_s_at_clocks(clocks);
                 if self.state == State::Playing {
                     if self.chaser().timecode_running(at_s) || self.chaser().ltc_running(at_s) {
@@ -1083,11 +1085,17 @@ impl Transport {
     /// which came at `clock_at`; `now` is the time of the decision. The picture is not moved
     /// for it: within the drift dead band it plays on, beyond it the drift controller brings it
     /// onto the new leader's position from its clocks. A leader that does not play stops it.
+    ///
+    /// With `awaiting_first_clock` the new leader has started (or been located) at `clocks` at
+    /// `clock_at` and sent no clock since: its next clock is the position itself. Stopped, the
+    /// video starts on that clock as on the leader's Continue; playing, the next clock counts
+    /// as the position, not one further.
     pub fn take_over(
         &mut self,
         running: bool,
         clocks: Option<u32>,
         clock_at: Option<Stamp>,
+        awaiting_first_clock: bool,
         now: Stamp,
     ) -> Option<Cue> {
         if !running {
@@ -1110,11 +1118,19 @@ impl Transport {
             return Some(Cue::Play);
         };
         c.estimator.reset();
-        // The next clock is one further than the position taken over.
-        c.clocks_since_start = u64::from(clocks.is_some());
+        // Another sender's clocks from here: a gap seen in the old leader's says nothing.
+        c.gap = None;
+        c.last_clock_s = None;
+        // The next clock is one further than the position taken over (the position itself
+        // when the leader has sent none since its start).
+        c.clocks_since_start = u64::from(clocks.is_some() && !awaiting_first_clock);
         let (Some(clocks), Some(at)) = (clocks, clock_at) else {
             return None;
         };
+        if awaiting_first_clock && self.state != State::Playing {
+            // As on its Continue: cued there, playing on its first clock.
+            return self.on_midi_received(MidiEvent::Continue, at, now);
+        }
         let position_s = c.video_s_at_clocks(clocks);
         if self.state == State::Playing {
             if !c.timecode_running(now.secs_f64()) && !c.ltc_running(now.secs_f64()) {
@@ -1177,6 +1193,9 @@ const GAP_SUSPECT: f64 = 1.6;
 const GAP_LONGEST: f64 = 4.5;
 /// The clock after a gap confirms it when it comes within this fraction of the tempo before.
 const GAP_CONFIRMS: f64 = 0.25;
+/// A gap counts only when it ends this close to where a clock was due (or an eighth of a
+/// clock, when more): network MIDI's jitter.
+const GAP_JITTER_S: f64 = 0.003;
 
 impl Chaser {
     /// How many clocks were lost before the last one, now that the clock at `at_s` has come
@@ -1198,9 +1217,21 @@ impl Chaser {
                 self.estimator.skipped_before_latest(u64::from(lost));
             }
         }
-        if let Some(spc) = self.estimator.seconds_per_clock() {
+        // Right after a start the fit has too few clocks yet (its first 12): the tempo measured
+        // before serves (a clock lost then would otherwise go uncounted, and the fit, once it
+        // has its clocks, would straddle the gap and be half a clock off).
+        let spc = self
+            .estimator
+            .seconds_per_clock()
+            .or(self.measured_bpm.map(|bpm| 60.0 / (bpm * 24.0)));
+        if let Some(spc) = spc {
             let clocks = interval / spc;
-            if (GAP_SUSPECT..GAP_LONGEST).contains(&clocks) {
+            // On the beat of the clocks before it: a whole number of clocks late, within the
+            // jitter (a step in the delivery delay makes a gap too, but seldom a whole clock).
+            let off_s = (clocks - clocks.round()).abs() * spc;
+            if (GAP_SUSPECT..GAP_LONGEST).contains(&clocks)
+                && off_s <= GAP_JITTER_S.max(spc * GAP_CONFIRMS / 2.0)
+            {
                 self.gap = Some(ClockGap {
                     missing: (clocks.round() as u32).saturating_sub(1),
                     interval_s: spc,
@@ -1845,6 +1876,78 @@ mod tests {
             clock(&mut t, at);
         }
         assert_eq!(t.song_position_clocks(), Some(114));
+    }
+
+    #[test]
+    fn a_clock_lost_right_after_a_continue_is_counted_on_the_tempo_measured_before() {
+        let mut t = chase(None, 0.0);
+        let tick_s = 60.0 / (120.0 * 24.0);
+        let clock = |t: &mut Transport, n: f64| {
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(n * tick_s));
+        };
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        for i in 0..100 {
+            clock(&mut t, f64::from(i));
+        }
+        t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(100.0 * tick_s));
+        // Located to bar 2 (96 clocks) and continued 2 s later; the fourth clock never comes.
+        t.on_midi(
+            MidiEvent::SongPosition { sixteenths: 16 },
+            Stamp::from_secs_f64(120.0 * tick_s),
+        );
+        t.on_midi(MidiEvent::Continue, Stamp::from_secs_f64(200.0 * tick_s));
+        for i in [200.0, 201.0, 202.0, 204.0, 205.0] {
+            clock(&mut t, i);
+        }
+        assert_eq!(t.song_position_clocks(), Some(96 + 5));
+    }
+
+    #[test]
+    fn a_step_in_the_delivery_delay_is_not_a_lost_clock() {
+        let mut t = chase(None, 0.0);
+        let tick_s = 60.0 / (120.0 * 24.0);
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
+        for i in 0..100 {
+            t.on_midi(
+                MidiEvent::Clock,
+                Stamp::from_secs_f64(f64::from(i) * tick_s),
+            );
+        }
+        // From clock 100 on every clock comes 0.7 of a clock later (a re-buffer): the gap is
+        // 1.7 clocks, the next interval is the old one, but the clocks are off the beat.
+        for i in 100..110 {
+            let at = (f64::from(i) + 0.7) * tick_s;
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(at));
+        }
+        assert_eq!(t.song_position_clocks(), Some(109));
+    }
+
+    #[test]
+    fn a_leader_taken_over_before_its_first_clock_starts_on_that_clock() {
+        let mut t = chase(Some(120.0), 0.0);
+        let tick_s = 60.0 / (120.0 * 24.0);
+        // Stopped; the new leader continued at bar 5 (384 clocks, 8 s) at 10.0 s and has sent
+        // no clock yet.
+        let cue = t.take_over(
+            true,
+            Some(384),
+            Some(Stamp::from_secs_f64(10.0)),
+            true,
+            Stamp::from_secs_f64(10.01),
+        );
+        match cue {
+            Some(Cue::Locate { position_s, play }) => {
+                assert!(!play, "cued, to start on the clock");
+                assert!((position_s - 8.0).abs() < 1e-6, "{position_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Its first clock is the position itself, and plays.
+        let cue = t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(10.02));
+        assert!(cue.is_some_and(|c| c.plays()), "{cue:?}");
+        assert_eq!(t.song_position_clocks(), Some(384));
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(10.02 + tick_s));
+        assert_eq!(t.song_position_clocks(), Some(385));
     }
 
     fn mmc(device: u8, command: MachineCommand) -> MidiEvent {
