@@ -1234,7 +1234,8 @@ impl Player {
         let lost = self.transport.clocks_recovered();
         if lost > recovered && (lost.is_power_of_two() || lost - recovered > 1) {
             info!(
-                "{}: {} MIDI clock(s) never came (the clocks around them came on tempo);                  counted, so the position stays right ({lost} since start)",
+                "{}: {} MIDI clock(s) never came (the clocks around them came on tempo); \
+                 counted, so the position stays right ({lost} since start)",
                 ev.source,
                 lost - recovered
             );

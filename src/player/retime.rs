@@ -18,8 +18,12 @@ use crate::mpv::render::FrameInfo;
 use log::{debug, warn};
 use std::time::{Duration, Instant};
 
-/// A shift beyond this is not the unpause's lateness (another frame came first): not used.
+/// A first frame this long after its plan is not the one expected (another came first).
 const LARGEST_SHIFT: Duration = Duration::from_millis(500);
+/// The largest shift taken: a machine that carries out an unpause later than this is drawing
+/// at its limit, and its frames could not be handed over early enough to be shown on the plan
+/// (nor could several outputs keep that many pictures back): such a run stays on mpv's times.
+const LARGEST_TAKEN: Duration = Duration::from_millis(20);
 /// mpv may round its due times: a shift this far the other way is taken as none.
 const EARLIEST_SHIFT_US: i64 = -2_000;
 
@@ -121,7 +125,7 @@ impl Retimes {
             };
             // Most of a frame late is the frame after it (the first came too close to its due
             // time to be told from a sought frame), not a shift.
-            let largest = LARGEST_SHIFT.min(r.frame.mul_f64(0.9));
+            let largest = LARGEST_TAKEN.min(r.frame.mul_f64(0.9));
             if shift_us >= largest.as_micros() as i64 || shift_us < EARLIEST_SHIFT_US {
                 warn!(
                     "deck {}: the first frame after the start is due {:+.1} ms from its plan; \
@@ -275,6 +279,11 @@ mod tests {
         r.expect(0, 2, now + ms(40), ms(40));
         let f = r.retime(0, 2, frame(now_us + 30_000), now_us, now);
         assert_eq!(f.target_time, now_us + 30_000);
+        // 25 ms late: a machine at its limit, left on mpv's times.
+        r.expect(0, 4, now + ms(40), ms(40));
+        let f = r.retime(0, 4, frame(now_us + 65_000), now_us, now);
+        assert_eq!(f.target_time, now_us + 65_000);
+        assert_eq!(r.shift_us(0, 4, now), Some(0));
         // A hair early (mpv's rounding) counts as on time.
         r.expect(0, 3, now + ms(40), ms(40));
         let f = r.retime(0, 3, frame(now_us + 39_500), now_us, now);

@@ -208,9 +208,10 @@ impl Presenter {
         let wanted = slowest(&self.draw_costs)
             + slowest(&self.present_costs)
             + self.vsync.map_or(Duration::ZERO, |v| v / 2)
-            + MARGIN;
-        // Ahead of the time the frame is presented at, which is `behind` before mpv's.
-        let wanted = wanted.min(MAX_OFFSET) + self.behind;
+            + MARGIN
+            // Ahead of the time the frame is presented at, which is `behind` before mpv's.
+            + self.behind;
+        let wanted = wanted.min(MAX_OFFSET);
         let now = crate::clock::now();
         // Grow at once (frames would be late); shrink only by a few ms at a time, and rarely:
         // each change makes mpv's video output reconfigure.
@@ -225,19 +226,10 @@ impl Presenter {
         }
     }
 
-    /// The frames about to be drawn are presented `behind` earlier than mpv's due times (at
-    /// most MAX_OFFSET: beyond that the start is left on mpv's times anyway). When it falls,
-    /// the offset falls with it at once, not by the few ms a shrink allows.
+    /// The frames about to be drawn are presented `behind` earlier than mpv's due times (the
+    /// offset grows by as much, within MAX_OFFSET).
     pub fn behind(&mut self, behind: Duration) {
-        let behind = behind.min(MAX_OFFSET);
-        if behind + OFFSET_STEP <= self.behind && !self.offset.is_zero() {
-            let fallen = self.behind - behind;
-            let offset = self.offset.saturating_sub(fallen).max(MARGIN);
-            self.behind = behind;
-            self.set_offset(offset);
-            return;
-        }
-        self.behind = behind;
+        self.behind = behind.min(MAX_OFFSET);
     }
 
     /// The offset mpv hands frames over with now.
