@@ -1834,17 +1834,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_clock_the_sender_skipped_is_counted_once_the_next_comes_on_tempo() {
+    /// Seconds per clock at 120 BPM.
+    const TICK_120_S: f64 = 60.0 / (120.0 * 24.0);
+
+    /// Clock `n` (fractional: late or early) at 120 BPM from a Start at 0.
+    fn clock_120(t: &mut Transport, n: f64) {
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(n * TICK_120_S));
+    }
+
+    /// A chase transport started at 0 and clocked 100 times at 120 BPM: the tempo is known.
+    fn rolled_at_120() -> Transport {
         let mut t = chase(None, 0.0);
-        let tick_s = 60.0 / (120.0 * 24.0);
-        let clock = |t: &mut Transport, n: f64| {
-            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(n * tick_s));
-        };
         t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
         for i in 0..100 {
-            clock(&mut t, f64::from(i));
+            clock_120(&mut t, f64::from(i));
         }
+        t
+    }
+
+    #[test]
+    fn a_clock_the_sender_skipped_is_counted_once_the_next_comes_on_tempo() {
+        let mut t = rolled_at_120();
+        let (tick_s, clock) = (TICK_120_S, clock_120);
         assert_eq!(t.song_position_clocks(), Some(99));
         // Clock 100 never comes; 101 and 102 do, on tempo.
         clock(&mut t, 101.0);
@@ -1880,15 +1891,8 @@ mod tests {
 
     #[test]
     fn a_clock_lost_right_after_a_continue_is_counted_on_the_tempo_measured_before() {
-        let mut t = chase(None, 0.0);
-        let tick_s = 60.0 / (120.0 * 24.0);
-        let clock = |t: &mut Transport, n: f64| {
-            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(n * tick_s));
-        };
-        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
-        for i in 0..100 {
-            clock(&mut t, f64::from(i));
-        }
+        let mut t = rolled_at_120();
+        let (tick_s, clock) = (TICK_120_S, clock_120);
         t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(100.0 * tick_s));
         // Located to bar 2 (96 clocks) and continued 2 s later; the fourth clock never comes.
         t.on_midi(
@@ -1904,20 +1908,11 @@ mod tests {
 
     #[test]
     fn a_step_in_the_delivery_delay_is_not_a_lost_clock() {
-        let mut t = chase(None, 0.0);
-        let tick_s = 60.0 / (120.0 * 24.0);
-        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(0.0));
-        for i in 0..100 {
-            t.on_midi(
-                MidiEvent::Clock,
-                Stamp::from_secs_f64(f64::from(i) * tick_s),
-            );
-        }
+        let mut t = rolled_at_120();
         // From clock 100 on every clock comes 0.7 of a clock later (a re-buffer): the gap is
         // 1.7 clocks, the next interval is the old one, but the clocks are off the beat.
         for i in 100..110 {
-            let at = (f64::from(i) + 0.7) * tick_s;
-            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(at));
+            clock_120(&mut t, f64::from(i) + 0.7);
         }
         assert_eq!(t.song_position_clocks(), Some(109));
     }
