@@ -315,7 +315,11 @@ impl ScreenWatch {
             // winit ignores a request for the fullscreen state it believes the window is
             // already in, though the window manager may have moved or shrunk it when the
             // screen went away: leave fullscreen first so that it is applied anew.
+            // It is moved onto the screen first: a window manager fullscreens a window on
+            // the screen it mostly covers.
             window.set_fullscreen(None);
+            window.set_outer_position(monitors[i].position());
+            let _ = window.request_inner_size(monitors[i].size());
             window.set_fullscreen(Some(Fullscreen::Borderless(Some(monitors[i].clone()))));
         }
         self.next_poll

@@ -172,6 +172,23 @@ pub fn run(
     }
 }
 
+/// A fullscreen window on `monitor`, opened where that monitor is and as large as it: a window
+/// manager fullscreens a window on the monitor it mostly covers, and places a window larger
+/// than its monitor (or one placed by its own rules) on another (an output meant for a
+/// 320x180 monitor, opened at 640x360, went fullscreen on the monitor beside it).
+fn fullscreen_on(
+    attributes: winit::window::WindowAttributes,
+    monitor: Option<MonitorHandle>,
+) -> winit::window::WindowAttributes {
+    let attributes = match &monitor {
+        Some(m) => attributes
+            .with_position(m.position())
+            .with_inner_size(m.size()),
+        None => attributes,
+    };
+    attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)))
+}
+
 fn pick_monitor(event_loop: &ActiveEventLoop, screen: Option<usize>) -> Option<MonitorHandle> {
     let monitors: Vec<MonitorHandle> = event_loop.available_monitors().collect();
     for (i, m) in monitors.iter().enumerate() {
@@ -280,7 +297,7 @@ impl App {
             .with_title(self.options.title.clone())
             .with_inner_size(winit::dpi::LogicalSize::new(1280.0, 720.0));
         if self.options.fullscreen {
-            attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)));
+            attributes = fullscreen_on(attributes, monitor);
         }
         let template = ConfigTemplateBuilder::new();
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -364,7 +381,7 @@ impl App {
                 .with_title(format!("{} ({})", self.options.title, output.name))
                 .with_inner_size(winit::dpi::LogicalSize::new(640.0, 360.0));
             if self.options.fullscreen {
-                attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(monitor)));
+                attributes = fullscreen_on(attributes, monitor);
             }
             let window = match &config {
                 None => {

@@ -113,8 +113,11 @@ impl VirtualScreen {
                 std::env::temp_dir().join(format!("playhead-xorg-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let total = u32::from(width) * u32::from(count);
-            // A mode of exactly the monitor's size (a CVT-like timing the dummy accepts).
+            // A mode of exactly the monitor's size (a CVT-like timing the dummy accepts). The
+            // dummy refuses a pixel clock under about 11 MHz ("bad mode clock"): a small mode
+            // gets a longer line instead, for a refresh still near 60 Hz.
             let (hw, vh) = (u32::from(width), u32::from(height));
+            let ht = (hw + 192).max((25_000_000 / (60 * (vh + 16))).div_ceil(8) * 8);
             let conf = format!(
                 "Section \"ServerFlags\"\n  Option \"AutoAddDevices\" \"false\"\n  Option \"AutoAddGPU\" \"false\"\nEndSection\n\
                  Section \"Device\"\n  Identifier \"dummy\"\n  Driver \"dummy\"\n  VideoRam 131072\nEndSection\n\
@@ -122,10 +125,9 @@ impl VirtualScreen {
                  Modeline \"{hw}x{vh}\" {clock:.2} {hw} {hs} {he} {ht} {vh} {vs} {ve} {vt}\nEndSection\n\
                  Section \"Screen\"\n  Identifier \"screen\"\n  Device \"dummy\"\n  Monitor \"monitor\"\n  DefaultDepth 24\n\
                  SubSection \"Display\"\n    Depth 24\n    Virtual {total} {vh}\n    Modes \"{hw}x{vh}\"\n  EndSubSection\nEndSection\n",
-                clock = f64::from((hw + 192) * (vh + 16) * 60) / 1e6,
+                clock = f64::from(ht * (vh + 16) * 60) / 1e6,
                 hs = hw + 32,
                 he = hw + 96,
-                ht = hw + 192,
                 vs = vh + 3,
                 ve = vh + 8,
                 vt = vh + 16,
