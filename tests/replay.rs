@@ -6,6 +6,7 @@
 use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
 use playhead::parse::{MidiEvent, Parser};
+use playhead::plan::{self, SeekTimer, StartStep};
 use playhead::time::Stamp;
 use playhead::transport::{ChaseSettings, Cue, FollowMode, Transport};
 use std::path::Path;
@@ -39,18 +40,29 @@ enum Check {
         within: f64,
         line: usize,
     },
+    /// The frame on screen at a time (its index at the recording's `fps`).
+    Frame {
+        at_s: f64,
+        frame: u64,
+        playing: Option<bool>,
+        line: usize,
+    },
 }
 
 impl Check {
     fn at_s(&self) -> f64 {
         match self {
-            Check::Video { at_s, .. } | Check::Tempo { at_s, .. } => *at_s,
+            Check::Video { at_s, .. } | Check::Tempo { at_s, .. } | Check::Frame { at_s, .. } => {
+                *at_s
+            }
         }
     }
 }
 
 struct Recording {
     follow: FollowMode,
+    /// The simulated video's frame rate (`fps N`, default 25).
+    fps: f64,
     bpm: Option<f64>,
     quiet_quarter_frames: bool,
     chunks: Vec<Chunk>,
@@ -151,6 +163,7 @@ fn load(path: &Path) -> Recording {
     let text = std::fs::read_to_string(path).unwrap();
     let mut r = Recording {
         follow: FollowMode::Start,
+        fps: 25.0,
         bpm: None,
         quiet_quarter_frames: false,
         chunks: Vec::new(),
@@ -238,18 +251,27 @@ fn load(path: &Path) -> Recording {
                     .parse()
                     .unwrap_or_else(|_| panic!("{}: '{}' is not a number", here(), words[3]));
                 let within = check_option(&words, "within", line_no);
+                let playing = if words.contains(&"playing") {
+                    Some(true)
+                } else if words.contains(&"paused") {
+                    Some(false)
+                } else {
+                    None
+                };
                 match words[2] {
                     "video" => r.checks.push(Check::Video {
                         at_s,
                         position_s: value,
                         within_s: within.unwrap_or(0.001),
-                        playing: if words.contains(&"playing") {
-                            Some(true)
-                        } else if words.contains(&"paused") {
-                            Some(false)
-                        } else {
-                            None
-                        },
+                        playing,
+                        line: line_no,
+                    }),
+                    "frame" => r.checks.push(Check::Frame {
+                        at_s,
+                        frame: words[3]
+                            .parse()
+                            .unwrap_or_else(|_| panic!("{}: a frame number", here())),
+                        playing,
                         line: line_no,
                     }),
                     "tempo" => r.checks.push(Check::Tempo {
@@ -270,6 +292,7 @@ fn load(path: &Path) -> Recording {
                 }
             }
             "bpm" => r.bpm = Some(rest.trim().parse().unwrap()),
+            "fps" => r.fps = rest.trim().parse().unwrap(),
             "quiet" => {
                 assert_eq!(rest.trim(), "quarter-frames", "{}", here());
                 r.quiet_quarter_frames = true;
@@ -289,17 +312,50 @@ fn load(path: &Path) -> Recording {
     r
 }
 
-/// The video as the player drives it: seeks land at once, speed as cued.
-#[derive(Clone, Copy, Debug)]
+/// How long the simulated deck's seeks take to show their frame.
+const SEEK_TAKES_S: f64 = 0.012;
+
+/// The video as the player drives it. A cue that starts playback at a known position (Start,
+/// Continue after a Song Position, a locate while rolling) is carried out by the core's plan
+/// ([`plan::TimedStart`]) as the player carries it out on mpv: on the frame on screen when it
+/// is the one, else by a seek (which takes [`SEEK_TAKES_S`] here) to the first frame it can
+/// reach, unpaused when that frame is due; until then the picture stays as it was. Other cues
+/// apply at once; speed as cued.
+#[derive(Clone, Debug)]
 struct Video {
     position_s: f64,
     since_s: f64,
     playing: bool,
     speed: f64,
+    frame_s: f64,
+    seeks: SeekTimer,
+    /// Until a start's unpause (this time), the picture as it was before it.
+    before: Option<(f64, f64, f64, bool, f64)>,
 }
 
 impl Video {
+    fn new(fps: f64) -> Video {
+        Video {
+            position_s: 0.0,
+            since_s: 0.0,
+            playing: false,
+            speed: 1.0,
+            frame_s: 1.0 / fps,
+            seeks: SeekTimer::default(),
+            before: None,
+        }
+    }
+
     fn at(&self, t_s: f64) -> f64 {
+        if let Some((until_s, position_s, since_s, playing, speed)) = self.before {
+            if t_s < until_s {
+                return if playing {
+                    position_s + (t_s - since_s) * speed
+                } else {
+                    position_s
+                };
+            }
+        }
         if self.playing {
             self.position_s + (t_s - self.since_s) * self.speed
         } else {
@@ -307,20 +363,81 @@ impl Video {
         }
     }
 
+    fn playing_at(&self, t_s: f64) -> bool {
+        match self.before {
+            Some((until_s, _, _, playing, _)) if t_s < until_s => playing,
+            _ => self.playing,
+        }
+    }
+
+    /// The frame on screen at `t_s`: the last whose time the video has reached.
+    fn frame_at(&self, t_s: f64) -> u64 {
+        plan::frame_index(self.at(t_s), self.frame_s)
+    }
+
     fn set(&mut self, t_s: f64, position_s: f64, playing: bool) {
+        self.before = None;
         self.position_s = position_s;
         self.since_s = t_s;
         self.playing = playing;
     }
 
+    /// Video time `position_s` due at `due_s`, planned and carried out from `due_s` on (the
+    /// replay delivers each message at its own time).
+    fn start(&mut self, position_s: f64, due_s: f64) {
+        let now = Stamp::from_secs_f64(due_s);
+        let on_screen = self.at(due_s);
+        let cued =
+            (!self.playing_at(due_s) && (on_screen - position_s).abs() < 1e-4).then_some(on_screen);
+        let mut run =
+            plan::TimedStart::new(position_s, now, now, cued, self.frame_s, self.seeks.lead());
+        let (mut t, mut landed) = (now, None);
+        loop {
+            match run.step(t, landed) {
+                StartStep::WaitUntil(at) => t = at,
+                StartStep::Seek { .. } => {
+                    landed = Some(t.plus_secs(SEEK_TAKES_S));
+                }
+                StartStep::AwaitLanding => t = landed.expect("a seek landing"),
+                StartStep::PlanAgain { .. } => panic!("a seek of the simulated deck was late"),
+                StartStep::Unpause { on_plan, took, .. } => {
+                    assert!(on_plan, "the simulated deck's start was off its plan");
+                    if let Some(took) = took {
+                        self.seeks.measured(took);
+                    }
+                    break;
+                }
+            }
+        }
+        let before = (
+            run.plan.unpause_at.secs_f64(),
+            self.at(due_s),
+            due_s,
+            self.playing_at(due_s),
+            self.speed,
+        );
+        self.set(t.secs_f64(), run.plan.from_s, true);
+        self.speed = 1.0;
+        if run.plan.unpause_at > now {
+            self.before = Some(before);
+        }
+    }
+
     fn apply(&mut self, cue: Cue, t_s: f64) {
         let here = self.at(t_s);
         match cue {
-            Cue::Play => self.set(t_s, here, true),
-            Cue::PlayFromTop => self.set(t_s, 0.0, true),
+            Cue::Play => self.start(here, t_s),
+            Cue::PlayFromTop => self.start(0.0, t_s),
             Cue::Hold => self.set(t_s, here, false),
             Cue::Arm => self.set(t_s, 0.0, false),
-            Cue::Locate { position_s, play } => self.set(t_s, position_s, play),
+            Cue::Locate {
+                position_s,
+                play: true,
+            } => self.start(position_s, t_s),
+            Cue::Locate {
+                position_s,
+                play: false,
+            } => self.set(t_s, position_s, false),
             Cue::Speed { speed } => {
                 self.set(t_s, here, self.playing);
                 self.speed = speed;
@@ -356,12 +473,7 @@ fn replay(r: &Recording) -> Outcome {
         ..ChaseSettings::default()
     };
     let mut transport = Transport::with_mode(r.follow, settings).unwrap();
-    let mut video = Video {
-        position_s: 0.0,
-        since_s: 0.0,
-        playing: false,
-        speed: 1.0,
-    };
+    let mut video = Video::new(r.fps);
     let mut out = Outcome {
         trace: Vec::new(),
         clocks: 0,
@@ -387,7 +499,7 @@ fn replay(r: &Recording) -> Outcome {
             let t = next_tick_s.min(next_report_s);
             let cue = if t == next_report_s {
                 next_report_s += FRAME_S;
-                if video.playing {
+                if video.playing_at(t) {
                     transport.on_video_position(Stamp::from_secs_f64(t), video.at(t))
                 } else {
                     None
@@ -461,10 +573,31 @@ fn replay(r: &Recording) -> Outcome {
                         "line {line}: at {at_s} s the video shows {seen:.4} s, not {position_s} s (±{within_s})"
                     ));
                 }
-                if playing.is_some_and(|p| p != video.playing) {
+                if playing.is_some_and(|p| p != video.playing_at(at_s)) {
                     out.failed_checks.push(format!(
                         "line {line}: at {at_s} s the video is {}",
-                        if video.playing { "playing" } else { "paused" }
+                        if video.playing_at(at_s) { "playing" } else { "paused" }
+                    ));
+                }
+            }
+            Check::Frame {
+                at_s,
+                frame,
+                playing,
+                line,
+            } => {
+                let seen = video.frame_at(at_s);
+                if seen != frame {
+                    out.failed_checks.push(format!(
+                        "line {line}: at {at_s} s frame {seen} is on screen, not frame {frame} \
+                         (the video at {:.6} s)",
+                        video.at(at_s)
+                    ));
+                }
+                if playing.is_some_and(|p| p != video.playing_at(at_s)) {
+                    out.failed_checks.push(format!(
+                        "line {line}: at {at_s} s the video is {}",
+                        if video.playing_at(at_s) { "playing" } else { "paused" }
                     ));
                 }
             }
@@ -575,6 +708,8 @@ fn the_recordings_checks_can_fail() {
             match c {
                 Check::Video { position_s, .. } => *position_s += 1.0,
                 Check::Tempo { bpm, .. } => *bpm += 5.0,
+                // A frame's neighbour is wrong too: the checks tell frames apart.
+                Check::Frame { frame, .. } => *frame += 1,
             }
         }
         let got = replay(&rec);

@@ -19,6 +19,7 @@ pub mod ltc;
 pub mod network;
 pub mod outputs;
 pub mod parse;
+pub mod plan;
 pub mod rng;
 pub mod show;
 pub mod test_card;

@@ -119,6 +119,9 @@ struct PendingStart {
     /// The position is the song position in clocks (Start, Continue, SPP), which folded clocks
     /// move on; not an MMC locate's timecode.
     by_clock: bool,
+    /// A jump while the song runs (a Song Position): no clock after it says nothing of whether
+    /// this DAW sends clocks after a Start.
+    jump: bool,
 }
 
 /// How the video follows the DAW.
@@ -509,7 +512,8 @@ impl Transport {
         self.start_mode_midi(event)
     }
 
-    /// When a Start or Continue waiting for its clock stops waiting, if one waits.
+    /// When a Start or Continue (or a jump while the song runs) waiting for its clock stops
+    /// waiting, if one waits.
     pub fn start_deadline(&self) -> Option<Stamp> {
         let p = self.chase.as_ref()?.pending?;
         Some(Stamp::from_secs_f64(p.give_up_s))
@@ -524,9 +528,33 @@ impl Transport {
             return None;
         }
         c.pending = None;
-        c.starts_without_clock = true;
+        c.starts_without_clock |= !p.jump;
         let cue = self.go(p.video_s, true, p.at_s)?;
         Some((cue, Stamp::from_secs_f64(p.at_s)))
+    }
+
+    /// A Song Position to `clocks` (video time `video_s`) at `at_s` while the song runs: the
+    /// video plays on as it is until the clock after it, which starts it from there (a Stop
+    /// before that clock holds the video where it is, as the DAW's).
+    fn jump_on_clock(
+        &mut self,
+        clocks: u32,
+        video_s: f64,
+        at_s: f64,
+        received_s: f64,
+    ) -> Option<Cue> {
+        let c = self.chaser();
+        let interval_s =
+            c.video_s_at_clocks(clocks.saturating_add(1)) - c.video_s_at_clocks(clocks);
+        let wait_s = (CLOCK_WAIT_INTERVALS * interval_s).clamp(CLOCK_WAIT_MIN_S, CLOCK_WAIT_MAX_S);
+        c.pending = Some(PendingStart {
+            video_s,
+            at_s,
+            give_up_s: at_s.max(received_s) + wait_s,
+            by_clock: true,
+            jump: true,
+        });
+        None
     }
 
     /// A Start or Continue to `clocks` (video time `video_s`) at `at_s`: waits for its clock,
@@ -554,6 +582,7 @@ impl Transport {
             // receipt) still waits for the clock queued behind it.
             give_up_s: at_s.max(received_s) + wait_s,
             by_clock,
+            jump: false,
         });
         if video_s < 0.0 {
             // Parked on frame 0 until the DAW gets there: nothing to cue.
@@ -783,9 +812,14 @@ impl Transport {
                         // Timecode leads; a song position while it runs is only noted.
                         return None;
                     }
-                    // A loop jump or a locate while running: the next clock is at this position.
+                    // A loop jump or a locate while running: the next clock is at this position
+                    // (the MIDI specification), and the video jumps on that clock, timed by it
+                    // (timed by the Song Position, a recorded loop whose clock came 10 ms
+                    // after it ran 8 ms early until the drift correction caught up). With no
+                    // clock after it, once the wait for one is over ([`Transport::late_start`])
+                    // it jumps timed by the Song Position.
                     self.chaser().clocks_since_start = 0;
-                    self.go(v, true, at_s)
+                    self.jump_on_clock(clocks, v, at_s, received_s)
                 } else if was_pending && self.daw_running {
                     // Between a Continue and its clock: the start waits on, from here.
                     self.chaser().clocks_since_start = 0;
@@ -1468,16 +1502,42 @@ mod tests {
             Some(Cue::Play)
         );
         assert_eq!(t.state(), State::Playing);
-        // A loop jump back to bar 9 while playing relocates and keeps playing.
+        // A loop jump back to bar 9 while playing relocates and keeps playing, from the clock
+        // after it: that clock is bar 9.
         assert_eq!(
             t.on_midi(
                 MidiEvent::SongPosition { sixteenths: 128 },
                 Stamp::from_secs_f64(3.0)
             ),
+            None
+        );
+        assert_eq!(t.state(), State::Playing);
+        assert_eq!(
+            t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(3.01)),
             Some(Cue::Locate {
                 position_s: 16.0,
                 play: true
             })
+        );
+        assert_eq!(t.state(), State::Playing);
+        // A jump with no clock after it jumps once the wait for one is over, timed by itself.
+        assert_eq!(
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 64 },
+                Stamp::from_secs_f64(3.5)
+            ),
+            None
+        );
+        assert_eq!(t.late_start(Stamp::from_secs_f64(3.51)), None);
+        assert_eq!(
+            t.late_start(Stamp::from_secs_f64(3.6)),
+            Some((
+                Cue::Locate {
+                    position_s: 8.0,
+                    play: true
+                },
+                Stamp::from_secs_f64(3.5)
+            ))
         );
         assert_eq!(
             t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.0)),

@@ -56,7 +56,7 @@ pub(super) struct Deck {
     /// The video's frame duration, once mpv has said its frame rate.
     pub frame_s: Option<f64>,
     /// How long this deck's seeks take.
-    pub seeks: super::timing::SeekTimer,
+    pub seeks: crate::plan::SeekTimer,
     /// How far ahead of its due time mpv hands each frame to the screen, in seconds
     /// (`video-timing-offset`, which the screen fits to its drawing cost).
     pub ahead_s: f64,
@@ -83,7 +83,7 @@ impl Deck {
             load_deferred: false,
             cued_s: None,
             frame_s: None,
-            seeks: super::timing::SeekTimer::default(),
+            seeks: crate::plan::SeekTimer::default(),
             ahead_s: 0.0,
             duration_s: None,
             sought_s: None,

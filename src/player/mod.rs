@@ -8,7 +8,6 @@
 mod decks;
 mod retime;
 pub mod status;
-pub mod timing;
 
 use crate::arbiter::{Arbiter, Decision, Rig, Verdict};
 use crate::chase::drift::LockState;
@@ -17,6 +16,7 @@ use crate::messages::lanes::{ClockLane, TimedEvent};
 pub use crate::messages::{lanes, InputCounters, PlayerInput, RemoteCommand};
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::parse::MidiEvent;
+use crate::plan::{self, StartStep};
 use crate::show::{Preload, Selection, Show, StopAction};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
@@ -429,7 +429,7 @@ impl OnScreen {
     }
 
     /// Deck `deck`'s next new frame is not to be presented before `until` (a frame sought
-    /// ahead of a timed start: see [`timing`]); `None` lifts the hold.
+    /// ahead of a timed start: see [`plan`]); `None` lifts the hold.
     fn hold(&self, deck: usize, until: Option<Instant>) {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
         holds.until.retain(|(d, _)| *d != deck);
@@ -693,7 +693,7 @@ pub struct Player {
     idle_shown: bool,
     /// Idle content mpv could not play: never shown again (the song's picture is, instead).
     idle_broken: Option<std::path::PathBuf>,
-    /// A start planned for its due time (see [`timing`]): a seek and an unpause to come.
+    /// A start planned for its due time (see [`plan`]): a seek and an unpause to come.
     timed: Option<TimedStart>,
     /// A start waiting for a seek in flight to land before it is planned.
     waiting: Option<WaitingStart>,
@@ -712,32 +712,26 @@ pub struct Player {
     before_card: Option<usize>,
 }
 
-/// A start waiting for its moment, on deck `deck`.
+/// A start waiting for its moment, on deck `deck`: the core's plan and its steps
+/// ([`plan::TimedStart`]), carried out on the deck's mpv.
 #[derive(Clone, Debug)]
 struct TimedStart {
     deck: usize,
-    plan: timing::StartPlan,
-    /// When the cue was due (for the log).
-    due: Instant,
-    /// When its seek was sent (it lands when the screen takes the frame held for it).
-    sought_at: Option<Instant>,
+    run: plan::TimedStart,
     /// What it starts, to plan it again when its seek lands too late.
     cue: Cue,
-    position_s: f64,
     received: Instant,
     what: String,
-    /// How many times it was planned again.
-    replanned: u8,
     /// When mpv said its seek was done (a screen holding the frame makes that as late as the
     /// hold): the landing when no screen told the sought frame apart.
     restarted_at: Option<Instant>,
 }
 
-/// How many times a start whose seek landed after its moment is planned again (each time with
-/// the seek time just measured) before it plays late rather than not at all.
-const REPLANS_AT_MOST: u8 = 2;
-/// The longest a timed start waits for its seek to land before it plays anyway.
-const LANDING_GIVEN_UP: Duration = Duration::from_millis(2500);
+impl TimedStart {
+    fn plan(&self) -> &plan::StartPlan {
+        &self.run.plan
+    }
+}
 /// How often the player looks whether a late seek has landed.
 const LANDING_POLL: Duration = Duration::from_millis(2);
 
@@ -1241,10 +1235,13 @@ impl Player {
             );
         }
         let mut what = format!("{:?} from {}", ev.event, ev.source);
-        if matches!(ev.event, MidiEvent::Start | MidiEvent::Continue)
-            && self.transport.start_deadline().is_some()
+        if matches!(
+            ev.event,
+            MidiEvent::Start | MidiEvent::Continue | MidiEvent::SongPosition { .. }
+        ) && self.transport.start_deadline().is_some()
         {
-            // The song starts on the clock after it: cued there meanwhile.
+            // The song starts on the clock after it: cued there meanwhile (a Song Position
+            // while the song runs: it plays on until that clock, which jumps).
             debug!("{what}: the song starts on the clock after it");
             self.start_waiting_for_clock = Some(what.clone());
             self.last_event = Some((what.clone(), ev.received));
@@ -1296,7 +1293,7 @@ impl Player {
     }
 
     /// Starts playback so that the frame the DAW means is on screen when it means it (see
-    /// [`timing`]), for the cues that start playback at a known position: a Start, a
+    /// [`plan`]), for the cues that start playback at a known position: a Start, a
     /// Continue, a locate while playing. False for any other cue, which `apply` then does.
     fn start_on_time(&mut self, cue: Cue, due: Instant, received: Instant, what: &str) -> bool {
         if self.song_failed[self.current].is_some() {
@@ -1356,31 +1353,37 @@ impl Player {
                 // off the screen if it comes later (then the start seeks further ahead). A
                 // second seek now would have two in flight, and the screen could not tell
                 // which one's frame it has.
-                give_up_at: now + LANDING_GIVEN_UP,
+                give_up_at: now + plan::LANDING_GIVEN_UP,
             });
             return true;
         }
         let frame_s = deck.frame_s.unwrap_or(0.04);
-        let plan = timing::plan(position_s, due, now, cued, frame_s, deck.seeks.lead());
+        let run = plan::TimedStart::new(
+            position_s,
+            clock::stamp(due),
+            clock::stamp(now),
+            cued,
+            frame_s,
+            deck.seeks.lead(),
+        );
+        let plan = run.plan;
         self.lift_black();
         self.leave_idle(what);
         self.timed = Some(TimedStart {
             deck: self.deck,
-            plan,
-            due,
-            sought_at: None,
+            run,
             cue,
-            position_s,
             received,
             what: what.to_string(),
-            replanned: 0,
             restarted_at: None,
         });
+        let plan_seek = plan.seek.map(|(at, target)| (clock::instant(at), target));
+        let unpause_at = clock::instant(plan.unpause_at);
         let ahead_ms = |t: Instant| signed_ms(t, now);
         let late_ms = signed_ms(now, due);
         let latency = now.saturating_duration_since(received);
-        match plan.seek {
-            None if plan.unpause_at <= now => info!(
+        match plan_seek {
+            None if unpause_at <= now => info!(
                 "{what}, t={:.6}s -> {} ({} µs to mpv, {late_ms:+.1} ms from when the DAW meant it)",
                 clock::seconds_since_start(received),
                 describe(cue),
@@ -1397,7 +1400,7 @@ impl Player {
                 describe(cue),
                 plan.from_s,
                 ahead_ms(seek_at),
-                ahead_ms(plan.unpause_at)
+                ahead_ms(unpause_at)
             ),
         }
         (self.notify)(Notice::Cued { cue, latency });
@@ -1446,100 +1449,100 @@ impl Player {
         let Some(mut t) = self.timed.take() else {
             return;
         };
-        let deck = &mut self.decks[t.deck];
-        if let Some((seek_at, target_s)) = t.plan.seek {
-            if now < seek_at {
-                self.timed = Some(t);
-                return;
-            }
-            let target = format!("{target_s:.6}");
-            let sought = deck
-                .mpv
-                .set_flag_async("pause", true)
-                .and_then(|_| deck.mpv.set_double_async("speed", 1.0))
-                .and_then(|_| deck.mpv.command_async(&["seek", &target, "absolute+exact"]));
-            if let Err(e) = sought {
-                error!("could not seek to {target} s: {e}");
-            }
-
-            deck.sought_s = Some(target_s);
-            deck.at_end = false;
-            // Timed here, not by mpv's restart: the screen holds this frame until it is due,
-            // so mpv's restart comes late by design.
-            deck.seeks.forget();
-            deck.cued_s = Some(t.plan.from_s);
-            // The frame sought is due at the unpause: the screen holds it until then.
-            self.on_screen.hold(t.deck, Some(t.plan.unpause_at));
-            t.plan.seek = None;
-            t.sought_at = Some(now);
-            t.restarted_at = None;
-        }
-        if now < t.plan.unpause_at {
-            self.timed = Some(t);
-            return;
-        }
-        // Whether the frame unpaused on is the plan's, on screen: then the next is the plan's
-        // too, and the screens time it and the run after it on the plan (see `retime`).
-        let mut on_plan = true;
-        if let Some(sent) = t.sought_at {
-            match self.on_screen.landed(t.deck).or(t.restarted_at) {
-                Some(landed) => {
-                    let took = landed.saturating_duration_since(sent);
-                    self.decks[t.deck].seeks.measured(took);
-                    if landed > t.plan.unpause_at && t.replanned < REPLANS_AT_MOST {
-                        // Its frame came after its moment (and was kept off the screen): seek
-                        // further ahead, with the time this seek took.
-                        info!(
-                            "{}: the seek took {:.1} ms, {:.1} ms longer than planned; \
-                             planned again",
-                            t.what,
-                            took.as_secs_f64() * 1000.0,
-                            signed_ms(landed, t.plan.unpause_at)
-                        );
-                        let replanned = t.replanned + 1;
-                        self.decks[t.deck].cued_s = None;
-                        if t.deck != self.deck {
-                            return;
-                        }
-                        if self.start_at(t.cue, t.position_s, t.due, t.received, &t.what) {
-                            if let Some(n) = self.timed.as_mut() {
-                                n.replanned = replanned;
-                            }
-                        } else {
-                            self.apply(t.cue, t.received, &t.what);
-                        }
-                        return;
-                    }
-                }
-                None if now.saturating_duration_since(sent) < LANDING_GIVEN_UP => {
-                    // Not landed yet: wait for it, paused.
+        let (on_plan, gave_up) = loop {
+            // Read anew after a seek: its hold forgets the landing before it.
+            let landed = self.on_screen.landed(t.deck).or(t.restarted_at);
+            match t.run.step(clock::stamp(now), landed.map(clock::stamp)) {
+                StartStep::WaitUntil(_) | StartStep::AwaitLanding => {
                     self.timed = Some(t);
                     return;
                 }
-                None => {
-                    on_plan = false;
-                    warn!(
-                        "{}: the seek has not landed after {} ms; playing on",
+                StartStep::Seek {
+                    target_s,
+                    from_s,
+                    hold_until,
+                } => {
+                    let deck = &mut self.decks[t.deck];
+                    let target = format!("{target_s:.6}");
+                    let sought = deck
+                        .mpv
+                        .set_flag_async("pause", true)
+                        .and_then(|_| deck.mpv.set_double_async("speed", 1.0))
+                        .and_then(|_| deck.mpv.command_async(&["seek", &target, "absolute+exact"]));
+                    if let Err(e) = sought {
+                        error!("could not seek to {target} s: {e}");
+                    }
+                    deck.sought_s = Some(target_s);
+                    deck.at_end = false;
+                    // Timed by the plan, not by mpv's restart: the screen holds this frame
+                    // until it is due, so mpv's restart comes late by design.
+                    deck.seeks.forget();
+                    deck.cued_s = Some(from_s);
+                    // The frame sought is due at the unpause: the screen holds it until then.
+                    self.on_screen
+                        .hold(t.deck, Some(clock::instant(hold_until)));
+                    t.restarted_at = None;
+                }
+                StartStep::PlanAgain { took, late } => {
+                    // Its frame came after its moment (and was kept off the screen): seek
+                    // further ahead, with the time this seek took.
+                    self.decks[t.deck].seeks.measured(took);
+                    info!(
+                        "{}: the seek took {:.1} ms, {:.1} ms longer than planned; planned \
+                         again",
                         t.what,
-                        LANDING_GIVEN_UP.as_millis()
+                        took.as_secs_f64() * 1000.0,
+                        late.as_secs_f64() * 1000.0
                     );
+                    self.decks[t.deck].cued_s = None;
+                    if t.deck != self.deck {
+                        return;
+                    }
+                    let replanned = t.run.replanned + 1;
+                    let (position_s, due) = (t.run.position_s, clock::instant(t.run.due));
+                    if self.start_at(t.cue, position_s, due, t.received, &t.what) {
+                        if let Some(n) = self.timed.as_mut() {
+                            n.run.replanned = replanned;
+                        }
+                    } else {
+                        self.apply(t.cue, t.received, &t.what);
+                    }
+                    return;
+                }
+                StartStep::Unpause {
+                    on_plan,
+                    took,
+                    gave_up,
+                } => {
+                    if let Some(took) = took {
+                        self.decks[t.deck].seeks.measured(took);
+                    }
+                    break (on_plan, gave_up);
                 }
             }
+        };
+        if gave_up {
+            warn!(
+                "{}: the seek has not landed after {} ms; playing on",
+                t.what,
+                plan::LANDING_GIVEN_UP.as_millis()
+            );
         }
         self.on_screen.hold(t.deck, None);
-        self.started_from_s = Some(t.plan.from_s);
+        let plan = *t.plan();
+        self.started_from_s = Some(plan.from_s);
         let deck = &mut self.decks[t.deck];
         deck.cued_s = None;
-        let frame = Duration::from_secs_f64(deck.frame_s.unwrap_or(0.04).clamp(0.002, 1.0));
-        // Unpaused a frame or more after its moment (its seek landed late and was not planned
-        // again): the plan's next frame is past, and frames shown on it would come in a rush.
-        if now > t.plan.unpause_at + frame {
-            on_plan = false;
-        }
+        let frame = Duration::from_secs_f64(plan.frame_s.clamp(0.002, 1.0));
         if on_plan {
-            // The unpause below begins the deck's next run.
-            self.on_screen
-                .expect_run(t.deck, deck.mpv.runs() + 1, t.plan.next_due, frame);
+            // The unpause below begins the deck's next run: the screens time its frames on
+            // the plan (see `retime`).
+            self.on_screen.expect_run(
+                t.deck,
+                deck.mpv.runs() + 1,
+                clock::instant(plan.next_due),
+                frame,
+            );
         }
         let started = deck
             .mpv
@@ -1552,9 +1555,9 @@ impl Player {
         match started {
             Ok(()) => debug!(
                 "unpaused on {:.3} s, {:+.2} ms from its due time ({:+.1} ms from the cue's)",
-                t.plan.from_s,
-                signed_ms(now, t.plan.unpause_at),
-                signed_ms(now, t.due)
+                plan.from_s,
+                signed_ms(now, clock::instant(plan.unpause_at)),
+                signed_ms(now, clock::instant(t.run.due))
             ),
             Err(e) => error!("could not start the video: {e}"),
         }
@@ -1567,9 +1570,16 @@ impl Player {
     /// How long until the timed start's next step, if one is waiting.
     fn next_timed(&self, now: Instant) -> Option<Duration> {
         let next = match (&self.timed, &self.waiting) {
-            // Past the unpause's moment: waiting for the seek to land.
-            (Some(t), _) if t.plan.seek.is_none() && t.plan.unpause_at <= now => now + LANDING_POLL,
-            (Some(t), _) => t.plan.seek.map_or(t.plan.unpause_at, |(at, _)| at),
+            (Some(t), _) => {
+                let p = t.plan();
+                let unpause_at = clock::instant(p.unpause_at);
+                match p.seek {
+                    // Past the unpause's moment: waiting for the seek to land.
+                    None if unpause_at <= now => now + LANDING_POLL,
+                    None => unpause_at,
+                    Some((at, _)) => clock::instant(at),
+                }
+            }
             (None, Some(w)) => w.give_up_at,
             (None, None) => return None,
         };
@@ -1625,15 +1635,18 @@ impl Player {
             self.on_screen.settle(d, false);
             return;
         };
-        if due <= stop_at {
-            self.on_screen.settle(d, false);
-            return;
-        }
         let deck = &mut self.decks[d];
         let frame_s = deck.frame_s.unwrap_or(0.04);
-        let frames_back = ((due - stop_at).as_secs_f64() / frame_s - 1e-6).ceil();
-        let target_s = (position_s - frames_back * frame_s).max(0.0);
-        deck.seeks.sent(clock::now());
+        let Some((frames_back, target_s)) = plan::back_to_stop(
+            clock::stamp(stop_at),
+            clock::stamp(due),
+            position_s,
+            frame_s,
+        ) else {
+            self.on_screen.settle(d, false);
+            return;
+        };
+        deck.seeks.sent(clock::stamp(clock::now()));
         deck.sought_s = Some(target_s);
         deck.at_end = false;
         // mpv shows the first frame at or after the target: aim a quarter frame early.
@@ -1642,7 +1655,7 @@ impl Player {
             Ok(()) => {
                 self.on_screen.settle(d, true);
                 info!(
-                    "Stop: {frames_back:.0} frame(s) came due after the Stop's time; back to \
+                    "Stop: {frames_back} frame(s) came due after the Stop's time; back to \
                      the frame due then ({target_s:.3} s)"
                 );
             }
@@ -2317,7 +2330,7 @@ impl Player {
         }
         let deck = &mut self.decks[self.deck];
         deck.cued_s = Some(0.0);
-        deck.seeks.sent(clock::now());
+        deck.seeks.sent(clock::stamp(clock::now()));
         let mpv = &deck.mpv;
         if let Err(e) = mpv
             .set_flag_async("pause", true)
@@ -2553,7 +2566,7 @@ impl Player {
                 cue,
                 Cue::Arm | Cue::PlayFromTop | Cue::Locate { .. } | Cue::Jump { .. }
             ) {
-                deck.seeks.sent(clock::now());
+                deck.seeks.sent(clock::stamp(clock::now()));
             }
             if let Cue::Arm | Cue::PlayFromTop | Cue::Locate { .. } | Cue::Jump { .. } = cue {
                 deck.sought_s = Some(match cue {
@@ -3177,7 +3190,7 @@ impl Player {
                             .command_async(&["seek", "0", "absolute+exact"])
                             .is_ok()
                         {
-                            deck.seeks.sent(clock::now());
+                            deck.seeks.sent(clock::stamp(clock::now()));
                         }
                         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
                         let title = &self.show.songs[s].title;
@@ -3252,7 +3265,9 @@ impl Player {
                         }
                     }
                     Event::PlaybackRestart if self.decks[i].ready => {
-                        if let Some(took) = self.decks[i].seeks.restarted(clock::now()) {
+                        if let Some(took) =
+                            self.decks[i].seeks.restarted(clock::stamp(clock::now()))
+                        {
                             debug!(
                                 "deck {}: a seek took {:.1} ms (seeks start {:.1} ms ahead)",
                                 i + 1,
@@ -3266,7 +3281,7 @@ impl Player {
                         if let Some(t) = self.timed.as_mut().filter(|t| t.deck == i) {
                             // The timed start's seek is done, whether or not a screen told
                             // its frame apart (see `run_timed`).
-                            if t.sought_at.is_some() {
+                            if t.run.sought_at.is_some() {
                                 t.restarted_at.get_or_insert_with(clock::now);
                             }
                         }
@@ -3338,7 +3353,7 @@ const MPV_ERROR_NOTHING_TO_PLAY: i32 = -16;
 
 /// `a - b` in milliseconds, either sign.
 /// The seek target that shows the first frame starting at or after `position_s`, the frame
-/// [`timing::plan`] takes a cued deck to show. mpv shows the first frame whose time is no more
+/// [`plan::plan`] takes a cued deck to show. mpv shows the first frame whose time is no more
 /// than 5 ms before the target: sent to the position itself, a frame starting up to 5 ms before
 /// it was shown instead (a locate to 19.125 s showed the frame at 19.12 s at 25 fps, and the
 /// start from it came a whole frame late). Aimed a quarter frame before that frame, the frame
