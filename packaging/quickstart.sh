@@ -153,7 +153,7 @@ case "${1:-}" in
         step cargo fmt --all -- --check
         step cargo clippy --workspace --all-targets -- -D warnings
         step cargo test --workspace --no-fail-fast
-        step cargo test --no-fail-fast --features jack --test os_ports --test ltc_jack --test mmc_os_port --test rigs_os_port
+        step cargo test --no-fail-fast --features jack --lib --test os_ports --test ltc_jack --test mmc_os_port --test rigs_os_port
         step cargo clippy --all-targets --features jack -- -D warnings
         # The JACK case of playhead-bench (the program just built with JACK by the step above).
         step cargo test --no-fail-fast -p playhead-testkit --features jack --test bench_smoke the_jack_bench_runs

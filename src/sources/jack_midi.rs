@@ -13,13 +13,17 @@
 //! `playhead` that a DAW or a network-MIDI bridge connects to, and one input port per
 //! connected source, `from-1`, `from-2`, ..., kept for that source while the program runs (a
 //! source that comes back gets its port again). A thread of ours lists the MIDI outputs every
-//! second and connects the wanted ones, as midir's watcher does in the ALSA build. The JACK
-//! process callback parses and forwards what arrives through the source's inlet, as midir's
-//! callback did: that path may allocate (a clock lane handed over) and, when the player is
-//! stalled, wait up to 100 ms for room in its channel, inside JACK's real-time thread. Handing
-//! the raw messages to a thread of ours through a preallocated ring buffer would keep the
-//! callback real-time safe; not done yet. When the server goes away the client is dropped and
-//! made again once it is back.
+//! second and connects the wanted ones, as midir's watcher does in the ALSA build.
+//!
+//! The JACK process callback runs in JACK's real-time thread: it only copies each message's
+//! bytes and stamps into a fixed-size record and offers it to a bounded channel made before
+//! the client started (no allocation, no parsing, never a wait: a full channel drops the
+//! message and counts it). A thread of ours, `jack-midi`, takes them from there and parses and
+//! forwards them through the source's inlet, which may allocate (a clock lane handed over) and,
+//! when the player is stalled, wait up to 100 ms for room in its channel. (Before, the callback
+//! did that itself.) A message longer than a record (a SysEx) goes in pieces, which the
+//! source's parser joins. When the server goes away the client is dropped and made again once
+//! it is back.
 
 use super::{
     say_waiting, still_there, wanted_ports, MidiInlet, CLIENT_NAME, PORT_WATCH_HANG_LIMIT,
@@ -30,7 +34,7 @@ use crossbeam_channel::{Receiver, Sender};
 use jack::{Client, ClientOptions, ClientStatus, Control, LatencyType, MidiIn, Port, ProcessScope};
 use log::{info, warn};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,15 +47,31 @@ fn virtual_source() -> String {
     format!("virtual port '{CLIENT_NAME}'")
 }
 
-/// A port and what its messages are passed through.
-struct Input {
-    port: Port<MidiIn>,
-    inlet: MidiInlet,
+/// The bytes a record carries: a whole channel or transport message, MTC and MMC SysEx; a
+/// longer message goes in several.
+const RAW_BYTES: usize = 16;
+/// How many records wait between the callback and the forwarding thread at most (at 120 BPM
+/// a clock's 48 a second: over a minute of them).
+const RAW_QUEUE: usize = 4096;
+
+/// A message (or a piece of one) on port `input` (its number: 0 the own port, then 1, 2, ...
+/// as the session makes them), handed from the callback to the forwarding thread.
+#[derive(Clone, Copy)]
+struct Raw {
+    input: usize,
+    len: u8,
+    bytes: [u8; RAW_BYTES],
+    received: Instant,
+    at: Instant,
 }
 
 struct Process {
-    inputs: Vec<Input>,
-    added: Receiver<Input>,
+    /// Our ports and their numbers; the forwarding thread holds each one's inlet by number.
+    ports: Vec<(usize, Port<MidiIn>)>,
+    added: Receiver<(usize, Port<MidiIn>)>,
+    out: Sender<Raw>,
+    /// Records the channel had no room for.
+    dropped: Arc<AtomicU64>,
 }
 
 /// The time of frame `frame` (of the cycle JACK is processing) on our clock, given that the
@@ -81,13 +101,13 @@ impl jack::ProcessHandler for Process {
     fn process(&mut self, client: &Client, ps: &ProcessScope) -> Control {
         let now = Instant::now();
         let jack_now_us = client.time();
-        while let Ok(input) = self.added.try_recv() {
-            self.inputs.push(input);
+        while let Ok(port) = self.added.try_recv() {
+            self.ports.push(port);
         }
         let first = ps.last_frame_time();
-        for input in &mut self.inputs {
-            let (_, latency) = input.port.get_latency_range(LatencyType::Capture);
-            for message in input.port.iter(ps) {
+        for &(input, ref port) in &self.ports {
+            let (_, latency) = port.get_latency_range(LatencyType::Capture);
+            for message in port.iter(ps) {
                 let at = frame_instant(
                     client,
                     first.wrapping_add(message.time),
@@ -95,10 +115,52 @@ impl jack::ProcessHandler for Process {
                     jack_now_us,
                     now,
                 );
-                input.inlet.receive_stamped(message.bytes, now, at);
+                for piece in message.bytes.chunks(RAW_BYTES) {
+                    let mut raw = Raw {
+                        input,
+                        len: piece.len() as u8,
+                        bytes: [0; RAW_BYTES],
+                        received: now,
+                        at,
+                    };
+                    raw.bytes[..piece.len()].copy_from_slice(piece);
+                    if self.out.try_send(raw).is_err() {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
         Control::Continue
+    }
+}
+
+/// Parses and forwards what the callback hands over, until the callback's end of the channel
+/// is dropped with its client. `inlets` brings each port's inlet with its number, before the
+/// port reaches the callback.
+fn forward(records: Receiver<Raw>, inlets: Receiver<(usize, MidiInlet)>, dropped: Arc<AtomicU64>) {
+    let mut known: HashMap<usize, MidiInlet> = HashMap::new();
+    let mut said_dropped = 0;
+    while let Ok(raw) = records.recv() {
+        if !known.contains_key(&raw.input) {
+            known.extend(inlets.try_iter());
+        }
+        let Some(inlet) = known.get_mut(&raw.input) else {
+            continue;
+        };
+        let bytes = &raw.bytes[..usize::from(raw.len).min(RAW_BYTES)];
+        if !inlet.receive_stamped(bytes, raw.received, raw.at) {
+            // The player has gone: the program is shutting down.
+            return;
+        }
+        let lost = dropped.load(Ordering::Relaxed);
+        if lost > said_dropped {
+            warn!(
+                "{} MIDI message(s) from JACK were dropped: playhead fell {RAW_QUEUE} messages \
+                 behind ({lost} in all)",
+                lost - said_dropped
+            );
+            said_dropped = lost;
+        }
     }
 }
 
@@ -119,7 +181,9 @@ type Active = jack::AsyncClient<Notifications, Process>;
 struct Session {
     active: Active,
     gone: Arc<AtomicBool>,
-    add: Sender<Input>,
+    add: Sender<(usize, Port<MidiIn>)>,
+    /// Each new port's inlet, to the forwarding thread (before the port goes to the callback).
+    add_inlet: Sender<(usize, MidiInlet)>,
     /// Our port for each source ever connected in this session (source name, our port's
     /// full name).
     ports: HashMap<String, String>,
@@ -133,18 +197,26 @@ impl Session {
             .register_port(CLIENT_NAME, MidiIn::default())
             .map_err(|e| format!("cannot make the input port: {e}"))?;
         let (add, added) = crossbeam_channel::bounded(PORTS_AT_MOST);
+        let (add_inlet, inlets) = crossbeam_channel::unbounded();
+        let (out, records) = crossbeam_channel::bounded(RAW_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let _ = add_inlet.send((0, MidiInlet::new(&virtual_source(), tx.clone())));
+        let lost = dropped.clone();
+        thread::Builder::new()
+            .name("jack-midi".into())
+            .spawn(move || forward(records, inlets, lost))
+            .map_err(|e| format!("cannot start the MIDI forwarding thread: {e}"))?;
         let gone = Arc::new(AtomicBool::new(false));
         let process = Process {
-            inputs: {
+            ports: {
                 // Room for every port the channel can bring: no allocation in the callback.
-                let mut inputs = Vec::with_capacity(PORTS_AT_MOST + 1);
-                inputs.push(Input {
-                    port: own,
-                    inlet: MidiInlet::new(&virtual_source(), tx.clone()),
-                });
-                inputs
+                let mut ports = Vec::with_capacity(PORTS_AT_MOST + 1);
+                ports.push((0, own));
+                ports
             },
             added,
+            out,
+            dropped,
         };
         let active = client
             .activate_async(Notifications { gone: gone.clone() }, process)
@@ -158,6 +230,7 @@ impl Session {
             active,
             gone,
             add,
+            add_inlet,
             ports: HashMap::new(),
         })
     }
@@ -176,17 +249,19 @@ impl Session {
                 "playhead connects {PORTS_AT_MOST} MIDI ports at most"
             ));
         }
-        let short = format!("from-{}", self.ports.len() + 1);
+        let number = self.ports.len() + 1;
+        let short = format!("from-{number}");
         let port = self
             .client()
             .register_port(&short, MidiIn::default())
             .map_err(|e| format!("cannot make an input port for it: {e}"))?;
         let ours = port.name().map_err(|e| e.to_string())?;
+        // The inlet first: the forwarding thread has it before any message from the port.
+        self.add_inlet
+            .send((number, MidiInlet::new(source, tx.clone())))
+            .map_err(|_| "the MIDI forwarding thread has stopped".to_string())?;
         self.add
-            .try_send(Input {
-                port,
-                inlet: MidiInlet::new(source, tx.clone()),
-            })
+            .try_send((number, port))
             .map_err(|_| "the JACK process callback does not take new ports".to_string())?;
         self.ports.insert(source.to_string(), ours.clone());
         Ok(ours)
@@ -309,5 +384,66 @@ pub(super) fn watch(filters: Vec<String>, tx: Sender<PlayerInput>) {
             }
         }
         thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::MidiEvent;
+
+    fn raw(input: usize, bytes: &[u8], at: Instant) -> Raw {
+        let mut r = Raw {
+            input,
+            len: bytes.len() as u8,
+            bytes: [0; RAW_BYTES],
+            received: at,
+            at,
+        };
+        r.bytes[..bytes.len()].copy_from_slice(bytes);
+        r
+    }
+
+    /// The forwarding thread's side, run here on the test's thread: records of two ports go
+    /// through each port's own inlet, a SysEx in two pieces is joined, and the loss the
+    /// callback counted is no reason to stop.
+    #[test]
+    fn records_reach_their_ports_inlets_and_pieces_are_joined() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (out, records) = crossbeam_channel::bounded(RAW_QUEUE);
+        let (add_inlet, inlets) = crossbeam_channel::unbounded();
+        add_inlet
+            .send((0, MidiInlet::new("own", tx.clone())))
+            .unwrap();
+        add_inlet
+            .send((3, MidiInlet::new("daw", tx.clone())))
+            .unwrap();
+        let t = Instant::now();
+        // MMC locate to 01:02:03:04 (13 bytes), cut after its sixth byte.
+        let locate = [
+            0xF0, 0x7F, 0x7F, 0x06, 0x44, 0x06, 0x01, 0x01, 0x02, 0x03, 0x04, 0x00, 0xF7,
+        ];
+        out.send(raw(3, &locate[..6], t)).unwrap();
+        out.send(raw(3, &locate[6..], t)).unwrap();
+        out.send(raw(0, &[0xFA], t)).unwrap();
+        // A port the thread has no inlet for: passed over.
+        out.send(raw(9, &[0xFC], t)).unwrap();
+        drop(out);
+        let dropped = Arc::new(AtomicU64::new(2));
+        forward(records, inlets, dropped);
+        let got: Vec<(String, MidiEvent)> = rx
+            .try_iter()
+            .filter_map(|i| match i {
+                PlayerInput::Midi(e) => Some((e.source.to_string(), e.event)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "daw");
+        assert!(
+            matches!(got[0].1, MidiEvent::MachineControl { .. }),
+            "{got:?}"
+        );
+        assert_eq!(got[1], ("own".to_string(), MidiEvent::Start));
     }
 }
