@@ -44,6 +44,12 @@ impl ClockMap {
         ClockMap { link_us, at }
     }
 
+    /// Reads both clocks now, through a Link instance of its own that joins no session (for
+    /// a program beside a Link peer, such as the bench).
+    pub fn here() -> ClockMap {
+        ClockMap::now(&AblLink::new(120.0))
+    }
+
     /// The instant of Link time `us`.
     pub fn instant(&self, us: i64) -> Instant {
         let d = us.saturating_sub(self.link_us);

@@ -1,6 +1,6 @@
 """An Ableton Link peer for tests/link.rs (PyPI aalink): waits for a peer, starts the
 session with start/stop sync at BPM, prints where the quantized launch is on Link's clock,
-plays for PLAY_S seconds and stops.
+plays for PLAY_S seconds and stops, printing when on Link's clock.
 
 Usage: link-peer.py BPM QUANTUM PLAY_S
 """
@@ -30,7 +30,7 @@ async def main():
     print(f"start {start_us:.0f} tempo {link.tempo:.3f}", flush=True)
     await asyncio.sleep(play_s)
     link.playing = False
-    print("stopped", flush=True)
+    print(f"stopped {link.time.total_seconds() * 1e6:.0f}", flush=True)
     await asyncio.sleep(1.0)
 
 

@@ -17,6 +17,8 @@ mod codecs;
 #[cfg(feature = "jack")]
 #[path = "bench/jack.rs"]
 mod jack;
+#[path = "bench/link.rs"]
+mod link;
 #[path = "bench/outputs.rs"]
 mod outputs;
 #[path = "bench/rigs.rs"]
@@ -38,7 +40,19 @@ use std::time::{Duration, Instant};
 fn main() -> std::process::ExitCode {
     playhead::clock::mark_process_start();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match run(&BenchArgs::parse()) {
+    let args = BenchArgs::parse();
+    if args.link {
+        // Link's multicast stays in a network namespace of the bench's own.
+        match link::in_own_namespace() {
+            Ok(Some(ended)) => return ended,
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("playhead-bench: error: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    match run(&args) {
         Ok(()) => {
             // Beside every figure: how busy the machine was while it was measured.
             println!("{}", machine_load());
@@ -101,9 +115,14 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs"])]
     pub jack: bool,
 
+    /// Measure a real Ableton Link peer's quantized start and its stop instead, on screen (in
+    /// a network namespace of its own: run as root).
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs", "jack"])]
+    pub link: bool,
+
     /// Measure a DAW's mid-song start over network MIDI instead, on screen (Song Position,
     /// Continue and 120 BPM clock), in the demo re-encoded with six common codecs.
-    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs", "jack"])]
+    #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs", "jack", "link"])]
     pub codecs: bool,
 
     /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
@@ -111,8 +130,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub screen_size: (u16, u16),
 
-    /// With --timing, --rigs, --test-card, --outputs, --jack or --codecs, how many trials of
-    /// each kind.
+    /// With --timing, --rigs, --test-card, --outputs, --jack, --link or --codecs, how many
+    /// trials of each kind.
     #[arg(long, default_value_t = 20)]
     pub trials: u32,
 
@@ -229,6 +248,12 @@ fn run(args: &BenchArgs) -> Result<(), String> {
              cargo build --release -p playhead-testkit --features jack --bin playhead-bench"
                 .into(),
         );
+    }
+    if args.link {
+        let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
+        println!("playhead bench --link on '{}'", video.display());
+        println!("{}", link::METHOD);
+        return link::run(&program()?, &video, args.trials);
     }
     if args.codecs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

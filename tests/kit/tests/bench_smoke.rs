@@ -146,3 +146,20 @@ fn the_jack_bench_runs() {
         assert!(has_row(&out, row), "no figure for '{row}':\n{out}");
     }
 }
+
+/// The Link case: a real Link peer (PyPI aalink) in a network namespace the bench makes (CI
+/// runs as root, as tests/link.rs needs too).
+#[test]
+fn the_link_bench_runs() {
+    let out = bench(&["--link", "--trials", "1"]);
+    for row in [
+        "Link start: frames 1..25 after the launch",
+        "Link running: frames 26..60",
+    ] {
+        assert!(has_row(&out, row), "no figure for '{row}':\n{out}");
+    }
+    assert!(
+        out.contains("Link Stop: frames due after it shown"),
+        "{out}"
+    );
+}

@@ -199,7 +199,7 @@ fn appearances(seen: &[Seen], last: u32) -> Vec<(u32, Instant)> {
     out
 }
 
-fn line(name: &str, mut v: Vec<f64>) -> String {
+pub(crate) fn line(name: &str, mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let abs: Vec<f64> = {
         let mut a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
