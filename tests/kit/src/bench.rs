@@ -125,8 +125,8 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["network", "chase", "timing", "rigs", "test_card", "outputs", "jack", "link"])]
     pub codecs: bool,
 
-    /// With --test-card, the virtual screen's size (640x360 shows what the software renderer
-    /// costs at 1280x720).
+    /// With --test-card or --link, the virtual screen's size (640x360 shows what the software
+    /// renderer costs at 1280x720).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub screen_size: (u16, u16),
 
@@ -253,7 +253,7 @@ fn run(args: &BenchArgs) -> Result<(), String> {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);
         println!("playhead bench --link on '{}'", video.display());
         println!("{}", link::METHOD);
-        return link::run(&program()?, &video, args.trials);
+        return link::run(&program()?, &video, args.trials, args.screen_size);
     }
     if args.codecs {
         let video = args.video.clone().unwrap_or_else(playhead::cli::demo_video);

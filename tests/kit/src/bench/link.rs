@@ -3,13 +3,16 @@
 use super::timing::{line, ms, on_screen};
 use playhead::sources::link::ClockMap;
 use playhead_testkit::onscreen::Seen;
+use rusty_link::{AblLink, SessionState};
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const METHOD: &str = "method: the release program runs fullscreen on a virtual X screen \
-(Xvfb 1280x720, Mesa's software OpenGL) with --link, in a network namespace the bench makes \
+(Xvfb 1280x720 unless --screen-size says, Mesa's software OpenGL) with --link, in a network namespace the bench makes \
 (only loopback, up: Link's multicast never leaves it). Per trial a real Link peer (PyPI aalink, \
 tests/peers/link-peer.py) joins the session at 120 BPM with 4 beats to the bar and start/stop \
 sync, waits a second, starts the session playing (beat 0 on the next bar line: the quantized \
@@ -19,7 +22,9 @@ when. A poller reads the demo show's frame code from the screen (X GetImage of 8
 0.5 ms). Start: frame n (n = 1..25) is due at the launch + n x 40 ms; the error is when it \
 appeared minus that. Running: the same for frames 26..60. Stop: the frames due after the \
 session's Stop that appeared, and the frame on screen 700 ms later against the frame due at \
-the Stop.";
+the Stop. A Link peer of the bench's own in the same session polls the session every 0.2 ms: \
+when the Stop reached it, after the Stop's time, is how long Link takes to carry a stop to a \
+peer on this machine (frames due in that time are shown before the program can know).";
 
 /// The session's tempo and bar.
 const BPM: f64 = 120.0;
@@ -128,6 +133,54 @@ impl Drop for Peer {
     }
 }
 
+/// A Link peer of the bench's own, in the same session, that only looks: when the session's
+/// stop reached it (polled every 0.2 ms), which says how long Link takes to carry a stop to a
+/// peer on this machine.
+struct Watcher {
+    stopped_seen: Arc<Mutex<Option<Instant>>>,
+    quit: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    fn start() -> Watcher {
+        let stopped_seen = Arc::new(Mutex::new(None));
+        let quit = Arc::new(AtomicBool::new(false));
+        let (seen, done) = (stopped_seen.clone(), quit.clone());
+        std::thread::spawn(move || {
+            let link = AblLink::new(BPM);
+            link.enable_start_stop_sync(true);
+            link.enable(true);
+            let mut state = SessionState::new();
+            let mut was_playing = false;
+            while !done.load(Ordering::Relaxed) {
+                link.capture_app_session_state(&mut state);
+                let playing = state.is_playing();
+                if was_playing && !playing {
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                }
+                was_playing = playing;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            link.enable(false);
+        });
+        Watcher { stopped_seen, quit }
+    }
+
+    /// When it last saw the session stop, and forgets it.
+    fn take_stop(&self) -> Option<Instant> {
+        self.stopped_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.quit.store(true, Ordering::Relaxed);
+    }
+}
+
 /// When each frame first appeared.
 fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
     let mut out: Vec<(u32, Instant)> = Vec::new();
@@ -141,7 +194,7 @@ fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
     out
 }
 
-pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
+pub fn run(exe: &Path, video: &Path, trials: u32, size: (u16, u16)) -> Result<(), String> {
     let python = python()?;
     let args: Vec<String> = [
         "--link",
@@ -153,9 +206,13 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let (_screen, program, poller) = on_screen(exe, &args, 150, (1280, 720), "Link")?;
+    let (_screen, program, poller) = on_screen(exe, &args, 150, size, "Link")?;
+    let watcher = Watcher::start();
+    let mut carried = Vec::new();
     let (mut start, mut running, mut after_stop, mut held) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per start: the error of the first new frame (frame 1), or of the first one shown.
+    let mut firsts_error = Vec::new();
     for trial in 0..trials {
         let mut peer = Peer::start(&python)?;
         peer.expect("joined")?;
@@ -169,6 +226,9 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             .ok_or("no stop time from the peer")?;
         let stop_at = clock.instant(stop_us);
         std::thread::sleep(Duration::from_millis(700));
+        if let Some(seen_at) = watcher.take_stop() {
+            carried.push(ms(seen_at, stop_at));
+        }
         // From a second before the launch: the trial before ended over two seconds earlier.
         let seen = poller.seen_since(launch.checked_sub(Duration::from_secs(1)).unwrap_or(launch));
         let appeared = firsts(&seen);
@@ -195,6 +255,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
                 program.log().join("\n")
             ));
         }
+        firsts_error.extend(errors.first().map(|e| e.1));
         start.extend(first);
         running.extend(
             errors
@@ -213,10 +274,22 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         held.push(now_on.map_or(f64::NAN, |n| f64::from(n) - f64::from(k)));
         if std::env::var_os("PLAYHEAD_BENCH_LOG").is_some() {
             eprintln!(
-                "trial {}: launch, first frames {:?}; stop at frame {k}, held {now_on:?}",
+                "trial {}: launch, first frames {:?}; stop at frame {k}, held {now_on:?}; \
+                 changes around the Stop (frame, ms after it): {:?}",
                 trial + 1,
-                errors.iter().take(5).collect::<Vec<_>>()
+                errors.iter().take(5).collect::<Vec<_>>(),
+                seen.iter()
+                    .filter(|(_, at)| ms(*at, stop_at).abs() < 300.0)
+                    .map(|(n, at)| (*n, ms(*at, stop_at)))
+                    .collect::<Vec<_>>()
             );
+            for l in program
+                .log()
+                .iter()
+                .filter(|l| l.contains("Link") || l.contains("Stop"))
+            {
+                eprintln!("  {l}");
+            }
         }
         drop(peer);
         std::thread::sleep(Duration::from_millis(300));
@@ -224,6 +297,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     println!(
         "{}",
         line("Link start: frames 1..25 after the launch", start)
+    );
+    println!(
+        "{}",
+        line("  each start: its first new frame", firsts_error)
     );
     println!("{}", line("Link running: frames 26..60", running));
     let sum = |v: &[f64]| v.iter().sum::<f64>();
@@ -233,6 +310,12 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         sum(&after_stop),
         after_stop.len(),
         held
+    );
+    // Link carries a stop to every peer after its time: the frames due meanwhile are shown
+    // before any peer knows, then the program goes back to the frame due at the Stop.
+    println!(
+        "{}",
+        line("  a Stop reaches a Link peer here after it (ms)", carried)
     );
     Ok(())
 }
