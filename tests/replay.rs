@@ -329,8 +329,21 @@ struct Video {
     speed: f64,
     frame_s: f64,
     seeks: SeekTimer,
-    /// Until a start's unpause (this time), the picture as it was before it.
-    before: Option<(f64, f64, f64, bool, f64)>,
+    /// Until a start's unpause, the picture as it was before it.
+    before: Option<Before>,
+}
+
+/// The picture before a start's unpause at `until_s`: as it was (`position_s` at `since_s`,
+/// running or not at `speed`), paused from the start's seek on (`seek_s`), as the player
+/// pauses the deck when it seeks.
+#[derive(Clone, Copy, Debug)]
+struct Before {
+    until_s: f64,
+    seek_s: Option<f64>,
+    position_s: f64,
+    since_s: f64,
+    playing: bool,
+    speed: f64,
 }
 
 impl Video {
@@ -347,14 +360,12 @@ impl Video {
     }
 
     fn at(&self, t_s: f64) -> f64 {
-        if let Some((until_s, position_s, since_s, playing, speed)) = self.before {
-            if t_s < until_s {
-                return if playing {
-                    position_s + (t_s - since_s) * speed
-                } else {
-                    position_s
-                };
-            }
+        if let Some(b) = self.before.filter(|b| t_s < b.until_s) {
+            return if b.playing {
+                b.position_s + (b.seek_s.map_or(t_s, |s| t_s.min(s)) - b.since_s) * b.speed
+            } else {
+                b.position_s
+            };
         }
         if self.playing {
             self.position_s + (t_s - self.since_s) * self.speed
@@ -365,9 +376,14 @@ impl Video {
 
     fn playing_at(&self, t_s: f64) -> bool {
         match self.before {
-            Some((until_s, _, _, playing, _)) if t_s < until_s => playing,
+            Some(b) if t_s < b.until_s => b.playing && b.seek_s.is_none_or(|s| t_s < s),
             _ => self.playing,
         }
+    }
+
+    /// A start is waiting for its moment at `t_s`: the player reports no position then.
+    fn start_pending(&self, t_s: f64) -> bool {
+        self.before.is_some_and(|b| t_s < b.until_s)
     }
 
     /// The frame on screen at `t_s`: the last whose time the video has reached.
@@ -391,11 +407,12 @@ impl Video {
             (!self.playing_at(due_s) && (on_screen - position_s).abs() < 1e-4).then_some(on_screen);
         let mut run =
             plan::TimedStart::new(position_s, now, now, cued, self.frame_s, self.seeks.lead());
-        let (mut t, mut landed) = (now, None);
+        let (mut t, mut landed, mut seek_s) = (now, None, None);
         loop {
             match run.step(t, landed) {
                 StartStep::WaitUntil(at) => t = at,
                 StartStep::Seek { .. } => {
+                    seek_s = Some(t.secs_f64());
                     landed = Some(t.plus_secs(SEEK_TAKES_S));
                 }
                 StartStep::AwaitLanding => t = landed.expect("a seek landing"),
@@ -409,13 +426,14 @@ impl Video {
                 }
             }
         }
-        let before = (
-            run.plan.unpause_at.secs_f64(),
-            self.at(due_s),
-            due_s,
-            self.playing_at(due_s),
-            self.speed,
-        );
+        let before = Before {
+            until_s: run.plan.unpause_at.secs_f64(),
+            seek_s,
+            position_s: self.at(due_s),
+            since_s: due_s,
+            playing: self.playing_at(due_s),
+            speed: self.speed,
+        };
         self.set(t.secs_f64(), run.plan.from_s, true);
         self.speed = 1.0;
         if run.plan.unpause_at > now {
@@ -499,7 +517,7 @@ fn replay(r: &Recording) -> Outcome {
             let t = next_tick_s.min(next_report_s);
             let cue = if t == next_report_s {
                 next_report_s += FRAME_S;
-                if video.playing_at(t) {
+                if video.playing_at(t) && !video.start_pending(t) {
                     transport.on_video_position(Stamp::from_secs_f64(t), video.at(t))
                 } else {
                     None

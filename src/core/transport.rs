@@ -544,6 +544,10 @@ impl Transport {
         received_s: f64,
     ) -> Option<Cue> {
         let c = self.chaser();
+        if c.starts_without_clock || !c.clock_running(at_s) {
+            // No clock to wait for (a DAW that sends none, or the song runs on timecode).
+            return self.go(video_s, true, at_s);
+        }
         let interval_s =
             c.video_s_at_clocks(clocks.saturating_add(1)) - c.video_s_at_clocks(clocks);
         let wait_s = (CLOCK_WAIT_INTERVALS * interval_s).clamp(CLOCK_WAIT_MIN_S, CLOCK_WAIT_MAX_S);
@@ -758,6 +762,8 @@ impl Transport {
 
     fn hold(&mut self) -> Option<Cue> {
         let c = self.chaser();
+        // Nothing starts after a hold by itself (timecode that stopped holds too).
+        c.pending = None;
         c.drift.reset();
         c.reference = None;
         c.reference_kind = None;
@@ -773,7 +779,12 @@ impl Transport {
 
     fn chase_midi(&mut self, event: MidiEvent, at_s: f64, received_s: f64) -> Option<Cue> {
         // A newer word from the DAW replaces a start still waiting for its clock.
-        let was_pending = event.is_transport() && self.chaser().pending.take().is_some();
+        let pending = if event.is_transport() {
+            self.chaser().pending.take()
+        } else {
+            None
+        };
+        let was_pending = pending.is_some();
         match event {
             MidiEvent::Start => {
                 self.daw_running = true;
@@ -799,7 +810,13 @@ impl Transport {
                 self.daw_running = false;
                 self.chaser().pending = None;
                 self.chaser().estimator.reset();
-                self.hold()
+                let held = self.hold();
+                match pending.filter(|p| p.jump) {
+                    // Stopped between a jump's Song Position and its clock: the DAW stands
+                    // where it jumped to, and the picture goes there, paused.
+                    Some(p) if held.is_some() => self.go(p.video_s, false, at_s).or(held),
+                    _ => held,
+                }
             }
             MidiEvent::SongPosition { sixteenths } => {
                 let clocks = spp_clocks(sixteenths);
@@ -1152,8 +1169,10 @@ impl Transport {
             return Some(Cue::Play);
         };
         c.estimator.reset();
-        // Another sender's clocks from here: a gap seen in the old leader's says nothing.
+        // Another sender's clocks from here: a gap seen in the old leader's says nothing, and
+        // a jump it announced (a Song Position waiting for its clock) is not the new one's.
         c.gap = None;
+        c.pending = None;
         c.last_clock_s = None;
         // The next clock is one further than the position taken over (the position itself
         // when the leader has sent none since its start).
@@ -1502,8 +1521,9 @@ mod tests {
             Some(Cue::Play)
         );
         assert_eq!(t.state(), State::Playing);
-        // A loop jump back to bar 9 while playing relocates and keeps playing, from the clock
-        // after it: that clock is bar 9.
+        // A loop jump back to bar 9 while playing (its clock running) relocates and keeps
+        // playing, from the clock after it: that clock is bar 9.
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(2.99));
         assert_eq!(
             t.on_midi(
                 MidiEvent::SongPosition { sixteenths: 128 },
@@ -1521,6 +1541,7 @@ mod tests {
         );
         assert_eq!(t.state(), State::Playing);
         // A jump with no clock after it jumps once the wait for one is over, timed by itself.
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(3.49));
         assert_eq!(
             t.on_midi(
                 MidiEvent::SongPosition { sixteenths: 64 },
@@ -1539,10 +1560,24 @@ mod tests {
                 Stamp::from_secs_f64(3.5)
             ))
         );
+        // A Stop between a jump and its clock: the DAW stands where it jumped to.
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(3.99));
         assert_eq!(
-            t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.0)),
-            Some(Cue::Hold)
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 32 },
+                Stamp::from_secs_f64(4.0)
+            ),
+            None
         );
+        assert_eq!(
+            t.on_midi(MidiEvent::Stop, Stamp::from_secs_f64(4.005)),
+            Some(Cue::Locate {
+                position_s: 4.0,
+                play: false
+            })
+        );
+        assert_eq!(t.state(), State::Stopped);
+        assert_eq!(t.late_start(Stamp::from_secs_f64(5.0)), None);
         // Start is the top; SPP 0 arms it, so Start plays in place.
         assert_eq!(
             t.on_midi(
@@ -1560,6 +1595,27 @@ mod tests {
             t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(6.001)),
             Some(Cue::Play)
         );
+    }
+
+    #[test]
+    fn a_jump_while_no_clock_runs_is_at_once() {
+        // Playing with its clock stopped for a second (the clock source went quiet while the
+        // song runs on): a Song Position has no clock to wait for.
+        let mut t = chase(Some(120.0), 0.0);
+        t.on_midi(MidiEvent::Start, Stamp::from_secs_f64(1.0));
+        t.on_midi(MidiEvent::Clock, Stamp::from_secs_f64(1.001));
+        assert_eq!(t.state(), State::Playing);
+        assert_eq!(
+            t.on_midi(
+                MidiEvent::SongPosition { sixteenths: 64 },
+                Stamp::from_secs_f64(2.0)
+            ),
+            Some(Cue::Locate {
+                position_s: 8.0,
+                play: true
+            })
+        );
+        assert_eq!(t.start_deadline(), None);
     }
 
     #[test]

@@ -1285,7 +1285,11 @@ impl Player {
                 self.transport.state()
             ),
         }
-        if cue == Some(Cue::Hold) {
+        // A Stop that cues where the DAW jumped to just before (its Song Position's clock never
+        // came) is a Stop too.
+        let stopped_at_jump = matches!(ev.event, MidiEvent::Stop)
+            && matches!(cue, Some(Cue::Locate { play: false, .. }));
+        if cue == Some(Cue::Hold) || stopped_at_jump {
             // Held at once; the rest of the stop behaviour waits to see whether this Stop is a
             // loop jump's.
             self.stop_pending = Some(clock::now() + JUMP_WINDOW);

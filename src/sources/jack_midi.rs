@@ -16,13 +16,14 @@
 //! second and connects the wanted ones, as midir's watcher does in the ALSA build.
 //!
 //! The JACK process callback runs in JACK's real-time thread: it only copies each message's
-//! bytes and stamps into a fixed-size record and offers it to a bounded channel made before
-//! the client started (no allocation, no parsing, never a wait: a full channel drops the
-//! message and counts it). A thread of ours, `jack-midi`, takes them from there and parses and
-//! forwards them through the source's inlet, which may allocate (a clock lane handed over) and,
-//! when the player is stalled, wait up to 100 ms for room in its channel. (Before, the callback
-//! did that itself.) A message longer than a record (a SysEx) goes in pieces, which the
-//! source's parser joins. When the server goes away the client is dropped and made again once
+//! bytes and stamps into fixed-size records in a wait-free ring buffer (rtrb) made before the
+//! client started, and unparks the thread that reads it (an atomic and, when that thread
+//! sleeps, a futex wake: no lock, no allocation, no parsing, never a wait). A message the ring
+//! has no room for is dropped whole and counted. That thread of ours, `jack-midi`, parses and
+//! forwards the messages through the source's inlet, which may allocate (a clock lane handed
+//! over) and, when the player is stalled, wait up to 100 ms for room in its channel. (Before,
+//! the callback did that itself.) A message longer than a record (a SysEx) goes in pieces,
+//! all or none, which the source's parser joins. When the server goes away the client is dropped and made again once
 //! it is back.
 
 use super::{
@@ -53,6 +54,8 @@ const RAW_BYTES: usize = 16;
 /// How many records wait between the callback and the forwarding thread at most (at 120 BPM
 /// a clock's 48 a second: over a minute of them).
 const RAW_QUEUE: usize = 4096;
+/// How long the forwarding thread sleeps when nothing came (the callback wakes it sooner).
+const FORWARD_IDLE: Duration = Duration::from_millis(100);
 
 /// A message (or a piece of one) on port `input` (its number: 0 the own port, then 1, 2, ...
 /// as the session makes them), handed from the callback to the forwarding thread.
@@ -69,8 +72,10 @@ struct Process {
     /// Our ports and their numbers; the forwarding thread holds each one's inlet by number.
     ports: Vec<(usize, Port<MidiIn>)>,
     added: Receiver<(usize, Port<MidiIn>)>,
-    out: Sender<Raw>,
-    /// Records the channel had no room for.
+    out: rtrb::Producer<Raw>,
+    /// The forwarding thread, woken when records come.
+    forwarder: thread::Thread,
+    /// Messages the ring had no room for.
     dropped: Arc<AtomicU64>,
 }
 
@@ -105,6 +110,7 @@ impl jack::ProcessHandler for Process {
             self.ports.push(port);
         }
         let first = ps.last_frame_time();
+        let mut handed = false;
         for &(input, ref port) in &self.ports {
             let (_, latency) = port.get_latency_range(LatencyType::Capture);
             for message in port.iter(ps) {
@@ -115,6 +121,11 @@ impl jack::ProcessHandler for Process {
                     jack_now_us,
                     now,
                 );
+                // All of a message or none: a SysEx missing a piece would be joined wrong.
+                if self.out.slots() < message.bytes.len().div_ceil(RAW_BYTES) {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 for piece in message.bytes.chunks(RAW_BYTES) {
                     let mut raw = Raw {
                         input,
@@ -124,43 +135,56 @@ impl jack::ProcessHandler for Process {
                         at,
                     };
                     raw.bytes[..piece.len()].copy_from_slice(piece);
-                    if self.out.try_send(raw).is_err() {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                    // Room was checked: the callback is the ring's only writer.
+                    let _ = self.out.push(raw);
                 }
+                handed = true;
             }
+        }
+        if handed {
+            self.forwarder.unpark();
         }
         Control::Continue
     }
 }
 
-/// Parses and forwards what the callback hands over, until the callback's end of the channel
-/// is dropped with its client. `inlets` brings each port's inlet with its number, before the
-/// port reaches the callback.
-fn forward(records: Receiver<Raw>, inlets: Receiver<(usize, MidiInlet)>, dropped: Arc<AtomicU64>) {
+/// Parses and forwards what the callback hands over, until the callback's end of the ring is
+/// dropped with its client and the ring is empty. `inlets` brings each port's inlet with its
+/// number, before the port reaches the callback.
+fn forward(
+    mut records: rtrb::Consumer<Raw>,
+    inlets: Receiver<(usize, MidiInlet)>,
+    dropped: Arc<AtomicU64>,
+) {
     let mut known: HashMap<usize, MidiInlet> = HashMap::new();
     let mut said_dropped = 0;
-    while let Ok(raw) = records.recv() {
-        if !known.contains_key(&raw.input) {
-            known.extend(inlets.try_iter());
-        }
-        let Some(inlet) = known.get_mut(&raw.input) else {
-            continue;
-        };
-        let bytes = &raw.bytes[..usize::from(raw.len).min(RAW_BYTES)];
-        if !inlet.receive_stamped(bytes, raw.received, raw.at) {
-            // The player has gone: the program is shutting down.
-            return;
+    loop {
+        while let Ok(raw) = records.pop() {
+            if !known.contains_key(&raw.input) {
+                known.extend(inlets.try_iter());
+            }
+            let Some(inlet) = known.get_mut(&raw.input) else {
+                continue;
+            };
+            let bytes = &raw.bytes[..usize::from(raw.len).min(RAW_BYTES)];
+            if !inlet.receive_stamped(bytes, raw.received, raw.at) {
+                // The player has gone: the program is shutting down.
+                return;
+            }
         }
         let lost = dropped.load(Ordering::Relaxed);
         if lost > said_dropped {
             warn!(
-                "{} MIDI message(s) from JACK were dropped: playhead fell {RAW_QUEUE} messages \
+                "{} MIDI message(s) from JACK were dropped: playhead fell {RAW_QUEUE} records \
                  behind ({lost} in all)",
                 lost - said_dropped
             );
             said_dropped = lost;
         }
+        if records.is_abandoned() && records.is_empty() {
+            return;
+        }
+        thread::park_timeout(FORWARD_IDLE);
     }
 }
 
@@ -198,14 +222,16 @@ impl Session {
             .map_err(|e| format!("cannot make the input port: {e}"))?;
         let (add, added) = crossbeam_channel::bounded(PORTS_AT_MOST);
         let (add_inlet, inlets) = crossbeam_channel::unbounded();
-        let (out, records) = crossbeam_channel::bounded(RAW_QUEUE);
+        let (out, records) = rtrb::RingBuffer::new(RAW_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let _ = add_inlet.send((0, MidiInlet::new(&virtual_source(), tx.clone())));
         let lost = dropped.clone();
-        thread::Builder::new()
+        let forwarder = thread::Builder::new()
             .name("jack-midi".into())
             .spawn(move || forward(records, inlets, lost))
-            .map_err(|e| format!("cannot start the MIDI forwarding thread: {e}"))?;
+            .map_err(|e| format!("cannot start the MIDI forwarding thread: {e}"))?
+            .thread()
+            .clone();
         let gone = Arc::new(AtomicBool::new(false));
         let process = Process {
             ports: {
@@ -216,6 +242,7 @@ impl Session {
             },
             added,
             out,
+            forwarder,
             dropped,
         };
         let active = client
@@ -410,7 +437,7 @@ mod tests {
     #[test]
     fn records_reach_their_ports_inlets_and_pieces_are_joined() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (out, records) = crossbeam_channel::bounded(RAW_QUEUE);
+        let (mut out, records) = rtrb::RingBuffer::new(RAW_QUEUE);
         let (add_inlet, inlets) = crossbeam_channel::unbounded();
         add_inlet
             .send((0, MidiInlet::new("own", tx.clone())))
@@ -423,11 +450,15 @@ mod tests {
         let locate = [
             0xF0, 0x7F, 0x7F, 0x06, 0x44, 0x06, 0x01, 0x01, 0x02, 0x03, 0x04, 0x00, 0xF7,
         ];
-        out.send(raw(3, &locate[..6], t)).unwrap();
-        out.send(raw(3, &locate[6..], t)).unwrap();
-        out.send(raw(0, &[0xFA], t)).unwrap();
-        // A port the thread has no inlet for: passed over.
-        out.send(raw(9, &[0xFC], t)).unwrap();
+        for r in [
+            raw(3, &locate[..6], t),
+            raw(3, &locate[6..], t),
+            raw(0, &[0xFA], t),
+            // A port the thread has no inlet for: passed over.
+            raw(9, &[0xFC], t),
+        ] {
+            assert!(out.push(r).is_ok());
+        }
         drop(out);
         let dropped = Arc::new(AtomicU64::new(2));
         forward(records, inlets, dropped);
