@@ -9,7 +9,7 @@
 //! the benchmark, in a release build.)
 
 use playhead_testkit::framecode::VideoRect;
-use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::onscreen::{first_appearances, Program, ScreenPoller, VirtualScreen};
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -236,19 +236,6 @@ fn on_its_offset(name: &str, earliest: f64) {
     );
 }
 
-/// When each frame first appeared.
-fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
-    let mut out: Vec<(u32, Instant)> = Vec::new();
-    for &(n, at) in seen {
-        if let Some(n) = n {
-            if !out.iter().any(|(m, _)| *m == n) {
-                out.push((n, at));
-            }
-        }
-    }
-    out
-}
-
 fn monitors(count: u16) -> VirtualScreen {
     monitors_of(count, 640, 360)
 }
@@ -341,7 +328,7 @@ fn three_outputs_show_one_frame_each_on_its_own_offset() {
     }
     let seen: Vec<Vec<(u32, Instant)>> = pollers
         .iter()
-        .map(|p| firsts(&p.seen_since(since)))
+        .map(|p| first_appearances(&p.seen_since(since)))
         .collect();
     let at = |m: usize, k: u32| seen[m].iter().find(|(n, _)| *n == k).map(|(_, t)| *t);
     // The two halves of the wide video: the same frame at the same moment.
@@ -714,7 +701,7 @@ fn an_outputs_offset_set_from_the_remote_moves_that_output_alone_and_is_saved() 
             assert!(p.wait_for(20 * SECOND, |n| n.is_some_and(|n| n >= 60)));
         }
         for (m, name) in ["projector", "led"].iter().enumerate() {
-            let seen = firsts(&pollers[m].seen_since(since));
+            let seen = first_appearances(&pollers[m].seen_since(since));
             on_its_offset(name, earliest_error(&seen, since, 25.0, offsets[m], 5..60));
         }
     };
@@ -802,7 +789,7 @@ fn the_test_card_plays_whole_on_every_output_each_on_its_own_offset() {
     }
     let seen: Vec<Vec<(u32, Instant)>> = pollers
         .iter()
-        .map(|p| firsts(&p.seen_since(since)))
+        .map(|p| first_appearances(&p.seen_since(since)))
         .collect();
     // The projector (offset 0) shows each frame at its due time, from pictures kept back 40 ms
     // after the LED wall's; the LED wall shows them 40 ms earlier.

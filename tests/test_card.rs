@@ -8,7 +8,7 @@
 //! build.)
 
 use playhead_core::test_card::{Flash, TestCard};
-use playhead_testkit::onscreen::{Program, ScreenPoller, Seen, VirtualScreen};
+use playhead_testkit::onscreen::{first_appearances, Program, ScreenPoller, VirtualScreen};
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,19 +77,6 @@ fn start(screen: &VirtualScreen, port: u16, offset_ms: u32) -> Program {
         .expect("the program armed on the test card")
 }
 
-/// When each frame first appeared after `since`.
-fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
-    let mut out: Vec<(u32, Instant)> = Vec::new();
-    for &(n, at) in seen {
-        if let Some(n) = n {
-            if !out.iter().any(|(m, _)| *m == n) {
-                out.push((n, at));
-            }
-        }
-    }
-    out
-}
-
 /// What the screen shows between the big number and the sweep, as the card's flash.
 fn flash_on_screen(display: &str) -> Flash {
     // (640, 500) on the card, at half size on this screen.
@@ -156,7 +143,7 @@ fn the_card_flashes_on_the_beats_and_follows_start_and_stop() {
             "frame {held} held on screen (bar and beat {:?})",
             card.bar_beat(u64::from(held))
         );
-        let played = firsts(&poller.seen_since(meant));
+        let played = first_appearances(&poller.seen_since(meant));
         assert!(
             played.iter().any(|(n, _)| *n >= 20),
             "the card did not play after Start: {played:?}"
@@ -188,7 +175,7 @@ fn the_offset_shows_the_card_earlier() {
             "the card did not play to frame 70; the program said:\n{}",
             program.log().join("\n")
         );
-        let mut errors: Vec<f64> = firsts(&poller.seen_since(meant))
+        let mut errors: Vec<f64> = first_appearances(&poller.seen_since(meant))
             .into_iter()
             .filter(|(n, _)| (10..=70).contains(n))
             .map(|(n, at)| ms(at, meant) - card.frame_time_s(u64::from(n)) * 1000.0)

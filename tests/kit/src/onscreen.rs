@@ -329,6 +329,20 @@ fn real_time_priority() {
 /// A frame number seen on screen (`None`: no frame code, such as black) and when.
 pub type Seen = (Option<u32>, Instant);
 
+/// When each frame first appeared, in the order they did (a frame seen again later, after a
+/// seek back, keeps its first appearance).
+pub fn first_appearances(seen: &[Seen]) -> Vec<(u32, Instant)> {
+    let mut out: Vec<(u32, Instant)> = Vec::new();
+    for &(n, at) in seen {
+        if let Some(n) = n {
+            if !out.iter().any(|(m, _)| *m == n) {
+                out.push((n, at));
+            }
+        }
+    }
+    out
+}
+
 /// Polls a screen for the frame code, from a thread of its own.
 pub struct ScreenPoller {
     seen: Arc<Mutex<Vec<Seen>>>,

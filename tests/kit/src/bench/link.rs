@@ -2,7 +2,7 @@
 
 use super::timing::{line, ms, on_screen};
 use playhead::sources::link::ClockMap;
-use playhead_testkit::onscreen::Seen;
+use playhead_testkit::onscreen::first_appearances;
 use rusty_link::{AblLink, SessionState};
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
@@ -181,19 +181,6 @@ impl Drop for Watcher {
     }
 }
 
-/// When each frame first appeared.
-fn firsts(seen: &[Seen]) -> Vec<(u32, Instant)> {
-    let mut out: Vec<(u32, Instant)> = Vec::new();
-    for &(n, at) in seen {
-        if let Some(n) = n {
-            if !out.iter().any(|(m, _)| *m == n) {
-                out.push((n, at));
-            }
-        }
-    }
-    out
-}
-
 pub fn run(exe: &Path, video: &Path, trials: u32, size: (u16, u16)) -> Result<(), String> {
     let python = python()?;
     let args: Vec<String> = [
@@ -231,7 +218,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32, size: (u16, u16)) -> Result<()
         }
         // From a second before the launch: the trial before ended over two seconds earlier.
         let seen = poller.seen_since(launch.checked_sub(Duration::from_secs(1)).unwrap_or(launch));
-        let appeared = firsts(&seen);
+        let appeared = first_appearances(&seen);
         let errors: Vec<(u32, f64)> = appeared
             .iter()
             .filter(|(n, at)| *n >= 1 && *at >= launch)
