@@ -1170,9 +1170,12 @@ impl Transport {
         };
         c.estimator.reset();
         // Another sender's clocks from here: a gap seen in the old leader's says nothing, and
-        // a jump it announced (a Song Position waiting for its clock) is not the new one's.
+        // a jump it announced (a Song Position waiting for its clock) is not the new one's (a
+        // start waiting for its clock stays: the new leader's clock starts it).
         c.gap = None;
-        c.pending = None;
+        if c.pending.is_some_and(|p| p.jump) {
+            c.pending = None;
+        }
         c.last_clock_s = None;
         // The next clock is one further than the position taken over (the position itself
         // when the leader has sent none since its start).
