@@ -68,6 +68,22 @@ struct Raw {
     at: Instant,
 }
 
+impl Raw {
+    /// `piece` (at most [`RAW_BYTES`] of a message; more is cut) of port `input`.
+    fn new(input: usize, piece: &[u8], received: Instant, at: Instant) -> Raw {
+        let len = piece.len().min(RAW_BYTES);
+        let mut bytes = [0; RAW_BYTES];
+        bytes[..len].copy_from_slice(&piece[..len]);
+        Raw {
+            input,
+            len: len as u8,
+            bytes,
+            received,
+            at,
+        }
+    }
+}
+
 struct Process {
     /// Our ports and their numbers; the forwarding thread holds each one's inlet by number.
     ports: Vec<(usize, Port<MidiIn>)>,
@@ -127,16 +143,8 @@ impl jack::ProcessHandler for Process {
                     continue;
                 }
                 for piece in message.bytes.chunks(RAW_BYTES) {
-                    let mut raw = Raw {
-                        input,
-                        len: piece.len() as u8,
-                        bytes: [0; RAW_BYTES],
-                        received: now,
-                        at,
-                    };
-                    raw.bytes[..piece.len()].copy_from_slice(piece);
                     // Room was checked: the callback is the ring's only writer.
-                    let _ = self.out.push(raw);
+                    let _ = self.out.push(Raw::new(input, piece, now, at));
                 }
                 handed = true;
             }
@@ -420,15 +428,7 @@ mod tests {
     use crate::parse::MidiEvent;
 
     fn raw(input: usize, bytes: &[u8], at: Instant) -> Raw {
-        let mut r = Raw {
-            input,
-            len: bytes.len() as u8,
-            bytes: [0; RAW_BYTES],
-            received: at,
-            at,
-        };
-        r.bytes[..bytes.len()].copy_from_slice(bytes);
-        r
+        Raw::new(input, bytes, at, at)
     }
 
     /// The forwarding thread's side, run here on the test's thread: records of two ports go
