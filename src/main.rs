@@ -5,8 +5,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use log::info;
 use playhead::cli::Cli;
 use playhead::error::Error;
-use playhead::player::{self, OnScreen, Player, PlayerInput, PlayerOptions};
+use playhead::player::{self, Player, PlayerInput, PlayerOptions};
 use playhead::screen::headless;
+use playhead::screen::stage::Stage;
 use playhead::screen::ScreenEvent as ScreenMsg;
 use playhead::screen::{self, ScreenEvent, ScreenOptions};
 use playhead::show::{self, Show};
@@ -158,7 +159,7 @@ fn start_remotes(
     board: Arc<playhead::player::status::StatusBoard>,
     tx: &crossbeam_channel::Sender<PlayerInput>,
     decks: Vec<playhead::mpv::Mpv>,
-    on_screen: OnScreen,
+    stage: Stage,
     network: Option<&playhead::sources::network::Network>,
     warnings: playhead::remote::Warnings,
 ) -> Result<(), Error> {
@@ -178,7 +179,7 @@ fn start_remotes(
             }),
             warnings,
         };
-        let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, on_screen);
+        let thumbnails = playhead::remote::thumbnail::Thumbnailer::new(decks, stage);
         playhead::remote::start(config, board.clone(), tx.clone(), thumbnails)
             .map_err(Error::Remote)?;
     }
@@ -297,7 +298,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
             headless.status.clone(),
             &headless.tx,
             headless.decks.clone(),
-            headless.on_screen.clone(),
+            headless.stage.clone(),
             network.as_ref(),
             warnings.clone(),
         )?;
@@ -319,7 +320,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     let window_shutdown = shutdown.clone();
     let cores = player::create_decks(&show, &options).map_err(Error::Video)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
-    let on_screen = OnScreen::default();
+    let (cues, stage) = playhead::screen::stage::channel();
     let screen_options = ScreenOptions {
         fullscreen: !cli.windowed,
         screen: cli.screen.map(usize::from),
@@ -327,14 +328,13 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         title: format!("playhead: {}", show.name),
         outputs: output_windows,
     };
-    let player =
-        Player::for_show(show, cores, options, on_screen.clone(), |_| {}).map_err(Error::Video)?;
+    let player = Player::for_show(show, cores, options, cues, |_| {}).map_err(Error::Video)?;
     start_remotes(
         &cli,
         player.status_board(),
         &tx,
         decks.clone(),
-        on_screen.clone(),
+        stage.clone(),
         network.as_ref(),
         warnings.clone(),
     )?;
@@ -361,7 +361,7 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     });
     // Held until the window is gone; dropping it gives DPMS back and releases the inhibitors.
     let screen_on = playhead::screen::screen_on::keep_screen_on();
-    let result = screen::run(decks, on_screen, screen_options, tx.clone(), start_player);
+    let result = screen::run(decks, stage, screen_options, tx.clone(), start_player);
     drop(screen_on);
     // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
     drop(network);

@@ -38,7 +38,7 @@ fn show_with_remote(token: Option<&str>, allow: &[&str]) -> (HeadlessShow, Socke
         warnings: Default::default(),
         tls: None,
     };
-    let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
+    let thumbnails = Thumbnailer::new(show.decks.clone(), show.stage.clone());
     let addr =
         playhead::remote::start(config, show.status.clone(), show.tx.clone(), thumbnails).unwrap();
     (show, addr)
@@ -410,7 +410,7 @@ fn a_failed_video_is_reopened_from_the_remote() {
         warnings: Default::default(),
         tls: None,
     };
-    let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
+    let thumbnails = Thumbnailer::new(h.decks.clone(), h.stage.clone());
     let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();
     let right = bearer(TOKEN);
 
@@ -463,7 +463,7 @@ fn the_status_says_why_the_selected_song_cannot_play() {
         warnings: Default::default(),
         tls: None,
     };
-    let thumbnails = Thumbnailer::new(h.decks.clone(), h.on_screen.clone());
+    let thumbnails = Thumbnailer::new(h.decks.clone(), h.stage.clone());
     let addr = playhead::remote::start(config, h.status.clone(), h.tx.clone(), thumbnails).unwrap();
     assert_eq!(status(addr)["song_error"], serde_json::Value::Null);
     assert_eq!(http(addr, "POST", "/api/song/2", &[&bearer(TOKEN)]).0, 202);

@@ -230,7 +230,7 @@ fn remote(show: &HeadlessShow) -> SocketAddr {
         warnings: Default::default(),
         tls: None,
     };
-    let thumbnails = Thumbnailer::new(show.decks.clone(), show.on_screen.clone());
+    let thumbnails = Thumbnailer::new(show.decks.clone(), show.stage.clone());
     playhead::remote::start(config, show.status.clone(), show.tx.clone(), thumbnails).unwrap()
 }
 

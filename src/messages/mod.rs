@@ -4,6 +4,7 @@
 //! module and neither imports the other.
 
 pub mod lanes;
+pub mod stage;
 
 use crate::arbiter::Rig;
 use crate::transport::OperatorCommand;

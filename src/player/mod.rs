@@ -6,13 +6,13 @@
 //! Clock ticks reach it through per-source lanes rather than one message each ([`lanes`]).
 
 mod decks;
-mod retime;
 pub mod status;
 
 use crate::arbiter::{Arbiter, Decision, Rig, Verdict};
 use crate::chase::drift::LockState;
 use crate::clock;
 use crate::messages::lanes::{ClockLane, TimedEvent};
+use crate::messages::stage::{DeckViews, StageCues};
 pub use crate::messages::{lanes, InputCounters, PlayerInput, RemoteCommand};
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::parse::MidiEvent;
@@ -25,8 +25,7 @@ use decks::{deck_count, Deck, Media, UNLOAD_SETTLE};
 use log::{debug, error, info, warn};
 use status::{SongRef, StatusBoard, StatusSnapshot};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sets `offset_ms` in the show file `file` to `ms`, keeping its comments and layout.
@@ -223,371 +222,6 @@ const STATUS_LOG_INTERVAL: Duration = Duration::from_secs(30);
 const OVERLAY_BLACK: &str = "1";
 const OVERLAY_STATUS: &str = "2";
 
-/// Which deck's picture is on screen, shared with whoever draws (the window or the software
-/// screen), and until when a deck's next frame is held back. Cheap to clone; reading which
-/// deck is on screen never blocks.
-#[derive(Clone, Debug, Default)]
-pub struct OnScreen {
-    deck: Arc<AtomicUsize>,
-    holds: Arc<Mutex<Holds>>,
-    stops: Arc<Mutex<Stops>>,
-    /// What each output shows of each deck's picture (with `[[output]]`s), by deck.
-    views: Arc<Mutex<Vec<(usize, DeckViews)>>>,
-    /// Since when each output's present has been waiting (`None`: not waiting), by output.
-    presents: Arc<Mutex<Vec<Option<Instant>>>>,
-    /// Counts changes of `views`: the screens draw the picture again when it moves.
-    views_changed: Arc<AtomicUsize>,
-    /// Each output's delay behind the slowest screen, once changed from the show's (a latency
-    /// offset set from the remote).
-    delays: Arc<Mutex<Option<Vec<Duration>>>>,
-    /// Each deck's run since a timed start: how much later than planned mpv times its frames.
-    retimes: Arc<Mutex<retime::Retimes>>,
-}
-
-/// What the outputs show of one deck's picture: its size as decoded (the song's files stacked
-/// side by side), and each output's rectangle of it and edge blend, in the show's output
-/// order. A deck with none set (idle content) is shown whole on every output.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeckViews {
-    pub size: (u32, u32),
-    pub views: Vec<crate::outputs::View>,
-}
-
-/// The frames sought ahead of timed starts, by deck.
-#[derive(Debug, Default)]
-struct Holds {
-    /// (deck, not to be presented before): set by the player with the seek.
-    until: Vec<(usize, Instant)>,
-    /// (deck, when its held frame reached a screen): the seek landed then.
-    landed: Vec<(usize, Instant)>,
-    /// Decks whose held frame came after its moment: it is not presented (late), and the
-    /// player plans the start again.
-    late: Vec<usize>,
-}
-
-/// What the screens need to keep a Stop's frame: the moment each stopped deck stopped, and the
-/// due time of the last new frame mpv handed each deck over.
-#[derive(Debug, Default)]
-struct Stops {
-    fences: Vec<Fence>,
-    /// (deck, when the last new frame mpv handed over was due; `None`: a seek's frame).
-    dues: Vec<(usize, Option<Instant>)>,
-}
-
-/// A stopped deck's fence.
-#[derive(Clone, Copy, Debug)]
-struct Fence {
-    deck: usize,
-    /// The Stop's time.
-    at: Instant,
-    /// A frame due after it was kept off the screen: mpv is on it.
-    passed: bool,
-    /// The player sought back to the Stop's frame: the next new frame is that one.
-    sought_back: bool,
-    /// The player sent the stopped deck elsewhere at this time: a frame drawn since is the
-    /// seek's, whatever its due time.
-    relocated: Option<Instant>,
-    /// The player has looked whether mpv went past the Stop's frame (and sought back if so).
-    settled: bool,
-}
-
-/// The frame a screen has drawn, as [`OnScreen::admit`] is asked about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drawn {
-    /// A new frame mpv handed over, due at `due` (`None`: the frame a seek landed on, which
-    /// mpv gives no due time), drawn at `drawn`.
-    New {
-        due: Option<Instant>,
-        drawn: Instant,
-    },
-    /// The same frame again (an overlay changed, the window was resized).
-    Redraw,
-}
-
-/// A new frame due this soon after it is drawn, or sooner, may be a seek's: mpv gives the
-/// frame a seek lands on no due time, or (now and then, paused) one of about the moment it
-/// hands it over, while a frame of normal playback is handed over further ahead (by the
-/// drawing and presenting costs and a margin).
-pub const SEEK_FRAME_DUE: Duration = Duration::from_millis(2);
-
-impl Drawn {
-    /// A new frame that may be a seek's (see [`SEEK_FRAME_DUE`]).
-    pub fn may_be_sought(&self) -> bool {
-        match *self {
-            Drawn::New { due, drawn } => due.is_none_or(|d| d <= drawn + SEEK_FRAME_DUE),
-            Drawn::Redraw => false,
-        }
-    }
-}
-
-impl OnScreen {
-    /// The frame mpv describes with `info` for deck `deck` (whose mpv core has begun `run`
-    /// runs, [`crate::mpv::Mpv::runs`]), asked at `now` (`now_us` on mpv's clock), with its due
-    /// time on the start's plan rather than on the moment mpv carried out the unpause: see
-    /// [`retime`]. Every screen asks this of every frame before timing it.
-    pub fn retime(
-        &self,
-        deck: usize,
-        run: u64,
-        info: crate::mpv::render::FrameInfo,
-        now_us: i64,
-        now: Instant,
-    ) -> crate::mpv::render::FrameInfo {
-        self.retimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retime(deck, run, info, now_us, now)
-    }
-
-    /// How much later than the plan mpv times deck `deck`'s frames in its run `run` (`None`
-    /// while a timed start's first frame has yet to say).
-    pub fn shift(&self, deck: usize, run: u64) -> Option<Duration> {
-        let us = self
-            .retimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shift_us(deck, run, crate::clock::now())?;
-        Some(Duration::from_micros(us.max(0).unsigned_abs()))
-    }
-
-    /// Deck `deck` is unpaused on a plan, beginning its run `run`: its next frame is due at
-    /// `next_due`.
-    fn expect_run(&self, deck: usize, run: u64, next_due: Instant, frame: Duration) {
-        self.retimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .expect(deck, run, next_due, frame);
-    }
-
-    /// Deck `deck`'s next run is not on a plan after all.
-    fn forget_run(&self, deck: usize) {
-        self.retimes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .forget(deck);
-    }
-
-    /// The index of the deck on screen.
-    pub fn get(&self) -> usize {
-        self.deck.load(Ordering::Acquire)
-    }
-
-    fn set(&self, deck: usize) {
-        self.deck.store(deck, Ordering::Release);
-    }
-
-    /// What the outputs show of deck `deck`'s picture (`None`: all of it on each).
-    pub fn views(&self, deck: usize) -> Option<DeckViews> {
-        let views = self.views.lock().unwrap_or_else(|p| p.into_inner());
-        views
-            .iter()
-            .find(|(d, _)| *d == deck)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// Output `output` is presenting a frame since `since` (`None`: done).
-    pub fn presenting(&self, output: usize, since: Option<Instant>) {
-        let mut p = self.presents.lock().unwrap_or_else(|p| p.into_inner());
-        if p.len() <= output {
-            p.resize(output + 1, None);
-        }
-        p[output] = since;
-    }
-
-    /// Whether output `output`'s present has been waiting longer than `limit` (its monitor
-    /// gone: the window system holds it).
-    pub fn output_held(&self, output: usize, limit: Duration) -> bool {
-        let p = self.presents.lock().unwrap_or_else(|p| p.into_inner());
-        p.get(output)
-            .copied()
-            .flatten()
-            .is_some_and(|since| since.elapsed() > limit)
-    }
-
-    fn set_views(&self, deck: usize, v: Option<DeckViews>) {
-        let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
-        views.retain(|(d, _)| *d != deck);
-        views.extend(v.map(|v| (deck, v)));
-        self.views_changed.fetch_add(1, Ordering::Release);
-    }
-
-    /// The outputs' delays behind the slowest screen, as set live (`None`: as at start).
-    pub fn output_delays(&self) -> Option<Vec<Duration>> {
-        self.delays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_output_delays(&self, delays: Vec<Duration>) {
-        *self.delays.lock().unwrap_or_else(|p| p.into_inner()) = Some(delays);
-    }
-
-    /// How many times the views changed: a screen that saw another count draws again.
-    pub fn views_version(&self) -> usize {
-        self.views_changed.load(Ordering::Acquire)
-    }
-
-    /// Deck `deck`'s next new frame is not to be presented before `until` (a frame sought
-    /// ahead of a timed start: see [`plan`]); `None` lifts the hold.
-    fn hold(&self, deck: usize, until: Option<Instant>) {
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        holds.until.retain(|(d, _)| *d != deck);
-        holds.landed.retain(|(d, _)| *d != deck);
-        // A late mark stays: the frame it is for may still be on its way to `admit` (drawn,
-        // not yet presented) when the player plans again.
-        holds.until.extend(until.map(|t| (deck, t)));
-    }
-
-    /// Until when deck `deck`'s frame (a seek's, just drawn at `now`) is to be held back, if
-    /// it is; the hold is used up. A hold whose moment has passed gives none, and the frame is
-    /// then not admitted ([`OnScreen::admit`]): shown now, it would be late.
-    pub fn take_hold(&self, deck: usize, now: Instant) -> Option<Instant> {
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        let i = holds.until.iter().position(|(d, _)| *d == deck)?;
-        let until = holds.until.swap_remove(i).1;
-        holds.landed.push((deck, now));
-        if until <= now {
-            holds.late.push(deck);
-            return None;
-        }
-        Some(until)
-    }
-
-    /// When deck `deck`'s held frame reached a screen, once it has (the seek landed).
-    fn landed(&self, deck: usize) -> Option<Instant> {
-        let holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        holds
-            .landed
-            .iter()
-            .find(|(d, _)| *d == deck)
-            .map(|(_, t)| *t)
-    }
-
-    fn stops(&self) -> std::sync::MutexGuard<'_, Stops> {
-        self.stops.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Deck `deck` stopped at `at`: no frame due after then is to reach the screen. mpv hands
-    /// a frame over ahead of its due time (`video-timing-offset`), so when the Stop comes the
-    /// next frame may already be drawn and waiting for its moment; the pause cannot take it
-    /// back, this does.
-    fn fence(&self, deck: usize, at: Instant) {
-        let mut stops = self.stops();
-        stops.fences.retain(|f| f.deck != deck);
-        stops.fences.push(Fence {
-            deck,
-            at,
-            passed: false,
-            sought_back: false,
-            relocated: None,
-            settled: false,
-        });
-    }
-
-    /// The player has looked at deck `deck` after its Stop: it sought back to the Stop's frame
-    /// (the next new frame is that one, whatever mpv says of its due time), or it did not
-    /// need to or could not (then redraws show what mpv has, as before any Stop).
-    fn settle(&self, deck: usize, sought_back: bool) {
-        let mut stops = self.stops();
-        if let Some(f) = stops.fences.iter_mut().find(|f| f.deck == deck) {
-            f.settled = true;
-            f.sought_back = sought_back;
-            if !sought_back {
-                f.passed = false;
-            }
-        }
-    }
-
-    /// Deck `deck`, stopped, is sent elsewhere while it stays stopped (a Song Position or a
-    /// locate after the Stop, a re-arm): nothing to seek back to, but the frame drawn ahead
-    /// and kept back at the Stop stays off the screen (redraws too) until the seek's frame
-    /// replaces it: the first new frame drawn after `at`, when the seek was sent (mpv, paused
-    /// by the Stop, hands over no other; the frame drawn ahead before it was drawn before).
-    fn relocate(&self, deck: usize, at: Instant) {
-        let mut stops = self.stops();
-        if let Some(f) = stops.fences.iter_mut().find(|f| f.deck == deck) {
-            f.settled = true;
-            f.sought_back = false;
-            f.relocated = Some(at);
-        }
-    }
-
-    /// A Stop whose frame may still change: not yet looked at by the player, or its seek back
-    /// not landed. What is on screen then is not yet what the Stop holds.
-    pub fn stop_settling(&self) -> bool {
-        let stops = self.stops();
-        stops.fences.iter().any(|f| !f.settled || f.sought_back)
-    }
-
-    /// Playback goes on (or the picture changes on purpose): every fence is lifted.
-    fn unfence(&self) {
-        self.stops().fences.clear();
-    }
-
-    /// When deck `deck` stopped, while it stays stopped.
-    fn fenced_at(&self, deck: usize) -> Option<Instant> {
-        let stops = self.stops();
-        stops.fences.iter().find(|f| f.deck == deck).map(|f| f.at)
-    }
-
-    /// When the last new frame mpv handed deck `deck` over was due.
-    fn last_due(&self, deck: usize) -> Option<Instant> {
-        let stops = self.stops();
-        stops
-            .dues
-            .iter()
-            .find(|(d, _)| *d == deck)
-            .and_then(|f| f.1)
-    }
-
-    /// Asked by a screen for each frame of deck `deck` it has drawn, when it is about to
-    /// present it (after waiting for its due time, in which the Stop may have come): whether
-    /// to present it.
-    /// Not a new frame due after the deck's Stop, nor (once one was kept back) a redraw, which
-    /// would show that frame: the screen keeps the frame it has until the player's seek back
-    /// to the Stop's frame lands.
-    pub fn admit(&self, deck: usize, drawn: Drawn) -> bool {
-        if let Drawn::New { .. } = drawn {
-            let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(i) = holds.late.iter().position(|d| *d == deck) {
-                // A timed start's frame that came after its moment: kept off the screen.
-                holds.late.swap_remove(i);
-                return false;
-            }
-        }
-        let mut stops = self.stops();
-        if let Drawn::New { due, .. } = drawn {
-            stops.dues.retain(|(d, _)| *d != deck);
-            stops.dues.push((deck, due));
-        }
-        let Some(fence) = stops.fences.iter_mut().find(|f| f.deck == deck) else {
-            return true;
-        };
-        let sought = drawn.may_be_sought();
-        match drawn {
-            Drawn::New { drawn, .. }
-                if fence.sought_back || (sought && fence.relocated.is_some_and(|r| drawn >= r)) =>
-            {
-                fence.sought_back = false;
-                fence.relocated = None;
-                fence.passed = false;
-                true
-            }
-            Drawn::New { due: Some(due), .. } if due > fence.at => {
-                fence.passed = true;
-                false
-            }
-            Drawn::New { due: Some(_), .. } => true,
-            Drawn::New { due: None, .. } => {
-                fence.passed = false;
-                true
-            }
-            Drawn::Redraw => !fence.passed,
-        }
-    }
-}
-
 /// A picture's width and height in pixels.
 type Size = (u32, u32);
 
@@ -641,7 +275,8 @@ pub struct Player {
     /// Why each song cannot play, once known, and whether that was said.
     song_failed: Vec<Option<String>>,
     failure_reported: Vec<bool>,
-    on_screen: OnScreen,
+    /// What the screens show: the cues sent them, and what they report back.
+    stage: StageCues,
     options: PlayerOptions,
     transport: Transport,
     notify: Box<dyn Fn(Notice) + Send>,
@@ -768,7 +403,7 @@ impl Player {
         show: Show,
         cores: Vec<(Mpv, Events)>,
         options: PlayerOptions,
-        on_screen: OnScreen,
+        stage: StageCues,
         notify: impl Fn(Notice) + Send + 'static,
     ) -> Result<Player, String> {
         let decks: Vec<Deck> = cores
@@ -789,7 +424,7 @@ impl Player {
             deck: 0,
             song_failed: vec![None; songs],
             failure_reported: vec![false; songs],
-            on_screen,
+            stage,
             transport: Transport::new(),
             options,
             notify: Box::new(notify),
@@ -829,7 +464,7 @@ impl Player {
             stop_check: None,
             before_card: None,
         };
-        player.on_screen.set(0);
+        player.stage.show(0);
         player.transport = player.transport_for(0)?;
         Ok(player)
     }
@@ -1336,7 +971,7 @@ impl Player {
             return false;
         }
         let now = clock::now();
-        self.on_screen.unfence();
+        self.stage.unfence();
         self.stop_check = None;
         self.cancel_start();
         let deck = &self.decks[self.deck];
@@ -1345,7 +980,7 @@ impl Player {
             // Continue): its frame is not on screen yet. Plan once it has landed (or given up
             // on it).
             debug!("{what}: waiting for the frame being sought before planning the start");
-            self.on_screen.hold(self.deck, Some(due.max(now)));
+            self.stage.hold(self.deck, Some(due.max(now)));
             self.waiting = Some(WaitingStart {
                 cue,
                 position_s,
@@ -1417,10 +1052,10 @@ impl Player {
     /// would keep the next sought frame off the screen).
     fn cancel_start(&mut self) {
         if let Some(t) = self.timed.take() {
-            self.on_screen.hold(t.deck, None);
+            self.stage.hold(t.deck, None);
         }
         if let Some(w) = self.waiting.take() {
-            self.on_screen.hold(w.deck, None);
+            self.stage.hold(w.deck, None);
         }
     }
 
@@ -1437,9 +1072,9 @@ impl Player {
             deck.cued_s = None;
         }
         if w.deck != self.deck {
-            self.on_screen.hold(w.deck, None);
+            self.stage.hold(w.deck, None);
         } else if !self.start_at(w.cue, w.position_s, w.due, w.received, &w.what) {
-            self.on_screen.hold(w.deck, None);
+            self.stage.hold(w.deck, None);
             self.apply(w.cue, w.received, &w.what);
         }
     }
@@ -1455,7 +1090,7 @@ impl Player {
         };
         let (on_plan, gave_up) = loop {
             // Read anew after a seek: its hold forgets the landing before it.
-            let landed = self.on_screen.landed(t.deck).or(t.restarted_at);
+            let landed = self.stage.landed(t.deck).or(t.restarted_at);
             match t.run.step(clock::stamp(now), landed.map(clock::stamp)) {
                 StartStep::WaitUntil(_) | StartStep::AwaitLanding => {
                     self.timed = Some(t);
@@ -1483,8 +1118,7 @@ impl Player {
                     deck.seeks.forget();
                     deck.cued_s = Some(from_s);
                     // The frame sought is due at the unpause: the screen holds it until then.
-                    self.on_screen
-                        .hold(t.deck, Some(clock::instant(hold_until)));
+                    self.stage.hold(t.deck, Some(clock::instant(hold_until)));
                     t.restarted_at = None;
                 }
                 StartStep::PlanAgain { took, late } => {
@@ -1532,7 +1166,7 @@ impl Player {
                 plan::LANDING_GIVEN_UP.as_millis()
             );
         }
-        self.on_screen.hold(t.deck, None);
+        self.stage.hold(t.deck, None);
         let plan = *t.plan();
         self.started_from_s = Some(plan.from_s);
         let deck = &mut self.decks[t.deck];
@@ -1540,8 +1174,8 @@ impl Player {
         let frame = Duration::from_secs_f64(plan.frame_s.clamp(0.002, 1.0));
         if on_plan {
             // The unpause below begins the deck's next run: the screens time its frames on
-            // the plan (see `retime`).
-            self.on_screen.expect_run(
+            // the plan (see `crate::screen::retime`).
+            self.stage.expect_run(
                 t.deck,
                 deck.mpv.runs() + 1,
                 clock::instant(plan.next_due),
@@ -1553,7 +1187,7 @@ impl Player {
             .set_double_async("speed", 1.0)
             .and_then(|_| deck.mpv.set_flag_async("pause", false));
         if started.is_err() {
-            self.on_screen.forget_run(t.deck);
+            self.stage.forget_run(t.deck);
         }
 
         match started {
@@ -1617,7 +1251,7 @@ impl Player {
         }
         self.stop_check = None;
         if from_daw && matches!(self.show.on_stop, StopAction::Rearm | StopAction::Idle) {
-            self.on_screen.settle(self.deck, false);
+            self.stage.settle(self.deck, false);
         } else {
             self.back_to_stop_frame();
         }
@@ -1626,17 +1260,17 @@ impl Player {
     /// Puts the frame due at the Stop's time back on screen when mpv went past it: the Stop
     /// came after its time (a time stamp from the OS port or the network, a busy machine), or
     /// mpv had handed over the next frame before the pause (the screen kept that one back,
-    /// see [`OnScreen::fence`]). mpv's position is the last frame it handed over, due at the
+    /// see [`crate::messages::stage::StageCue::Fence`]). mpv's position is the last frame it handed over, due at the
     /// time the screen was told; the Stop's frame is as many frames before it as began
     /// between the two.
     fn back_to_stop_frame(&mut self) {
         let d = self.deck;
         let (Some(stop_at), Some(due), Some(position_s)) = (
-            self.on_screen.fenced_at(d),
-            self.on_screen.last_due(d),
+            self.stage.fenced_at(d),
+            self.stage.last_due(d),
             self.position_s,
         ) else {
-            self.on_screen.settle(d, false);
+            self.stage.settle(d, false);
             return;
         };
         let deck = &mut self.decks[d];
@@ -1647,7 +1281,7 @@ impl Player {
             position_s,
             frame_s,
         ) else {
-            self.on_screen.settle(d, false);
+            self.stage.settle(d, false);
             return;
         };
         deck.seeks.sent(clock::stamp(clock::now()));
@@ -1657,14 +1291,14 @@ impl Player {
         let aim = format!("{:.6}", (target_s - frame_s / 4.0).max(0.0));
         match deck.mpv.command_async(&["seek", &aim, "absolute+exact"]) {
             Ok(()) => {
-                self.on_screen.settle(d, true);
+                self.stage.settle(d, true);
                 info!(
                     "Stop: {frames_back} frame(s) came due after the Stop's time; back to \
                      the frame due then ({target_s:.3} s)"
                 );
             }
             Err(e) => {
-                self.on_screen.settle(d, false);
+                self.stage.settle(d, false);
                 warn!("Stop: cannot go back to the frame due at the Stop's time: {e}");
             }
         }
@@ -1873,7 +1507,7 @@ impl Player {
             self.failure_reported[i] = false;
             // A deck still holding the failed file gives it up, so the file is opened afresh.
             if let Some(d) = self.deck_of(i) {
-                if d != self.deck && d != self.on_screen.get() {
+                if d != self.deck && d != self.stage.shown() {
                     self.decks[d].unload();
                 }
             }
@@ -1999,7 +1633,7 @@ impl Player {
                         .find(|(n, _)| *n == o.name)
                         .map(|(_, f)| f.display().to_string())
                 },
-                state: if self.on_screen.output_held(i, Duration::from_secs(1)) {
+                state: if self.stage.output_held(i, Duration::from_secs(1)) {
                     "held"
                 } else {
                     "presenting"
@@ -2053,7 +1687,7 @@ impl Player {
         }
         self.set_black(false);
         self.idle_shown = true;
-        self.on_screen.set(d);
+        self.stage.show(d);
         info!(
             "idle: '{}' on screen, looping, until the next song position, Song Select or Start",
             path.display()
@@ -2071,7 +1705,7 @@ impl Player {
             return;
         }
         self.idle_shown = false;
-        self.on_screen.set(self.deck);
+        self.stage.show(self.deck);
         if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
             warn!("could not pause the idle content: {e}");
         }
@@ -2104,7 +1738,7 @@ impl Player {
         let (lead, delays) = crate::outputs::delays_ms(&self.show.outputs, lead_before);
         self.options.chase.offset_s = lead / 1000.0;
         self.transport.set_offset_s(lead / 1000.0);
-        self.on_screen.set_output_delays(
+        self.stage.set_output_delays(
             delays
                 .iter()
                 .map(|d| Duration::from_secs_f64(d.max(0.0) / 1000.0))
@@ -2210,7 +1844,7 @@ impl Player {
     /// first frame is ready. The transport follows the new song at once either way.
     fn select(&mut self, i: usize, what: &str) {
         // A Stop's frame belongs to the song it stopped.
-        self.on_screen.unfence();
+        self.stage.unfence();
         self.stop_check = None;
         let title = self.show.songs[i].title.clone();
         if i == self.current {
@@ -2267,7 +1901,7 @@ impl Player {
             // back from it. The deck on screen takes the song; the picture changes as soon as
             // its first frame is ready.
             None if self.show.songs.len() <= 2 && self.deck_of(old_song).is_some() => {
-                let d = self.on_screen.get();
+                let d = self.stage.shown();
                 if let Err(e) = self.decks[d].load(i, Media::of(&self.show, i)) {
                     self.song_failed[i] = Some(e);
                 }
@@ -2294,7 +1928,7 @@ impl Player {
         } else {
             self.selected_unloaded_at = Some(t);
             // The picture on screen holds (paused, where it is) until the new one is ready.
-            let shown = &self.decks[self.on_screen.get()].mpv;
+            let shown = &self.decks[self.stage.shown()].mpv;
             if let Err(e) = shown.set_flag_async("pause", true) {
                 warn!("could not pause the picture on screen: {e}");
             }
@@ -2304,7 +1938,7 @@ impl Player {
                 i + 1,
                 describe_preload(self.show.preload)
             );
-            if old_deck != self.on_screen.get() {
+            if old_deck != self.stage.shown() {
                 // Selected before, never shown: back to its first frame or unloaded.
                 self.retire(old_deck);
             }
@@ -2321,7 +1955,7 @@ impl Player {
         self.cancel_start();
         self.started_from_s = None;
         self.selected_unloaded_at = None;
-        let shown = self.on_screen.get();
+        let shown = self.stage.shown();
         let loading = self.deck;
         if Some(shown) != self.idle_deck && shown != self.deck {
             // The black goes over the deck on screen, the one the audience sees.
@@ -2393,7 +2027,7 @@ impl Player {
         if let Some(d) = self.deck_of(song) {
             return Some(d);
         }
-        let (shown, current, preload) = (self.on_screen.get(), self.current, self.show.preload);
+        let (shown, current, preload) = (self.stage.shown(), self.current, self.show.preload);
         let rank = |deck: &Deck| match deck.song {
             None => Some(0),
             Some(s) if s != current && !preload.holds(s, current) => Some(1),
@@ -2413,12 +2047,12 @@ impl Player {
     /// Puts the current song's deck on screen (its first frame is ready) and retires the one
     /// that was.
     fn show_current(&mut self) {
-        let (deck, before) = (self.deck, self.on_screen.get());
+        let (deck, before) = (self.deck, self.stage.shown());
         if self.black_shown && self.black_deck != deck {
             // The black over a song that could not play goes with it.
             self.set_black(false);
         }
-        self.on_screen.set(deck);
+        self.stage.show(deck);
         self.idle_shown = false;
         (self.notify)(Notice::Switched { song: self.current });
         if before != deck {
@@ -2465,7 +2099,7 @@ impl Player {
     /// outside the window is still loading, its neighbours wait: they would take the
     /// processor from it.
     fn update_window(&mut self) {
-        let (current, shown) = (self.current, self.on_screen.get());
+        let (current, shown) = (self.current, self.stage.shown());
         for d in 0..self.decks.len() {
             if d == shown || d == self.deck || Some(d) == self.idle_deck {
                 continue;
@@ -2531,7 +2165,7 @@ impl Player {
         match cue {
             Cue::Hold => {
                 let at = hold_at.unwrap_or(received);
-                self.on_screen.fence(self.deck, at);
+                self.stage.fence(self.deck, at);
                 let wait = if hold_at.is_some() {
                     JUMP_WINDOW
                 } else {
@@ -2541,15 +2175,15 @@ impl Player {
             }
             Cue::Speed { .. } => {}
             Cue::Locate { play: false, .. } | Cue::Arm
-                if self.on_screen.fenced_at(self.deck).is_some() =>
+                if self.stage.fenced_at(self.deck).is_some() =>
             {
                 // Still stopped: jack_midi_clock sends a Song Position with its Stop, and the
                 // frame mpv drew ahead before the pause must not reach the screen meanwhile.
-                self.on_screen.relocate(self.deck, clock::now());
+                self.stage.relocate(self.deck, clock::now());
                 self.stop_check = None;
             }
             _ => {
-                self.on_screen.unfence();
+                self.stage.unfence();
                 self.stop_check = None;
             }
         }
@@ -2803,7 +2437,7 @@ impl Player {
             let style = "\\fs22\\bord2\\1c&HFFFFFF&\\3c&H000000&";
             // With outputs the picture is the song's files side by side, each output showing
             // a part of it: the status goes at the top left of every output's part.
-            let events = match self.on_screen.views(self.on_screen.get()) {
+            let events = match self.stage.views(self.stage.shown()) {
                 Some(v) if v.views.len() > 1 => {
                     let (cw, ch) = (f64::from(v.size.0), f64::from(v.size.1));
                     // The overlay's canvas: 720 high, as wide as the picture's shape.
@@ -2983,8 +2617,7 @@ impl Player {
             sizes.iter().map(|s| s.0).sum::<u32>().max(1),
             sizes.iter().map(|s| s.1).max().unwrap_or(1).max(1),
         );
-        self.on_screen
-            .set_views(deck, Some(DeckViews { size, views }));
+        self.stage.set_views(deck, Some(DeckViews { size, views }));
         Ok(())
     }
 
@@ -3113,7 +2746,7 @@ impl Player {
                             if self.idle_shown {
                                 // Never a blank screen: back to the song, armed as it was.
                                 self.idle_shown = false;
-                                self.on_screen.set(self.deck);
+                                self.stage.show(self.deck);
                                 if self.song_failed[self.current].is_some() {
                                     // Not the song before's picture, though.
                                     self.set_black(true);
@@ -3198,7 +2831,7 @@ impl Player {
                         }
                         let since_start_ms = clock::seconds_since_start(clock::now()) * 1000.0;
                         let title = &self.show.songs[s].title;
-                        if i == self.deck && self.on_screen.get() != i {
+                        if i == self.deck && self.stage.shown() != i {
                             let took = self
                                 .selected_unloaded_at
                                 .take()
@@ -3247,9 +2880,11 @@ impl Player {
                         // 720p) each frame comes 16 ms ahead, not 25 (taking 25 had the drift
                         // correction speed a correct picture up to 5 ms early).
                         // Less what the screens take off mpv's times to keep a timed
-                        // start's run on its plan (see `retime`): mpv hands a frame over once
+                        // start's run on its plan (see `crate::screen::retime`): mpv hands a frame over once
                         // the one before it is shown, on the plan, that much earlier.
-                        let Some(shift) = self.on_screen.shift(i, self.decks[i].mpv.runs()) else {
+                        let Some(shift) =
+                            self.stage.shift(i, self.decks[i].mpv.runs(), clock::now())
+                        else {
                             // The run's first frame has yet to reach a screen.
                             continue;
                         };
@@ -3412,191 +3047,7 @@ fn describe(cue: Cue) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_media_error, seek_target, Drawn, OnScreen};
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn a_stopped_deck_shows_no_frame_due_after_its_stop() {
-        let s = OnScreen::default();
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        assert!(
-            s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(40)),
-                    drawn: t0
-                }
-            ),
-            "no Stop: every frame"
-        );
-        s.fence(0, ms(60));
-        assert!(
-            s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(50)),
-                    drawn: t0
-                }
-            ),
-            "due before the Stop"
-        );
-        assert!(
-            s.admit(
-                1,
-                Drawn::New {
-                    due: Some(ms(90)),
-                    drawn: t0
-                }
-            ),
-            "another deck"
-        );
-        assert!(s.admit(0, Drawn::Redraw), "a redraw of the Stop's frame");
-        assert!(
-            !s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(90)),
-                    drawn: t0
-                }
-            ),
-            "due after the Stop"
-        );
-        assert!(!s.admit(0, Drawn::Redraw), "a redraw would show that frame");
-        assert_eq!(s.last_due(0), Some(ms(90)));
-        assert_eq!(s.fenced_at(0), Some(ms(60)));
-        assert!(s.stop_settling(), "not looked at yet");
-        s.settle(0, true);
-        assert!(s.stop_settling(), "the seek back has not landed");
-        assert!(!s.admit(0, Drawn::Redraw), "not before the seek back lands");
-        assert!(
-            s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(95)),
-                    drawn: t0
-                }
-            ),
-            "the frame of the seek back, whatever its due time"
-        );
-        assert!(s.admit(0, Drawn::Redraw), "and its redraws");
-        assert!(!s.stop_settling(), "landed");
-        assert!(
-            !s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(100)),
-                    drawn: t0
-                }
-            ),
-            "still stopped"
-        );
-        assert!(
-            s.admit(
-                0,
-                Drawn::New {
-                    due: None,
-                    drawn: t0
-                }
-            ),
-            "a seek's frame"
-        );
-        assert!(s.admit(0, Drawn::Redraw), "and its redraws");
-        assert_eq!(s.last_due(0), None);
-        // Sent elsewhere while stopped: the frame kept back stays off until the seek lands.
-        s.fence(2, ms(300));
-        assert!(
-            !s.admit(
-                2,
-                Drawn::New {
-                    due: Some(ms(305)),
-                    drawn: t0
-                }
-            ),
-            "due after the Stop"
-        );
-        s.relocate(2, ms(301));
-        assert!(!s.stop_settling(), "nothing to seek back to");
-        assert!(!s.admit(2, Drawn::Redraw), "the frame kept back, redrawn");
-        let before = Drawn::New {
-            due: Some(ms(345)),
-            drawn: ms(300),
-        };
-        assert!(
-            !s.admit(2, before),
-            "the next one mpv had drawn before the locate"
-        );
-        let ahead = Drawn::New {
-            due: Some(ms(360)),
-            drawn: ms(320),
-        };
-        assert!(
-            !s.admit(2, ahead),
-            "a frame of playback handed over after the locate was sent (before the pause)"
-        );
-        let landed = Drawn::New {
-            due: Some(ms(331)),
-            drawn: ms(330),
-        };
-        assert!(
-            s.admit(2, landed),
-            "the locate's frame, due about when it came"
-        );
-        assert!(s.admit(2, Drawn::Redraw), "and its redraws");
-        s.fence(1, ms(200));
-        assert!(!s.admit(
-            1,
-            Drawn::New {
-                due: Some(ms(210)),
-                drawn: t0
-            }
-        ));
-        s.settle(1, false);
-        assert!(
-            s.admit(1, Drawn::Redraw),
-            "nothing to seek back to: redraws as before"
-        );
-        s.unfence();
-        assert_eq!(s.fenced_at(0), None);
-        assert!(
-            s.admit(
-                0,
-                Drawn::New {
-                    due: Some(ms(130)),
-                    drawn: t0
-                }
-            ),
-            "playing again"
-        );
-    }
-
-    #[test]
-    fn a_held_frame_that_comes_after_its_moment_is_kept_off_the_screen() {
-        let s = OnScreen::default();
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        let sought = |at: u64| Drawn::New {
-            due: None,
-            drawn: ms(at),
-        };
-        s.hold(0, Some(ms(100)));
-        assert_eq!(s.take_hold(0, ms(50)), Some(ms(100)), "on time: held");
-        assert_eq!(s.landed(0), Some(ms(50)));
-        assert!(s.admit(0, sought(50)));
-        s.hold(0, Some(ms(200)));
-        assert_eq!(s.landed(0), None, "a new hold: not landed yet");
-        assert_eq!(s.take_hold(0, ms(230)), None, "after its moment");
-        assert_eq!(s.landed(0), Some(ms(230)));
-        // The player plans again before the screen got to present that frame.
-        s.hold(0, Some(ms(400)));
-        assert!(
-            !s.admit(0, sought(230)),
-            "the late frame stays off the screen"
-        );
-        assert_eq!(s.take_hold(0, ms(300)), Some(ms(400)));
-        assert!(s.admit(0, sought(300)), "the new seek's frame, on time");
-        assert!(s.admit(1, sought(300)), "another deck is not held");
-    }
+    use super::{is_media_error, seek_target};
 
     #[test]
     fn a_seek_aims_a_quarter_frame_before_the_frame_it_shows() {

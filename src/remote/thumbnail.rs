@@ -2,7 +2,7 @@
 //! asking connection's thread, never the player's, at most once a second whoever asks.
 
 use crate::mpv::Mpv;
-use crate::player::OnScreen;
+use crate::screen::stage::Stage;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 /// Takes and keeps the latest thumbnail.
 pub struct Thumbnailer {
     decks: Vec<Mpv>,
-    on_screen: OnScreen,
+    stage: Stage,
     file: PathBuf,
     /// The latest picture and when it was taken. Held while a picture is taken, so many
     /// clients asking at once cost one picture.
@@ -22,7 +22,7 @@ pub struct Thumbnailer {
 
 impl Thumbnailer {
     /// Thumbnails of whichever of `decks` is on screen.
-    pub fn new(decks: Vec<Mpv>, on_screen: OnScreen) -> Thumbnailer {
+    pub fn new(decks: Vec<Mpv>, stage: Stage) -> Thumbnailer {
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
@@ -49,7 +49,7 @@ impl Thumbnailer {
         }
         Thumbnailer {
             decks,
-            on_screen,
+            stage,
             file: dir.join("picture.jpg"),
             latest: Mutex::new(None),
         }
@@ -63,7 +63,7 @@ impl Thumbnailer {
                 return Some(jpeg.clone());
             }
         }
-        let mpv = self.decks.get(self.on_screen.get())?;
+        let mpv = self.decks.get(self.stage.deck())?;
         let file = self.file.to_str()?;
         // "video": the decoded frame without the OSD, so black shows as the picture under it.
         mpv.command(&["screenshot-to-file", file, "video"]).ok()?;

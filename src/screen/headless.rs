@@ -52,12 +52,12 @@ impl SoftwareScreen {
     /// Starts the render thread at `width` x `height` pixels. Returns once the render context
     /// exists, so a file loaded afterwards gets a video output.
     /// `held` is the shared screen state and this screen's deck, when a player may hold a
-    /// frame back (see [`crate::player::OnScreen::take_hold`]).
+    /// frame back (see [`crate::screen::stage::Stage::take_hold`]).
     pub fn start(
         mpv: &Mpv,
         width: usize,
         height: usize,
-        held: Option<(crate::player::OnScreen, usize)>,
+        held: Option<(crate::screen::stage::Stage, usize)>,
     ) -> Result<SoftwareScreen, MpvError> {
         // mpv wants the stride aligned to 64 bytes.
         let stride_bytes = (width * 4).div_ceil(64) * 64;
@@ -252,7 +252,7 @@ pub struct HeadlessShow {
     /// Where the player publishes its status.
     pub status: std::sync::Arc<crate::player::status::StatusBoard>,
     /// Which deck is on screen.
-    pub on_screen: crate::player::OnScreen,
+    pub stage: crate::screen::stage::Stage,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.
     screens: Vec<SoftwareScreen>,
@@ -285,26 +285,21 @@ impl HeadlessShow {
     ) -> Result<HeadlessShow, String> {
         let cores = crate::player::create_decks(&show, options)?;
         let decks: Vec<Mpv> = cores.iter().map(|(m, _)| m.clone()).collect();
-        let on_screen = crate::player::OnScreen::default();
+        let (cues, stage) = crate::screen::stage::channel();
         let screens = decks
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                SoftwareScreen::start(m, width, height, Some((on_screen.clone(), i)))
+                SoftwareScreen::start(m, width, height, Some((stage.clone(), i)))
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = crate::player::lanes::input_channel();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
-        let player = crate::player::Player::for_show(
-            show,
-            cores,
-            options.clone(),
-            on_screen.clone(),
-            move |n| {
+        let player =
+            crate::player::Player::for_show(show, cores, options.clone(), cues, move |n| {
                 let _ = notice_tx.send(n);
-            },
-        )?;
+            })?;
         let status = player.status_board();
         let thread = std::thread::Builder::new()
             .name("player".into())
@@ -316,7 +311,7 @@ impl HeadlessShow {
             mpv: decks[0].clone(),
             decks,
             status,
-            on_screen,
+            stage,
             thread: Some(thread),
             screens,
         })
@@ -329,7 +324,7 @@ impl HeadlessShow {
 
     /// The software screen showing the song on screen (what the audience would see).
     pub fn screen(&self) -> &SoftwareScreen {
-        &self.screens[self.on_screen.get().min(self.screens.len() - 1)]
+        &self.screens[self.stage.deck().min(self.screens.len() - 1)]
     }
 
     /// The software screen of deck `i` (`None` past the last), on screen or not. While the

@@ -12,7 +12,9 @@ pub mod kiosk;
 pub mod outputs;
 pub mod present;
 pub mod render_thread;
+pub mod retime;
 pub mod screen_on;
+pub mod stage;
 pub mod urgent;
 pub mod window;
 

@@ -23,9 +23,9 @@
 use crate::mpv::render::GlRenderContext;
 use crate::mpv::Mpv;
 use crate::outputs::View;
-use crate::player::{Drawn, OnScreen};
 use crate::screen::present::Presenter;
 use crate::screen::render_thread::RenderCommand;
+use crate::screen::stage::{Drawn, Stage};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver, Sender};
 use glow::HasContext;
@@ -78,7 +78,7 @@ pub struct OutputSurface {
 /// What the outputs' render thread is given to draw with.
 pub struct OutputsSetup {
     pub decks: Vec<Mpv>,
-    pub on_screen: OnScreen,
+    pub stage: Stage,
     pub outputs: Vec<OutputSurface>,
     pub display: Display,
     /// The render thread's context (mpv draws with it; no surface of its own).
@@ -145,7 +145,7 @@ struct Picture {
 struct Ticket {
     deck: usize,
     what: Drawn,
-    on_screen: OnScreen,
+    stage: Stage,
     admitted: OnceLock<bool>,
 }
 
@@ -153,7 +153,7 @@ impl Ticket {
     fn admitted(&self) -> bool {
         *self
             .admitted
-            .get_or_init(|| self.on_screen.admit(self.deck, self.what))
+            .get_or_init(|| self.stage.admit(self.deck, self.what))
     }
 }
 
@@ -211,7 +211,7 @@ struct OutputThread {
 fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(), String>>) {
     let OutputsSetup {
         decks,
-        on_screen,
+        stage,
         outputs,
         display,
         context,
@@ -243,7 +243,7 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
     let mut largest = largest_of(&windows);
     let mut threads: Vec<OutputThread> = Vec::new();
     for (i, output) in outputs.into_iter().enumerate() {
-        match start_output(i, output, display.clone(), costs.clone(), on_screen.clone()) {
+        match start_output(i, output, display.clone(), costs.clone(), stage.clone()) {
             Ok(t) => threads.push(t),
             Err(e) => {
                 for t in &mut threads {
@@ -276,7 +276,7 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
     );
     let mut presenter = Presenter::new(decks.clone(), None);
     let mut redraw = true;
-    let mut views_seen = on_screen.views_version();
+    let mut views_seen = stage.views_version();
     loop {
         heartbeat.beat();
         select! {
@@ -297,10 +297,10 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
             },
             default(BEAT_INTERVAL) => {}
         }
-        let shown = on_screen.get();
+        let shown = stage.deck();
         // The player set what the outputs show of a picture (its files opened after its first
         // frame was drawn): the frame on screen is drawn again with it.
-        let version = on_screen.views_version();
+        let version = stage.views_version();
         if version != views_seen {
             views_seen = version;
             redraw = true;
@@ -320,18 +320,18 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
         let drawing = crate::clock::now();
         let now_us = decks[shown].time_us();
         let run = decks[shown].runs();
-        let info = on_screen.retime(shown, run, info, now_us, drawing);
-        presenter.behind(on_screen.shift(shown, run).unwrap_or_default());
+        let info = stage.retime(shown, run, info, now_us, drawing);
+        presenter.behind(stage.shift(shown, run).unwrap_or_default());
         let what = super::present::drawn(&info, now_us, drawing);
         // When the frame is due: each output takes off what its own swap costs.
         let lead_at = presenter.due_within(
             &info,
             now_us,
             drawing,
-            || on_screen.take_hold(shown, drawing),
+            || stage.take_hold(shown, drawing),
             FURTHEST_DUE,
         );
-        let views = on_screen.views(shown);
+        let views = stage.views(shown);
         let composite = views.as_ref().map_or(largest, |v| v.size);
         let sources: Vec<Option<crate::outputs::Rect>> = (0..windows.len())
             .map(|i| match &views {
@@ -354,10 +354,10 @@ fn run(setup: OutputsSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<()
         let ticket = Arc::new(Ticket {
             deck: shown,
             what,
-            on_screen: on_screen.clone(),
+            stage: stage.clone(),
             admitted: OnceLock::new(),
         });
-        let live = on_screen.output_delays();
+        let live = stage.output_delays();
         for (i, t) in threads.iter().enumerate() {
             let delay = live
                 .as_ref()
@@ -432,7 +432,7 @@ fn start_output(
     output: OutputSurface,
     display: Display,
     costs: Arc<Costs>,
-    on_screen: OnScreen,
+    stage: Stage,
 ) -> Result<OutputThread, String> {
     // Bounded: an output whose swap is held takes no more (the render thread never waits for
     // it); it shows the frame due once it can present again.
@@ -442,7 +442,7 @@ fn start_output(
     let delay = output.delay;
     let thread = std::thread::Builder::new()
         .name(format!("output {name}"))
-        .spawn(move || output_thread(index, output, display, rx, ready_tx, costs, on_screen))
+        .spawn(move || output_thread(index, output, display, rx, ready_tx, costs, stage))
         .map_err(|e| format!("cannot start output {name}'s thread: {e}"))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(OutputThread {
@@ -528,7 +528,7 @@ fn output_thread(
     rx: Receiver<ToOutput>,
     ready: Sender<Result<(), String>>,
     costs: Arc<Costs>,
-    on_screen: OnScreen,
+    stage: Stage,
 ) {
     let OutputSurface {
         name,
@@ -666,11 +666,11 @@ fn output_thread(
         }
         if show.ticket.admitted() {
             let presenting = crate::clock::now();
-            on_screen.presenting(index, Some(presenting));
+            stage.presenting(index, Some(presenting));
             if let Err(e) = out.surface.swap_buffers(&out.context) {
                 warn!("output {name}: cannot show the frame: {e}");
             }
-            on_screen.presenting(index, None);
+            stage.presenting(index, None);
             let swap = crate::clock::now() - presenting;
             if swap > HELD_AFTER {
                 warn!(

@@ -16,11 +16,11 @@
 //! Redraws (the same frame again: an overlay changed, the window was resized) are presented at
 //! once, and so are frames with no due time (the first after a seek), unless the player holds
 //! them: a frame sought ahead of a timed start is held until it is due
-//! ([`crate::player::OnScreen::take_hold`]).
+//! ([`crate::screen::stage::Stage::take_hold`]).
 
 use crate::mpv::render::FrameInfo;
 use crate::mpv::Mpv;
-use crate::player::Drawn;
+use crate::screen::stage::Drawn;
 use log::{debug, info, warn};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ const OFFSET_STEP: Duration = Duration::from_millis(1);
 const SHRINK_STEP: Duration = Duration::from_millis(3);
 const SHRINK_EVERY: Duration = Duration::from_secs(5);
 
-/// What a screen is about to draw, for [`crate::player::OnScreen::admit`]: a new frame with
+/// What a screen is about to draw, for [`crate::screen::stage::Stage::admit`]: a new frame with
 /// its due time (from `info`, asked at `now`, which is `now_us` on mpv's clock), or a redraw.
 pub fn drawn(info: &FrameInfo, now_us: i64, now: Instant) -> Drawn {
     if !info.present || info.redraw {
@@ -83,7 +83,7 @@ pub struct Presenter {
     /// When the offset last changed after the first measurements.
     last_change: Option<Instant>,
     /// How much earlier than mpv's due times the deck on screen's frames are presented (a
-    /// timed start's run kept on its plan, [`crate::player::OnScreen::retime`]): mpv must hand
+    /// timed start's run kept on its plan, [`crate::screen::stage::Stage::retime`]): mpv must hand
     /// them over that much earlier too.
     behind: Duration,
 }
@@ -164,7 +164,7 @@ impl Presenter {
             return None;
         }
         let due_in_us = info.due_in_us(now_us).filter(|d| *d > 0);
-        let seek_frame_us = crate::player::SEEK_FRAME_DUE.as_micros() as i64;
+        let seek_frame_us = crate::screen::stage::SEEK_FRAME_DUE.as_micros() as i64;
         if due_in_us.is_none_or(|d| d <= seek_frame_us) {
             // A seek's frame: mpv gives it no due time, or (now and then, paused) one of
             // about now. One held for a timed start waits for its moment, or (late) is not

@@ -14,8 +14,8 @@
 
 use crate::mpv::render::GlRenderContext;
 use crate::mpv::Mpv;
-use crate::player::OnScreen;
 use crate::screen::present::Presenter;
+use crate::screen::stage::Stage;
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver, Sender};
 use glutin::context::{NotCurrentContext, NotCurrentGlContext, PossiblyCurrentContext};
@@ -60,7 +60,7 @@ pub struct RenderThread {
 /// What the render thread is given to draw with.
 pub struct RenderSetup {
     pub decks: Vec<Mpv>,
-    pub on_screen: OnScreen,
+    pub stage: Stage,
     pub window: Arc<Window>,
     pub display: Display,
     pub context: NotCurrentContext,
@@ -129,7 +129,7 @@ struct Gl {
 fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(), String>>) {
     let RenderSetup {
         decks,
-        on_screen,
+        stage,
         window,
         display,
         context,
@@ -172,7 +172,7 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
             },
             default(BEAT_INTERVAL) => {}
         }
-        let shown = on_screen.get();
+        let shown = stage.deck();
         // Decks off screen: drawn to a 1x1 corner and overdrawn, because mpv holds back a
         // loaded file's first frame (and its "ready") until that frame has been rendered once.
         for (i, render) in gl.render.iter().enumerate() {
@@ -204,12 +204,11 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         let drawing = crate::clock::now();
         let now_us = decks[shown].time_us();
         let run = decks[shown].runs();
-        let info = on_screen.retime(shown, run, info, now_us, drawing);
-        presenter.behind(on_screen.shift(shown, run).unwrap_or_default());
+        let info = stage.retime(shown, run, info, now_us, drawing);
+        presenter.behind(stage.shift(shown, run).unwrap_or_default());
         let what = super::present::drawn(&info, now_us, drawing);
-        let present_at = presenter.present_at(&info, now_us, drawing, || {
-            on_screen.take_hold(shown, drawing)
-        });
+        let present_at =
+            presenter.present_at(&info, now_us, drawing, || stage.take_hold(shown, drawing));
         let (w, h) = (
             i32::try_from(size.0).unwrap_or(i32::MAX),
             i32::try_from(size.1).unwrap_or(i32::MAX),
@@ -227,7 +226,7 @@ fn run(setup: RenderSetup, rx: Receiver<RenderCommand>, ready: Sender<Result<(),
         urgent.begin();
         presenter.wait_until(present_at);
         // A frame due after the deck's Stop is drawn (mpv waits for that) but never shown.
-        if !on_screen.admit(shown, what) {
+        if !stage.admit(shown, what) {
             // Not shown, but reported at once: mpv's video output waits for the swap (up to
             // 200 ms, its core with it).
             urgent.done();

@@ -9,8 +9,9 @@
 use crate::clock;
 use crate::error::Error;
 use crate::mpv::Mpv;
-use crate::player::{Notice, OnScreen, PlayerInput};
+use crate::player::{Notice, PlayerInput};
 use crate::screen::render_thread::{RenderCommand, RenderSetup, RenderThread};
+use crate::screen::stage::Stage;
 use crate::transport::OperatorCommand;
 use crate::watchdog::{self, Heartbeat, Watch};
 use crossbeam_channel::Sender;
@@ -97,7 +98,7 @@ pub type StartPlayer = Box<dyn FnOnce(EventLoopProxy<ScreenEvent>)>;
 /// The application state driven by winit.
 struct App {
     decks: Vec<Mpv>,
-    on_screen: OnScreen,
+    stage: Stage,
     options: ScreenOptions,
     player_tx: Sender<PlayerInput>,
     proxy: EventLoopProxy<ScreenEvent>,
@@ -124,7 +125,7 @@ pub fn display_is_set() -> bool {
 /// Returns the fatal error, if any, for `main` to print.
 pub fn run(
     decks: Vec<Mpv>,
-    on_screen: OnScreen,
+    stage: Stage,
     options: ScreenOptions,
     player_tx: Sender<PlayerInput>,
     start_player: StartPlayer,
@@ -148,7 +149,7 @@ pub fn run(
     let proxy = event_loop.create_proxy();
     let mut app = App {
         decks,
-        on_screen,
+        stage,
         options,
         player_tx,
         proxy,
@@ -328,7 +329,7 @@ impl App {
             .map_err(|e| format!("cannot create the window surface: {e}"))?;
         let renderer = RenderThread::start(RenderSetup {
             decks: self.decks.clone(),
-            on_screen: self.on_screen.clone(),
+            stage: self.stage.clone(),
             window: window.clone(),
             display,
             context,
@@ -458,7 +459,7 @@ impl App {
         let renderer =
             crate::screen::outputs::OutputsThread::start(crate::screen::outputs::OutputsSetup {
                 decks: self.decks.clone(),
-                on_screen: self.on_screen.clone(),
+                stage: self.stage.clone(),
                 outputs: surfaces,
                 display,
                 context,

@@ -592,7 +592,7 @@ pub fn held_frame(show: &playhead::screen::headless::HeadlessShow) -> u32 {
     // A Stop's frame is final once the player has looked whether mpv went past it (at the
     // end of the loop-jump window for the DAW's Stop) and its seek back, if any, has landed.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while show.on_screen.stop_settling() {
+    while show.stage.stop_settling() {
         assert!(Instant::now() < deadline, "a Stop never settled");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -18,8 +18,8 @@ use crate::mpv::render::FrameInfo;
 use log::{debug, warn};
 use std::time::{Duration, Instant};
 
-/// A first frame this long after its plan is not the one expected (another came first).
-const LARGEST_SHIFT: Duration = Duration::from_millis(500);
+// A first frame this long after its plan is not the one expected (another came first).
+use crate::messages::stage::LARGEST_SHIFT;
 /// The largest shift taken: a machine that carries out an unpause later than this is drawing
 /// at its limit, and its frames could not be handed over early enough to be shown on the plan
 /// (nor could several outputs keep that many pictures back): such a run stays on mpv's times.
@@ -41,7 +41,7 @@ struct Retime {
     shift_us: i64,
 }
 
-/// The runs of every deck, shared between the player and the screens.
+/// The runs of every deck, as the player cued them and the screens measured them.
 #[derive(Debug, Default)]
 pub struct Retimes(Vec<Retime>);
 
@@ -62,6 +62,23 @@ impl Retimes {
     /// Deck `deck`'s run is not on a plan after all (the unpause could not be sent).
     pub fn forget(&mut self, deck: usize) {
         self.0.retain(|r| r.deck != deck);
+    }
+
+    /// The run of deck `deck` whose first frame is still to say how late mpv times it.
+    pub fn pending_run(&self, deck: usize) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|r| r.deck == deck && r.expect.is_some())
+            .map(|r| r.run)
+    }
+
+    /// How late mpv times deck `deck`'s run `run` against its plan, in µs, once measured
+    /// (0: no plan, or left on mpv's times).
+    pub fn measured_us(&self, deck: usize, run: u64) -> i64 {
+        self.0
+            .iter()
+            .find(|r| r.deck == deck && r.run == run && r.expect.is_none())
+            .map_or(0, |r| r.shift_us)
     }
 
     /// How much later than planned mpv's due times of deck `deck` are in its run `run`, at
@@ -107,7 +124,7 @@ impl Retimes {
         let Some(due_in_us) = info.due_in_us(now_us) else {
             return info;
         };
-        if due_in_us <= crate::player::SEEK_FRAME_DUE.as_micros() as i64 {
+        if due_in_us <= super::stage::SEEK_FRAME_DUE.as_micros() as i64 {
             // A sought frame (no due time, or about now): not one of the run's timed frames.
             return info;
         }
