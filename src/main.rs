@@ -289,45 +289,31 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
             show.outputs.len()
         );
     }
-    if cli.headless {
-        let headless =
-            headless::HeadlessShow::start_show(show, &options, 640, 360).map_err(Error::Video)?;
-        let network = start_inputs(&cli, &filters, &headless.tx)?;
-        start_remotes(
-            &cli,
-            headless.status.clone(),
-            &headless.tx,
-            headless.decks.clone(),
-            headless.stage.clone(),
-            network.as_ref(),
-            warnings.clone(),
-        )?;
-        let shutdown = Shutdown::new(headless.tx.clone());
-        shutdown.listen()?;
-        loop {
-            match headless.notices.recv() {
-                Ok(player::Notice::Fatal(msg)) => return Err(Error::Player(msg)),
-                Ok(_) => {}
-                Err(_) => return Ok(ExitCode::SUCCESS),
-            }
+    let outputs = if cli.headless {
+        screen::Outputs::Headless {
+            width: 640,
+            height: 360,
         }
-    }
+    } else {
+        screen::Outputs::Windows(ScreenOptions {
+            fullscreen: !cli.windowed,
+            screen: cli.screen.map(usize::from),
+            kiosk: cli.kiosk,
+            title: format!("playhead: {}", show.name),
+            outputs: output_windows,
+        })
+    };
 
+    // The one place the program is wired: the player's input channel, every input, the
+    // decks, the stage the player cues the screens on, the player, the remotes; then the
+    // outputs draw until the show ends.
     let (tx, rx) = player::lanes::input_channel();
     let network = start_inputs(&cli, &filters, &tx)?;
     let shutdown = Shutdown::new(tx.clone());
     shutdown.listen()?;
-    let window_shutdown = shutdown.clone();
     let cores = player::create_decks(&show, &options).map_err(Error::Video)?;
     let decks: Vec<_> = cores.iter().map(|(m, _)| m.clone()).collect();
-    let (cues, stage) = playhead::screen::stage::channel();
-    let screen_options = ScreenOptions {
-        fullscreen: !cli.windowed,
-        screen: cli.screen.map(usize::from),
-        kiosk: cli.kiosk,
-        title: format!("playhead: {}", show.name),
-        outputs: output_windows,
-    };
+    let (cues, stage) = screen::stage::channel();
     let player = Player::for_show(show, cores, options, cues, |_| {}).map_err(Error::Video)?;
     start_remotes(
         &cli,
@@ -338,9 +324,33 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         network.as_ref(),
         warnings.clone(),
     )?;
+    let result = match outputs {
+        screen::Outputs::Headless { width, height } => {
+            headless::run(&decks, stage, player, &tx, rx, (width, height)).map_err(Error::Player)
+        }
+        screen::Outputs::Windows(screen_options) => {
+            run_windows(decks, stage, player, screen_options, &tx, rx, shutdown)
+        }
+    };
+    // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
+    drop(network);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Draws the show in windows: the player's thread starts once they and their renderers
+/// exist, and ends when they close.
+fn run_windows(
+    decks: Vec<playhead::mpv::Mpv>,
+    stage: Stage,
+    player: Player,
+    screen_options: ScreenOptions,
+    tx: &crossbeam_channel::Sender<PlayerInput>,
+    rx: crossbeam_channel::Receiver<PlayerInput>,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
-        window_shutdown.window_is_up(proxy.clone());
+        shutdown.window_is_up(proxy.clone());
         let proxy_for_error = proxy.clone();
         let player = player.with_notify(move |notice| {
             let _ = proxy.send_event(ScreenEvent::Player(notice));
@@ -363,13 +373,11 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
     let screen_on = playhead::screen::screen_on::keep_screen_on();
     let result = screen::run(decks, stage, screen_options, tx.clone(), start_player);
     drop(screen_on);
-    // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
-    drop(network);
     let _ = tx.send(PlayerInput::Quit);
     if let Ok(h) = handle_rx.recv_timeout(Duration::from_secs(1)) {
         let _ = h.join();
     }
-    result.map(|()| ExitCode::SUCCESS)
+    result
 }
 
 /// A clean stop on SIGTERM (what `systemctl stop` sends), SIGINT (Ctrl+C) and SIGHUP (the

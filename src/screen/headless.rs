@@ -237,8 +237,60 @@ impl Drop for SoftwareScreen {
     }
 }
 
-/// A whole player with a software screen and no window: what `--headless`, the benchmark and
-/// the tests run. MIDI goes in through [`HeadlessShow::inlet`], exactly as from a port.
+/// A software screen for each deck, drawing what `stage` cues.
+fn software_screens(
+    decks: &[Mpv],
+    stage: &crate::screen::stage::Stage,
+    width: usize,
+    height: usize,
+) -> Result<Vec<SoftwareScreen>, String> {
+    decks
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            SoftwareScreen::start(m, width, height, Some((stage.clone(), i)))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// `--headless`: draws the show with a software screen for each deck of `decks` (the
+/// player's, whose screens are cued on `stage`) at `width` x `height`, runs `player` on its
+/// own thread with the input channel `rx` (`tx` its sender), and returns when the player
+/// ends, or with the fatal error it reported.
+pub fn run(
+    decks: &[Mpv],
+    stage: crate::screen::stage::Stage,
+    player: crate::player::Player,
+    tx: &crossbeam_channel::Sender<crate::player::PlayerInput>,
+    rx: crossbeam_channel::Receiver<crate::player::PlayerInput>,
+    (width, height): (usize, usize),
+) -> Result<(), String> {
+    let screens = software_screens(decks, &stage, width, height)?;
+    let (notice_tx, notices) = crossbeam_channel::unbounded();
+    let player = player.with_notify(move |n| {
+        let _ = notice_tx.send(n);
+    });
+    let thread = std::thread::Builder::new()
+        .name("player".into())
+        .spawn(move || player.run(rx))
+        .map_err(|e| format!("cannot start the player thread: {e}"))?;
+    let result = loop {
+        match notices.recv() {
+            Ok(crate::player::Notice::Fatal(msg)) => break Err(msg),
+            Ok(_) => {}
+            Err(_) => break Ok(()),
+        }
+    };
+    // The player first: its decks are drawn by the screens until it has let them go.
+    let _ = tx.send(crate::player::PlayerInput::Quit);
+    let _ = thread.join();
+    drop(screens);
+    result
+}
+
+/// A whole player with a software screen and no window: what the benchmark and the tests
+/// run (`--headless` runs the same parts, wired by the program: [`run`]). MIDI goes in through [`HeadlessShow::inlet`], exactly as from a port.
 pub struct HeadlessShow {
     /// The player's input channel.
     pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
@@ -286,14 +338,7 @@ impl HeadlessShow {
         let cores = crate::player::create_decks(&show, options)?;
         let decks: Vec<Mpv> = cores.iter().map(|(m, _)| m.clone()).collect();
         let (cues, stage) = crate::screen::stage::channel();
-        let screens = decks
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                SoftwareScreen::start(m, width, height, Some((stage.clone(), i)))
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let screens = software_screens(&decks, &stage, width, height)?;
         let (tx, rx) = crate::player::lanes::input_channel();
         let (notice_tx, notices) = crossbeam_channel::unbounded();
         let player =

@@ -19,3 +19,16 @@ pub mod urgent;
 pub mod window;
 
 pub use window::{run, ScreenEvent, ScreenOptions, StartPlayer};
+
+/// Where the show is drawn: the one thing the program chooses between, once, where it wires
+/// the player, the inputs, the remotes and the screens together (`main`). Either way the
+/// player cues the screens through a [`stage`] and never waits for them.
+#[derive(Clone, Debug)]
+pub enum Outputs {
+    /// Windows: one on `--screen`, or one per `[[output]]` on its monitor, each with its own
+    /// rectangle of the picture, edge blend and delay ([`window`], [`outputs`]).
+    Windows(ScreenOptions),
+    /// No window (`--headless`): each deck drawn in memory by mpv's software renderer at
+    /// this size ([`headless::run`]).
+    Headless { width: usize, height: usize },
+}
