@@ -324,29 +324,40 @@ fn run(mut cli: Cli, matches: &ArgMatches) -> Result<ExitCode, Error> {
         network.as_ref(),
         warnings.clone(),
     )?;
+    // Once the outputs close: goodbye to network-MIDI peers and the mDNS advertisement
+    // withdrawn, before the player is waited for.
+    let goodbye = move || drop(network);
     let result = match outputs {
         screen::Outputs::Headless { width, height } => {
-            headless::run(&decks, stage, player, &tx, rx, (width, height)).map_err(Error::Player)
+            headless::run(&decks, stage, player, (&tx, rx), (width, height), goodbye)
+                .map_err(Error::Player)
         }
-        screen::Outputs::Windows(screen_options) => {
-            run_windows(decks, stage, player, screen_options, &tx, rx, shutdown)
-        }
+        screen::Outputs::Windows(screen_options) => run_windows(
+            decks,
+            stage,
+            player,
+            screen_options,
+            (&tx, rx),
+            shutdown,
+            goodbye,
+        ),
     };
-    // Say goodbye to network-MIDI peers and withdraw the mDNS advertisement.
-    drop(network);
     result.map(|()| ExitCode::SUCCESS)
 }
 
 /// Draws the show in windows: the player's thread starts once they and their renderers
-/// exist, and ends when they close.
+/// exist, and ends when they close (after `goodbye`).
 fn run_windows(
     decks: Vec<playhead::mpv::Mpv>,
     stage: Stage,
     player: Player,
     screen_options: ScreenOptions,
-    tx: &crossbeam_channel::Sender<PlayerInput>,
-    rx: crossbeam_channel::Receiver<PlayerInput>,
+    (tx, rx): (
+        &crossbeam_channel::Sender<PlayerInput>,
+        crossbeam_channel::Receiver<PlayerInput>,
+    ),
     shutdown: Shutdown,
+    goodbye: impl FnOnce(),
 ) -> Result<(), Error> {
     let (handle_tx, handle_rx) = crossbeam_channel::bounded(1);
     let start_player: screen::StartPlayer = Box::new(move |proxy| {
@@ -373,6 +384,7 @@ fn run_windows(
     let screen_on = playhead::screen::screen_on::keep_screen_on();
     let result = screen::run(decks, stage, screen_options, tx.clone(), start_player);
     drop(screen_on);
+    goodbye();
     let _ = tx.send(PlayerInput::Quit);
     if let Ok(h) = handle_rx.recv_timeout(Duration::from_secs(1)) {
         let _ = h.join();
@@ -382,9 +394,9 @@ fn run_windows(
 
 /// A clean stop on SIGTERM (what `systemctl stop` sends), SIGINT (Ctrl+C) and SIGHUP (the
 /// terminal or SSH session playhead was started from closed): the player is told to quit and
-/// the window to close; `run` then says goodbye to network-MIDI peers,
-/// withdraws the mDNS advertisement and gives the screensaver and DPMS back, and the program
-/// exits with status 0.
+/// the window to close; `run` then gives the screensaver and DPMS back, says goodbye to
+/// network-MIDI peers, withdraws the mDNS advertisement, waits for the player, and the
+/// program exits with status 0.
 #[derive(Clone)]
 struct Shutdown {
     player: crossbeam_channel::Sender<PlayerInput>,

@@ -13,10 +13,11 @@
 
 mod common;
 
-use playhead::player::{PlayerOptions, JUMP_WINDOW};
+use playhead::player::PlayerOptions;
 use playhead::screen::headless::HeadlessShow;
 use playhead::show::{Show, StopAction};
 use playhead::sources::network::{Network, NetworkOptions};
+use playhead::stop::JUMP_WINDOW;
 use playhead::transport::FollowMode;
 use playhead_testkit::peer::{Answer, DawClock, ScriptedPeer};
 use playhead_testkit::FrameCode;

@@ -7,8 +7,10 @@ use playhead::chase::position::TimeSignature;
 use playhead::chase::tempo::TempoMap;
 use playhead::parse::{MidiEvent, Parser};
 use playhead::plan::{self, SeekTimer, StartStep};
+use playhead::show::StopAction;
+use playhead::stop::StopWindow;
 use playhead::time::Stamp;
-use playhead::transport::{ChaseSettings, Cue, FollowMode, Transport};
+use playhead::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use std::path::Path;
 
 /// How often the player thread ticks the transport when nothing else happens.
@@ -65,6 +67,9 @@ struct Recording {
     fps: f64,
     bpm: Option<f64>,
     quiet_quarter_frames: bool,
+    /// The show's stop behaviour (`on_stop hold|black|rearm|idle`), applied by the core's
+    /// stop window as the player applies it; `None`: not simulated.
+    on_stop: Option<StopAction>,
     chunks: Vec<Chunk>,
     checks: Vec<Check>,
     expected: Vec<String>,
@@ -166,6 +171,7 @@ fn load(path: &Path) -> Recording {
         fps: 25.0,
         bpm: None,
         quiet_quarter_frames: false,
+        on_stop: None,
         chunks: Vec::new(),
         checks: Vec::new(),
         expected: Vec::new(),
@@ -293,6 +299,15 @@ fn load(path: &Path) -> Recording {
             }
             "bpm" => r.bpm = Some(rest.trim().parse().unwrap()),
             "fps" => r.fps = rest.trim().parse().unwrap(),
+            "on_stop" => {
+                r.on_stop = Some(match rest.trim() {
+                    "hold" => StopAction::Hold,
+                    "black" => StopAction::Black,
+                    "rearm" => StopAction::Rearm,
+                    "idle" => StopAction::Idle,
+                    other => panic!("{}: unknown stop behaviour '{other}'", here()),
+                })
+            }
             "quiet" => {
                 assert_eq!(rest.trim(), "quarter-frames", "{}", here());
                 r.quiet_quarter_frames = true;
@@ -503,6 +518,7 @@ fn replay(r: &Recording) -> Outcome {
     checks.sort_by(|a, b| a.at_s().total_cmp(&b.at_s()));
     let mut checks = checks.into_iter().peekable();
     let mut chunks = r.chunks.iter().peekable();
+    let mut stops = StopWindow::default();
     // The player's own steps: a tick every TICK_S, a position report every frame while playing.
     let mut next_tick_s: f64 = 0.0;
     let mut next_report_s: f64 = 0.0;
@@ -536,6 +552,21 @@ fn replay(r: &Recording) -> Outcome {
                     out.trace
                         .push(format!("Tick -> {:?} {cue:?}", transport.state()));
                 }
+                if let Some(on_stop) = r.on_stop {
+                    if cue == Some(Cue::Hold) {
+                        // Timecode that stopped: the DAW stopped, no jump to wait for.
+                        stops.held(Stamp::from_secs_f64(t), false);
+                        video.apply(Cue::Hold, t);
+                        after_stop(on_stop, &mut transport, &mut video, t, &mut out);
+                        continue;
+                    }
+                    let stopped =
+                        transport.state() != State::Playing && transport.start_deadline().is_none();
+                    let due = stops.due(Stamp::from_secs_f64(t), stopped, on_stop);
+                    if due.behaviour {
+                        after_stop(on_stop, &mut transport, &mut video, t, &mut out);
+                    }
+                }
                 cue
             };
             if let Some(cue) = cue {
@@ -550,6 +581,18 @@ fn replay(r: &Recording) -> Outcome {
                 let cue = transport.on_midi(event, Stamp::from_secs_f64(t));
                 if let Some(cue) = cue {
                     video.apply(cue, t);
+                }
+                // The stop window, as the player keeps it.
+                let now = Stamp::from_secs_f64(t);
+                match cue {
+                    Some(Cue::Hold) => stops.held(now, true),
+                    Some(Cue::Speed { .. }) | None => {}
+                    Some(_) => stops.moved_on(),
+                }
+                let stopped_at_jump = matches!(event, MidiEvent::Stop)
+                    && matches!(cue, Some(Cue::Locate { play: false, .. }));
+                if cue == Some(Cue::Hold) || stopped_at_jump {
+                    stops.daw_stopped(now);
                 }
                 let quiet = match event {
                     // A clock is quiet unless it starts the song (the first after a Start or
@@ -635,6 +678,30 @@ fn replay(r: &Recording) -> Outcome {
     out.clocks = transport.clocks_received();
     out.garbage = parser.stats().garbage_bytes;
     out
+}
+
+/// The show's stop behaviour, as the player applies it once the DAW stayed stopped: re-arm
+/// (and idle content) through the transport's Rewind; black is noted in the trace.
+fn after_stop(
+    on_stop: StopAction,
+    transport: &mut Transport,
+    video: &mut Video,
+    t: f64,
+    out: &mut Outcome,
+) {
+    match on_stop {
+        StopAction::Hold => {}
+        StopAction::Black => out.trace.push("After stop -> black".into()),
+        StopAction::Rearm | StopAction::Idle => {
+            let cue = transport.on_operator(OperatorCommand::Rewind);
+            if let Some(cue) = cue {
+                video.apply(cue, t);
+            }
+            let cue = cue.map(|c| format!(" {c:?}")).unwrap_or_default();
+            out.trace
+                .push(format!("After stop -> {:?}{cue}", transport.state()));
+        }
+    }
 }
 
 fn recordings() -> Vec<std::path::PathBuf> {

@@ -122,7 +122,8 @@ impl Reports {
 }
 
 /// The player's side of the stage: sends the cues, remembers what it cued (which deck is on
-/// screen, the fences, the views), and reads the screens' reports.
+/// screen, the fences, the views, the holds in force, the runs planned), and reads the
+/// screens' reports.
 #[derive(Debug)]
 pub struct StageCues {
     tx: crossbeam_channel::Sender<StageCue>,

@@ -18,6 +18,7 @@ use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue}
 use crate::parse::MidiEvent;
 use crate::plan::{self, StartStep};
 use crate::show::{Preload, Selection, Show, StopAction};
+use crate::stop::{StopWindow, JUMP_WINDOW};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
@@ -336,13 +337,11 @@ pub struct Player {
     /// screen already) are not news for the drift controller, which would take them for
     /// frames handed over ahead of time.
     started_from_s: Option<f64>,
-    /// The DAW stopped: the stop behaviour applies at this time, unless it plays on before
-    /// (a loop jump sends Stop, then Song Position and Continue).
-    stop_pending: Option<Instant>,
+    /// What follows a Stop and when: the stop behaviour after the loop-jump window, the look
+    /// at the Stop's frame (the core's [`crate::stop`]).
+    stops: StopWindow,
     /// The time of the Stop being applied, when its message said (else it is when it came).
     hold_at: Option<Instant>,
-    /// When to look whether mpv went past the Stop's frame, and whether the DAW stopped.
-    stop_check: Option<(Instant, bool)>,
     /// The song selected when the operator called up the test card, to go back to.
     before_card: Option<usize>,
 }
@@ -382,15 +381,6 @@ struct WaitingStart {
     deck: usize,
     give_up_at: Instant,
 }
-
-/// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies:
-/// a loop jump's Stop is followed by Song Position and Continue at once (Ableton Live) or at the
-/// next sixteenth (Ardour; 250 ms at 60 BPM).
-pub const JUMP_WINDOW: Duration = Duration::from_millis(300);
-/// How long after a hold that is not the DAW's Stop the player looks whether mpv went past
-/// the frame due then: the pause has reached mpv and the frame it handed over before it has
-/// reached the screen (mpv hands frames over at most 50 ms ahead).
-const STOP_FRAME_CHECK: Duration = Duration::from_millis(100);
 
 /// What, changed, is published at once (other changes wait for [`PUBLISH_INTERVAL`]).
 type PublishedKey = (State, usize, bool, bool, Option<Instant>);
@@ -459,9 +449,8 @@ impl Player {
             timed: None,
             waiting: None,
             started_from_s: None,
-            stop_pending: None,
+            stops: StopWindow::default(),
             hold_at: None,
-            stop_check: None,
             before_card: None,
         };
         player.stage.show(0);
@@ -659,8 +648,7 @@ impl Player {
                 }
             }
             self.run_timed(now);
-            self.check_stop_frame(now);
-            self.settle_stop(now);
+            self.after_stop_window(now);
             if let Some(cue) = self.transport.on_tick(clock::stamp(now)) {
                 self.apply(cue, now, "the DAW's timecode stopping");
                 if cue == Cue::Hold {
@@ -927,7 +915,7 @@ impl Player {
         if cue == Some(Cue::Hold) || stopped_at_jump {
             // Held at once; the rest of the stop behaviour waits to see whether this Stop is a
             // loop jump's.
-            self.stop_pending = Some(clock::now() + JUMP_WINDOW);
+            self.stops.daw_stopped(clock::stamp(clock::now()));
         }
     }
 
@@ -972,7 +960,7 @@ impl Player {
         }
         let now = clock::now();
         self.stage.unfence();
-        self.stop_check = None;
+        self.stops.moved_on();
         self.cancel_start();
         let deck = &self.decks[self.deck];
         if deck.seeks.in_flight() {
@@ -1224,45 +1212,32 @@ impl Player {
         Some(next.saturating_duration_since(now))
     }
 
-    /// The stop behaviour, once the DAW has stayed stopped past the jump window.
-    fn settle_stop(&mut self, now: Instant) {
-        let Some(at) = self.stop_pending else { return };
-        if now < at {
-            return;
-        }
-        self.stop_pending = None;
+    /// What is due after a Stop (the core's [`StopWindow`]): the look at the Stop's frame,
+    /// back to it if mpv went past it; the show's stop behaviour, once the DAW has stayed
+    /// stopped past the loop-jump window.
+    fn after_stop_window(&mut self, now: Instant) {
         // A Continue waiting for its clock is a loop jump's end, not a stop.
-        if self.transport.state() != State::Playing && self.transport.start_deadline().is_none() {
+        let stopped =
+            self.transport.state() != State::Playing && self.transport.start_deadline().is_none();
+        let due = self
+            .stops
+            .due(clock::stamp(now), stopped, self.show.on_stop);
+        match due.frame {
+            Some(true) => self.back_to_stop_frame(),
+            Some(false) => self.stage.settle(self.deck, false),
+            None => {}
+        }
+        if due.behaviour {
             self.after_stop(now);
-        }
-    }
-
-    /// Once a Stop's moment to look has come: back to its frame if mpv went past it. For
-    /// the DAW's Stop that is the end of the loop-jump window (a jump's Continue may follow,
-    /// and a stop behaviour that re-arms or shows the idle content changes the picture anyway);
-    /// for any other hold (the operator's, the page's, a timecode that stopped) a moment for
-    /// the pause to reach mpv and the frame handed over before it to reach the screen.
-    fn check_stop_frame(&mut self, now: Instant) {
-        let Some((at, from_daw)) = self.stop_check else {
-            return;
-        };
-        if now < at {
-            return;
-        }
-        self.stop_check = None;
-        if from_daw && matches!(self.show.on_stop, StopAction::Rearm | StopAction::Idle) {
-            self.stage.settle(self.deck, false);
-        } else {
-            self.back_to_stop_frame();
         }
     }
 
     /// Puts the frame due at the Stop's time back on screen when mpv went past it: the Stop
     /// came after its time (a time stamp from the OS port or the network, a busy machine), or
     /// mpv had handed over the next frame before the pause (the screen kept that one back,
-    /// see [`crate::messages::stage::StageCue::Fence`]). mpv's position is the last frame it handed over, due at the
-    /// time the screen was told; the Stop's frame is as many frames before it as began
-    /// between the two.
+    /// see [`crate::messages::stage::StageCue::Fence`]). mpv's position is the last frame it
+    /// handed over, due at the time the screen was told; the Stop's frame is as many frames
+    /// before it as began between the two.
     fn back_to_stop_frame(&mut self) {
         let d = self.deck;
         let (Some(stop_at), Some(due), Some(position_s)) = (
@@ -1845,7 +1820,7 @@ impl Player {
     fn select(&mut self, i: usize, what: &str) {
         // A Stop's frame belongs to the song it stopped.
         self.stage.unfence();
-        self.stop_check = None;
+        self.stops.moved_on();
         let title = self.show.songs[i].title.clone();
         if i == self.current {
             info!("{what}: song {} '{title}' is already selected", i + 1);
@@ -2166,12 +2141,8 @@ impl Player {
             Cue::Hold => {
                 let at = hold_at.unwrap_or(received);
                 self.stage.fence(self.deck, at);
-                let wait = if hold_at.is_some() {
-                    JUMP_WINDOW
-                } else {
-                    STOP_FRAME_CHECK
-                };
-                self.stop_check = Some((clock::now() + wait, hold_at.is_some()));
+                self.stops
+                    .held(clock::stamp(clock::now()), hold_at.is_some());
             }
             Cue::Speed { .. } => {}
             Cue::Locate { play: false, .. } | Cue::Arm
@@ -2180,11 +2151,11 @@ impl Player {
                 // Still stopped: jack_midi_clock sends a Song Position with its Stop, and the
                 // frame mpv drew ahead before the pause must not reach the screen meanwhile.
                 self.stage.relocate(self.deck, clock::now());
-                self.stop_check = None;
+                self.stops.moved_on();
             }
             _ => {
                 self.stage.unfence();
-                self.stop_check = None;
+                self.stops.moved_on();
             }
         }
         if !matches!(cue, Cue::Speed { .. }) {
@@ -2880,8 +2851,9 @@ impl Player {
                         // 720p) each frame comes 16 ms ahead, not 25 (taking 25 had the drift
                         // correction speed a correct picture up to 5 ms early).
                         // Less what the screens take off mpv's times to keep a timed
-                        // start's run on its plan (see `crate::screen::retime`): mpv hands a frame over once
-                        // the one before it is shown, on the plan, that much earlier.
+                        // start's run on its plan (see `crate::screen::retime`): mpv hands
+                        // a frame over once the one before it is shown, on the plan, that
+                        // much earlier.
                         let Some(shift) =
                             self.stage.shift(i, self.decks[i].mpv.runs(), clock::now())
                         else {

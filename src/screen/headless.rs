@@ -51,7 +51,7 @@ pub struct SoftwareScreen {
 impl SoftwareScreen {
     /// Starts the render thread at `width` x `height` pixels. Returns once the render context
     /// exists, so a file loaded afterwards gets a video output.
-    /// `held` is the shared screen state and this screen's deck, when a player may hold a
+    /// `held` is the stage the player cues and this screen's deck, when a player may hold a
     /// frame back (see [`crate::screen::stage::Stage::take_hold`]).
     pub fn start(
         mpv: &Mpv,
@@ -257,14 +257,18 @@ fn software_screens(
 /// `--headless`: draws the show with a software screen for each deck of `decks` (the
 /// player's, whose screens are cued on `stage`) at `width` x `height`, runs `player` on its
 /// own thread with the input channel `rx` (`tx` its sender), and returns when the player
-/// ends, or with the fatal error it reported.
+/// ends, or with the fatal error it reported. `goodbye` runs first then, before the player is
+/// told to quit and waited for (network-MIDI peers are told at once).
 pub fn run(
     decks: &[Mpv],
     stage: crate::screen::stage::Stage,
     player: crate::player::Player,
-    tx: &crossbeam_channel::Sender<crate::player::PlayerInput>,
-    rx: crossbeam_channel::Receiver<crate::player::PlayerInput>,
+    (tx, rx): (
+        &crossbeam_channel::Sender<crate::player::PlayerInput>,
+        crossbeam_channel::Receiver<crate::player::PlayerInput>,
+    ),
     (width, height): (usize, usize),
+    goodbye: impl FnOnce(),
 ) -> Result<(), String> {
     let screens = software_screens(decks, &stage, width, height)?;
     let (notice_tx, notices) = crossbeam_channel::unbounded();
@@ -282,6 +286,7 @@ pub fn run(
             Err(_) => break Ok(()),
         }
     };
+    goodbye();
     // The player first: its decks are drawn by the screens until it has let them go.
     let _ = tx.send(crate::player::PlayerInput::Quit);
     let _ = thread.join();
@@ -290,7 +295,8 @@ pub fn run(
 }
 
 /// A whole player with a software screen and no window: what the benchmark and the tests
-/// run (`--headless` runs the same parts, wired by the program: [`run`]). MIDI goes in through [`HeadlessShow::inlet`], exactly as from a port.
+/// run (`--headless` runs the same parts, wired by the program: [`run`]). MIDI goes in through
+/// [`HeadlessShow::inlet`], exactly as from a port.
 pub struct HeadlessShow {
     /// The player's input channel.
     pub tx: crossbeam_channel::Sender<crate::player::PlayerInput>,
@@ -303,7 +309,8 @@ pub struct HeadlessShow {
     pub decks: Vec<Mpv>,
     /// Where the player publishes its status.
     pub status: std::sync::Arc<crate::player::status::StatusBoard>,
-    /// Which deck is on screen.
+    /// What the screens show, as the player cued it (which deck is on screen, a Stop
+    /// settling).
     pub stage: crate::screen::stage::Stage,
     thread: Option<JoinHandle<()>>,
     // Dropped after the player thread has ended, see Drop.

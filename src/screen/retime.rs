@@ -14,12 +14,10 @@
 //! and the player's position reports for the drift correction are moved by the same amount. A
 //! new run (a pause, a seek, a file loaded: [`crate::mpv::Mpv::runs`]) ends the shift.
 
+use crate::messages::stage::LARGEST_SHIFT;
 use crate::mpv::render::FrameInfo;
 use log::{debug, warn};
 use std::time::{Duration, Instant};
-
-// A first frame this long after its plan is not the one expected (another came first).
-use crate::messages::stage::LARGEST_SHIFT;
 /// The largest shift taken: a machine that carries out an unpause later than this is drawing
 /// at its limit, and its frames could not be handed over early enough to be shown on the plan
 /// (nor could several outputs keep that many pictures back): such a run stays on mpv's times.
