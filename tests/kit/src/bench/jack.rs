@@ -30,9 +30,12 @@ Start: frames of the first second after the transport rolled. Running: frames fr
 the start to the locate. Locate while rolling: the frame on screen 150 ms after the transport \
 jumped is judged within one frame (40 ms) or not; the error of frames from 150 ms to 1.2 s after \
 it. Stop: frames due after the transport stopped that appeared after it, and the frame on \
-screen 700 ms later. LTC: with the transport standing, the bench's client plays 3 s of 25 fps \
-LTC from a random timecode (the project's encoder, -6 dBFS) into playhead:ltc; a frame's time \
-is when its code word starts; the error of frames from 1 s after it started (located and \
+screen 700 ms later. A cycle the server skips (the dummy driver late) moves the rolling \
+transport and jack_midi_clock a period later; the frames after it are reckoned from that \
+cycle (their count is printed). LTC: with the transport standing, the bench's client plays 3 s of 25 fps \
+LTC from a random timecode (the project's encoder, -6 dBFS) into playhead:ltc, sample k at \
+the JACK frame k after the first (a cycle the server skips skips its samples, as a DAW's LTC \
+follows its transport); a frame's time is when its code word starts; the error of frames from 1 s after it started (located and \
 locked) to its end. jack_midi_clock sends the SPP of where the transport will be 2 s later \
 (its resync delay) and the Continue when it gets there: a start mid-song or a locate is followed \
 2 s later, by design of that peer.";
@@ -71,9 +74,14 @@ struct Cycle {
     at: Instant,
 }
 
-/// The bench's JACK client: notes every cycle where the transport stopped, started or jumped.
+/// The bench's JACK client: notes every cycle where the transport stopped, started or jumped,
+/// and every one where it slipped.
 struct Watch {
     changes: Arc<Mutex<Vec<Cycle>>>,
+    /// Cycles where the rolling transport moved on by its period but the server's clock by
+    /// more: a cycle the server skipped (the dummy driver running late). The transport, and
+    /// jack_midi_clock with it, is that much later from then on, and so is the DAW's time.
+    slips: Arc<Mutex<Vec<Cycle>>>,
     last: Option<(Cycle, u32)>,
     /// The LTC output, and what it plays.
     ltc_port: jack::Port<jack::AudioOut>,
@@ -81,10 +89,15 @@ struct Watch {
 }
 
 /// LTC samples to play from the next cycle on, and when their first sample was played.
+/// Sample k plays at the JACK frame k after the first one's, as a DAW's LTC output follows its
+/// transport: a cycle the server skipped (a late cycle of the dummy driver advances the frame
+/// counter by two periods) skips its samples rather than shifting all later ones a period
+/// late, which would move the timecode off the times the frames are measured against.
 #[derive(Default)]
 struct LtcPlay {
     samples: Vec<f32>,
-    cursor: usize,
+    /// The JACK frame of the first sample, once played.
+    first_frame: Option<u32>,
     started: Option<Instant>,
 }
 
@@ -124,19 +137,35 @@ impl jack::ProcessHandler for Watch {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(cycle);
+        } else if let Some((last, n)) = self.last.filter(|(l, _)| l.rolling && cycle.rolling) {
+            let expected = last.at + Duration::from_secs_f64(f64::from(n) / f64::from(RATE));
+            let slip = if cycle.at > expected {
+                cycle.at - expected
+            } else {
+                expected - cycle.at
+            };
+            if slip > Duration::from_millis(1) {
+                self.slips
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(cycle);
+            }
         }
         self.last = Some((cycle, ps.n_frames()));
         let out = self.ltc_port.as_mut_slice(ps);
         out.fill(0.0);
         if let Ok(mut play) = self.ltc.try_lock() {
-            if play.cursor < play.samples.len() {
-                if play.cursor == 0 {
-                    play.started = Some(cycle.at);
+            let frame = ps.last_frame_time();
+            if play.first_frame.is_none() && !play.samples.is_empty() {
+                play.first_frame = Some(frame);
+                play.started = Some(cycle.at);
+            }
+            if let Some(first) = play.first_frame {
+                let cursor = frame.wrapping_sub(first) as usize;
+                if cursor < play.samples.len() {
+                    let end = (cursor + out.len()).min(play.samples.len());
+                    out[..end - cursor].copy_from_slice(&play.samples[cursor..end]);
                 }
-                let end = (play.cursor + out.len()).min(play.samples.len());
-                let n = end - play.cursor;
-                out[..n].copy_from_slice(&play.samples[play.cursor..end]);
-                play.cursor = end;
             }
         }
         Control::Continue
@@ -177,6 +206,7 @@ unsafe extern "C" fn timebase(
 
 struct Daw {
     client: jack::AsyncClient<(), Watch>,
+    slips: Arc<Mutex<Vec<Cycle>>>,
     changes: Arc<Mutex<Vec<Cycle>>>,
     ltc: Arc<Mutex<LtcPlay>>,
 }
@@ -186,12 +216,14 @@ impl Daw {
         let (client, _) = Client::new("bench-daw", ClientOptions::NO_START_SERVER)
             .map_err(|e| format!("JACK client: {e}"))?;
         let changes = Arc::new(Mutex::new(Vec::new()));
+        let slips = Arc::new(Mutex::new(Vec::new()));
         let ltc = Arc::new(Mutex::new(LtcPlay::default()));
         let ltc_port = client
             .register_port("ltc", jack::AudioOut::default())
             .map_err(|e| format!("JACK port: {e}"))?;
         let watch = Watch {
             changes: changes.clone(),
+            slips: slips.clone(),
             last: None,
             ltc_port,
             ltc: ltc.clone(),
@@ -213,6 +245,7 @@ impl Daw {
         }
         Ok(Daw {
             client,
+            slips,
             changes,
             ltc,
         })
@@ -220,6 +253,17 @@ impl Daw {
 
     fn transport(&self) -> jack::Transport {
         self.client.as_client().transport()
+    }
+
+    /// The cycles where the rolling transport slipped, between `from` and `to`.
+    fn slips_between(&self, from: Instant, to: Instant) -> Vec<Cycle> {
+        self.slips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|c| c.at > from && c.at < to)
+            .copied()
+            .collect()
     }
 
     /// The latest change of the transport.
@@ -269,9 +313,22 @@ const ROLL: Duration = Duration::from_millis(3200);
 
 /// The frames of a stretch of rolling from `from` until `end`: the errors of those of the first
 /// second after the picture followed the transport (the first new frame within a frame of it),
-/// those after it, and when it followed (ms after `from`).
-fn segment(seen: &[(u32, Instant)], from: &Cycle, end: Instant) -> (Vec<f64>, Vec<f64>, f64) {
-    let error = |&(n, at): &(u32, Instant)| ms(at, due(from, n));
+/// those after it, and when it followed (ms after `from`). A frame's due time is reckoned from
+/// the last of `from` and the transport's `slips` at or before its start on the transport.
+fn segment(
+    seen: &[(u32, Instant)],
+    from: &Cycle,
+    end: Instant,
+    slips: &[Cycle],
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let error = |&(n, at): &(u32, Instant)| {
+        let frame = f64::from(n) * PER_FRAME;
+        let anchor = slips
+            .iter()
+            .rfind(|s| s.at > from.at && s.frame >= from.frame && f64::from(s.frame) <= frame)
+            .unwrap_or(from);
+        ms(at, due(anchor, n))
+    };
     let Some(&(_, followed)) = seen
         .iter()
         .find(|f| f.1 > from.at && f.1 < end && error(f).abs() < 1000.0 / FPS)
@@ -358,6 +415,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
     let (mut follows, mut follows_locate) = (Vec::new(), Vec::new());
     let (mut after_stop, mut held_right, mut held_spp) = (0usize, 0u32, 0u32);
     let mut held: Vec<String> = Vec::new();
+    let mut slipped = 0usize;
     for trial in 0..trials {
         let top = trial % 2 == 0;
         // Stopped, located where it will start, and the picture there.
@@ -395,7 +453,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         let on_screen_after = poller.current();
 
         let seen = changes(&poller.seen_since(rolled.at - Duration::from_millis(100)));
-        let (start_errors, run_errors, moved) = segment(&seen, &rolled, stopped.at.min(jumped.at));
+        let slips = daw.slips_between(rolled.at, stopped.at);
+        slipped += slips.len();
+        let (start_errors, run_errors, moved) =
+            segment(&seen, &rolled, stopped.at.min(jumped.at), &slips);
         log_errors(
             &format!(
                 "trial {trial} ({}): moved {moved:.1} ms after the roll; start errors",
@@ -414,7 +475,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
             &run_errors,
         );
         running.extend(run_errors);
-        let (start_errors, run_errors, moved) = segment(&seen, &jumped, stopped.at);
+        let (start_errors, run_errors, moved) = segment(&seen, &jumped, stopped.at, &slips);
         if std::env::var_os("PLAYHEAD_BENCH_FRAMES").is_some() {
             for f in seen
                 .iter()
@@ -488,7 +549,7 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         let length_s = samples.len() as f64 / f64::from(RATE);
         *daw.ltc.lock().unwrap_or_else(|p| p.into_inner()) = LtcPlay {
             samples,
-            cursor: 0,
+            first_frame: None,
             started: None,
         };
         std::thread::sleep(Duration::from_secs_f64(length_s + 0.2));
@@ -540,6 +601,10 @@ pub fn run(exe: &Path, video: &Path, trials: u32) -> Result<(), String> {
         } else {
             format!(" (others: {})", held.join(", "))
         }
+    );
+    println!(
+        "JACK cycles the server skipped while the transport rolled (the transport and its clock \
+         a period later from each): {slipped}"
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
