@@ -1234,43 +1234,80 @@ impl Transport {
     }
 }
 
-/// A gap between two clocks as long as `clocks` clocks and more at the tempo before it.
+/// A gap between two clocks as long as `missing` clocks and more at the tempo before it,
+/// waiting for the clocks after it to say whether clocks were lost.
 #[derive(Clone, Copy, Debug)]
 struct ClockGap {
     /// Clocks that would have come in it.
     missing: u32,
     /// Seconds per clock before it.
     interval_s: f64,
+    /// When the last clock before it came.
+    before_s: f64,
+    /// Clocks come since it began (the one that ended it is the first).
+    after: u32,
+    /// The clock that ended it came on the grid of the clocks before it, within the jitter.
+    ended_on_grid: bool,
+    /// A clock after it came on that grid.
+    seen_on_grid: bool,
 }
 
 /// A gap between clocks is a suspect once it is this many clocks long...
 const GAP_SUSPECT: f64 = 1.6;
 /// ... and not more than this (longer is a clock that stopped, or a tempo no song changes to).
 const GAP_LONGEST: f64 = 4.5;
-/// The clock after a gap confirms it when it comes within this fraction of the tempo before.
+/// A gap is a suspect when it ends within this fraction of a clock of a whole number of
+/// clocks; the clock after a gap that ended on the grid confirms it when it comes this close
+/// to the tempo from before.
 const GAP_CONFIRMS: f64 = 0.25;
-/// A gap counts only when it ends this close to where a clock was due (or an eighth of a
-/// clock, when more): network MIDI's jitter.
+/// On the grid of the clocks before a gap: within this of a whole number of clocks after them
+/// (or an eighth of a clock, when more): network MIDI's jitter.
 const GAP_JITTER_S: f64 = 0.003;
 
+/// How far from the grid of the clocks before a gap a clock may come and be on it.
+fn gap_jitter_s(seconds_per_clock: f64) -> f64 {
+    GAP_JITTER_S.max(seconds_per_clock * GAP_CONFIRMS / 2.0)
+}
+
 impl Chaser {
-    /// How many clocks were lost before the last one, now that the clock at `at_s` has come
+    /// How many clocks were lost before the last ones, now that the clock at `at_s` has come
     /// (the caller counts that one). A sender may skip a clock (x42's jack_midi_clock does
     /// when a JACK cycle runs late) and a packet may be lost; counting only the clocks that
     /// came leaves the picture a clock behind until the next Song Position. A gap alone could
-    /// also be a tempo halved: it counts as lost clocks only when the clock after it comes at
-    /// the tempo from before it. A late clock followed by one on time (jitter) gives a short
-    /// interval after the gap, and counts nothing.
+    /// also be a tempo halved, or a late clock: it counts as lost clocks only when the clocks
+    /// after it say so. A gap that ended on the grid of the clocks before it (a whole number of
+    /// clocks after them, within the jitter) is confirmed by the next clock at the tempo from
+    /// before; one that ended further off (up to a quarter clock: a clock dated a few ms late,
+    /// as a late JACK cycle or the network does) by the two after it, each on that grid.
     fn lost_clocks(&mut self, at_s: f64) -> u32 {
         let Some(interval) = self.last_clock_s.map(|l| at_s - l) else {
             return 0;
         };
         let mut lost = 0;
-        if let Some(g) = self.gap.take() {
-            if (interval - g.interval_s).abs() <= g.interval_s * GAP_CONFIRMS {
+        if let Some(mut g) = self.gap.take() {
+            g.after += 1;
+            let off_s =
+                ((at_s - g.before_s) / g.interval_s - f64::from(g.after) - f64::from(g.missing))
+                    * g.interval_s;
+            let on_grid = off_s.abs() <= gap_jitter_s(g.interval_s);
+            let confirmed = if g.ended_on_grid {
+                // The next clock at the tempo from before the gap.
+                (interval - g.interval_s).abs() <= g.interval_s * GAP_CONFIRMS
+            } else if on_grid && !g.seen_on_grid {
+                // One of two.
+                g.seen_on_grid = true;
+                self.gap = Some(g);
+                false
+            } else {
+                on_grid
+            };
+            if confirmed {
                 lost = g.missing;
                 self.clocks_recovered += u64::from(lost);
-                self.estimator.skipped_before_latest(u64::from(lost));
+                // The clocks since the gap, in the estimator already, come after the lost
+                // ones.
+                self.estimator
+                    .skipped_before_last(g.after.saturating_sub(1) as usize, u64::from(lost));
             }
         }
         // Right after a start the fit has too few clocks yet (its first 12): the tempo measured
@@ -1280,17 +1317,22 @@ impl Chaser {
             .estimator
             .seconds_per_clock()
             .or(self.measured_bpm.map(|bpm| 60.0 / (bpm * 24.0)));
-        if let Some(spc) = spc {
+        // The last clock before it where the line through the clocks puts it (its own jitter
+        // stripped), when there is a line yet.
+        let before_s = self.estimator.latest_tick_fitted_s().or(self.last_clock_s);
+        if let (Some(spc), Some(before_s)) = (spc, before_s) {
             let clocks = interval / spc;
-            // On the beat of the clocks before it: a whole number of clocks late, within the
-            // jitter (a step in the delivery delay makes a gap too, but seldom a whole clock).
+            // About a whole number of clocks late (a step in the delivery delay makes a gap
+            // too, but seldom a whole clock).
             let off_s = (clocks - clocks.round()).abs() * spc;
-            if (GAP_SUSPECT..GAP_LONGEST).contains(&clocks)
-                && off_s <= GAP_JITTER_S.max(spc * GAP_CONFIRMS / 2.0)
-            {
+            if (GAP_SUSPECT..GAP_LONGEST).contains(&clocks) && off_s <= spc * GAP_CONFIRMS {
                 self.gap = Some(ClockGap {
                     missing: (clocks.round() as u32).saturating_sub(1),
                     interval_s: spc,
+                    before_s,
+                    after: 1,
+                    ended_on_grid: off_s <= gap_jitter_s(spc),
+                    seen_on_grid: false,
                 });
             }
         }
@@ -2023,6 +2065,28 @@ mod tests {
             clock(&mut t, i);
         }
         assert_eq!(t.song_position_clocks(), Some(96 + 5));
+    }
+
+    #[test]
+    fn a_clock_lost_before_one_dated_late_is_counted_once_two_more_come_on_the_grid() {
+        let mut t = rolled_at_120();
+        let tick_s = TICK_120_S;
+        // Clock 100 never comes; 101 is dated 4 ms late (more than the jitter); 102 and 103
+        // come on the grid.
+        t.on_midi(
+            MidiEvent::Clock,
+            Stamp::from_secs_f64(101.0 * tick_s + 0.004),
+        );
+        clock_120(&mut t, 102.0);
+        assert_eq!(t.song_position_clocks(), Some(101), "not yet: one of two");
+        clock_120(&mut t, 103.0);
+        assert_eq!(t.song_position_clocks(), Some(103));
+        // A step of 0.8 clocks in the delivery delay: a gap ending 4 ms off the grid, and the
+        // clocks after it as far off: nothing lost.
+        for i in 104..112 {
+            clock_120(&mut t, f64::from(i) + 0.8);
+        }
+        assert_eq!(t.song_position_clocks(), Some(111));
     }
 
     #[test]

@@ -187,13 +187,19 @@ impl ClockTempoEstimator {
     /// The latest tick came after `n` ticks that never arrived: it is numbered past them, and
     /// the line fitted again (it was an outlier one interval late; it is on the line).
     pub fn skipped_before_latest(&mut self, n: u64) {
-        if n == 0 {
+        self.skipped_before_last(1, n);
+    }
+
+    /// The last `ticks` ticks came after `n` ticks that never arrived: they are numbered past
+    /// them, and the line fitted again (they were outliers, late by the ticks lost; they are
+    /// on the line).
+    pub fn skipped_before_last(&mut self, ticks: usize, n: u64) {
+        if n == 0 || ticks == 0 || self.window.is_empty() {
             return;
         }
-        let Some(last) = self.window.back_mut() else {
-            return;
-        };
-        last.index += n;
+        for t in self.window.iter_mut().rev().take(ticks) {
+            t.index += n;
+        }
         self.next_index += n;
         self.run_len = 0;
         self.refit();
