@@ -15,7 +15,9 @@
 //! The core's modules are re-exported under their own names (`playhead::transport` is
 //! `playhead_core::transport`), so a path says which layer a type lives in only once.
 
-pub use playhead_core::{arbiter, chase, ltc, outputs, parse, plan, show, stop, time, transport};
+pub use playhead_core::{
+    arbiter, chase, ltc, outputs, parse, plan, setlist, show, stop, time, transport,
+};
 pub use playhead_mpv as mpv;
 
 pub mod cli;

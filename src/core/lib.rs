@@ -6,7 +6,7 @@
 //! [`chase`] (song position, tempo, timecode, drift) to follow the DAW anywhere in a song;
 //! [`ltc`] decodes linear timecode from audio samples; [`show`] is the show model and its file
 //! format. [`plan`] says which frame a deck shows when for a start, and [`stop`] what follows
-//! a Stop and when. [`time`] is the one way to say "when"; [`backend_clock`] puts an OS MIDI backend's
+//! a Stop and when; [`setlist`] which deck holds which song. [`time`] is the one way to say "when"; [`backend_clock`] puts an OS MIDI backend's
 //! event stamps on that clock. [`wire`] bounds and decodes what the operator's remote reads
 //! from the network (OSC datagrams, HTTP request heads).
 //!
@@ -22,6 +22,7 @@ pub mod outputs;
 pub mod parse;
 pub mod plan;
 pub mod rng;
+pub mod setlist;
 pub mod show;
 pub mod stop;
 pub mod test_card;

@@ -17,6 +17,7 @@ pub use crate::messages::{lanes, InputCounters, PlayerInput, RemoteCommand};
 use crate::mpv::{EndReason, Event, Events, Format, Mpv, MpvError, PropertyValue};
 use crate::parse::MidiEvent;
 use crate::plan::{self, StartStep};
+use crate::setlist;
 use crate::show::{Preload, Selection, Show, StopAction};
 use crate::stop::{StopWindow, JUMP_WINDOW};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
@@ -1501,7 +1502,9 @@ impl Player {
         if failed.contains(&self.current) {
             // The song selected: loaded now, its first frame replaces the black when ready.
             self.blank_for = None;
-            if let Some(d) = self.deck_for(self.current, true) {
+            let (held, failed) = self.pool_view();
+            if let Some(d) = self.pool(&held, &failed).deck_for(self.current, true) {
+                self.load_into(d, self.current);
                 self.deck = d;
                 self.selected_unloaded_at = Some(clock::now());
             }
@@ -1870,17 +1873,11 @@ impl Player {
         self.current = i;
         self.blank_for = None;
         self.decode_warned = None;
-        let deck = match self.deck_for(i, true) {
-            Some(deck) => deck,
-            // A single deck: a one-song show whose operator called up the test card, or went
-            // back from it. The deck on screen takes the song; the picture changes as soon as
-            // its first frame is ready.
-            None if self.show.songs.len() <= 2 && self.deck_of(old_song).is_some() => {
-                let d = self.stage.shown();
-                if let Err(e) = self.decks[d].load(i, Media::of(&self.show, i)) {
-                    self.song_failed[i] = Some(e);
-                }
-                d
+        let (held, failed) = self.pool_view();
+        let deck = match self.pool(&held, &failed).deck_for_selection(i, old_song) {
+            Some(deck) => {
+                self.load_into(deck, i);
+                deck
             }
             None => {
                 error!("{what}: no deck is free for song {} '{title}'", i + 1);
@@ -1990,33 +1987,39 @@ impl Player {
         });
     }
 
+    /// The decks as the setlist sees them: the song each holds, and which songs cannot play
+    /// (for [`Player::pool`]).
+    fn pool_view(&self) -> (Vec<Option<usize>>, Vec<bool>) {
+        (
+            self.decks.iter().map(|d| d.song).collect(),
+            self.song_failed.iter().map(Option::is_some).collect(),
+        )
+    }
+
+    /// The pool of decks now, for the setlist's decisions ([`setlist::Pool`]).
+    fn pool<'a>(&self, held: &'a [Option<usize>], failed: &'a [bool]) -> setlist::Pool<'a> {
+        setlist::Pool {
+            held,
+            shown: self.stage.shown(),
+            idle: self.idle_deck,
+            preload: self.show.preload,
+            current: self.current,
+            current_deck: self.deck,
+            failed,
+        }
+    }
+
     /// The deck holding `song`, if any.
     fn deck_of(&self, song: usize) -> Option<usize> {
         self.decks.iter().position(|d| d.holds(song))
     }
 
-    /// The deck for `song`, loading it there if it holds it not: a free deck, or else one
-    /// whose song is outside the window (or, with `steal_neighbour`, any but the current
-    /// song's); never the deck on screen.
-    fn deck_for(&mut self, song: usize, steal_neighbour: bool) -> Option<usize> {
-        if let Some(d) = self.deck_of(song) {
-            return Some(d);
-        }
-        let (shown, current, preload) = (self.stage.shown(), self.current, self.show.preload);
-        let rank = |deck: &Deck| match deck.song {
-            None => Some(0),
-            Some(s) if s != current && !preload.holds(s, current) => Some(1),
-            Some(s) if s != current && steal_neighbour => Some(2),
-            Some(_) => None,
-        };
-        let (_, d) = (0..self.decks.len())
-            .filter(|&d| d != shown && Some(d) != self.idle_deck)
-            .filter_map(|d| rank(&self.decks[d]).map(|r| (r, d)))
-            .min()?;
+    /// Loads `song` into deck `d` (nothing if it holds it already); a file mpv refuses makes
+    /// the song one that cannot play.
+    fn load_into(&mut self, d: usize, song: usize) {
         if let Err(e) = self.decks[d].load(song, Media::of(&self.show, song)) {
             self.song_failed[song] = Some(e);
         }
-        Some(d)
     }
 
     /// Puts the current song's deck on screen (its first frame is ready) and retires the one
@@ -2041,21 +2044,17 @@ impl Player {
     /// Deck `d` left the screen: if its song is inside the preload window it goes back to its
     /// first frame off screen, at normal speed, ready for its next turn; else it is unloaded.
     fn retire(&mut self, d: usize) {
-        if d == self.deck {
-            return;
-        }
-        if Some(d) == self.idle_deck {
-            // The idle content waits, paused, for its next turn.
-            self.idle_shown = false;
-            if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
-                warn!("could not pause the idle content: {e}");
+        let (held, failed) = self.pool_view();
+        match self.pool(&held, &failed).retire(d) {
+            setlist::Retire::Stays => {}
+            setlist::Retire::PauseIdle => {
+                // The idle content waits, paused, for its next turn.
+                self.idle_shown = false;
+                if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
+                    warn!("could not pause the idle content: {e}");
+                }
             }
-            return;
-        }
-        match self.decks[d].song {
-            Some(s)
-                if self.show.preload.holds(s, self.current) && self.song_failed[s].is_none() =>
-            {
+            setlist::Retire::Rewind(s) => {
                 let mpv = &self.decks[d].mpv;
                 if let Err(e) = mpv
                     .set_flag_async("pause", true)
@@ -2065,7 +2064,7 @@ impl Player {
                     warn!("could not re-arm song {}: {e}", s + 1);
                 }
             }
-            _ => self.decks[d].unload(),
+            setlist::Retire::Unload => self.decks[d].unload(),
         }
     }
 
@@ -2074,29 +2073,17 @@ impl Player {
     /// outside the window is still loading, its neighbours wait: they would take the
     /// processor from it.
     fn update_window(&mut self) {
-        let (current, shown) = (self.current, self.stage.shown());
-        for d in 0..self.decks.len() {
-            if d == shown || d == self.deck || Some(d) == self.idle_deck {
-                continue;
-            }
-            if let Some(s) = self.decks[d].song {
-                if !self.show.preload.holds(s, current) || self.song_failed[s].is_some() {
-                    self.decks[d].unload();
-                }
-            }
+        let (held, failed) = self.pool_view();
+        let pool = self.pool(&held, &failed);
+        let (leaving, entering) = (pool.leaving(), pool.entering());
+        for d in leaving {
+            self.decks[d].unload();
         }
-        if shown != self.deck {
-            return;
-        }
-        let mut entering: Vec<usize> = (0..self.show.songs.len())
-            .filter(|&s| {
-                s != current && self.show.preload.holds(s, current) && self.song_failed[s].is_none()
-            })
-            .collect();
-        entering.sort_by_key(|&s| s.abs_diff(current));
         for s in entering {
-            if self.deck_for(s, false).is_none() {
-                debug!("no deck free for song {}", s + 1);
+            let (held, failed) = self.pool_view();
+            match self.pool(&held, &failed).deck_for(s, false) {
+                Some(d) => self.load_into(d, s),
+                None => debug!("no deck free for song {}", s + 1),
             }
         }
     }
@@ -2514,9 +2501,8 @@ impl Player {
         if self.song_failed[self.current].is_some() {
             if !self.announced_ready {
                 // At the start: the show arms on the first song that can play.
-                if let Some(good) =
-                    (0..self.song_failed.len()).find(|&i| self.song_failed[i].is_none())
-                {
+                let (held, failed) = self.pool_view();
+                if let Some(good) = self.pool(&held, &failed).first_playable() {
                     self.select(good, "the selected song cannot play");
                 }
             } else if self.blank_for != Some(self.current) {
