@@ -9,7 +9,13 @@
 //! frees and which songs enter it, nearest first ([`Pool::leaving`], [`Pool::entering`]).
 //! Never the deck on screen, never the deck of the idle content (it holds no song). The player
 //! loads and unloads what it says.
+//!
+//! [`Cover`] is what goes over the selected song's picture: the black (of the stop behaviour,
+//! of the operator, or over a song that cannot play) and the idle content, and when each
+//! leaves. It says which deck goes on screen and which overlay is drawn where
+//! ([`CoverStep`]); the player carries that out on mpv and the screens.
 
+use crate::parse::MidiEvent;
 use crate::show::Preload;
 
 /// The pool of decks as the setlist sees it, at one moment.
@@ -131,6 +137,144 @@ impl Pool<'_> {
     fn in_window(&self, song: usize) -> bool {
         self.preload.holds(song, self.current) && !self.failed.get(song).copied().unwrap_or(true)
     }
+}
+
+/// What goes over the selected song's picture, and when it leaves.
+///
+/// The black is drawn over one deck (the one on screen when it went black): a play lifts the
+/// black over the selected song's deck, but not the black over the song before while a song
+/// selected after one that could not play still loads; that goes when the new song's first
+/// frame replaces it. The idle content is a deck of its own that loops while the song's deck
+/// stays armed behind it; it leaves when the DAW moves (a Song Position, Start or Continue,
+/// [`leaves_idle`]) and the song's first frame is ready, never for a song that cannot play.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cover {
+    black_over: Option<usize>,
+    idle_shown: bool,
+}
+
+/// One thing for the player to do, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoverStep {
+    /// Draw black over deck d's picture.
+    Black(usize),
+    /// Take the black off deck d's picture.
+    Unblack(usize),
+    /// Deck d goes on screen.
+    Show(usize),
+    /// The idle content's deck plays (looping).
+    PlayIdle(usize),
+    /// The idle content's deck pauses, for its next turn.
+    PauseIdle(usize),
+}
+
+impl Cover {
+    /// The picture is black.
+    pub fn black(&self) -> bool {
+        self.black_over.is_some()
+    }
+
+    /// The idle content is on screen.
+    pub fn idle_shown(&self) -> bool {
+        self.idle_shown
+    }
+
+    /// Black over `deck` (the selected song's), or no black. Black over another deck moves.
+    pub fn set_black(&mut self, black: bool, deck: usize) -> Vec<CoverStep> {
+        let mut steps = Vec::new();
+        match (black, self.black_over) {
+            (true, Some(d)) if d == deck => {}
+            (true, over) => {
+                steps.extend(over.map(CoverStep::Unblack));
+                self.black_over = Some(deck);
+                steps.push(CoverStep::Black(deck));
+            }
+            (false, over) => {
+                steps.extend(over.map(CoverStep::Unblack));
+                self.black_over = None;
+            }
+        }
+        steps
+    }
+
+    /// A play: the black over the selected song's deck goes (not the black over the song
+    /// before, while the selected song still loads).
+    pub fn lift(&mut self, deck: usize) -> Vec<CoverStep> {
+        if self.black_over == Some(deck) {
+            self.set_black(false, deck)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The idle content (on deck `idle`, loaded) goes on screen, playing, and the black goes.
+    /// Nothing when it is on screen already.
+    pub fn show_idle(&mut self, idle: usize) -> Vec<CoverStep> {
+        if self.idle_shown {
+            return Vec::new();
+        }
+        let mut steps = vec![CoverStep::PlayIdle(idle)];
+        steps.extend(self.set_black(false, idle));
+        self.idle_shown = true;
+        steps.push(CoverStep::Show(idle));
+        steps
+    }
+
+    /// The song's picture (deck `song_deck`) replaces the idle content (deck `idle`) at once,
+    /// when its first frame is `ready` and the song can play (`!failed`): a song still
+    /// loading replaces it when ready; one that cannot play has no picture to replace it with.
+    pub fn leave_idle(
+        &mut self,
+        idle: usize,
+        song_deck: usize,
+        ready: bool,
+        failed: bool,
+    ) -> Vec<CoverStep> {
+        if !self.idle_shown || !ready || failed {
+            return Vec::new();
+        }
+        self.idle_shown = false;
+        vec![CoverStep::Show(song_deck), CoverStep::PauseIdle(idle)]
+    }
+
+    /// The idle content cannot play: back to the song's deck (`song_deck`), black over it if
+    /// the song cannot play either (never the song before's picture, never a blank screen).
+    pub fn idle_broken(&mut self, song_deck: usize, failed: bool) -> Vec<CoverStep> {
+        if !std::mem::take(&mut self.idle_shown) {
+            return Vec::new();
+        }
+        let mut steps = vec![CoverStep::Show(song_deck)];
+        if failed {
+            steps.extend(self.set_black(true, song_deck));
+        }
+        steps
+    }
+
+    /// The idle content's deck was paused off screen (it left the screen another way).
+    pub fn idle_paused(&mut self) {
+        self.idle_shown = false;
+    }
+
+    /// The selected song's deck `deck` goes on screen (its first frame is ready): the black
+    /// over another deck (the song before, which could not play) goes with that deck, and the
+    /// idle content leaves.
+    pub fn song_shown(&mut self, deck: usize) -> Vec<CoverStep> {
+        let mut steps = Vec::new();
+        if self.black_over.is_some_and(|d| d != deck) {
+            steps.extend(self.set_black(false, deck));
+        }
+        self.idle_shown = false;
+        steps.push(CoverStep::Show(deck));
+        steps
+    }
+}
+
+/// The DAW moves: the song's picture replaces the idle content (when it is ready).
+pub fn leaves_idle(event: &MidiEvent) -> bool {
+    matches!(
+        event,
+        MidiEvent::SongPosition { .. } | MidiEvent::Start | MidiEvent::Continue
+    )
 }
 
 #[cfg(test)]
@@ -282,5 +426,73 @@ mod tests {
             Some(2)
         );
         assert_eq!(pool(&held, &[true, true], 0).first_playable(), None);
+    }
+
+    #[test]
+    fn the_black_is_drawn_over_one_deck_and_a_play_lifts_only_the_selected_songs() {
+        let mut c = Cover::default();
+        assert_eq!(c.set_black(true, 0), vec![CoverStep::Black(0)]);
+        assert_eq!(c.set_black(true, 0), vec![], "already black");
+        // A song selected after one that could not play, still loading on deck 1: its play
+        // does not lift the black over deck 0's picture.
+        assert_eq!(c.lift(1), vec![]);
+        assert!(c.black());
+        // Its first frame is ready: deck 1 on screen, the black goes with deck 0.
+        assert_eq!(
+            c.song_shown(1),
+            vec![CoverStep::Unblack(0), CoverStep::Show(1)]
+        );
+        assert!(!c.black());
+        // Black moves to the selected song's deck.
+        c.set_black(true, 1);
+        assert_eq!(
+            c.set_black(true, 2),
+            vec![CoverStep::Unblack(1), CoverStep::Black(2)]
+        );
+        assert_eq!(c.lift(2), vec![CoverStep::Unblack(2)]);
+        assert_eq!(c.set_black(false, 2), vec![]);
+    }
+
+    #[test]
+    fn the_idle_content_leaves_when_the_song_is_ready_and_can_play() {
+        let mut c = Cover::default();
+        c.set_black(true, 0);
+        assert_eq!(
+            c.show_idle(3),
+            vec![
+                CoverStep::PlayIdle(3),
+                CoverStep::Unblack(0),
+                CoverStep::Show(3)
+            ]
+        );
+        assert!(c.idle_shown() && !c.black());
+        assert_eq!(c.show_idle(3), vec![], "on screen already");
+        assert_eq!(c.leave_idle(3, 0, false, false), vec![], "still loading");
+        assert_eq!(c.leave_idle(3, 0, true, true), vec![], "cannot play");
+        assert_eq!(
+            c.leave_idle(3, 0, true, false),
+            vec![CoverStep::Show(0), CoverStep::PauseIdle(3)]
+        );
+        assert!(!c.idle_shown());
+        assert_eq!(c.leave_idle(3, 0, true, false), vec![], "left already");
+        assert!(leaves_idle(&MidiEvent::Continue));
+        assert!(leaves_idle(&MidiEvent::SongPosition { sixteenths: 16 }));
+        assert!(!leaves_idle(&MidiEvent::Stop));
+        assert!(!leaves_idle(&MidiEvent::Clock));
+    }
+
+    #[test]
+    fn broken_idle_content_gives_the_screen_back_black_over_a_song_that_cannot_play() {
+        let mut c = Cover::default();
+        assert_eq!(c.idle_broken(0, true), vec![], "not on screen: nothing");
+        c.show_idle(2);
+        assert_eq!(
+            c.idle_broken(0, true),
+            vec![CoverStep::Show(0), CoverStep::Black(0)]
+        );
+        c.set_black(false, 0);
+        c.show_idle(2);
+        assert_eq!(c.idle_broken(1, false), vec![CoverStep::Show(1)]);
+        assert!(!c.black() && !c.idle_shown());
     }
 }

@@ -286,9 +286,9 @@ pub struct Player {
     announced_ready: bool,
     lock_state: Option<LockState>,
     overlay_shown: bool,
-    black_shown: bool,
-    /// The deck the black overlay is drawn on, while it is shown.
-    black_deck: usize,
+    /// The black and the idle content over the song's picture (the core's
+    /// [`setlist::Cover`]).
+    cover: setlist::Cover,
     /// Problems with the media found during the show (a video that ended early), for the
     /// status page and the overlay; each said once.
     media_warnings: Vec<String>,
@@ -324,10 +324,9 @@ pub struct Player {
     last_publish: Instant,
     published_key: Option<PublishedKey>,
     /// The deck that loops the idle content (the last one, when the show has idle content),
-    /// the file it holds, and whether it is on screen.
+    /// and the file it holds.
     idle_deck: Option<usize>,
     idle_loaded: Option<std::path::PathBuf>,
-    idle_shown: bool,
     /// Idle content mpv could not play: never shown again (the song's picture is, instead).
     idle_broken: Option<std::path::PathBuf>,
     /// A start planned for its due time (see [`plan`]): a seek and an unpause to come.
@@ -423,8 +422,7 @@ impl Player {
             announced_ready: false,
             lock_state: None,
             overlay_shown: false,
-            black_shown: false,
-            black_deck: 0,
+            cover: setlist::Cover::default(),
             media_warnings: Vec::new(),
             blank_for: None,
             decode_warned: None,
@@ -445,7 +443,6 @@ impl Player {
             published_key: None,
             idle_deck,
             idle_loaded: None,
-            idle_shown: false,
             idle_broken: None,
             timed: None,
             waiting: None,
@@ -830,12 +827,7 @@ impl Player {
 
     /// Passes a MIDI event to the transport (the arbiter let it through).
     fn obey_midi(&mut self, ev: TimedEvent) {
-        if self.idle_shown
-            && matches!(
-                ev.event,
-                MidiEvent::SongPosition { .. } | MidiEvent::Start | MidiEvent::Continue
-            )
-        {
+        if setlist::leaves_idle(&ev.event) {
             self.leave_idle(&format!("{:?} from {}", ev.event, ev.source));
         }
         if let Some(song) = self.show.song_for(&ev.event) {
@@ -1519,8 +1511,8 @@ impl Player {
         let key = (
             self.transport.state(),
             self.current,
-            self.black_shown,
-            self.idle_shown,
+            self.cover.black(),
+            self.cover.idle_shown(),
             self.last_event.as_ref().map(|(_, at)| *at),
         );
         if self.published_key == Some(key)
@@ -1582,8 +1574,8 @@ impl Player {
                 .last_event
                 .as_ref()
                 .map(|(_, at)| at.elapsed().as_secs_f64()),
-            black: self.black_shown,
-            idle: self.idle_shown,
+            black: self.cover.black(),
+            idle: self.cover.idle_shown(),
             warnings,
             rigs: self.arbiter.status(clock::stamp(clock::now())),
             offset_ms: self.options.chase.offset_s * 1000.0,
@@ -1646,7 +1638,7 @@ impl Player {
         else {
             return;
         };
-        if self.idle_shown || self.idle_broken.as_ref() == Some(&path) {
+        if self.cover.idle_shown() || self.idle_broken.as_ref() == Some(&path) {
             return;
         }
         let mpv = self.decks[d].mpv.clone();
@@ -1660,12 +1652,8 @@ impl Player {
             }
             self.idle_loaded = Some(path.clone());
         }
-        if let Err(e) = mpv.set_flag_async("pause", false) {
-            warn!("could not play the idle content: {e}");
-        }
-        self.set_black(false);
-        self.idle_shown = true;
-        self.stage.show(d);
+        let steps = self.cover.show_idle(d);
+        self.cover_steps(steps);
         info!(
             "idle: '{}' on screen, looping, until the next song position, Song Select or Start",
             path.display()
@@ -1673,20 +1661,21 @@ impl Player {
     }
 
     /// The song's picture replaces the idle content (at once: its deck is armed behind it).
+    /// Nothing while the song still loads (its first frame replaces the idle content when
+    /// ready), nor for a song that cannot play.
     fn leave_idle(&mut self, what: &str) {
-        let Some(d) = self.idle_deck.filter(|_| self.idle_shown) else {
+        let Some(d) = self.idle_deck else {
             return;
         };
-        if !self.decks[self.deck].ready || self.song_failed[self.current].is_some() {
-            // A song still loading: its first frame replaces the idle content when ready. A
-            // song that cannot play has no picture to replace it with.
+        let (ready, failed) = (
+            self.decks[self.deck].ready,
+            self.song_failed[self.current].is_some(),
+        );
+        let steps = self.cover.leave_idle(d, self.deck, ready, failed);
+        if steps.is_empty() {
             return;
         }
-        self.idle_shown = false;
-        self.stage.show(self.deck);
-        if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
-            warn!("could not pause the idle content: {e}");
-        }
+        self.cover_steps(steps);
         info!("{what}: the song's picture replaces the idle content");
     }
 
@@ -1975,7 +1964,7 @@ impl Player {
             "{what}: song {} '{}' cannot play ({why}): nothing plays, the screen stays {}",
             self.current + 1,
             self.show.songs[self.current].title,
-            if self.idle_shown {
+            if self.cover.idle_shown() {
                 "on the idle content"
             } else {
                 "black"
@@ -2026,12 +2015,9 @@ impl Player {
     /// that was.
     fn show_current(&mut self) {
         let (deck, before) = (self.deck, self.stage.shown());
-        if self.black_shown && self.black_deck != deck {
-            // The black over a song that could not play goes with it.
-            self.set_black(false);
-        }
-        self.stage.show(deck);
-        self.idle_shown = false;
+        // The black over a song that could not play goes with it.
+        let steps = self.cover.song_shown(deck);
+        self.cover_steps(steps);
         (self.notify)(Notice::Switched { song: self.current });
         if before != deck {
             self.retire(before);
@@ -2049,7 +2035,7 @@ impl Player {
             setlist::Retire::Stays => {}
             setlist::Retire::PauseIdle => {
                 // The idle content waits, paused, for its next turn.
-                self.idle_shown = false;
+                self.cover.idle_paused();
                 if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
                     warn!("could not pause the idle content: {e}");
                 }
@@ -2240,49 +2226,62 @@ impl Player {
     /// Black over the song before, while the song selected after one that could not play is
     /// still loading, stays until its first frame replaces it.
     fn lift_black(&mut self) {
-        if self.black_deck == self.deck {
-            self.set_black(false);
-        }
+        let steps = self.cover.lift(self.deck);
+        self.cover_steps(steps);
     }
 
-    /// Shows black over the picture (or takes it away), through mpv's OSD so it reaches every
-    /// kind of screen.
+    /// Shows black over the picture (or takes it away).
     fn set_black(&mut self, black: bool) {
-        if black && self.black_shown && self.black_deck != self.deck {
-            // Over the current song's deck, not another's.
-            self.set_black(false);
-        }
-        if black == self.black_shown {
-            return;
-        }
-        self.black_shown = black;
-        if black {
-            self.black_deck = self.deck;
-        }
-        let mpv = &self.decks[self.black_deck].mpv;
-        let result = if black {
-            mpv.command_async(&[
-                "osd-overlay",
-                OVERLAY_BLACK,
-                "ass-events",
-                "{\\an7\\pos(0,0)\\bord0\\shad0\\1c&H000000&\\p1}m 0 0 l 10000 0 10000 10000 0 10000",
-                "0",
-                "720",
-                "5",
-            ])
-        } else {
-            mpv.command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
-        };
-        match result {
-            Ok(()) if black && self.song_failed[self.current].is_some() => {}
-            Ok(()) if black => {
-                info!("stop behaviour \"black\": the picture is black until the next play")
+        let steps = self.cover.set_black(black, self.deck);
+        self.cover_steps(steps);
+    }
+
+    /// Carries out the cover's steps: the black through mpv's OSD of the deck (so it reaches
+    /// every kind of screen), the deck on screen through the stage, the idle content's deck
+    /// played or paused.
+    fn cover_steps(&mut self, steps: Vec<setlist::CoverStep>) {
+        use setlist::CoverStep;
+        for step in steps {
+            match step {
+                CoverStep::Black(d) | CoverStep::Unblack(d) => {
+                    let black = matches!(step, CoverStep::Black(_));
+                    let mpv = &self.decks[d].mpv;
+                    let result = if black {
+                        mpv.command_async(&[
+                            "osd-overlay",
+                            OVERLAY_BLACK,
+                            "ass-events",
+                            "{\\an7\\pos(0,0)\\bord0\\shad0\\1c&H000000&\\p1}m 0 0 l 10000 0 10000 10000 0 10000",
+                            "0",
+                            "720",
+                            "5",
+                        ])
+                    } else {
+                        mpv.command_async(&["osd-overlay", OVERLAY_BLACK, "none", ""])
+                    };
+                    match result {
+                        Ok(()) if black && self.song_failed[self.current].is_none() => {
+                            info!("stop behaviour \"black\": the picture is black until the next play")
+                        }
+                        Ok(()) => {}
+                        Err(e) => warn!(
+                            "could not {} the black picture: {e}",
+                            if black { "show" } else { "remove" }
+                        ),
+                    }
+                }
+                CoverStep::Show(d) => self.stage.show(d),
+                CoverStep::PlayIdle(d) => {
+                    if let Err(e) = self.decks[d].mpv.set_flag_async("pause", false) {
+                        warn!("could not play the idle content: {e}");
+                    }
+                }
+                CoverStep::PauseIdle(d) => {
+                    if let Err(e) = self.decks[d].mpv.set_flag_async("pause", true) {
+                        warn!("could not pause the idle content: {e}");
+                    }
+                }
             }
-            Ok(()) => {}
-            Err(e) => warn!(
-                "could not {} the black picture: {e}",
-                if black { "show" } else { "remove" }
-            ),
         }
     }
 
@@ -2700,15 +2699,11 @@ impl Player {
                                 crate::mpv::error_string(code)
                             );
                             self.idle_broken = path;
-                            if self.idle_shown {
-                                // Never a blank screen: back to the song, armed as it was.
-                                self.idle_shown = false;
-                                self.stage.show(self.deck);
-                                if self.song_failed[self.current].is_some() {
-                                    // Not the song before's picture, though.
-                                    self.set_black(true);
-                                }
-                            }
+                            // Never a blank screen: back to the song, armed as it was (not
+                            // the song before's picture, though: black over it then).
+                            let failed = self.song_failed[self.current].is_some();
+                            let steps = self.cover.idle_broken(self.deck, failed);
+                            self.cover_steps(steps);
                         }
                         Event::Log { prefix, text, .. } => warn!("mpv (idle) {prefix}: {text}"),
                         _ => {}
