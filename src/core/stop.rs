@@ -16,6 +16,7 @@
 
 use crate::show::StopAction;
 use crate::time::Stamp;
+use crate::transport::Cue;
 use std::time::Duration;
 
 /// How long the DAW must stay stopped before the stop behaviour (black, rearm, idle) applies.
@@ -87,6 +88,32 @@ impl StopWindow {
     }
 }
 
+/// What a cue does to the Stop's fence: the screens keep a frame due after a Stop's time
+/// off the screen (a pause does not take back the frame mpv had already handed over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// A hold: frames due after its time stay off the screen.
+    Raise,
+    /// Still stopped, the deck sent elsewhere (jack_midi_clock sends a Song Position with its
+    /// Stop): the fence stays until the new frame lands, so that the frame drawn ahead before
+    /// the pause cannot reach the screen meanwhile.
+    Relocate,
+    /// The picture moves on (a play, a locate, a jump): no fence.
+    Lift,
+    /// Nothing changes (a speed change).
+    Keep,
+}
+
+/// What `cue` does to the fence, `fenced` telling whether the deck's picture is fenced now.
+pub fn fence_for(cue: Cue, fenced: bool) -> Fence {
+    match cue {
+        Cue::Hold => Fence::Raise,
+        Cue::Speed { .. } => Fence::Keep,
+        Cue::Locate { play: false, .. } | Cue::Arm if fenced => Fence::Relocate,
+        _ => Fence::Lift,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +180,33 @@ mod tests {
             },
             "not the DAW's Stop: its frame is looked at whatever the behaviour"
         );
+    }
+
+    #[test]
+    fn a_hold_fences_a_locate_while_stopped_keeps_the_fence_a_play_lifts_it() {
+        assert_eq!(fence_for(Cue::Hold, false), Fence::Raise);
+        let sought = Cue::Locate {
+            position_s: 12.0,
+            play: false,
+        };
+        assert_eq!(fence_for(sought, true), Fence::Relocate);
+        assert_eq!(fence_for(Cue::Arm, true), Fence::Relocate);
+        assert_eq!(
+            fence_for(sought, false),
+            Fence::Lift,
+            "not stopped: nothing to keep"
+        );
+        assert_eq!(fence_for(Cue::Play, true), Fence::Lift);
+        assert_eq!(
+            fence_for(
+                Cue::Locate {
+                    position_s: 12.0,
+                    play: true
+                },
+                true
+            ),
+            Fence::Lift
+        );
+        assert_eq!(fence_for(Cue::Speed { speed: 1.01 }, true), Fence::Keep);
     }
 }

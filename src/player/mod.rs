@@ -19,7 +19,7 @@ use crate::parse::MidiEvent;
 use crate::plan::{self, StartStep};
 use crate::setlist;
 use crate::show::{Preload, Selection, Show, StopAction};
-use crate::stop::{StopWindow, JUMP_WINDOW};
+use crate::stop::{self, StopWindow, JUMP_WINDOW};
 use crate::transport::{ChaseSettings, Cue, FollowMode, OperatorCommand, State, Transport};
 use crate::watchdog::{self, Watch};
 use crossbeam_channel::{select, Receiver};
@@ -2110,23 +2110,19 @@ impl Player {
             self.refuse(cue, what);
             return;
         }
-        match cue {
-            Cue::Hold => {
+        match stop::fence_for(cue, self.stage.fenced_at(self.deck).is_some()) {
+            stop::Fence::Raise => {
                 let at = hold_at.unwrap_or(received);
                 self.stage.fence(self.deck, at);
                 self.stops
                     .held(clock::stamp(clock::now()), hold_at.is_some());
             }
-            Cue::Speed { .. } => {}
-            Cue::Locate { play: false, .. } | Cue::Arm
-                if self.stage.fenced_at(self.deck).is_some() =>
-            {
-                // Still stopped: jack_midi_clock sends a Song Position with its Stop, and the
-                // frame mpv drew ahead before the pause must not reach the screen meanwhile.
+            stop::Fence::Keep => {}
+            stop::Fence::Relocate => {
                 self.stage.relocate(self.deck, clock::now());
                 self.stops.moved_on();
             }
-            _ => {
+            stop::Fence::Lift => {
                 self.stage.unfence();
                 self.stops.moved_on();
             }
