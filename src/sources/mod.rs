@@ -43,6 +43,9 @@ pub struct MidiInlet {
     parser: Parser,
     lanes: LaneSender,
     source: Arc<str>,
+    /// Bytes that were not valid MIDI (the parser's, or those a network session found), and
+    /// how many of them were reported.
+    garbage: u64,
     garbage_reported: u64,
     last_report: Option<Instant>,
     /// The OS backend's stamps on our clock (midir's OS ports only).
@@ -58,6 +61,7 @@ impl MidiInlet {
             parser: Parser::new(),
             lanes: LaneSender::new(source.clone(), tx),
             source,
+            garbage: 0,
             garbage_reported: 0,
             last_report: None,
             backend_clock: BackendClock::new(),
@@ -76,21 +80,42 @@ impl MidiInlet {
         self.feed(bytes, received, at.min(received))
     }
 
+    /// Events a network session parsed already (one message's, with how many of its bytes
+    /// were not valid MIDI), received at `received` and meant at `at` (kept no later than
+    /// `received`). Returns false when the player has gone.
+    pub fn receive_events(
+        &mut self,
+        events: &[MidiEvent],
+        garbage_bytes: u64,
+        received: Instant,
+        at: Instant,
+    ) -> bool {
+        let at = at.min(received);
+        let mut open = true;
+        for &event in events {
+            open &= pass_on(&mut self.lanes, &self.source, event, received, at);
+        }
+        self.garbage += garbage_bytes;
+        self.report_garbage(received);
+        open
+    }
+
     fn feed(&mut self, bytes: &[u8], received: Instant, at: Instant) -> bool {
+        let before = self.parser.stats().garbage_bytes;
         let mut open = true;
         let (lanes, source) = (&mut self.lanes, &self.source);
         self.parser.feed(bytes, |event| {
-            open &= match event {
-                MidiEvent::Clock => lanes.tick_at(received, at),
-                _ => lanes.event(TimedEvent {
-                    event,
-                    received,
-                    at,
-                    source: source.clone(),
-                }),
-            };
+            open &= pass_on(lanes, source, event, received, at);
         });
-        let garbage = self.parser.stats().garbage_bytes;
+        self.garbage += self.parser.stats().garbage_bytes - before;
+        self.report_garbage(received);
+        open
+    }
+
+    /// Says how many bytes were not valid MIDI since it last said, at most every
+    /// [`GARBAGE_REPORT_INTERVAL`].
+    fn report_garbage(&mut self, received: Instant) {
+        let garbage = self.garbage;
         if garbage > self.garbage_reported
             && self
                 .last_report
@@ -105,7 +130,6 @@ impl MidiInlet {
             self.garbage_reported = garbage;
             self.last_report = Some(received);
         }
-        open
     }
 
     /// Bytes received at `received` that the OS MIDI system dates `at` (its own clock, which
@@ -124,6 +148,26 @@ impl MidiInlet {
     /// The parser's counters for this source.
     pub fn stats(&self) -> crate::parse::ParserStats {
         self.parser.stats()
+    }
+}
+
+/// One event on to the player: a clock tick through the source's lane, anything else as a
+/// timed event. False when the player has gone.
+fn pass_on(
+    lanes: &mut LaneSender,
+    source: &Arc<str>,
+    event: MidiEvent,
+    received: Instant,
+    at: Instant,
+) -> bool {
+    match event {
+        MidiEvent::Clock => lanes.tick_at(received, at),
+        _ => lanes.event(TimedEvent {
+            event,
+            received,
+            at,
+            source: source.clone(),
+        }),
     }
 }
 
@@ -485,6 +529,36 @@ mod tests {
             ]
         );
         assert_eq!(inlet.stats().garbage_bytes, 1);
+    }
+
+    #[test]
+    fn events_a_network_session_parsed_go_on_as_they_are_never_after_their_receipt() {
+        let (tx, rx) = crate::messages::lanes::input_channel();
+        let mut inlet = MidiInlet::new("peer", tx);
+        let t = clock::now();
+        let meant = t - std::time::Duration::from_millis(3);
+        let spp = MidiEvent::SongPosition { sixteenths: 64 };
+        assert!(inlet.receive_events(&[spp, MidiEvent::Continue], 0, t, meant));
+        // A time after the receipt is not believed.
+        let later = t + std::time::Duration::from_millis(5);
+        assert!(inlet.receive_events(&[MidiEvent::Stop], 2, t, later));
+        let got: Vec<_> = rx
+            .try_iter()
+            .map(|m| match m {
+                PlayerInput::Midi(e) => (e.event, e.at),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (spp, meant),
+                (MidiEvent::Continue, meant),
+                (MidiEvent::Stop, t)
+            ]
+        );
+        // The inlet's own parser saw none of it.
+        assert_eq!(inlet.stats().messages, 0);
     }
 
     #[test]

@@ -238,8 +238,10 @@ impl Core {
                 Output::Send { port, to, bytes } => shared.send(port, to, &bytes),
                 Output::Midi {
                     peer,
-                    bytes,
+                    events,
+                    garbage_bytes,
                     at: meant,
+                    ..
                 } => {
                     // The receipt's own stamp means "no better time known": keep the receipt
                     // instant exactly rather than its µs rounding.
@@ -249,7 +251,10 @@ impl Core {
                         clock::instant(meant)
                     };
                     let inlet = self.inlet(peer);
-                    inlet.inlet.receive_at(&bytes, at, meant);
+                    // Parsed by the session already: the events go on as they are.
+                    inlet
+                        .inlet
+                        .receive_events(&events, garbage_bytes, at, meant);
                 }
                 Output::Notice(notice) => self.on_notice(notice, at),
                 Output::Log { level, message } => match level {

@@ -227,11 +227,7 @@ fn deliver(p: &mut Peer, message: &[u8], at: Stamp, out: &mut Vec<Output>) {
         }
         message.to_vec()
     };
-    out.push(Output::Midi {
-        peer: p.id,
-        bytes,
-        at,
-    });
+    out.push(p.midi(bytes, at));
 }
 
 #[cfg(test)]
@@ -239,6 +235,7 @@ mod tests {
     use super::super::test_support::*;
     use super::super::*;
     use super::*;
+    use crate::parse::MidiEvent;
 
     #[test]
     fn midi_keeps_a_peer_alive_without_clock_sync() {
@@ -276,6 +273,17 @@ mod tests {
             us(7_000_250),
         );
         let got: Vec<_> = midi(&out).into_iter().chain(midi(&out2)).collect();
+        // Handed over parsed: the SysEx (neither MTC nor MMC) says nothing playhead acts on.
+        let said: Vec<_> = events(&out).into_iter().chain(events(&out2)).collect();
+        assert_eq!(
+            said,
+            vec![
+                MidiEvent::SongPosition { sixteenths: 32 },
+                MidiEvent::Continue,
+                MidiEvent::Clock,
+                MidiEvent::Stop
+            ]
+        );
         let p = PeerId(MAC_SSRC);
         assert_eq!(
             got,

@@ -213,12 +213,18 @@ pub enum Output {
         /// The datagram.
         bytes: Vec<u8>,
     },
-    /// One complete MIDI message from a peer (SysEx reassembled), in arrival order.
+    /// One complete MIDI message from a peer (SysEx reassembled), in arrival order, with
+    /// what it says.
     Midi {
         /// Who sent it.
         peer: PeerId,
         /// The message, status byte first.
         bytes: Vec<u8>,
+        /// Its events, parsed by the peer's own [`crate::parse::Parser`]: none for a message
+        /// playhead ignores (a note, a controller) or one that is not valid MIDI.
+        events: Vec<crate::parse::MidiEvent>,
+        /// How many of its bytes belong to no valid MIDI message.
+        garbage_bytes: u64,
         /// When the sender meant it, on our clock: its RTP time stamp and delta time mapped
         /// through the peer's clock, never after the receipt; the receipt time when the
         /// stamp is unusable (no clock sync yet, junk) or the message was made up from a

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::super::packet::SysexAssembler;
 use super::peer_clock::PeerClock;
 use super::PeerId;
+use crate::parse::{MidiEvent, Parser};
 
 /// Packets this far behind the newest one are late duplicates or stragglers and are dropped;
 /// further behind, the sender must have restarted its sequence, and we follow it.
@@ -49,6 +50,8 @@ pub(super) struct Peer {
     /// Packets were lost and no journal has covered them yet.
     pub(super) recovery_pending: bool,
     pub(super) sysex: SysexAssembler,
+    /// Its messages, parsed (running status and SysEx are per peer).
+    pub(super) parser: Parser,
     /// Its clock on ours, from CK exchanges, and its packets' delays.
     pub(super) clock: PeerClock,
     /// A refused time stamp was logged (once per peer: junk stamps come in every packet).
@@ -94,6 +97,7 @@ impl Peer {
             running: None,
             recovery_pending: false,
             sysex: SysexAssembler::new(),
+            parser: Parser::new(),
             clock: PeerClock::new(),
             stamps_refusal_logged: false,
             stamps_used_logged: false,
@@ -101,6 +105,21 @@ impl Peer {
             probed: false,
             answered_probe: false,
             proven_alive_us: None,
+        }
+    }
+
+    /// One of its messages as the session passes it on: the message, its events and how many
+    /// of its bytes are not valid MIDI.
+    pub(super) fn midi(&mut self, bytes: Vec<u8>, at: crate::time::Stamp) -> super::Output {
+        let before = self.parser.stats().garbage_bytes;
+        let mut events: Vec<MidiEvent> = Vec::new();
+        self.parser.feed(&bytes, |e| events.push(e));
+        super::Output::Midi {
+            peer: self.id,
+            bytes,
+            events,
+            garbage_bytes: self.parser.stats().garbage_bytes - before,
+            at,
         }
     }
 

@@ -31,13 +31,7 @@ pub(super) fn recover_transport(
         let sixteenths = (clocks / 6).min(0x3FFF) as u16;
         vec![0xF2, (sixteenths & 0x7F) as u8, (sixteenths >> 7) as u8]
     });
-    let mut midi = |bytes: Vec<u8>| {
-        out.push(Output::Midi {
-            peer: p.id,
-            bytes,
-            at,
-        })
-    };
+    let mut midi = |bytes: Vec<u8>| out.push(p.midi(bytes, at));
     if state.running {
         // Locate, then play from there: Start only when the journal puts us at the top.
         let from_top = state.song_position_clocks == Some(0);

@@ -81,6 +81,17 @@ pub(super) fn notices(out: &[Output]) -> Vec<Notice> {
         .collect()
 }
 
+/// The events the session parsed from the MIDI of `out`.
+pub(super) fn events(out: &[Output]) -> Vec<crate::parse::MidiEvent> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Midi { events, .. } => Some(events.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 pub(super) fn midi(out: &[Output]) -> Vec<(PeerId, Vec<u8>)> {
     out.iter()
         .filter_map(|o| match o {
