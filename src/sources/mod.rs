@@ -145,7 +145,8 @@ impl MidiInlet {
         &self.source
     }
 
-    /// The parser's counters for this source.
+    /// The counters of the inlet's own parser (a network peer's events come parsed by its
+    /// session, and are not counted here).
     pub fn stats(&self) -> crate::parse::ParserStats {
         self.parser.stats()
     }
@@ -557,8 +558,10 @@ mod tests {
                 (MidiEvent::Stop, t)
             ]
         );
-        // The inlet's own parser saw none of it.
+        // The inlet's own parser saw none of it; the session's garbage is counted for the
+        // operator's warning.
         assert_eq!(inlet.stats().messages, 0);
+        assert_eq!((inlet.garbage, inlet.garbage_reported), (2, 2));
     }
 
     #[test]
